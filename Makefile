@@ -1,0 +1,41 @@
+# Two commands do all the set-up on a fresh machine:
+#   make reports   build every report on the built-in synthetic data
+#   make test      run the whole test suite (unit tests + notebook regression)
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+JOBS ?= 2
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export MPLBACKEND := Agg
+
+.PHONY: install reports test unit notebooks lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+reports: $(STAMP)
+	$(VENV)/bin/cxresearch run --all --jobs $(JOBS) --out reports
+
+test: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) --dist loadfile tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+unit: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) tests
+
+# Re-execute the committed notebooks in place (after changing them) so nbval has fresh outputs.
+notebooks: $(STAMP)
+	for nb in notebooks/*.ipynb; do \
+	  $(VENV)/bin/papermill --cwd notebooks --no-progress-bar "$$nb" "$$nb" || exit 1; \
+	done
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check cxresearch tests notebooks benchmarks
+
+clean:
+	rm -rf reports/*/ reports/index.html data/synthetic .pytest_cache

@@ -1,0 +1,457 @@
+"""Reading and validating input tables.
+
+Every notebook reads its inputs through :func:`read_table`, which
+
+* accepts CSV (UTF-8 or cp1251; comma, semicolon or tab separated; decimal comma allowed), Parquet and
+  Excel;
+* maps the user's column names onto the contract's names (``columns={"customer_id": "Client"}``);
+* converts and validates every column against a :class:`Contract` (required columns, types, ranges,
+  allowed values, duplicate keys, dates in order) and raises one :class:`InputError` that names the
+  file, the column, the first offending rows and the fix;
+* applies the contract's exclusion rules and records every excluded row count in a ledger that the
+  report shows (nothing is dropped silently);
+* records the file's SHA-256 and row count for the report's provenance.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io as _io
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+Kind = Literal["string", "int", "float", "date", "datetime", "bool"]
+NA_VALUES = ["", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "-"]
+MAX_EXAMPLES = 5
+TRUE_WORDS = {"1", "true", "t", "yes", "y", "да", "истина", "1.0"}
+FALSE_WORDS = {"0", "false", "f", "no", "n", "нет", "ложь", "0.0"}
+
+
+class InputError(ValueError):
+    """An input table breaks its contract. ``problems`` lists each violation."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"Input {source} cannot be used ({len(problems)} problem(s)):\n{lines}")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a contract."""
+
+    name: str
+    kind: Kind
+    required: bool = True
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    allowed: tuple[str, ...] | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """A rule that removes rows on purpose; ``where`` returns True for the rows to exclude."""
+
+    rule: str
+    where: Callable[[pd.DataFrame], pd.Series]
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What a table must look like."""
+
+    name: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
+    ordered: tuple[tuple[str, str], ...] = ()  # (earlier, later) pairs of date columns
+    exclusions: tuple[Exclusion, ...] = ()
+    description: str = ""
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+@dataclass
+class Ledger:
+    """What was read and what was excluded, for the report."""
+
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    exclusions: list[dict[str, Any]] = field(default_factory=list)
+
+    def reset(self) -> None:
+        self.inputs.clear()
+        self.exclusions.clear()
+
+    def exclude(self, table: str, source: str, rule: str, n_rows: int, n_before: int,
+                examples: Iterable[int] = ()) -> None:
+        self.exclusions.append(
+            {
+                "table": table,
+                "source": source,
+                "rule": rule,
+                "rows_excluded": int(n_rows),
+                "rows_before": int(n_before),
+                "share": float(n_rows / n_before) if n_before else 0.0,
+                "example_rows": ", ".join(str(r) for r in list(examples)[:MAX_EXAMPLES]),
+            }
+        )
+
+    def inputs_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.inputs, columns=["table", "path", "sha256", "rows"])
+
+    def exclusions_frame(self) -> pd.DataFrame:
+        cols = ["table", "rule", "rows_excluded", "rows_before", "share", "example_rows"]
+        return pd.DataFrame(self.exclusions, columns=["source", *cols])[cols]
+
+
+LEDGER = Ledger()
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# raw reading
+
+
+def _decode(raw: bytes) -> tuple[str, str]:
+    for encoding in ("utf-8-sig", "cp1251"):
+        try:
+            return raw.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("cp1251 decodes every byte string")
+
+
+def _separator(text: str) -> str:
+    head = "\n".join(text.splitlines()[:20])
+    try:
+        return csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
+    except csv.Error:
+        first = text.splitlines()[0] if text else ""
+        return max(",;\t|", key=first.count)
+
+
+def read_raw(path: str | Path, sheet: str | int | None = 0) -> pd.DataFrame:
+    """Read a file as it is (CSV cells as text) without any validation."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"Input file {path} does not exist. Check the *_path parameter.")
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if suffix in (".xlsx", ".xlsm", ".xls"):
+        return pd.read_excel(path, sheet_name=sheet if sheet is not None else 0)
+    text, _ = _decode(path.read_bytes())
+    if not text.strip():
+        return pd.DataFrame()
+    sep = _separator(text)
+    return pd.read_csv(_io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=NA_VALUES)
+
+
+# ---------------------------------------------------------------------------------------------
+# conversion
+
+
+def _as_text(s: pd.Series) -> pd.Series:
+    return s.astype("string").str.strip()
+
+
+def parse_number(s: pd.Series) -> pd.Series:
+    """Numbers written with a decimal comma, spaces or thousand separators become floats."""
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        return s.astype(float)
+    t = _as_text(s).str.replace(r"[\s\u00a0\u202f']", "", regex=True)
+    both = t.str.contains(",", regex=False) & t.str.contains(".", regex=False)
+    # 1.234,5 -> 1234.5 and 1,234.5 -> 1234.5
+    comma_last = both & (t.str.rfind(",") > t.str.rfind("."))
+    t = t.where(~comma_last, t.str.replace(".", "", regex=False))
+    t = t.where(~(both & ~comma_last), t.str.replace(",", "", regex=False))
+    t = t.str.replace(",", ".", regex=False)
+    return pd.to_numeric(t, errors="coerce").astype(float)
+
+
+DATE_FORMATS = ("ISO8601", "%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%d/%m/%Y", "%d/%m/%Y %H:%M",
+                "%m/%d/%Y", "%Y%m%d")
+
+
+def parse_dates(s: pd.Series) -> pd.Series:
+    """Dates in ISO, Russian (DD.MM.YYYY), DD/MM/YYYY or YYYYMMDD form; the format that parses most wins."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return pd.to_datetime(s).dt.tz_localize(None) if getattr(s.dt, "tz", None) else s
+    t = _as_text(s)
+    best = None
+    for fmt in DATE_FORMATS:
+        parsed = pd.to_datetime(t, format=fmt, errors="coerce")
+        if best is None or parsed.notna().sum() > best.notna().sum():
+            best = parsed
+        if parsed.notna().sum() == t.notna().sum():
+            break
+    if getattr(best.dt, "tz", None) is not None:
+        best = best.dt.tz_convert(None)
+    return best
+
+
+def parse_bool(s: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(s):
+        return s.astype("boolean")
+    t = _as_text(s).str.lower()
+    out = pd.Series(pd.NA, index=s.index, dtype="boolean")
+    out[t.isin(TRUE_WORDS).fillna(False).astype(bool)] = True
+    out[t.isin(FALSE_WORDS).fillna(False).astype(bool)] = False
+    return out
+
+
+def _infer(s: pd.Series) -> pd.Series:
+    """Extra columns: numbers when every filled cell is a number, else text."""
+    if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
+        return s
+    nums = parse_number(s)
+    filled = _as_text(s).notna()
+    if filled.any() and nums[filled].notna().all():
+        return nums.astype("Int64") if (nums.dropna() % 1 == 0).all() else nums
+    return _as_text(s).astype(object).where(filled, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+
+
+def _rows(mask: pd.Series, df: pd.DataFrame, col: str | None, line_offset: int) -> str:
+    idx = np.flatnonzero(mask.to_numpy())
+    shown = []
+    for i in idx[:MAX_EXAMPLES]:
+        raw = None if col is None else df[col].iloc[i]
+        raw = raw.item() if isinstance(raw, np.generic) else raw
+        value = "" if col is None else f" {raw!r}"
+        shown.append(f"row {i + line_offset}{':' if value else ''}{value}")
+    more = f" (and {len(idx) - MAX_EXAMPLES} more)" if len(idx) > MAX_EXAMPLES else ""
+    return "; ".join(shown) + more
+
+
+def read_table(
+    path: str | Path,
+    contract: Contract,
+    columns: dict[str, str] | None = None,
+    exclusions: Iterable[Exclusion] = (),
+    sheet: str | int | None = 0,
+    ledger: Ledger | None = None,
+) -> pd.DataFrame:
+    """Read, convert and validate one input table.
+
+    Parameters
+    ----------
+    path
+        CSV, Parquet or Excel file.
+    contract
+        The table's :class:`Contract`.
+    columns
+        Map of contract column name -> the column's name in the file, for files with other names.
+    exclusions
+        Extra exclusion rules (e.g. rows after the observation end), applied after the contract's own.
+    sheet
+        Excel sheet name or number.
+    ledger
+        Where to record inputs and exclusions (default: the module's :data:`LEDGER`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Contract columns (converted) plus any extra columns (numbers or text), with excluded rows removed.
+
+    Raises
+    ------
+    InputError
+        Listing every broken rule with the column, first offending rows and the fix.
+    """
+    ledger = LEDGER if ledger is None else ledger
+    path = Path(path)
+    source = f"'{contract.name}' ({path})"
+    raw = read_raw(path, sheet)
+    # row numbers as a spreadsheet shows them: header is row 1
+    line_offset = 2 if path.suffix.lower() not in (".parquet", ".pq") else 0
+    problems: list[str] = []
+    mapping = dict(columns or {})
+    unknown_map = [k for k in mapping if k not in {c.name for c in contract.columns}]
+    if unknown_map:
+        problems.append(
+            f"the column map names {unknown_map}, which are not columns of the '{contract.name}' contract "
+            f"({[c.name for c in contract.columns]}). Fix the map's keys."
+        )
+    rename = {}
+    for col in contract.columns:
+        file_col = mapping.get(col.name, col.name)
+        if file_col in raw.columns:
+            rename[file_col] = col.name
+        elif col.required:
+            hint = f" (looked for {file_col!r})" if file_col != col.name else ""
+            problems.append(
+                f"column '{col.name}'{hint} is missing. Columns in the file: {list(map(str, raw.columns))}. "
+                f"Fix: rename the column in the file or map it, e.g. columns={{'{col.name}': 'your name'}}."
+            )
+    if problems:
+        raise InputError(source, problems)
+    if raw.empty:
+        raise InputError(source, ["the table has no rows. Fix: check that the right file was given."])
+    df = raw.rename(columns=rename)
+    present = [c for c in contract.columns if c.name in df.columns]  # absent optional columns stay absent
+    for col in present:
+        problems += _convert(df, col, line_offset, raw[next(k for k, v in rename.items() if v == col.name)])
+    for extra in [c for c in df.columns if c not in {col.name for col in contract.columns}]:
+        df[extra] = _infer(df[extra])
+    if not problems:
+        problems += _check_table(df, contract, present, line_offset)
+    if problems:
+        raise InputError(source, problems)
+    ledger.inputs.append({"table": contract.name, "path": str(path), "sha256": file_sha256(path),
+                          "rows": int(len(raw))})
+    return apply_exclusions(df, contract.name, (*contract.exclusions, *exclusions), str(path), line_offset,
+                            ledger)
+
+
+def _convert(df: pd.DataFrame, col: Column, line_offset: int, original: pd.Series) -> list[str]:
+    problems = []
+    filled = _as_text(original).notna() if not pd.api.types.is_numeric_dtype(original) else original.notna()
+    if col.kind in ("int", "float"):
+        values = parse_number(df[col.name])
+        bad = filled & values.isna()
+        if bad.any():
+            problems.append(f"column '{col.name}': {int(bad.sum())} value(s) are not numbers: "
+                            f"{_rows(bad, df, col.name, line_offset)}. Fix: write plain numbers "
+                            "(decimal point or comma, no units).")
+        elif col.kind == "int":
+            frac = values.notna() & (values % 1 != 0)
+            if frac.any():
+                problems.append(f"column '{col.name}': {int(frac.sum())} value(s) are not whole numbers: "
+                                f"{_rows(frac, df, col.name, line_offset)}. Fix: use whole numbers.")
+            values = values.astype("Int64") if not frac.any() else values
+    elif col.kind in ("date", "datetime"):
+        values = parse_dates(df[col.name])
+        bad = filled & values.isna()
+        if bad.any():
+            problems.append(f"column '{col.name}': {int(bad.sum())} value(s) are not dates: "
+                            f"{_rows(bad, df, col.name, line_offset)}. Fix: write dates as YYYY-MM-DD "
+                            "(or DD.MM.YYYY), times as HH:MM:SS.")
+        if col.kind == "date":
+            values = values.dt.normalize()
+    elif col.kind == "bool":
+        values = parse_bool(df[col.name])
+        bad = filled & values.isna()
+        if bad.any():
+            problems.append(f"column '{col.name}': {int(bad.sum())} value(s) are not yes/no: "
+                            f"{_rows(bad, df, col.name, line_offset)}. Fix: use 1/0, true/false or yes/no.")
+    else:
+        values = _as_text(df[col.name]).astype(object).where(filled, None)
+    df[col.name] = values
+    return problems
+
+
+def _check_table(df: pd.DataFrame, contract: Contract, present: list[Column], line_offset: int) -> list[str]:
+    problems = []
+    for col in present:
+        s = df[col.name]
+        missing = s.isna()
+        if not col.nullable and col.required and missing.any():
+            problems.append(f"column '{col.name}': {int(missing.sum())} empty value(s): "
+                            f"{_rows(missing, df, None, line_offset)}. Fix: fill them in or remove those rows.")
+        if col.min is not None:
+            low = (~missing) & (s < col.min)
+            if low.any():
+                problems.append(f"column '{col.name}': {int(low.sum())} value(s) below the minimum {col.min:g}: "
+                                f"{_rows(low, df, col.name, line_offset)}. Fix: correct or remove those rows.")
+        if col.max is not None:
+            high = (~missing) & (s > col.max)
+            if high.any():
+                problems.append(f"column '{col.name}': {int(high.sum())} value(s) above the maximum {col.max:g}: "
+                                f"{_rows(high, df, col.name, line_offset)}. Fix: correct or remove those rows.")
+        if col.allowed is not None:
+            wrong = (~missing) & ~s.isin(col.allowed)
+            if wrong.any():
+                problems.append(f"column '{col.name}': {int(wrong.sum())} value(s) outside {list(col.allowed)}: "
+                                f"{_rows(wrong, df, col.name, line_offset)}. Fix: use one of the allowed values.")
+    if contract.key:
+        dup = df.duplicated(list(contract.key), keep=False)
+        if dup.any():
+            problems.append(f"key {list(contract.key)}: {int(dup.sum())} row(s) share a key with another row: "
+                            f"{_rows(dup, df, None, line_offset)}. Fix: remove the duplicates; each "
+                            f"{'/'.join(contract.key)} may appear once.")
+    for earlier, later in contract.ordered:
+        if earlier not in df or later not in df:
+            continue
+        wrong = df[earlier].notna() & df[later].notna() & (df[later] < df[earlier])
+        if wrong.any():
+            problems.append(f"columns '{earlier}' and '{later}': {int(wrong.sum())} row(s) where '{later}' is "
+                            f"before '{earlier}': {_rows(wrong, df, later, line_offset)}. Fix: correct the dates.")
+    return problems
+
+
+def apply_exclusions(
+    df: pd.DataFrame,
+    table: str,
+    rules: Iterable[Exclusion],
+    source: str = "",
+    line_offset: int = 2,
+    ledger: Ledger | None = None,
+) -> pd.DataFrame:
+    """Remove rows matched by each rule in turn and record the counts (also when zero)."""
+    ledger = LEDGER if ledger is None else ledger
+    for rule in rules:
+        n_before = len(df)
+        hit = rule.where(df).fillna(False).astype(bool).to_numpy()
+        rows = (df.index[hit] + line_offset).tolist()
+        ledger.exclude(table, source, rule.rule, int(hit.sum()), n_before, rows)
+        df = df.loc[~hit]
+    return df.reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# cross-table checks and parameterised rules
+
+
+def after(column: str, limit: Any, what: str = "the observation end") -> Exclusion:
+    """Exclude rows whose ``column`` falls after ``limit``."""
+    limit_ts = pd.Timestamp(limit)
+    return Exclusion(f"{column} after {what} ({limit_ts.date()})", lambda d: d[column] > limit_ts + pd.Timedelta(
+        days=1) - pd.Timedelta(seconds=1))
+
+
+def unlinked(column: str, known: Iterable[Any], parent: str) -> Exclusion:
+    """Exclude rows whose ``column`` is not among the parent table's keys."""
+    known_index = pd.Index(pd.unique(pd.Series(list(known), dtype=object)))
+    return Exclusion(f"{column} not found in the {parent} table", lambda d: ~d[column].isin(known_index))
+
+
+def require_items(responses: pd.DataFrame, items: pd.DataFrame, source: str = "survey responses") -> None:
+    """Check that every dictionary item is a column of ``responses`` with values inside its scale."""
+    problems = []
+    for row in items.itertuples(index=False):
+        if row.item not in responses.columns:
+            problems.append(f"item '{row.item}' from the item dictionary is not a column of the responses. "
+                            "Fix: rename the column or remove the item from the dictionary.")
+            continue
+        values = parse_number(responses[row.item])
+        bad = responses[row.item].notna() & values.isna()
+        out = values.notna() & ((values < row.scale_min) | (values > row.scale_max))
+        if bad.any():
+            problems.append(f"column '{row.item}': {int(bad.sum())} value(s) are not numbers: "
+                            f"{_rows(bad, responses, row.item, 2)}. Fix: code answers as numbers.")
+        if out.any():
+            problems.append(f"column '{row.item}': {int(out.sum())} value(s) outside the scale "
+                            f"{row.scale_min:g}..{row.scale_max:g}: {_rows(out, responses, row.item, 2)}. "
+                            "Fix: correct the answers or the scale in the item dictionary.")
+    if problems:
+        raise InputError(f"'{source}'", problems)
