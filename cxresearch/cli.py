@@ -20,6 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--all", action="store_true", help="run every notebook")
     run.add_argument("--jobs", type=int, default=1, help="notebooks run in parallel")
     run.add_argument("--config", help="study file (YAML) listing named runs with their parameters")
+    run.add_argument("--notebooks", type=Path, help="folder of notebooks (default: the project's notebooks/)")
     world = sub.add_parser("world", help="write the synthetic world as files")
     world.add_argument("--n-customers", type=int, default=5000)
     world.add_argument("--seed", type=int, default=20240101)
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.all:
             if args.name or args.parameter:
                 raise ParameterError("--all runs every notebook with its defaults; it takes no name or -p.")
-            specs = [RunSpec(n) for n in all_notebooks()]
+            specs = [RunSpec(n) for n in all_notebooks(args.notebooks)]
         elif args.name:
             params = {}
             for key, value in args.parameter:
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             specs = [RunSpec(args.name, parameters=params)]
         else:
             raise ParameterError("Name a notebook, or use --all or --config.")
-        results = run_many(specs, out_dir=out, jobs=max(1, args.jobs))
+        results = run_many(specs, out_dir=out, jobs=max(1, args.jobs), notebooks=args.notebooks)
     except ParameterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,150 @@
+"""Runner: parameters checked before execution, failures reported, index page built."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from cxresearch.cli import main
+from cxresearch.results import schema_problems
+from cxresearch.runner import ParameterError, RunSpec, parse_value, read_study, run_many, run_notebook
+
+OK_BODY = """
+import cxresearch as cx
+results = cx.Results("ok", "A small analysis")
+results.metric("n", n, headline=True, label="units")
+results.metric("share", cx.interval(0.4, 0.3, 0.5))
+results.metric("by_group", {"a": 1.5, "b": {"estimate": 2.0, "ci_low": 1.0, "ci_high": 3.0}})
+print("data file:", data_path)
+results.claim("effect_positive", "The effect is positive", "made-up interval", 0.4, 0.3, 0.5, 0.01,
+              cx.verdict(0.3, 0.5))
+results.publish()
+"""
+
+
+def make_notebook(folder: Path, name: str, params: str, cells: list[str], title: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {title}\n\nIntro.\n\n## Section one")]
+    p = nbformat.v4.new_code_cell(params)
+    p.metadata["tags"] = ["parameters"]
+    nb.cells.append(p)
+    nb.cells += [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = folder / f"{name}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture()
+def notebooks(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    make_notebook(folder, "ok", "n = 3\ndata_path = None", [OK_BODY], "A small analysis")
+    make_notebook(folder, "broken", "n = 3", ["x = n * 2", "raise ValueError('column amount is broken')",
+                                             "print('never')"], "A broken analysis")
+    return folder
+
+
+def test_parse_value_is_yaml():
+    assert parse_value("5") == 5 and parse_value("0.25") == 0.25 and parse_value("null") is None
+    assert parse_value("[plan, region]") == ["plan", "region"]
+    assert parse_value("{hr_complaint_fast: 1.0}") == {"hr_complaint_fast": 1.0}
+    assert parse_value("data/x.csv") == "data/x.csv"
+
+
+def test_unknown_parameter_fails_before_execution(notebooks, tmp_path):
+    out = tmp_path / "reports"
+    with pytest.raises(ParameterError, match=r"no parameter 'm'\. Its parameters are: n, data_path"):
+        run_many([RunSpec("ok", parameters={"m": 1})], out_dir=out, notebooks=notebooks)
+    with pytest.raises(ParameterError, match=r"did you mean 'data_path'"):
+        run_many([RunSpec("ok", parameters={"data_pth": "x"})], out_dir=out, notebooks=notebooks)
+    assert not out.exists()
+
+
+def test_unknown_notebook_suggests_a_name(notebooks):
+    with pytest.raises(ParameterError, match="Did you mean 'broken'"):
+        run_many([RunSpec("brokn")], notebooks=notebooks)
+
+
+def test_cli_unknown_parameter_exit_code(capsys):
+    assert main(["run", "data_overview", "-p", "n_customer", "10", "--out", "/tmp/cx-never"]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'n_customers'" in err
+    assert not Path("/tmp/cx-never").exists()
+
+
+def test_run_writes_notebook_report_results(notebooks, tmp_path):
+    (tmp_path / "in.csv").write_text("a\n1\n")
+    res = run_notebook(RunSpec("ok", parameters={"n": 7, "data_path": "in.csv"}), tmp_path / "out", base=tmp_path,
+                       notebooks=notebooks)
+    folder = tmp_path / "out" / "ok"
+    assert res["status"] == "ok"
+    saved = json.loads((folder / "results.json").read_text())
+    assert schema_problems(saved) == []
+    assert saved["parameters"] == {"n": 7, "data_path": str(tmp_path / "in.csv")}
+    assert saved["metrics"]["n"] == 7 and saved["claims"][0]["verdict"] == "supported"
+    assert saved["provenance"]["packages"]["pandas"]
+    executed = nbformat.read(folder / "notebook.ipynb", as_version=4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+    html = (folder / "report.html").read_text()
+    assert "results.publish()" not in html and "import cxresearch" not in html  # code hidden
+    assert "The effect is positive" in html and "supported" in html
+    assert "href='#Section-one'" in html  # table of contents
+    assert "<script" not in html and "http://" not in html and "https://" not in html  # works offline
+
+
+def test_failing_notebook_leaves_partial_outputs_and_others_continue(notebooks, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["run", "--all", "--out", str(out), "--notebooks", str(notebooks)])
+    assert code == 1
+    printed = capsys.readouterr().out
+    assert "failed  broken" in printed and "ok  ok" in printed
+    broken = json.loads((out / "broken" / "results.json").read_text())
+    assert broken["status"] == "failed"
+    assert broken["error"]["cell"] == 2 and broken["error"]["ename"] == "ValueError"
+    assert schema_problems(broken) == []
+    executed = nbformat.read(out / "broken" / "notebook.ipynb", as_version=4)
+    assert any(o.get("output_type") == "error" for c in executed.cells for o in c.get("outputs", []))
+    html = (out / "broken" / "report.html").read_text()
+    assert "This report is incomplete" in html and "stopped at step 2" in html
+    assert "column amount is broken" in html
+    assert json.loads((out / "ok" / "results.json").read_text())["status"] == "ok"
+
+
+def test_index_lists_every_run(notebooks, tmp_path):
+    out = tmp_path / "out"
+    run_many([RunSpec("ok"), RunSpec("broken"), RunSpec("ok", name="ok_bigger", parameters={"n": 50})],
+             out_dir=out, jobs=2, notebooks=notebooks)
+    html = (out / "index.html").read_text()
+    for text in ("A small analysis", "A broken analysis", "ok_bigger/report.html", "broken/report.html",
+                 "ok/results.json", "The effect is positive", "supported", "[failed]", "[ok]",
+                 "column amount is broken", "units"):
+        assert text in html, text
+    assert json.loads((out / "ok_bigger" / "results.json").read_text())["metrics"]["n"] == 50
+
+
+def test_study_file_runs_named_runs_with_paths_relative_to_it(notebooks, tmp_path):
+    study = tmp_path / "studies" / "regions.yaml"
+    study.parent.mkdir()
+    study.write_text(
+        "out: ../by_region\n"
+        "runs:\n"
+        "  - name: north\n    notebook: ok\n    parameters: {n: 1, data_path: north.csv}\n"
+        "  - name: south\n    notebook: ok\n    parameters: {n: 2}\n"
+    )
+    specs, out = read_study(study)
+    assert [s.run_name for s in specs] == ["north", "south"]
+    assert specs[0].parameters["data_path"] == str(tmp_path / "studies" / "north.csv")
+    assert main(["run", "--config", str(study), "--notebooks", str(notebooks)]) == 0
+    assert json.loads((tmp_path / "by_region" / "south" / "results.json").read_text())["metrics"]["n"] == 2
+    assert (tmp_path / "by_region" / "index.html").exists()
+
+
+def test_study_file_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("runs:\n  - notebook: ok\n    params: {}\n")
+    with pytest.raises(ParameterError, match="unknown keys \\['params'\\]"):
+        read_study(bad)
