@@ -323,66 +323,61 @@ def read_table(
                             ledger)
 
 
+def _violation(problems: list[str], mask: pd.Series, df: pd.DataFrame, col: str, what: str, fix: str,
+               line_offset: int, show_values: bool = True) -> None:
+    """Append "column 'x': N value(s) <what>: <rows>. Fix: <fix>" when ``mask`` flags any row."""
+    if mask.any():
+        rows = _rows(mask, df, col if show_values else None, line_offset)
+        problems.append(f"column '{col}': {int(mask.sum())} {what}: {rows}. Fix: {fix}")
+
+
 def _convert(df: pd.DataFrame, col: Column, line_offset: int, original: pd.Series) -> list[str]:
-    problems = []
+    problems: list[str] = []
     filled = _as_text(original).notna() if not pd.api.types.is_numeric_dtype(original) else original.notna()
+    name = col.name
     if col.kind in ("int", "float"):
-        values = parse_number(df[col.name])
+        values = parse_number(df[name])
         bad = filled & values.isna()
-        if bad.any():
-            problems.append(f"column '{col.name}': {int(bad.sum())} value(s) are not numbers: "
-                            f"{_rows(bad, df, col.name, line_offset)}. Fix: write plain numbers "
-                            "(decimal point or comma, no units).")
-        elif col.kind == "int":
+        _violation(problems, bad, df, name, "value(s) are not numbers",
+                   "write plain numbers (decimal point or comma, no units).", line_offset)
+        if col.kind == "int" and not bad.any():
             frac = values.notna() & (values % 1 != 0)
-            if frac.any():
-                problems.append(f"column '{col.name}': {int(frac.sum())} value(s) are not whole numbers: "
-                                f"{_rows(frac, df, col.name, line_offset)}. Fix: use whole numbers.")
-            values = values.astype("Int64") if not frac.any() else values
+            _violation(problems, frac, df, name, "value(s) are not whole numbers", "use whole numbers.", line_offset)
+            values = values if frac.any() else values.astype("Int64")
     elif col.kind in ("date", "datetime"):
-        values = parse_dates(df[col.name])
-        bad = filled & values.isna()
-        if bad.any():
-            problems.append(f"column '{col.name}': {int(bad.sum())} value(s) are not dates: "
-                            f"{_rows(bad, df, col.name, line_offset)}. Fix: write dates as YYYY-MM-DD "
-                            "(or DD.MM.YYYY), times as HH:MM:SS.")
+        values = parse_dates(df[name])
+        _violation(problems, filled & values.isna(), df, name, "value(s) are not dates",
+                   "write dates as YYYY-MM-DD (or DD.MM.YYYY), times as HH:MM:SS.", line_offset)
         if col.kind == "date":
             values = values.dt.normalize()
     elif col.kind == "bool":
-        values = parse_bool(df[col.name])
-        bad = filled & values.isna()
-        if bad.any():
-            problems.append(f"column '{col.name}': {int(bad.sum())} value(s) are not yes/no: "
-                            f"{_rows(bad, df, col.name, line_offset)}. Fix: use 1/0, true/false or yes/no.")
+        values = parse_bool(df[name])
+        _violation(problems, filled & values.isna(), df, name, "value(s) are not yes/no",
+                   "use 1/0, true/false or yes/no.", line_offset)
     else:
-        values = _as_text(df[col.name]).astype(object).where(filled, None)
-    df[col.name] = values
+        values = _as_text(df[name]).astype(object).where(filled, None)
+    df[name] = values
     return problems
 
 
 def _check_table(df: pd.DataFrame, contract: Contract, present: list[Column], line_offset: int) -> list[str]:
-    problems = []
+    problems: list[str] = []
     for col in present:
         s = df[col.name]
-        missing = s.isna()
-        if not col.nullable and col.required and missing.any():
-            problems.append(f"column '{col.name}': {int(missing.sum())} empty value(s): "
-                            f"{_rows(missing, df, None, line_offset)}. Fix: fill them in or remove those rows.")
+        filled = s.notna()
+        if not col.nullable and col.required:
+            _violation(problems, ~filled, df, col.name, "empty value(s)", "fill them in or remove those rows.",
+                       line_offset, show_values=False)
+        fix = "correct or remove those rows."
         if col.min is not None:
-            low = (~missing) & (s < col.min)
-            if low.any():
-                problems.append(f"column '{col.name}': {int(low.sum())} value(s) below the minimum {col.min:g}: "
-                                f"{_rows(low, df, col.name, line_offset)}. Fix: correct or remove those rows.")
+            _violation(problems, filled & (s < col.min), df, col.name, f"value(s) below the minimum {col.min:g}",
+                       fix, line_offset)
         if col.max is not None:
-            high = (~missing) & (s > col.max)
-            if high.any():
-                problems.append(f"column '{col.name}': {int(high.sum())} value(s) above the maximum {col.max:g}: "
-                                f"{_rows(high, df, col.name, line_offset)}. Fix: correct or remove those rows.")
+            _violation(problems, filled & (s > col.max), df, col.name, f"value(s) above the maximum {col.max:g}",
+                       fix, line_offset)
         if col.allowed is not None:
-            wrong = (~missing) & ~s.isin(col.allowed)
-            if wrong.any():
-                problems.append(f"column '{col.name}': {int(wrong.sum())} value(s) outside {list(col.allowed)}: "
-                                f"{_rows(wrong, df, col.name, line_offset)}. Fix: use one of the allowed values.")
+            _violation(problems, filled & ~s.isin(col.allowed), df, col.name,
+                       f"value(s) outside {list(col.allowed)}", "use one of the allowed values.", line_offset)
     if contract.key:
         dup = df.duplicated(list(contract.key), keep=False)
         if dup.any():

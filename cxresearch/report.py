@@ -167,16 +167,20 @@ def render_report(nb: nbformat.NotebookNode, results: dict[str, Any]) -> str:
     return _page(results.get("title") or results.get("notebook", "Report"), subtitle, content, toc)
 
 
-def _format_metric(value: Any) -> str:
+def _format_metric(value: Any, percent: bool = False) -> str:
     if isinstance(value, dict) and "estimate" in value:
         est, lo, hi = value.get("estimate"), value.get("ci_low"), value.get("ci_high")
-        return f"{_num(est)} ({_num(lo)} – {_num(hi)})"
-    return _num(value)
+        if lo is None and hi is None:
+            return _num(est, percent)
+        return f"{_num(est, percent)} ({_num(lo, percent)} – {_num(hi, percent)})"
+    return _num(value, percent)
 
 
-def _num(x: Any) -> str:
+def _num(x: Any, percent: bool = False) -> str:
     if isinstance(x, bool) or x is None:
         return "–" if x is None else str(x)
+    if percent and isinstance(x, int | float):
+        return f"{100 * x:.1f}%"
     if isinstance(x, int):
         return f"{x:,}"
     if isinstance(x, float):
@@ -191,7 +195,8 @@ def headline_cards(results: dict[str, Any]) -> str:
     cards = []
     for name in results.get("headline", []):
         if name in results.get("metrics", {}):
-            cards.append(f"<div class='card'><div class='v'>{_format_metric(results['metrics'][name])}</div>"
+            pct = results.get("units", {}).get(name) == "percent"
+            cards.append(f"<div class='card'><div class='v'>{_format_metric(results['metrics'][name], pct)}</div>"
                          f"<div class='k'>{html.escape(labels.get(name, name))}</div></div>")
     return f"<div class='cards'>{''.join(cards)}</div>" if cards else ""
 
@@ -228,7 +233,8 @@ def render_index(runs: list[dict[str, Any]], out_dir: Path) -> str:
             f"{_kv_table({k: prov.get(k) for k in ('git_commit', 'cxresearch_version', 'python', 'started', 'finished')})}"
             f"</details>"
         )
-    summary = (f"<p>{len(runs)} analyses · {counts['supported']} claims supported · "
+    summary = (f"<p>{len(runs)} {'analysis' if len(runs) == 1 else 'analyses'} · "
+               f"{counts['supported']} claims supported · "
                f"{counts['not supported']} not supported · {counts['inconclusive']} inconclusive.</p>"
                "<p class='note'>Each claim comes with an estimate, a 95% confidence interval and a verdict: "
                "<b>supported</b> when the whole interval points the claimed way, <b>not supported</b> when it "

@@ -84,13 +84,21 @@ class Results:
     claims: list[dict[str, Any]] = field(default_factory=list)
     headline: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         LEDGER.reset()  # a new run starts a new record of inputs and exclusions
 
-    def metric(self, name: str, value: Any, headline: bool = False, label: str | None = None) -> Any:
-        """Record a metric: a number, :func:`interval`, or a nested dict of those."""
+    def metric(self, name: str, value: Any, headline: bool = False, label: str | None = None,
+               percent: bool = False) -> Any:
+        """Record a metric: a number, :func:`interval`, or a nested dict of those.
+
+        ``headline`` metrics are shown on the index page under ``label``; ``percent`` marks shares
+        (0.25) to be shown as percentages (25%).
+        """
         self.metrics[name] = clean(value)
+        if percent:
+            self.units[name] = "percent"
         if headline and name not in self.headline:
             self.headline.append(name)
         if label:
@@ -122,6 +130,7 @@ class Results:
             "claims": self.claims,
             "headline": self.headline,
             "labels": self.labels,
+            "units": self.units,
             "exclusions": clean(LEDGER.exclusions_frame().drop(columns="example_rows").to_dict("records")),
         }
 

@@ -208,6 +208,7 @@ def run_notebook(spec: RunSpec, out_dir: str | Path = "reports", base: str | Pat
         "claims": payload.get("claims", []),
         "headline": payload.get("headline", []),
         "labels": payload.get("labels", {}),
+        "units": payload.get("units", {}),
         "exclusions": payload.get("exclusions", []),
         "error": error,
     }
