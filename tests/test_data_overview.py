@@ -91,3 +91,12 @@ def test_bad_input_gives_a_failed_report_naming_file_column_rows(tmp_path):
     html = (tmp_path / "out" / "data_overview" / "report.html").read_text()
     assert "This report is incomplete" in html
     assert "customers.csv" in html and "signup_date" in html and "row 3" in html and "2023-02-30" in html
+
+
+def test_verdict_flips_when_the_planted_effect_is_removed(default_run, tmp_path):
+    before = {c["id"]: c["verdict"] for c in default_run[0]["claims"]}
+    assert before["respondents_spend_more"] == "supported"
+    res = run_notebook(RunSpec("data_overview", parameters={
+        "effects": {"response_satisfaction": 0.0, "response_purchase": 0.0}}), tmp_path / "out")
+    after = {c["id"]: c["verdict"] for c in res["claims"]}
+    assert res["status"] == "ok" and after["respondents_spend_more"] != "supported"

@@ -148,3 +148,11 @@ def test_study_file_errors(tmp_path):
     bad.write_text("runs:\n  - notebook: ok\n    params: {}\n")
     with pytest.raises(ParameterError, match="unknown keys \\['params'\\]"):
         read_study(bad)
+
+
+def test_cli_writes_a_world(tmp_path, capsys):
+    assert main(["world", "--n-customers", "120", "--seed", "2", "--out", str(tmp_path / "w")]) == 0
+    truth = json.loads((tmp_path / "w" / "truth.json").read_text())
+    assert truth["n_customers"] == 120 and (tmp_path / "w" / "transactions.csv").exists()
+    assert main(["world", "--n-customers", "120", "--out", str(tmp_path / "p"), "--format", "parquet"]) == 0
+    assert (tmp_path / "p" / "customers.parquet").exists()
