@@ -168,14 +168,15 @@ def read_raw(path: str | Path, sheet: str | int | None = 0) -> pd.DataFrame:
 
 
 def _as_text(s: pd.Series) -> pd.Series:
-    return s.astype("string").str.strip()
+    # Arrow-backed strings: vectorized in C++, several times faster than Python strings on large tables
+    return s.astype("string[pyarrow]").str.strip()
 
 
 def parse_number(s: pd.Series) -> pd.Series:
     """Numbers written with a decimal comma, spaces or thousand separators become floats."""
     if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
         return s.astype(float)
-    t = _as_text(s).str.replace(r"[\s\u00a0\u202f']", "", regex=True)
+    t = _as_text(s).str.replace("[\\s\u00a0\u202f']", "", regex=True)  # spaces, nbsp, thin space, apostrophe
     both = t.str.contains(",", regex=False) & t.str.contains(".", regex=False)
     # 1.234,5 -> 1234.5 and 1,234.5 -> 1234.5
     comma_last = both & (t.str.rfind(",") > t.str.rfind("."))
@@ -220,6 +221,9 @@ def _infer(s: pd.Series) -> pd.Series:
     """Extra columns: numbers when every filled cell is a number, else text."""
     if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
         return s
+    head = s.dropna().head(1000)
+    if len(head) and parse_number(head).isna().any():  # clearly text: skip parsing every row
+        return _as_text(s).astype(object).where(_as_text(s).notna(), None)
     nums = parse_number(s)
     filled = _as_text(s).notna()
     if filled.any() and nums[filled].notna().all():
@@ -378,7 +382,7 @@ def _check_table(df: pd.DataFrame, contract: Contract, present: list[Column], li
         if col.allowed is not None:
             _violation(problems, filled & ~s.isin(col.allowed), df, col.name,
                        f"value(s) outside {list(col.allowed)}", "use one of the allowed values.", line_offset)
-    if contract.key:
+    if contract.key and all(k in df for k in contract.key):
         dup = df.duplicated(list(contract.key), keep=False)
         if dup.any():
             problems.append(f"key {list(contract.key)}: {int(dup.sum())} row(s) share a key with another row: "

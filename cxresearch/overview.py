@@ -14,7 +14,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from cxresearch import contracts
 from cxresearch.io import Exclusion, after, read_table, unlinked
-from cxresearch.synth import ensure_world, load_truth
+from cxresearch.synth import resolve_inputs
 
 #: table name -> (contract, columns that carry dates)
 OVERVIEW_TABLES: dict[str, tuple[Any, tuple[str, ...]]] = {
@@ -42,20 +42,6 @@ class Inputs:
     skipped: list[str] = field(default_factory=list)
 
 
-def resolve_paths(paths: dict[str, str | None], seed: int, n_customers: int,
-                  effects: dict[str, Any] | None) -> tuple[dict[str, Path], bool, dict[str, Any] | None]:
-    """Use the given files; when none is given, the synthetic world for every table.
-
-    Mixing a user's table with synthetic ones would describe nobody, so once any path is given only the
-    given tables are read.
-    """
-    given = {k: Path(v) for k, v in paths.items() if v}
-    if given:
-        return given, False, None
-    world = ensure_world(seed=seed, n_customers=n_customers, effects=effects)
-    return {k: world[k] for k in paths}, True, load_truth(world)
-
-
 def load_inputs(paths: dict[str, str | None], seed: int = 20240101, n_customers: int = 5000,
                 effects: dict[str, Any] | None = None, columns: dict[str, dict[str, str]] | None = None,
                 as_of: str | None = None) -> Inputs:
@@ -72,7 +58,7 @@ def load_inputs(paths: dict[str, str | None], seed: int = 20240101, n_customers:
     if bad_cols:
         raise ValueError(f"The 'columns' parameter names unknown tables {sorted(bad_cols)}; "
                          f"use table names {sorted(OVERVIEW_TABLES)}.")
-    resolved, synthetic, truth = resolve_paths(paths, seed, n_customers, effects)
+    resolved, synthetic, truth = resolve_inputs(paths, seed, n_customers, effects)
     cutoff = pd.Timestamp(as_of) if as_of else (pd.Timestamp(truth["calendar"]["observation_end"])
                                                  if truth else None)
     tables: dict[str, pd.DataFrame] = {}

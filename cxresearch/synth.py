@@ -1180,3 +1180,17 @@ def ensure_world(
 
 def load_truth(paths: dict[str, Path]) -> dict[str, Any]:
     return json.loads(Path(paths["truth"]).read_text())
+
+
+def resolve_inputs(paths: dict[str, str | None], seed: int = 20240101, n_customers: int = 5000,
+                   effects: dict[str, Any] | None = None) -> tuple[dict[str, Path], bool, dict[str, Any] | None]:
+    """Files for a notebook's tables: the given ones, or — when none is given — the synthetic world's.
+
+    Mixing a user's table with synthetic ones would describe nobody, so once any path is given only the
+    given tables are used. Returns (table -> path, whether synthetic, truth or None).
+    """
+    given = {k: Path(v) for k, v in paths.items() if v}
+    if given:
+        return given, False, None
+    world = ensure_world(seed=seed, n_customers=n_customers, effects=effects)
+    return {k: world[k] for k in paths}, True, load_truth(world)

@@ -1,0 +1,267 @@
+"""Churn survival analysis: recovery of planted effects, agreement with lifelines/statsmodels, validation."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxresearch import churn, contracts
+from cxresearch.io import InputError, Ledger, read_table
+from cxresearch.runner import RunSpec, run_notebook
+from cxresearch.synth import ensure_world, load_truth, make_world, write_world
+
+COVARIATES = ["plan", "segment", "channel", "region"]
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def world_table(paths, **kw):
+    return churn.survival_table(str(paths["customers"]), as_of="2024-12-31", group_col="segment",
+                                covariates=COVARIATES, ledger=Ledger(), **kw)
+
+
+def fit_full(paths):
+    st = world_table(paths)
+    comp = read_table(paths["complaints"], contracts.COMPLAINTS, ledger=Ledger())
+    return st, churn.fit_time_varying(st, churn.complaint_episodes(st, comp))
+
+
+def test_planted_hazard_ratios_inside_simultaneous_intervals():
+    paths = ensure_world(n_customers=5000)
+    _, tv = fit_full(paths)
+    check = churn.truth_check(tv, load_truth(paths))
+    assert len(check) == 14
+    assert check["inside simultaneous CI"].all(), check
+    assert check["inside 95% CI"].mean() >= 0.85
+
+
+def test_hazard_ratio_intervals_cover_about_95_percent(tmp_path):
+    inside = []
+    for seed in range(12):
+        world = make_world(n_customers=3000, seed=100 + seed)
+        paths = write_world(world, tmp_path / str(seed))
+        _, tv = fit_full(paths)
+        inside += list(churn.truth_check(tv, world.truth)["inside 95% CI"])
+    coverage = float(np.mean(inside))
+    assert 0.88 <= coverage <= 1.0, coverage  # 168 intervals; 95% expected, 4 SD below is 0.88
+
+
+def test_rmst_matches_lifelines_and_covers():
+    from lifelines import KaplanMeierFitter
+    from lifelines.utils import restricted_mean_survival_time
+
+    rng = np.random.default_rng(3)
+    t, c = rng.exponential(10, 500), rng.uniform(0, 30, 500)
+    d, e = np.minimum(t, c), (t <= c).astype(int)
+    est, _ = churn.rmst(d, e, 12)
+    assert math.isclose(est, restricted_mean_survival_time(KaplanMeierFitter().fit(d, e), t=12), rel_tol=1e-9)
+    truth = 10 * (1 - math.exp(-12 / 10))
+    hits = 0
+    for _ in range(300):
+        t, c = rng.exponential(10, 150), rng.uniform(0, 30, 150)
+        est, se = churn.rmst(np.minimum(t, c), (t <= c).astype(int), 12)
+        hits += abs(est - truth) <= 1.959964 * se
+    assert 0.91 <= hits / 300 <= 0.98
+
+
+def test_km_figures_match_lifelines():
+    from lifelines import KaplanMeierFitter
+
+    rng = np.random.default_rng(5)
+    d, e = rng.exponential(8, 300), rng.integers(0, 2, 300)
+    kmf = KaplanMeierFitter().fit(d, e)
+    s, lo, hi = churn.survival_at(kmf, 6.0)
+    assert math.isclose(s, float(kmf.predict(6.0)))
+    assert lo < s < hi
+    med, mlo, mhi = churn.median_lifetime(kmf)
+    assert med == kmf.median_survival_time_ and mlo <= med <= mhi
+
+
+def test_complaint_episodes_split_histories():
+    st = churn.SurvivalTable(
+        pd.DataFrame({"id": ["a", "b"], "duration": [10.0, 5.0], "event": [1, 0],
+                      "start": pd.to_datetime(["2024-01-01", "2024-01-01"])}),
+        "days", None, [], "id", "signup_date")
+    comp = pd.DataFrame({"customer_id": ["a", "a", "a", "b"],
+                         "opened_at": pd.to_datetime(["2024-01-03", "2024-01-06", "2024-01-20", "2024-01-02"]),
+                         "resolved": [True, False, True, True], "hours_to_resolve": [2.0, np.nan, 1.0, 50.0]})
+    ep = churn.complaint_episodes(st, comp, fast_hours=24)
+    a = ep[ep["id"] == "a"]
+    assert a[["start", "stop", "event", "state"]].values.tolist() == [[0.0, 2.0, 0, "none"], [2.0, 5.0, 0, "fast"],
+                                                                       [5.0, 10.0, 1, "unresolved"]]
+    assert ep[ep["id"] == "b"]["state"].tolist() == ["none", "slow"]
+
+
+def test_time_varying_fit_agrees_with_lifelines():
+    from lifelines import CoxTimeVaryingFitter
+
+    paths = ensure_world(n_customers=1500, seed=9)
+    st, tv = fit_full(paths)
+    comp = read_table(paths["complaints"], contracts.COMPLAINTS, ledger=Ledger())
+    ep = churn.complaint_episodes(st, comp)
+    x, _ = churn.design(st)
+    long = ep.merge(pd.concat([st.data[["id"]], x], axis=1), on="id")
+    for s in ("fast", "slow", "unresolved"):
+        long[s] = (long["state"] == s).astype(float)
+    ref = CoxTimeVaryingFitter().fit(long.drop(columns="state"), id_col="id", start_col="start", stop_col="stop",
+                                     event_col="event")
+    ours = tv.set_index("term")["hr"]
+    for term, coef in ref.params_.items():
+        assert math.isclose(ours[term], math.exp(coef), rel_tol=1e-4), term
+
+
+def telco_like(path: Path, n: int = 1500, seed: int = 0) -> Path:
+    """A table shaped like the public telecom churn data: tenure in months, Churn Yes/No, Contract."""
+    rng = np.random.default_rng(seed)
+    contract = rng.choice(["Month-to-month", "One year", "Two year"], n, p=[0.55, 0.25, 0.2])
+    charges = np.round(rng.uniform(18, 118, n), 2)
+    rate = 0.03 * np.where(contract == "Month-to-month", 1.0, np.where(contract == "One year", 0.35, 0.12))
+    rate *= np.exp(0.01 * (charges - 65))
+    life = rng.exponential(1 / rate)
+    follow = rng.uniform(0, 72, n)
+    tenure = np.ceil(np.minimum(life, follow)).astype(int)
+    churned = np.where(life <= follow, "Yes", "No")
+    pd.DataFrame({"customerID": [f"{i:04d}-ABCDE" for i in range(n)], "tenure": tenure, "Contract": contract,
+                  "MonthlyCharges": charges, "Churn": churned}).to_csv(path, index=False)
+    return path
+
+
+def agreement(path: Path, duration: str, event: str, event_value: str, group: str, covariates: list[str]):
+    from lifelines import CoxPHFitter
+    from lifelines.statistics import multivariate_logrank_test
+    from statsmodels.duration.hazard_regression import PHReg
+
+    st = churn.survival_table(str(path), duration_col=duration, event_col=event, event_value=event_value,
+                              group_col=group, covariates=covariates, id_col=None, ledger=Ledger())
+    raw = pd.read_csv(path)
+    raw = raw[raw[duration] > 0]  # the stated rule: zero-length relationships are left out
+    direct = multivariate_logrank_test(raw[duration], raw[group], (raw[event] == event_value).astype(int))
+    ours = churn.logrank(churn.groups_of(st)[0])
+    assert math.isclose(ours["chi2"], direct.test_statistic, rel_tol=1e-9)
+    assert ours["df"] == direct.degrees_of_freedom
+    x, refs = churn.design(st)
+    cox = churn.fit_cox(st).hazard_ratios.set_index("term")
+    df = pd.concat([st.data[["duration", "event"]], x], axis=1)
+    lifelines_hr = np.exp(CoxPHFitter().fit(df, "duration", "event").params_)
+    sm_fit = PHReg(df["duration"], x, status=df["event"], ties="efron").fit()
+    for i, term in enumerate(x.columns):
+        assert math.isclose(cox.at[term, "hr"], lifelines_hr[term], rel_tol=1e-9)
+        assert math.isclose(cox.at[term, "hr"], math.exp(sm_fit.params.iloc[i] if hasattr(sm_fit.params, "iloc")
+                                                          else sm_fit.params[i]), rel_tol=1e-4)
+    return st, refs
+
+
+def test_agreement_on_telecom_shaped_table(tmp_path):
+    st, refs = agreement(telco_like(tmp_path / "telco.csv"), "tenure", "Churn", "Yes", "Contract",
+                         ["Contract", "MonthlyCharges"])
+    assert refs == {"Contract": "Month-to-month"}
+    assert any(n["rule"].startswith("relationships of zero length") for n in st.notes) or (st.data["duration"] > 0).all()
+
+
+def _public_telco() -> Path | None:
+    candidates = [os.environ.get("CXRESEARCH_TELCO_CSV", ""), *map(str, SHARED.glob("*elco*.csv"))]
+    return next((Path(c) for c in candidates if c and Path(c).is_file()), None)
+
+
+@pytest.mark.skipif(_public_telco() is None, reason="no public telecom churn copy (set CXRESEARCH_TELCO_CSV)")
+def test_agreement_on_public_telecom_data():
+    agreement(_public_telco(), "tenure", "Churn", "Yes", "Contract", ["Contract", "MonthlyCharges"])
+
+
+def test_ph_violation_leads_to_stratified_model():
+    rng = np.random.default_rng(0)
+    n = 3000
+    g = rng.choice(["early", "late"], n)
+    # crossing hazards: "early" leaves fast at first, "late" later (Weibull shapes 0.5 vs 3)
+    t = np.where(g == "early", rng.weibull(0.5, n) * 10, rng.weibull(3.0, n) * 10)
+    x = rng.normal(size=n)  # no effect: proportional by construction
+    st = churn.SurvivalTable(pd.DataFrame({"duration": np.minimum(t, 25), "event": (t < 25).astype(int),
+                                           "grp": g, "x": x}), "months", None, ["grp", "x"])
+    res = churn.fit_cox(st)
+    assert res.ph_failures == ["grp"]
+    assert res.stratified is not None and list(res.stratified_hazard_ratios["term"]) == ["x"]
+
+
+def test_calibration_of_a_well_specified_model():
+    paths = ensure_world(n_customers=5000)
+    st = world_table(paths)
+    cox = churn.fit_cox(st)
+    cal = churn.calibration(st, churn.predicted_survival(cox.fitter, st, 24), 24)
+    assert (cal["predicted"] - cal["observed"]).abs().mean() < 0.04
+    assert cal["customers"].sum() == st.n
+
+
+def write(tmp_path: Path, text: str) -> str:
+    p = tmp_path / "customers.csv"
+    p.write_text(text)
+    return str(p)
+
+
+def test_negative_duration_is_an_error(tmp_path):
+    path = write(tmp_path, "id,tenure,Churn\na,3,Yes\nb,-2,No\n")
+    with pytest.raises(InputError, match=r"column 'tenure': 1 value\(s\) below the minimum 0: row 3"):
+        churn.survival_table(path, duration_col="tenure", event_col="Churn", event_value="Yes", id_col=None,
+                             ledger=Ledger())
+
+
+def test_event_value_that_never_occurs(tmp_path):
+    path = write(tmp_path, "tenure,Churn\n3,Yes\n5,No\n")
+    with pytest.raises(InputError, match=r"the event value 'yes' never occurs \(values found: \['No', 'Yes'\]\)"):
+        churn.survival_table(path, duration_col="tenure", event_col="Churn", event_value="yes", id_col=None,
+                             ledger=Ledger())
+
+
+def test_constant_and_missing_covariates(tmp_path):
+    path = write(tmp_path, "tenure,Churn,plan,region\n3,1,a,N\n5,0,a,\n7,1,a,S\n")
+    with pytest.raises(InputError) as exc:
+        churn.survival_table(path, duration_col="tenure", event_col="Churn", covariates=["plan", "region"],
+                             id_col=None, ledger=Ledger())
+    msg = str(exc.value)
+    assert "covariate 'plan' has the single value 'a'" in msg
+    assert "covariate 'region': 1 empty value(s), rows 3" in msg and "customers.csv" in msg
+
+
+def test_missing_covariate_column_and_time_unit(tmp_path):
+    path = write(tmp_path, "tenure,Churn\n3,1\n5,0\n")
+    with pytest.raises(InputError, match="column 'plan' \\(a covariate or group_col\\) is missing"):
+        churn.survival_table(path, duration_col="tenure", event_col="Churn", covariates=["plan"], id_col=None,
+                             ledger=Ledger())
+    with pytest.raises(InputError, match="time_unit 'fortnights'"):
+        churn.survival_table(path, duration_col="tenure", event_col="Churn", time_unit="fortnights", ledger=Ledger())
+
+
+def test_dates_censor_at_as_of(tmp_path):
+    path = write(tmp_path, "customer_id,signup_date,churn_date\na,2024-01-01,2024-03-01\nb,2024-01-01,2025-02-01\n"
+                           "c,2024-01-01,\nd,2025-03-01,\n")
+    st = churn.survival_table(path, as_of="2024-12-31", time_unit="days", ledger=Ledger())
+    assert st.data["event"].tolist() == [1, 0, 0]
+    assert st.data["duration"].tolist() == [60.0, 365.0, 365.0]
+    assert st.notes[0]["rows"] == 1  # b's churn after as_of counted as still a customer
+
+
+def test_notebook_verdict_flips_when_complaint_effects_are_removed(tmp_path):
+    res = run_notebook(RunSpec("churn_survival", parameters={
+        "effects": {"hr_complaint_fast": 1.0, "hr_complaint_unresolved": 1.0}}), tmp_path)
+    assert res["status"] == "ok", res.get("error")
+    verdicts = {c["id"]: c["verdict"] for c in res["claims"]}
+    assert verdicts["service_recovery"] != "supported"
+    assert verdicts["unresolved_complaints_raise_churn"] != "supported"
+
+
+def test_notebook_runs_on_a_telecom_shaped_table(tmp_path):
+    path = telco_like(tmp_path / "telco.csv")
+    res = run_notebook(RunSpec("churn_survival", parameters={
+        "customers_path": str(path), "duration_col": "tenure", "event_col": "Churn", "event_value": "Yes",
+        "group_col": "Contract", "covariates": ["Contract", "MonthlyCharges"], "id_col": None, "horizon": 12,
+        "start_col": None, "end_col": None}), tmp_path / "out")
+    assert res["status"] == "ok", res.get("error")
+    assert set(res["metrics"]["km_median"]) == {"Month-to-month", "One year", "Two year"}
+    assert res["metrics"]["hazard_ratios"]["Contract[Two year]"]["estimate"] < 1
+    verdicts = {c["id"]: c["verdict"] for c in res["claims"]}
+    assert verdicts["service_recovery"] == "inconclusive"  # not testable without complaints
+    html = (tmp_path / "out" / "churn_survival" / "report.html").read_text()
+    assert "ABCDE" not in html  # no customer IDs
