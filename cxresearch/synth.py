@@ -1145,7 +1145,8 @@ def write_world(world: World, directory: str | Path, fmt: str = "csv") -> dict[s
 def world_fingerprint(seed: int, n_customers: int, effects: dict[str, Any] | None) -> str:
     from cxresearch import __version__
 
-    payload = json.dumps({"v": __version__, "seed": seed, "n": n_customers,
+    code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()  # a changed generator means a new world
+    payload = json.dumps({"v": __version__, "code": code, "seed": seed, "n": n_customers,
                           "effects": Effects.from_overrides(effects).to_dict()}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
