@@ -25,6 +25,7 @@ import pandas as pd
 from scipy import stats
 
 from cxresearch.io import Column, Contract, Exclusion, InputError, Ledger, parse_bool, read_table
+from cxresearch.stats import holm
 
 TIME_UNITS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12, "years": 365.25}
 REPORT_TIMES = (3, 6, 12, 24)
@@ -277,11 +278,9 @@ def logrank(groups: dict[str, pd.DataFrame]) -> dict[str, float]:
     return {"chi2": float(res.test_statistic), "df": int(res.degrees_of_freedom), "p": float(res.p_value)}
 
 
-def pairwise_logrank(groups: dict[str, pd.DataFrame], method: str = "holm") -> pd.DataFrame:
+def pairwise_logrank(groups: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """Log-rank test for every pair of groups with p-values adjusted for multiplicity (Holm)."""
     from lifelines.statistics import logrank_test
-    from statsmodels.stats.multitest import multipletests
-
     rows = []
     for a, b in combinations(groups, 2):
         ga, gb = groups[a], groups[b]
@@ -289,7 +288,7 @@ def pairwise_logrank(groups: dict[str, pd.DataFrame], method: str = "holm") -> p
         rows.append({"group A": a, "group B": b, "chi2": float(res.test_statistic), "p": float(res.p_value)})
     out = pd.DataFrame(rows, columns=["group A", "group B", "chi2", "p"])
     if len(out):
-        out["p adjusted"] = multipletests(out["p"], method=method)[1]
+        out["p adjusted"] = holm(out["p"])
     return out
 
 
@@ -346,8 +345,6 @@ def fit_cox(st: SurvivalTable, alpha: float = 0.05, ph_sample: int = 20_000, see
     """
     from lifelines import CoxPHFitter
     from lifelines.statistics import proportional_hazard_test
-    from statsmodels.stats.multitest import multipletests
-
     x, refs = design(st)
     df = pd.concat([st.data[["duration", "event"]], x], axis=1)
     cph = CoxPHFitter().fit(df, "duration", "event")
@@ -357,7 +354,7 @@ def fit_cox(st: SurvivalTable, alpha: float = 0.05, ph_sample: int = 20_000, see
     test = proportional_hazard_test(ph_fit, sample, time_transform="rank")
     ph = test.summary.reset_index().rename(columns={"index": "term", "test_statistic": "statistic"})
     ph = ph[["term", "statistic", "p"]]
-    ph["p adjusted"] = multipletests(ph["p"], method="holm")[1]
+    ph["p adjusted"] = holm(ph["p"])
     failing_terms = set(ph.loc[ph["p adjusted"] < alpha, "term"])
     failures = [c for c in st.covariates if any(t == c or t.startswith(f"{c}[") for t in failing_terms)]
     result = CoxResult(cph, hr, float(cph.concordance_index_), refs, ph, failures, design_columns=list(x.columns))

@@ -127,7 +127,7 @@ class Effects:
     pilot_share: float = 0.50  # share of eligible customers in the randomized pilot
     enrolment_target_share: float = 0.30
     enrolment_selection: float = 1.2  # log-odds of joining per SD of log expected weekly spend
-    cost_per_member_month: float = 1.0
+    cost_per_member_month: float = 0.5
     margin: float = 0.40
     # survey
     survey_invite_share: float = 0.15

@@ -68,3 +68,14 @@ def test_table_formats_and_escapes():
     assert "1,234" in html and "25.6%" in html and "–" in html
     assert "index" not in repr(t) and "25.6%" in repr(t)
     assert math.isclose(df["share"][0], 0.256)
+
+
+def test_holm_matches_statsmodels():
+    from statsmodels.stats.multitest import multipletests
+
+    from cxresearch.stats import holm
+
+    rng = np.random.default_rng(0)
+    for m in (1, 2, 7, 30):
+        p = rng.random(m) ** 3
+        assert np.allclose(holm(p), multipletests(p, method="holm")[1])
