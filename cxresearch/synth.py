@@ -259,16 +259,6 @@ def _ordinal(latent: np.ndarray, cuts: np.ndarray) -> np.ndarray:
     return (np.searchsorted(cuts, latent) + 1).astype("int64")
 
 
-def relative_weights(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Johnson's (2000) relative weights of the columns of ``x`` for ``y``; they sum to R²."""
-    rxx = np.corrcoef(x, rowvar=False)
-    rxy = np.array([np.corrcoef(x[:, j], y)[0, 1] for j in range(x.shape[1])])
-    evals, evecs = np.linalg.eigh(rxx)
-    lam = evecs @ np.diag(np.sqrt(np.clip(evals, 0, None))) @ evecs.T
-    beta = np.linalg.solve(lam, rxy)
-    return (lam**2) @ (beta**2)
-
-
 FIRST_NAMES = (
     "Anna", "Maria", "Olga", "Elena", "Irina", "Natalia", "Svetlana", "Tatiana", "Ivan", "Sergey",
     "Dmitry", "Alexei", "Mikhail", "Pavel", "Oliver", "Emma", "James", "Sophie", "Lucas", "Mia",
@@ -872,6 +862,8 @@ def _survey(rng, fx: Effects, c, customer_id, sat, lam, churn, complaints):
     big = answers(rng.integers(0, n, 100_000), _days(waves[-1]))
     x = np.column_stack([big[d] for d in drivers]).astype(float)
     x_full = np.column_stack([x, big["n_good"], big["n_bad"]])
+    from cxresearch.survey import relative_weights
+
     rw = relative_weights(x, big["nps"].astype(float))
     groups = {"touchpoint": [d for d in drivers if d.startswith("perc_")],
               "emotional": list(EMOTIONAL), "tangible": list(TANGIBLE)}
