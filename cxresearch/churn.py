@@ -611,15 +611,11 @@ def plot_calibration(cal: pd.DataFrame, horizon: float, time_unit: str, ax: plt.
 
 def plot_rmst(summary: pd.DataFrame, horizon: float, time_unit: str, ax: plt.Axes | None = None) -> plt.Axes:
     """Restricted mean survival time per group with 95% intervals."""
-    ax = ax or plt.subplots(figsize=(7, 0.5 * len(summary) + 1.2))[1]
-    y = np.arange(len(summary))[::-1]
-    ax.errorbar(summary["rmst"], y, xerr=[summary["rmst"] - summary["rmst_low"], summary["rmst_high"] - summary["rmst"]],
-                fmt="o", color="#1f4e79", capsize=4)
-    ax.set_yticks(y, summary["group"])
-    ax.set_xlabel(f"average {time_unit} as a customer within the first {horizon:g} {time_unit}")
-    ax.set_title("Time as a customer within the horizon (RMST, 95% CI)")
-    ax.grid(axis="x", alpha=0.3)
-    return ax
+    from cxresearch.plots import plot_intervals
+
+    return plot_intervals(summary["group"], summary["rmst"], summary["rmst_low"], summary["rmst_high"], ax,
+                          f"average {time_unit} as a customer within the first {horizon:g} {time_unit}",
+                          "Time as a customer within the horizon (RMST, 95% CI)")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -244,14 +244,8 @@ def plot_missing(missing: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
 
 def plot_response_rates(rates: pd.DataFrame, by: str = "segment", ax: plt.Axes | None = None) -> plt.Axes:
     """Response rate per group with its 95% interval (suppressed groups left out)."""
-    ax = ax or plt.subplots(figsize=(6, 3))[1]
+    from cxresearch.plots import plot_intervals
+
     shown = rates.dropna(subset=["rate"])
-    y = np.arange(len(shown))
-    rate = shown["rate"].astype(float) * 100
-    err = np.vstack([rate - shown["ci_low"].astype(float) * 100, shown["ci_high"].astype(float) * 100 - rate])
-    ax.errorbar(rate, y, xerr=err, fmt="o", color="#14324f", capsize=4)
-    ax.set_yticks(y, shown[by])
-    ax.set_xlabel("% of invited customers who answered (95% CI)")
-    ax.set_title(f"Survey response rate by {by}")
-    ax.grid(axis="x", alpha=0.3)
-    return ax
+    return plot_intervals(shown[by], shown["rate"], shown["ci_low"], shown["ci_high"], ax,
+                          "% of invited customers who answered (95% CI)", f"Survey response rate by {by}", scale=100)

@@ -290,15 +290,9 @@ def verdict_sentence(summary: dict[str, Any], extra_needed: int | None = None) -
 def plot_effects(table: pd.DataFrame, est: str = "estimate", lo: str = "ci_low", hi: str = "ci_high",
                  label: str = "label", ax: plt.Axes | None = None, title: str = "Effect with 95% CI") -> plt.Axes:
     """Point estimates with intervals; the dashed line is no effect."""
-    ax = ax or plt.subplots(figsize=(8, 0.5 * len(table) + 1.3))[1]
-    y = np.arange(len(table))[::-1]
-    ax.errorbar(table[est], y, xerr=[table[est] - table[lo], table[hi] - table[est]], fmt="o", color="#1f4e79",
-                capsize=4)
-    ax.axvline(0, color="black", ls="--", lw=1)
-    ax.set_yticks(y, table[label])
-    ax.set_title(title)
-    ax.grid(axis="x", alpha=0.3)
-    return ax
+    from cxresearch.plots import plot_intervals
+
+    return plot_intervals(table[label], table[est], table[lo], table[hi], ax, title=title, reference=0.0)
 
 
 def plot_balance(balance: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:

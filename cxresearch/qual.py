@@ -340,16 +340,11 @@ def plot_themes(freq: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
 
 def plot_ranking(ranking: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
     """Unit scores with 95% intervals, best first."""
-    r = ranking.sort_values("mean")
-    ax = ax or plt.subplots(figsize=(7, 0.35 * len(r) + 1.2))[1]
-    y = np.arange(len(r))
-    ax.errorbar(r["mean"], y, xerr=[r["mean"] - r["ci_low"], r["ci_high"] - r["mean"]], fmt="o", color="#1f4e79",
-                capsize=3)
-    ax.set_yticks(y, r["unit"])
-    ax.set_xlabel("audit score (0–100, 95% CI)")
-    ax.set_title("Audit score per unit")
-    ax.grid(axis="x", alpha=0.3)
-    return ax
+    from cxresearch.plots import plot_intervals
+
+    r = ranking.sort_values("mean", ascending=False)
+    return plot_intervals(r["unit"], r["mean"], r["ci_low"], r["ci_high"], ax, "audit score (0–100, 95% CI)",
+                          "Audit score per unit")
 
 
 def plot_trend(audit_table: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
