@@ -329,10 +329,10 @@ def plot_themes(freq: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
     ax = ax or plt.subplots(figsize=(7, 0.4 * len(f) + 1.2))[1]
     themes = sorted(f["theme"].unique())
     colors = dict(zip(themes, plt.get_cmap("tab10").colors, strict=False))
+    from matplotlib.patches import Patch
+
     ax.barh(f["code"], f["speakers"], color=[colors[t] for t in f["theme"]])
-    for t in themes:
-        ax.barh([], [], color=colors[t], label=t)
-    ax.legend(fontsize=8, frameon=False)
+    ax.legend(handles=[Patch(color=colors[t], label=t) for t in themes], fontsize=8, frameon=False)
     ax.set_xlabel("distinct speakers who raised it")
     ax.set_title("What participants talked about")
     return ax
