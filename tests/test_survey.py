@@ -152,3 +152,21 @@ def test_survey_notebook_default_run(tmp_path):
                                                "tangible_share_5_to_10", "satisfied_customers_recommend"}
     html = (tmp_path / "survey_analysis" / "report.html").read_text()
     assert "@example.com" not in html  # open answers with planted e-mails are never shown
+
+
+@needs_ecsi
+def test_pls_path_model_reproduces_the_seminr_reference():
+    ref_dir = ECSI.parent / "reference"
+    data = pd.read_csv(ECSI, index_col=0)
+    blocks = {lv: [c for c in data.columns if c.rstrip("0123456789") == prefix]
+              for lv, prefix in (("Image", "IMAG"), ("Expectation", "CUEX"), ("Quality", "PERQ"),
+                                 ("Complaints", "CUSCO"), ("Loyalty", "CUSL"))}
+    paths = [("Image", "Expectation"), ("Expectation", "Loyalty"), ("Quality", "Loyalty"), ("Complaints", "Loyalty")]
+    model = survey.pls_path_model(data, blocks, paths, {"Quality": "B"})
+    ref_paths = pd.read_csv(ref_dir / "ecsi_mobi_seminr-mobi-basic-paths.csv", index_col=0)
+    ref_outer = pd.read_csv(ref_dir / "ecsi_mobi_seminr-mobi-basic-outer-model.csv", index_col=0)
+    got = model.paths.reindex(index=ref_paths.index, columns=ref_paths.columns).to_numpy()
+    assert np.allclose(got, ref_paths.to_numpy(), atol=1e-5)
+    outer = model.outer.set_index("item").reindex(ref_outer.index)
+    assert np.allclose(outer["weight"], ref_outer["weight"], atol=1e-5)
+    assert np.allclose(outer["loading"], ref_outer["loading"], atol=1e-5)
