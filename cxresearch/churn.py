@@ -24,13 +24,27 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cxresearch.io import Column, Contract, Exclusion, InputError, Ledger, parse_bool, read_table
-from cxresearch.stats import holm
+from cxresearch.fits import FitError, finite, fit_with_retries
+from cxresearch.io import (
+    Column,
+    Contract,
+    Exclusion,
+    InputError,
+    Ledger,
+    parse_bool,
+    parse_number,
+    read_table,
+)
+from cxresearch.params import ParameterError
+from cxresearch.privacy import OTHER, merge_small_groups
+from cxresearch.results import NotEstimable, verdict
+from cxresearch.stats import holm, pick, stable_sort
 
 TIME_UNITS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12, "years": 365.25}
 REPORT_TIMES = (3, 6, 12, 24)
 STATE_LABELS = {"fast": "complaint resolved fast", "slow": "complaint resolved slowly",
                 "unresolved": "complaint unresolved"}
+NO_VALUE = "(no value)"
 
 
 @dataclass
@@ -45,6 +59,8 @@ class SurvivalTable:
     start_col: str | None = None
     source: str = ""
     notes: list[dict[str, Any]] = field(default_factory=list)
+    folded: dict[str, list[str]] = field(default_factory=dict)  # column -> labels folded into "Other (small groups)"
+    dropped: list[str] = field(default_factory=list)  # covariates left out: one level left after folding
 
     @property
     def n(self) -> int:
@@ -130,20 +146,13 @@ def survival_table(
         event = ended.astype(int)
     else:
         duration = df[duration_col].astype(float)
-        raw = df[event_col]
-        if event_value is None:
-            flag = parse_bool(raw)
-            bad = raw.notna() & flag.isna()
-            if bad.any():
-                problems.append(f"column '{event_col}': values {sorted(raw[bad].astype(str).unique())[:5]} are not "
-                                "1/0, yes/no or true/false. Fix: set event_value to the value that means 'left'.")
-            event = flag.fillna(False).astype(int)
-        else:
-            event = (raw.astype(str).str.strip() == str(event_value)).astype(int)
-            if event.sum() == 0:
-                found = sorted(raw.dropna().astype(str).unique())[:10]
-                problems.append(f"column '{event_col}': the event value {event_value!r} never occurs (values found: "
-                                f"{found}). Fix: set event_value to the value that means 'left'.")
+        if not np.all(np.isfinite(duration.to_numpy())):
+            rows = ", ".join(str(i + 2) for i in np.flatnonzero(~np.isfinite(duration.to_numpy()))[:5])
+            problems.append(f"column '{duration_col}': durations that are not finite numbers, rows {rows}. Fix: write "
+                            "the real durations or remove those rows.")
+        event, problem = event_flags(df[event_col], event_value, event_col)
+        if problem:
+            problems.append(problem)
     for c in covariates:
         empty = df[c].isna()
         if empty.any():
@@ -169,6 +178,116 @@ def survival_table(
         data = data[~zero].reset_index(drop=True)
     return SurvivalTable(data, time_unit, group_col, covariates, "id" if "id" in data else None,
                          start_col if use_dates else None, source, notes)
+
+
+def event_flags(raw: pd.Series, event_value: Any, event_col: str) -> tuple[pd.Series, str | None]:
+    """1 where ``raw`` (the event column) means "left", else 0; and a problem text when it cannot be read.
+
+    ``event_value`` arrives as text from the command line ("Yes", "1"): it matches cells with the same text
+    (spaces around ignored) and, when both are numbers, cells with the same numeric value ("1" matches
+    1.0). None means the column holds 1/0, yes/no or true/false. A value that never occurs is a problem
+    naming the column and the values present.
+    """
+    filled = raw.notna()
+    if event_value is None or isinstance(event_value, bool):
+        flag = parse_bool(raw)
+        bad = filled & flag.isna()
+        if bad.any():
+            return pd.Series(0, index=raw.index), (
+                f"column '{event_col}': values {sorted(raw[bad].astype(str).unique())[:5]} are not 1/0, yes/no or "
+                "true/false. Fix: set event_value to the value that means 'left', e.g. -p event_value Yes.")
+        flag = flag.fillna(False).astype(bool)
+        return (flag if event_value is not False else ~flag).astype(int), None
+    text = str(event_value).strip()
+    as_text = raw.astype(str).str.strip()
+    hit = filled & (as_text == text)
+    target = parse_number(pd.Series([text]))[0]
+    numbers = parse_number(raw)
+    if np.isfinite(target) and numbers[filled].notna().all():
+        hit |= filled & (numbers == target)
+    if not hit.any():
+        found = sorted(as_text[filled].unique())
+        shown = found[:10] + (["..."] if len(found) > 10 else [])
+        near = [f for f in found if f.lower() == text.lower()]
+        hint = f" Did you mean {near[0]!r}?" if near else ""
+        return pd.Series(0, index=raw.index), (
+            f"column '{event_col}': the event value {text!r} never occurs (values found: {shown}).{hint} Fix: set "
+            "event_value to the value that means 'left'.")
+    return hit.astype(int), None
+
+
+def check_estimable(st: SurvivalTable) -> None:
+    """Refuse a table that cannot show churn at all: nobody left, or nothing left to analyse.
+
+    Raises
+    ------
+    NotEstimable
+        With one message that says what is wrong and what to change.
+    """
+    zero = sum(n["rows"] for n in st.notes if n["rule"].startswith("relationships of zero length"))
+    dropped = (f" ({zero} relationship(s) of zero length — ended or observed on the day they started — were left out)"
+               if zero else "")
+    if st.n == 0:
+        raise NotEstimable(f"Input {st.source}: no customer has a relationship longer than zero{dropped}, so there is "
+                           "nothing to analyse. Fix: check the start and end dates (or the duration column) and as_of.")
+    if st.n_events == 0:
+        raise NotEstimable(f"Input {st.source}: nobody left during the observation window (0 of {st.n:,} customers"
+                           f"{dropped}), so churn cannot be measured. Fix: check that the end date or event column and "
+                           "event_value say who left, and that as_of is not too early.")
+
+
+def check_parameters(horizon: Any, fast_resolution_hours: Any = 24.0, min_group_size: Any = 5) -> None:
+    """Refuse a horizon not above 0, a negative fast-resolution threshold or a min_group_size below 1."""
+    def number(x: Any) -> bool:
+        return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+    problems = []
+    if not (number(horizon) and horizon > 0):
+        problems.append(f"-p horizon must be a number greater than 0, got {horizon!r}; e.g. -p horizon 24.")
+    if not (number(fast_resolution_hours) and fast_resolution_hours >= 0):
+        problems.append(f"-p fast_resolution_hours must be 0 or more, got {fast_resolution_hours!r}; e.g. "
+                        "-p fast_resolution_hours 24.")
+    if not (isinstance(min_group_size, int) and not isinstance(min_group_size, bool) and min_group_size >= 1):
+        problems.append(f"-p min_group_size must be a whole number of at least 1, got {min_group_size!r}.")
+    if problems:
+        raise ParameterError(" ".join(problems))
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+
+
+def fold_small_groups(st: SurvivalTable, min_n: int = 5) -> SurvivalTable:
+    """The table with every small group folded away, so no group under ``min_n`` customers is shown anywhere.
+
+    Levels of ``group_col`` and of text covariates with fewer than ``min_n`` customers become
+    "Other (small groups)" (:func:`cxresearch.privacy.merge_small_groups`: the folded group is itself at least
+    ``min_n``). Missing group labels become "(no value)". A covariate left with one level is dropped (listed in
+    ``dropped``). A numeric covariate used as ``group_col`` keeps its numbers; the groups go to a copy.
+    """
+    data = st.data.copy()
+    folded: dict[str, list[str]] = {}
+    group_col = st.group_col
+    if group_col:
+        labels = data[group_col]
+        if group_col in st.covariates and _is_numeric(labels):
+            group_col = f"{group_col} (group)"
+        labels = labels.astype(object).where(labels.notna(), NO_VALUE).astype(str)
+        data[group_col], folded_labels = merge_small_groups(labels, min_n)
+        if folded_labels:
+            folded[st.group_col] = folded_labels
+    covariates, dropped = [], []
+    for c in st.covariates:
+        if not _is_numeric(data[c]) and c != group_col:
+            data[c], folded_labels = merge_small_groups(data[c].astype(str), min_n)
+            if folded_labels:
+                folded[c] = folded_labels
+        if data[c].nunique() < 2:
+            dropped.append(c)
+        else:
+            covariates.append(c)
+    return SurvivalTable(data, st.time_unit, group_col, covariates, st.id_col, st.start_col, st.source,
+                         list(st.notes), folded, dropped)
 
 
 def design(st: SurvivalTable, covariates: list[str] | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
@@ -202,7 +321,9 @@ def groups_of(st: SurvivalTable, min_n: int = 5) -> tuple[dict[str, pd.DataFrame
     """Data per group with at least ``min_n`` customers, and the names of suppressed groups."""
     if not st.group_col:
         return {"all customers": st.data}, []
-    parts = dict(tuple(st.data.groupby(st.data[st.group_col].astype(str), sort=True)))
+    labels = st.data[st.group_col]
+    labels = labels.astype(object).where(labels.notna(), NO_VALUE).astype(str)
+    parts = dict(tuple(st.data.groupby(labels, sort=True)))
     small = [name for name, part in parts.items() if len(part) < min_n]
     return {name: part for name, part in parts.items() if name not in small}, small
 
@@ -233,6 +354,8 @@ def median_lifetime(kmf: Any) -> tuple[float, float, float]:
 
 def rmst(durations: np.ndarray, events: np.ndarray, tau: float) -> tuple[float, float]:
     """Restricted mean survival time up to ``tau`` and its standard error (area under KM, Greenwood)."""
+    if not (isinstance(tau, int | float) and math.isfinite(tau) and tau > 0):
+        raise ParameterError(f"The horizon of the restricted mean must be a number greater than 0, got {tau!r}.")
     d = pd.DataFrame({"t": np.asarray(durations, float), "e": np.asarray(events, int)})
     table = d.groupby("t")["e"].agg(["sum", "size"]).sort_index()
     at_risk = table["size"][::-1].cumsum()[::-1].to_numpy()
@@ -296,7 +419,7 @@ def rmst_differences(summary: pd.DataFrame, reference: str | None = None, z: flo
     """RMST of each group minus the reference group's (default: the largest group), with 95% CI and p."""
     if len(summary) < 2:
         return pd.DataFrame(columns=["group", "reference", "difference", "ci_low", "ci_high", "p"])
-    ref = reference or summary.sort_values(["customers", "group"], ascending=[False, True])["group"].iloc[0]
+    ref = reference or stable_sort(summary, "customers", ascending=False, tie="group")["group"].iloc[0]
     r = summary.set_index("group")
     rows = []
     for g in r.index.drop(ref):
@@ -336,21 +459,170 @@ def _hr_table(summary: pd.DataFrame) -> pd.DataFrame:
     }).reset_index(drop=True)
 
 
+#: Newton–Raphson settings for every Cox fit: stop only when a further step is negligible (precision) —
+#: never on a small relative change of the log-likelihood, which can stop early by up to 1e-5 relative
+COX_OPTIONS = {"precision": 1e-12, "r_precision": 0.0, "max_steps": 500}
+MAX_LOG_HR_PER_SD = 10.0  # a log hazard ratio above this per standard deviation of a covariate is separation
+COX_FIX = ("leave out covariates that almost decide who leaves (or merge rare levels), or rescale a covariate on a "
+           "huge scale (e.g. thousands instead of units).")
+
+
+def _term_text(term: str) -> str:
+    """``plan[premium]`` -> ``plan = 'premium'``; other terms unchanged."""
+    if term.endswith("]") and "[" in term:
+        col, level = term[:-1].split("[", 1)
+        return f"{col} = {level!r}"
+    return f"'{term}'"
+
+
+def separation(df: pd.DataFrame, terms: list[str], entry: str | None = None) -> str | None:
+    """Why a Cox or AFT model cannot be estimated because a term perfectly separates leavers, in plain words.
+
+    For 0/1 terms: nobody with the trait left (its hazard ratio would be 0), or everybody who left had it (infinite).
+    For numeric terms (when there is no delayed ``entry``): at every departure the customer who left had the
+    highest (or the lowest) value of everyone still at risk, so the likelihood keeps rising without limit.
+    Returns None when no term separates.
+    """
+    e = df["event"].to_numpy() > 0
+    t = df["duration"].to_numpy(float) if "duration" in df else df["stop"].to_numpy(float)
+    collinear = _collinear(df[terms])
+    if collinear:
+        return collinear
+    for term in terms:
+        x = df[term].to_numpy(float)
+        if np.unique(x).size < 2:
+            return f"{_term_text(term)} has the same value for every customer, so its effect cannot be estimated"
+        if set(np.unique(x)) <= {0.0, 1.0}:
+            trait = _term_text(term) if term.endswith("]") else f"'{term}' = 1"
+            with_it, events_with = int((x == 1).sum()), int((e & (x == 1)).sum())
+            if events_with == 0:
+                return (f"nobody with {trait} left ({with_it:,} customers), so its hazard ratio would be "
+                        "zero (perfect separation)")
+            if events_with == int(e.sum()):
+                return (f"everybody who left had {trait}, so its hazard ratio would be infinite (perfect "
+                        "separation)")
+            continue
+        if entry is not None or not e.any():
+            continue
+        order = np.argsort(-t, kind="mergesort")
+        ts, xs = t[order], x[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(ts) != 0) + 1]
+        high = np.maximum.accumulate(np.maximum.reduceat(xs, starts))  # max over everyone with time >= this time
+        low = np.minimum.accumulate(np.minimum.reduceat(xs, starts))
+        group = np.cumsum(np.r_[True, np.diff(ts) != 0]) - 1
+        hi_at, lo_at = high[group][np.argsort(order)], low[group][np.argsort(order)]
+        at_max, at_min = x[e] >= hi_at[e], x[e] <= lo_at[e]
+        if at_max.all() and not at_min.all():
+            return (f"every customer who left had the highest {_term_text(term)} of everyone still a customer at that "
+                    "moment, so its hazard ratio would be infinite (perfect separation)")
+        if at_min.all() and not at_max.all():
+            return (f"every customer who left had the lowest {_term_text(term)} of everyone still a customer at that "
+                    "moment, so its hazard ratio would be zero (perfect separation)")
+    return None
+
+
+def _collinear(x: pd.DataFrame) -> str | None:
+    """Plain words when one term is a linear combination of others (their effects cannot be told apart)."""
+    if x.shape[1] < 2:
+        return None
+    m = x.to_numpy(float)
+    m = m - m.mean(0)
+    scale = np.abs(m).max(0)
+    m = m / np.where(scale > 0, scale, 1.0)
+    if np.linalg.matrix_rank(m) == m.shape[1]:
+        return None
+    kept: list[int] = []
+    for j in range(m.shape[1]):
+        if np.linalg.matrix_rank(m[:, [*kept, j]]) == len(kept) + 1:
+            kept.append(j)
+            continue
+        coef = np.linalg.lstsq(m[:, kept], m[:, j], rcond=None)[0]
+        others = ", ".join(_term_text(str(x.columns[k])) for k, c in zip(kept, coef, strict=True) if abs(c) > 1e-8)
+        return (f"{_term_text(str(x.columns[j]))} carries the same information as {others} (the covariates are "
+                "collinear), so their effects cannot be told apart")
+    return None
+
+
+def _refuse_separation(df: pd.DataFrame, terms: list[str], model: str, entry: str | None = None) -> None:
+    from cxresearch.fits import FITS
+
+    reason = separation(df, terms, entry)
+    if reason:
+        FITS.record(model, False, "not fitted", [f"perfect separation: {reason}"])
+        raise FitError(f"The {model} cannot be estimated: {reason}. No estimate from it is shown. Fix: {COX_FIX}")
+
+
+def _check_lifelines(fitter: Any, df: pd.DataFrame) -> str | None:
+    """Accept a lifelines fit only with finite estimates and standard errors and no runaway coefficient."""
+    params = fitter.params_
+    se = fitter.standard_errors_
+    if not finite(params.to_numpy()) or not finite(se.to_numpy()) or bool((se.to_numpy() <= 0).any()):
+        return "some estimates or standard errors are not finite"
+    names = params.index.get_level_values(-1)
+    sd = np.array([float(df[c].std()) if c in df else 0.0 for c in names])
+    scaled = np.abs(params.to_numpy() * np.where(sd > 0, sd, 0.0))
+    if scaled.size and float(scaled.max()) > MAX_LOG_HR_PER_SD:
+        return (f"a coefficient ran off ({float(scaled.max()):.3g} per standard deviation of "
+                f"{_term_text(str(names[int(scaled.argmax())]))}): separation or a covariate on a huge scale")
+    return None
+
+
+def fit_cox_model(df: pd.DataFrame, model: str = "Cox model", strata: list[str] | None = None) -> Any:
+    """A lifelines ``CoxPHFitter`` fitted through :func:`cxresearch.fits.fit_with_retries`.
+
+    ``df`` has ``duration``, ``event`` and the covariate columns (and ``strata`` columns). Attempts:
+    Newton–Raphson with step 0.95, then 0.5, then 0.1 (lifelines standardises the covariates), and only if
+    all fail a lightly penalised fit (ridge 0.001, which shrinks hazard ratios slightly towards 1 — the fit
+    record says so). Every attempt must converge tightly (:data:`COX_OPTIONS`) and pass
+    :func:`_check_lifelines`. Perfect separation is refused first with a plain-words :class:`FitError`.
+    """
+    from lifelines import CoxPHFitter
+
+    terms = [c for c in df.columns if c not in ("duration", "event", *(strata or []))]
+    if strata:  # risk sets are per stratum: only the 0/1 checks apply
+        terms = [t for t in terms if set(np.unique(df[t])) <= {0.0, 1.0}]
+    _refuse_separation(df, terms, model)
+
+    def attempt(step: float, penalizer: float = 0.0):
+        def run() -> Any:
+            return CoxPHFitter(penalizer=penalizer).fit(df, "duration", "event", strata=strata,
+                                                        fit_options={"step_size": step, **COX_OPTIONS})
+        return run
+
+    return fit_with_retries(model, [
+        ("Newton–Raphson on standardised covariates, step 0.95", attempt(0.95)),
+        ("Newton–Raphson on standardised covariates, step 0.5", attempt(0.5)),
+        ("Newton–Raphson on standardised covariates, step 0.1", attempt(0.1)),
+        ("PENALISED Newton–Raphson (ridge 0.001: hazard ratios shrunk slightly towards 1), step 0.1",
+         attempt(0.1, 0.001)),
+    ], check=lambda f: _check_lifelines(f, df), fix=COX_FIX)
+
+
+def is_penalised(fitter: Any) -> bool:
+    """Whether a lifelines fit used a penalty (its hazard ratios are shrunk towards 1)."""
+    pen = getattr(fitter, "penalizer", 0.0)
+    return bool(np.any(np.asarray(pen, float) > 0))
+
+
 def fit_cox(st: SurvivalTable, alpha: float = 0.05, ph_sample: int = 20_000, seed: int = 0) -> CoxResult:
     """Cox model on the covariates, Schoenfeld-residual PH check, stratified refit when a covariate fails.
 
     The PH test (lifelines' ``proportional_hazard_test``, rank time transform) runs on a random sample of
     at most ``ph_sample`` customers: on very large tables every tiny deviation is "significant" and the
     test's memory grows with n². A covariate fails when any of its terms has a Holm-adjusted p < ``alpha``.
+    Every fit goes through :func:`fit_cox_model` (retries, convergence check, separation refused).
     """
-    from lifelines import CoxPHFitter
     from lifelines.statistics import proportional_hazard_test
     x, refs = design(st)
+    if x.shape[1] == 0:
+        raise NotEstimable(f"Input {st.source}: no covariates are left for the Cox model"
+                           + (f" ({', '.join(st.dropped)} had one level after small groups were folded)"
+                              if st.dropped else "") + ". Fix: give covariates with at least two well-filled levels.")
     df = pd.concat([st.data[["duration", "event"]], x], axis=1)
-    cph = CoxPHFitter().fit(df, "duration", "event")
+    cph = fit_cox_model(df, "Cox model")
     hr = _hr_table(cph.summary)
     sample = df.sample(n=min(ph_sample, len(df)), random_state=seed) if len(df) > ph_sample else df
-    ph_fit = cph if sample is df else CoxPHFitter().fit(sample, "duration", "event")
+    ph_fit = cph if sample is df else fit_cox_model(sample, "Cox model (sample for the proportional-hazards check)")
     test = proportional_hazard_test(ph_fit, sample, time_transform="rank")
     ph = test.summary.reset_index().rename(columns={"index": "term", "test_statistic": "statistic"})
     ph = ph[["term", "statistic", "p"]]
@@ -362,8 +634,11 @@ def fit_cox(st: SurvivalTable, alpha: float = 0.05, ph_sample: int = 20_000, see
         keep = [c for c in st.covariates if c not in failures]
         xs, _ = design(st, keep)
         sdf = pd.concat([st.data[["duration", "event"]], xs, st.data[failures].astype(str)], axis=1)
-        result.stratified = CoxPHFitter().fit(sdf, "duration", "event", strata=failures)
-        result.stratified_hazard_ratios = _hr_table(result.stratified.summary)
+        if xs.shape[1]:
+            result.stratified = fit_cox_model(sdf, "Cox model stratified by " + ", ".join(failures), strata=failures)
+            result.stratified_hazard_ratios = _hr_table(result.stratified.summary)
+        else:
+            result.stratified_hazard_ratios = pd.DataFrame(columns=["term", "hr", "ci_low", "ci_high", "p"])
     return result
 
 
@@ -380,7 +655,7 @@ def complaint_episodes(st: SurvivalTable, complaints: pd.DataFrame, fast_hours: 
     base = st.data[["id", "start", "duration", "event"]]
     c = complaints.merge(base[["id", "start", "duration"]], left_on="customer_id", right_on="id", how="inner")
     c["t"] = (c["opened_at"] - c["start"]).dt.total_seconds() / 86400 / unit
-    c = c[(c["t"] > 0) & (c["t"] < c["duration"])]
+    c = c[(c["t"] >= 0) & (c["t"] < c["duration"])]  # load_inputs counts the others in the exclusion ledger
     resolved = c["resolved"].astype(bool)
     fast = resolved & (c["hours_to_resolve"] <= fast_hours)
     c["state"] = np.where(~resolved, "unresolved", np.where(fast, "fast", "slow"))
@@ -399,7 +674,10 @@ def fit_time_varying(st: SurvivalTable, episodes: pd.DataFrame, ties: str = "efr
     """Cox model with the covariates and the time-varying complaint state (reference: no complaint yet).
 
     Fitted with statsmodels ``PHReg`` using each episode's start as delayed entry (counting-process
-    likelihood). Returns term, hr, ci_low, ci_high, p, plus the fast-vs-slow contrast.
+    likelihood), on standardised covariates, through :func:`cxresearch.fits.fit_with_retries`: Newton–Raphson
+    (tolerance 1e-10), then BFGS. A fit counts as converged only when one more Newton step would move no
+    coefficient by more than 1e-6 and none runs off. Returns term, hr, ci_low, ci_high, p, plus the
+    fast-vs-slow contrast.
     """
     from statsmodels.duration.hazard_regression import PHReg
 
@@ -408,21 +686,50 @@ def fit_time_varying(st: SurvivalTable, episodes: pd.DataFrame, ties: str = "efr
     states = pd.DataFrame({s: (ep["state"] == s).astype(float) for s in ("fast", "slow", "unresolved")})
     states = states.loc[:, states.sum() > 0]
     exog = pd.concat([ep[x.columns], states], axis=1)
-    fit = PHReg(ep["stop"].to_numpy(), exog.to_numpy(), status=ep["event"].to_numpy(),
-                entry=ep["start"].to_numpy(), ties=ties).fit()
-    params, se = np.asarray(fit.params), np.asarray(fit.bse)
+    model_name = "Cox model with complaint states"
+    _refuse_separation(pd.concat([ep[["stop", "event"]], exog], axis=1), list(exog.columns), model_name, entry="start")
+    raw = exog.to_numpy(float)
+    mean, sd = raw.mean(0), raw.std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    model = PHReg(ep["stop"].to_numpy(), (raw - mean) / sd, status=ep["event"].to_numpy(),
+                  entry=ep["start"].to_numpy(), ties=ties)
+
+    def check(fit: Any) -> str | None:
+        params = np.asarray(fit.params)
+        if not finite(params) or not finite(np.asarray(fit.bse)):
+            return "some estimates or standard errors are not finite"
+        if np.max(np.abs(params), initial=0) > MAX_LOG_HR_PER_SD:
+            return "a coefficient ran off (separation or a covariate on a huge scale)"
+        step = np.linalg.solve(model.hessian(params), model.score(params))
+        if np.max(np.abs(step), initial=0) > 1e-6:
+            return f"did not settle: one more Newton step would move a coefficient by {np.max(np.abs(step)):.2g}"
+        return None
+
+    fit = fit_with_retries(model_name, [
+        ("Newton–Raphson on standardised covariates, tolerance 1e-10",
+         lambda: model.fit(method="newton", maxiter=200, tol=1e-10, disp=0)),
+        ("BFGS on standardised covariates, gradient tolerance 1e-10",
+         lambda: model.fit(method="bfgs", maxiter=5000, gtol=1e-10, disp=0)),
+    ], check=check, fix=COX_FIX)
+    params = np.asarray(fit.params) / sd
+    cov = np.asarray(fit.cov_params()) / np.outer(sd, sd)
+    se = np.sqrt(np.diag(cov))
     z = 1.959964
     table = pd.DataFrame({"term": exog.columns, "hr": np.exp(params), "ci_low": np.exp(params - z * se),
                           "ci_high": np.exp(params + z * se), "p": 2 * stats.norm.sf(np.abs(params / se))})
     names = list(exog.columns)
     if {"fast", "slow"} <= set(names):
         i, j = names.index("fast"), names.index("slow")
-        cov = np.asarray(fit.cov_params())
         diff = params[i] - params[j]
-        sd = math.sqrt(cov[i, i] + cov[j, j] - 2 * cov[i, j])
-        table.loc[len(table)] = ["fast vs slow", math.exp(diff), math.exp(diff - z * sd), math.exp(diff + z * sd),
-                                 float(2 * stats.norm.sf(abs(diff / sd)))]
+        sd_diff = math.sqrt(cov[i, i] + cov[j, j] - 2 * cov[i, j])
+        table.loc[len(table)] = ["fast vs slow", math.exp(diff), math.exp(diff - z * sd_diff),
+                                 math.exp(diff + z * sd_diff), float(2 * stats.norm.sf(abs(diff / sd_diff)))]
     return table
+
+
+def state_customers(episodes: pd.DataFrame) -> dict[str, int]:
+    """How many distinct customers were ever in each complaint state (``none`` = before any complaint)."""
+    return {str(k): int(v) for k, v in episodes.groupby("state")["id"].nunique().items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -439,18 +746,36 @@ class ParametricResult:
 
 
 def fit_parametric(st: SurvivalTable) -> ParametricResult:
-    """Weibull and log-logistic AFT models on the covariates; the lower AIC wins."""
+    """Weibull and log-logistic AFT models on the covariates; the lower AIC wins (ties: first name).
+
+    Each is fitted through :func:`cxresearch.fits.fit_with_retries`: lifelines' BFGS with a tight gradient
+    tolerance, then L-BFGS-B, then a lightly penalised L-BFGS-B (ridge 0.001; said in the fit record).
+    """
     from lifelines import LogLogisticAFTFitter, WeibullAFTFitter
 
     x, _ = design(st)
     df = pd.concat([st.data[["duration", "event"]], x], axis=1)
-    fits = {"Weibull AFT": WeibullAFTFitter(), "log-logistic AFT": LogLogisticAFTFitter()}
-    rows = []
-    for name, f in fits.items():
-        f.fit(df, "duration", "event")
-        rows.append({"model": name, "aic": float(f.AIC_), "log_likelihood": float(f.log_likelihood_)})
-    aic = pd.DataFrame(rows).sort_values("aic").reset_index(drop=True)
-    best = aic["model"].iloc[0]
+    fits, rows = {}, []
+    for name, cls in (("Weibull AFT", WeibullAFTFitter), ("log-logistic AFT", LogLogisticAFTFitter)):
+        _refuse_separation(df, [c for c in x.columns if set(np.unique(x[c])) <= {0.0, 1.0}], f"{name} model")
+
+        def attempt(cls=cls, method: str = "BFGS", penalizer: float = 0.0, options: dict | None = None):
+            def run() -> Any:
+                f = cls(penalizer=penalizer)
+                f._scipy_fit_method = method
+                return f.fit(df, "duration", "event", fit_options=options or {})
+            return run
+
+        fits[name] = fit_with_retries(f"{name} model", [
+            ("BFGS, gradient tolerance 1e-8", attempt(options={"gtol": 1e-8, "maxiter": 2000})),
+            ("L-BFGS-B, tolerances 1e-12", attempt(method="L-BFGS-B",
+                                                   options={"ftol": 1e-12, "gtol": 1e-9, "maxiter": 5000})),
+            ("PENALISED L-BFGS-B (ridge 0.001: coefficients shrunk slightly towards 0)",
+             attempt(method="L-BFGS-B", penalizer=0.001, options={"ftol": 1e-12, "gtol": 1e-9, "maxiter": 5000})),
+        ], check=lambda f: _check_lifelines(f, df), fix=COX_FIX)
+        rows.append({"model": name, "aic": float(fits[name].AIC_), "log_likelihood": float(fits[name].log_likelihood_)})
+    aic = stable_sort(pd.DataFrame(rows), "aic", tie="model").reset_index(drop=True)
+    best = str(pick(aic.set_index("model")["aic"], "min"))
     return ParametricResult(fits[best], best, aic)
 
 
@@ -479,11 +804,17 @@ def predicted_survival(fitter: Any, st: SurvivalTable, horizon: float) -> pd.Ser
     return x.merge(lookup, on=cols, how="left")["_s"].set_axis(x.index)
 
 
-def calibration(st: SurvivalTable, predicted: pd.Series, horizon: float, bins: int = 10) -> pd.DataFrame:
-    """Predicted vs Kaplan–Meier survival at ``horizon`` in groups of predicted risk (deciles)."""
+def calibration(st: SurvivalTable, predicted: pd.Series, horizon: float, bins: int = 10, min_n: int = 1
+                ) -> pd.DataFrame:
+    """Predicted vs Kaplan–Meier survival at ``horizon`` in groups of predicted risk (deciles).
+
+    Fewer groups are used when needed so that each holds at least ``min_n`` customers. Ranks are broken
+    by the customer's position in the table, so the groups are the same on any machine.
+    """
     from lifelines import KaplanMeierFitter
 
-    q = pd.qcut(predicted.rank(method="first"), bins, labels=False)
+    bins = max(1, min(bins, len(predicted) // max(1, min_n)))
+    q = pd.qcut(predicted.rank(method="first"), bins, labels=False) if bins > 1 else pd.Series(0, index=predicted.index)
     rows = []
     for b in range(bins):
         sel = q == b
@@ -495,9 +826,19 @@ def calibration(st: SurvivalTable, predicted: pd.Series, horizon: float, bins: i
     return pd.DataFrame(rows)
 
 
+def calibration_error(cal: pd.DataFrame) -> float | None:
+    """Mean absolute gap between predicted and observed survival over the risk groups that reach the horizon
+    (None when none does: the horizon lies beyond the follow-up)."""
+    gap = (cal["predicted"] - cal["observed"]).abs().dropna()
+    return float(gap.mean()) if len(gap) else None
+
+
 def at_risk_segments(st: SurvivalTable, predicted: pd.Series, by: list[str], horizon: float,
                      min_n: int = 5, top: int = 10) -> pd.DataFrame:
-    """Segments (combinations of ``by``) with the highest predicted churn by ``horizon``; no individuals."""
+    """Segments (combinations of ``by``) with the highest predicted churn by ``horizon``; no individuals.
+
+    Combinations with fewer than ``min_n`` customers are left out, and sizes are shown as bands, not counts.
+    """
     by = [b for b in by if b in st.data]
     if not by:
         return pd.DataFrame()
@@ -505,30 +846,65 @@ def at_risk_segments(st: SurvivalTable, predicted: pd.Series, by: list[str], hor
     g = d.groupby(by).agg(customers=("churn", "size"), predicted_churn=("churn", "mean"),
                           left_so_far=("left", "mean")).reset_index()
     g = g[g["customers"] >= min_n]
-    return g.sort_values("predicted_churn", ascending=False).head(top).reset_index(drop=True)
+    g = stable_sort(g, "predicted_churn", ascending=False, tie=by).head(top).reset_index(drop=True)
+    # exact counts of combinations could be subtracted from the one-way counts shown elsewhere to reveal a
+    # hidden small combination: show a size band instead
+    g["customers"] = pd.cut(g["customers"], [0, 49, 199, 999, np.inf], labels=[
+        f"{min_n}–49", "50–199", "200–999", "1,000 or more"]).astype(str)
+    return g
 
 
 def worst_served_segment(responses: pd.DataFrame, customers: pd.DataFrame, segment_col: str,
-                         items: list[str], id_col: str = "customer_id") -> pd.DataFrame:
-    """Mean service score per segment (average of ``items`` per response) with a 95% t interval."""
+                         items: list[str], id_col: str = "customer_id", min_n: int = 1) -> pd.DataFrame:
+    """Mean service score per segment (average of ``items`` per response) with a 95% t interval.
+
+    Only segments with at least ``min_n`` linked responses (and at least 2) are returned.
+
+    Raises
+    ------
+    InputError
+        When an item is not a column of the survey.
+    """
+    missing = [i for i in items if i not in responses.columns]
+    if missing or not items:
+        raise InputError("'survey_responses'", [
+            f"service items {missing or items} are not columns of the survey (columns: {list(responses.columns)}). "
+            "Fix: set service_items to the survey's perception columns."])
     r = responses.merge(customers[[id_col, segment_col]], left_on="customer_id", right_on=id_col, how="inner")
-    score = r[items].astype(float).mean(axis=1)
-    g = score.groupby(r[segment_col].astype(str)).agg(["mean", "std", "size"])
-    half = stats.t.ppf(0.975, g["size"] - 1) * g["std"] / np.sqrt(g["size"])
-    return pd.DataFrame({"segment": g.index, "responses": g["size"].to_numpy(), "service_score": g["mean"].to_numpy(),
-                         "ci_low": (g["mean"] - half).to_numpy(), "ci_high": (g["mean"] + half).to_numpy()})
+    score = r[items].apply(pd.to_numeric, errors="coerce").mean(axis=1)
+    g = score.groupby(r[segment_col].astype(str)).agg(["mean", "std", "count"])
+    g = g[g["count"] >= max(2, min_n)]
+    half = stats.t.ppf(0.975, g["count"] - 1) * g["std"] / np.sqrt(g["count"])
+    return pd.DataFrame({"segment": g.index, "responses": g["count"].to_numpy().astype(int),
+                         "service_score": g["mean"].to_numpy(), "ci_low": (g["mean"] - half).to_numpy(),
+                         "ci_high": (g["mean"] + half).to_numpy()}).reset_index(drop=True)
+
+
+def worst_segment(service: pd.DataFrame) -> str:
+    """The segment with the lowest mean service score (ties: first name in sorted order)."""
+    return str(pick(service.set_index("segment")["service_score"], "min"))
+
+
+def compare_with_worst(st: SurvivalTable, segment_col: str, segment: str) -> tuple[pd.DataFrame | None, str | None]:
+    """:func:`hazard_vs_segment`, or (None, the reason in plain words) when that Cox model cannot be estimated
+    (e.g. nobody in one segment left): the claim is then not testable instead of failing the whole report."""
+    try:
+        return hazard_vs_segment(st, segment_col, segment), None
+    except FitError as exc:
+        return None, f"{exc}".split(" No estimate from it is shown.")[0]
 
 
 def hazard_vs_segment(st: SurvivalTable, segment_col: str, segment: str) -> pd.DataFrame:
     """Hazard ratio of every other segment relative to ``segment`` (Cox with segment only)."""
-    from lifelines import CoxPHFitter
-
     s = st.data[segment_col].astype(str)
     others = sorted(set(s) - {segment})
     df = pd.DataFrame({o: (s == o).astype(float) for o in others}).assign(duration=st.data["duration"],
                                                                            event=st.data["event"])
-    fit = CoxPHFitter().fit(df, "duration", "event")
-    return _hr_table(fit.summary).rename(columns={"term": "segment"})
+    fit = fit_cox_model(df, f"Cox model by {segment_col} (vs the worst-served)")
+    out = _hr_table(fit.summary).rename(columns={"term": "segment"})
+    counts = s.value_counts()
+    out["customers"] = out["segment"].map(counts).astype(int)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -551,7 +927,9 @@ def plot_km(kms: dict[str, Any], time_unit: str, ax: plt.Axes | None = None, at_
     ax.grid(alpha=0.3)
     ax.set_title("How long customers stay (Kaplan–Meier, 95% bands)")
     if at_risk and len(kms) <= 6:
-        add_at_risk_counts(*kms.values(), ax=ax, rows_to_show=["At risk"])
+        # lifelines pastes labels into a format string: braces from data must be doubled to stay literal
+        labels = [str(k).replace("{", "{{").replace("}", "}}") for k in kms]
+        add_at_risk_counts(*kms.values(), ax=ax, rows_to_show=["At risk"], labels=labels)
     return ax
 
 
@@ -637,8 +1015,14 @@ class ChurnInputs:
 
 def load_inputs(customers_path: str | None, complaints_path: str | None = None, survey_path: str | None = None,
                 *, seed: int = 20240101, n_customers: int = 5000, effects: dict[str, Any] | None = None,
-                as_of: str | None = None, **table_args: Any) -> ChurnInputs:
-    """Read the customer table (and optional complaints and survey) or, with no paths, the synthetic world."""
+                as_of: str | None = None, min_group_size: int = 5, **table_args: Any) -> ChurnInputs:
+    """Read the customer table (and optional complaints and survey) or, with no paths, the synthetic world.
+
+    The survival table is checked (:func:`check_estimable`) and its small groups folded
+    (:func:`fold_small_groups`). Complaints that cannot belong to an analysed customer's history are
+    excluded and counted in the report's exclusions table: unknown customers, complaints before the
+    customer's start, and complaints after the customer's observed time ended.
+    """
     from cxresearch import contracts
     from cxresearch.synth import resolve_inputs
 
@@ -649,15 +1033,147 @@ def load_inputs(customers_path: str | None, complaints_path: str | None = None, 
         raise InputError("'customers'", ["customers_path is needed when other tables are given. Fix: set it."])
     cutoff = as_of or (truth["calendar"]["observation_end"] if truth else None)
     st = survival_table(str(paths["customers"]), as_of=cutoff, **table_args)
+    check_estimable(st)
+    st = fold_small_groups(st, min_group_size)
     complaints = survey = customers = None
     if "complaints" in paths and st.id_col and st.start_col:
-        complaints = read_table(paths["complaints"], contracts.COMPLAINTS)
+        complaints = read_table(paths["complaints"], contracts.COMPLAINTS, exclusions=complaint_rules(st))
     if "survey_responses" in paths and st.id_col:
         survey = read_table(paths["survey_responses"], contracts.SURVEY_RESPONSES)
     if st.id_col:
         customers = st.data[["id", *([st.group_col] if st.group_col else [])]].rename(columns={"id": "customer_id"})
     return ChurnInputs(st, complaints, survey, customers, synthetic, truth,
                        pd.Timestamp(cutoff) if cutoff else None)
+
+
+def complaint_rules(st: SurvivalTable) -> list[Exclusion]:
+    """Exclusion rules that keep only complaints inside an analysed customer's observed time (each counted)."""
+    known = st.data.set_index("id")
+    start, duration = known["start"], known["duration"]
+    unit = TIME_UNITS[st.time_unit]
+
+    def since_start(d: pd.DataFrame) -> pd.Series:
+        return (d["opened_at"] - d["customer_id"].map(start)).dt.total_seconds() / 86400 / unit
+
+    return [
+        Exclusion("customer_id not among the customers analysed (unknown, or a relationship of zero length)",
+                  lambda d: ~d["customer_id"].isin(known.index)),
+        Exclusion("opened_at before the customer's start date", lambda d: since_start(d) < 0),
+        Exclusion("opened_at after the customer's observed time ended (after leaving or after the observation end)",
+                  lambda d: since_start(d) >= d["customer_id"].map(duration)),
+    ]
+
+
+def fold_note(st: SurvivalTable) -> str:
+    """Plain text saying which labels were folded and which covariates were left out (empty when none)."""
+    parts = [f"in {col}: {', '.join(labels)}" for col, labels in st.folded.items()]
+    text = (f"Groups with too few customers are combined into '{OTHER}' — " + "; ".join(parts) + ".") if parts else ""
+    if st.dropped:
+        text += (" " if text else "") + ("Left out of the models (one level left after combining): "
+                                         + ", ".join(st.dropped) + ".")
+    return text
+
+
+def median_text(row: Any) -> str:
+    """Median lifetime with its interval as text; "not reached" where the curve stays above one half."""
+    if not math.isfinite(row["median"]):
+        return "not reached"
+    lo = "–" if not math.isfinite(row["median_low"]) else f"{row['median_low']:.1f}"
+    hi = "not reached" if not math.isfinite(row["median_high"]) else f"{row['median_high']:.1f}"
+    return f"{row['median']:.1f} ({lo} – {hi})"
+
+
+def km_table(summary: pd.DataFrame, times: list[float], unit: str) -> pd.DataFrame:
+    """The Kaplan–Meier summary as shown: counts, median lifetime and survival at ``times`` as text."""
+    shown = pd.DataFrame({"group": summary["group"], "customers": summary["customers"], "left": summary["left"],
+                          f"median {unit} (95% CI)": summary.apply(median_text, axis=1)})
+    for t in times:
+        shown[f"still here at {t:g} {unit}"] = [
+            "–" if not math.isfinite(e) else f"{e:.1%} ({lo:.1%} – {hi:.1%})"
+            for e, lo, hi in zip(summary[f"S({t:g})"], summary[f"S({t:g}) low"], summary[f"S({t:g}) high"],
+                                 strict=True)]
+    return shown
+
+
+# ---------------------------------------------------------------------------------------------
+# claims (the notebook records them as they are: ``results.claim(**claim)``)
+
+
+def groups_claim(diffs: pd.DataFrame, summary: pd.DataFrame, lr: dict[str, float] | None, group_col: str | None,
+                 horizon: float, unit: str) -> dict[str, Any]:
+    """"Groups stay for different lengths of time": the largest RMST difference, gated by the log-rank test.
+
+    The largest absolute difference is picked tie-safely; ``n`` is the smaller of the two groups compared.
+    """
+    claim = f"Customers in different {group_col or 'groups'} groups stay for different lengths of time"
+    if not len(diffs) or lr is None:
+        return {"id": "groups_stay_differently", "claim": claim, "test": "log-rank test and RMST differences",
+                "estimate": None, "verdict": "not testable", "n": int(summary["customers"].sum()),
+                "note": "only one group to compare"}
+    best = diffs.loc[pick(diffs["difference"].abs(), "max")]
+    sizes = summary.set_index("group")["customers"]
+    direction = 1 if best["difference"] > 0 else -1
+    tested = verdict(best["ci_low"], best["ci_high"], direction=direction) if lr["p"] < 0.05 else "inconclusive"
+    return {"id": "groups_stay_differently", "claim": claim,
+            "test": f"log-rank test across groups; estimate: largest RMST difference within {horizon:g} {unit} "
+                    f"({best['group']} vs {best['reference']}, Greenwood variance)",
+            "estimate": best["difference"], "ci_low": best["ci_low"], "ci_high": best["ci_high"], "p_value": lr["p"],
+            "verdict": tested, "n": int(min(sizes[best["group"]], sizes[best["reference"]]))}
+
+
+STATE_CLAIMS = (
+    ("service_recovery", "A complaint resolved fast lowers churn below that of customers without a complaint",
+     "fast", -1, "hazard ratio, fast-resolved vs no complaint; Cox model with time-varying complaint state"),
+    ("unresolved_complaints_raise_churn", "An unresolved complaint raises churn", "unresolved", 1,
+     "hazard ratio, unresolved vs no complaint; Cox model with time-varying complaint state"),
+    ("fast_resolution_beats_slow", "Resolving a complaint fast rather than slowly lowers churn", "fast vs slow", -1,
+     "hazard ratio, fast vs slowly resolved; contrast of the same model"),
+)
+
+
+def complaint_claims(tv: pd.DataFrame | None, episodes: pd.DataFrame | None, n_customers: int) -> list[dict[str, Any]]:
+    """The three service-recovery claims from the time-varying model (``not testable`` without complaints).
+
+    ``n`` is the number of customers who were ever in the state (for fast vs slow, the smaller of the two).
+    """
+    out = []
+    counts = state_customers(episodes) if episodes is not None else {}
+    table = tv.set_index("term") if tv is not None else None
+    for cid, text, term, direction, test in STATE_CLAIMS:
+        if table is None or term not in table.index:
+            why = "no complaint table was given" if tv is None else f"no customer was in the state '{term}'"
+            out.append({"id": cid, "claim": text, "test": test, "estimate": None, "verdict": "not testable",
+                        "n": n_customers, "note": f"{why}, so this was not tested"})
+            continue
+        r = table.loc[term]
+        n = min(counts.get(s, 0) for s in term.split(" vs "))
+        out.append({"id": cid, "claim": text, "test": test, "estimate": r["hr"], "ci_low": r["ci_low"],
+                    "ci_high": r["ci_high"], "p_value": r["p"],
+                    "verdict": verdict(r["ci_low"], r["ci_high"], null=1.0, direction=direction), "n": int(n)})
+    return out
+
+
+def worst_served_claim(service: pd.DataFrame | None, vs_worst: pd.DataFrame | None, worst: str | None,
+                       group_col: str | None, n_customers: int, reason: str | None = None) -> dict[str, Any]:
+    """"The worst-served segment churns fastest": its hazard vs the fastest-churning other segment.
+
+    The fastest other segment is picked tie-safely; ``n`` is the smaller of the two segments' customers.
+    ``reason`` says why the comparison could not be estimated (it is then not testable).
+    """
+    if service is None or vs_worst is None or worst is None or not len(vs_worst):
+        return {"id": "worst_served_segment_churns_fastest",
+                "claim": "The segment with the worst service scores churns fastest", "test": "Cox model by segment",
+                "estimate": None, "verdict": "not testable", "n": n_customers,
+                "note": reason or "no survey answers linked to customers in two or more groups, so this was not tested"}
+    closest = vs_worst.set_index("segment").loc[pick(vs_worst.set_index("segment")["hr"], "max")]
+    est, lo, hi = 1 / closest["hr"], 1 / closest["ci_high"], 1 / closest["ci_low"]
+    n_worst = int(service.set_index("segment").at[worst, "responses"])
+    return {"id": "worst_served_segment_churns_fastest",
+            "claim": f"The {group_col} with the worst service scores ({worst}) churns fastest",
+            "test": f"hazard ratio of {worst} vs the fastest-churning other group ({closest.name}); Cox model",
+            "estimate": est, "ci_low": lo, "ci_high": hi, "p_value": closest["p"],
+            "verdict": verdict(lo, hi, null=1.0, direction=1),
+            "n": int(min(n_worst, int(closest["customers"])))}
 
 
 def truth_check(estimates: pd.DataFrame, truth: dict[str, Any], family_alpha: float = 0.05) -> pd.DataFrame:

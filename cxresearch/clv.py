@@ -26,7 +26,12 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from cxresearch import contracts
-from cxresearch.io import Contract, Exclusion, Ledger, after, read_table
+from cxresearch.fits import fit_with_retries, is_number
+from cxresearch.io import Contract, Exclusion, InputError, Ledger, after, read_table, unlinked
+from cxresearch.params import ParameterError
+from cxresearch.privacy import merge_small_groups
+from cxresearch.results import NotEstimable, verdict
+from cxresearch.stats import pick, stable_sort
 
 UNIT_DAYS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12}
 MODEL_KEYS = {"BG/NBD": "bgnbd", "Pareto/NBD": "pareto_nbd", "Gamma-Gamma": "gamma_gamma"}
@@ -82,6 +87,15 @@ def load_inputs(dataset: str = "synthetic", transactions_path: str | None = None
     """Transactions from the user's file, the built-in CDNOW sample or the synthetic world.
 
     With the user's file and no ``calibration_end``, the whole log is calibration and there is no holdout.
+    When a customer table is given, purchases by customers missing from it are excluded (and counted).
+
+    Raises
+    ------
+    ParameterError
+        The periods do not fit the data: holdout not after calibration, calibration before the first or
+        after the last purchase, holdout after the last purchase.
+    NotEstimable
+        Every purchase is on one day.
     """
     from cxresearch.synth import resolve_inputs
 
@@ -102,22 +116,66 @@ def load_inputs(dataset: str = "synthetic", transactions_path: str | None = None
         defaults = DATASETS["synthetic"]
         customer_col, date_col, amount_col = "customer_id", "timestamp", "amount"
     else:
-        raise ValueError(f"dataset must be 'synthetic' or 'cdnow', got {dataset!r}")
+        raise ParameterError(f"-p dataset must be 'synthetic' or 'cdnow', got {dataset!r}.")
     cal = calibration_end or defaults["calibration_end"]
     hold = holdout_end or (defaults["holdout_end"] if not calibration_end else None)
-    tx = load_transactions(path, customer_col, date_col, amount_col, observation_end=hold or cal)
-    cal_ts = pd.Timestamp(cal) if cal else tx.daily["date"].max()
+    if hold is not None and cal is None:
+        raise ParameterError(f"-p holdout_end ({hold}) needs -p calibration_end: the holdout is the period after the "
+                             "calibration period. Fix: give both, e.g. -p calibration_end 2024-06-30 -p holdout_end "
+                             "2024-12-31.")
+    if hold is not None and pd.Timestamp(hold) <= pd.Timestamp(cal):
+        raise ParameterError(f"-p holdout_end ({pd.Timestamp(hold).date()}) must come after -p calibration_end "
+                             f"({pd.Timestamp(cal).date()}): the holdout is the period after the calibration period. "
+                             "Fix: e.g. -p calibration_end 2024-06-30 -p holdout_end 2024-12-31.")
     if "customers" in extra:
         customers = read_table(extra["customers"], contracts.CUSTOMERS)
+    known = [unlinked("customer_id", customers["customer_id"], "customers")] if customers is not None else []
+    tx = load_transactions(path, customer_col, date_col, amount_col, observation_end=hold or cal, exclusions=known)
+    check_periods(tx, cal, hold)
+    cal_ts = pd.Timestamp(cal) if cal else tx.daily["date"].max()
     if "survey_responses" in extra:
         survey = read_table(extra["survey_responses"], contracts.SURVEY_RESPONSES)
     return ClvInputs(tx, customers, survey, cal_ts, pd.Timestamp(hold) if hold else None, source, truth)
 
 
+def check_periods(tx: Transactions, calibration_end: Any, holdout_end: Any) -> None:
+    """Refuse periods that do not fit the purchase log (see :func:`load_inputs`)."""
+    days = tx.daily["date"]
+    first = tx.first_date if tx.first_date is not None else (days.min() if len(days) else None)
+    last = tx.last_date if tx.last_date is not None else (days.max() if len(days) else None)
+    cal = pd.Timestamp(calibration_end) if calibration_end is not None else None
+    if cal is not None and first is not None and cal < first:
+        raise ParameterError(f"-p calibration_end ({cal.date()}) is before the first purchase in the log "
+                             f"({first.date()}): no customer is in the calibration period. Fix: choose a date between "
+                             f"{first.date()} and {last.date()}.")
+    if tx.daily.empty:
+        raise NotEstimable(f"The purchase log {tx.source} has no purchases left after the rules above (returns, "
+                           "purchases after the observation end, unknown customers). Fix: check the file and the "
+                           "calibration_end/holdout_end parameters.")
+    last = max(last, days.max())
+    if days.nunique() == 1 and (tx.first_date is None or tx.first_date == tx.last_date):
+        raise NotEstimable(f"Every purchase in {tx.source} is on one day ({days.min().date()}): nobody can have "
+                           "bought twice, so purchase rates and lifetime value cannot be estimated. Fix: use a log "
+                           "that covers a longer period.")
+    if cal is None:
+        return
+    # a date after the last purchase is plausible while the quiet spell is no longer than any seen in the log
+    spell = int(np.diff(np.unique(days.to_numpy("datetime64[D]")).astype(np.int64)).max(initial=1))
+    for name, date in (("calibration_end", cal), ("holdout_end", holdout_end)):
+        if date is None or pd.Timestamp(date) <= last + pd.Timedelta(days=spell):
+            continue
+        gap = (pd.Timestamp(date) - last).days
+        raise ParameterError(
+            f"-p {name} ({pd.Timestamp(date).date()}) is after the last purchase in the log ({last.date()}): "
+            f"{gap} days without a purchase, longer than any quiet spell inside the log (at most {spell} days), so "
+            "the data most likely end there and the models would count unobserved time as time without purchases. "
+            f"Fix: choose a date between {days.min().date()} and {last.date()}.")
+
+
 #: transactions for buy-till-you-die models: returns are excluded, zero-value purchases are purchases
 PURCHASES = Contract(
     "transactions", contracts.TRANSACTIONS.columns,
-    exclusions=(Exclusion("amount below zero (returns)", lambda d: d["amount"] < 0),),
+    exclusions=(Exclusion("amount below zero (returns)", lambda d: (d["amount"] < 0) & np.isfinite(d["amount"])),),
 )
 
 
@@ -127,27 +185,59 @@ class Transactions:
 
     daily: pd.DataFrame  # customer_id, date, amount (one row per customer and day)
     notes: list[dict[str, Any]] = field(default_factory=list)
+    source: str = ""
+    first_date: pd.Timestamp | None = None  # the first and last purchase in the file (also those cut off by
+    last_date: pd.Timestamp | None = None  # the observation end); None: as in ``daily``
 
 
 def load_transactions(path: str | Path, customer_col: str = "customer_id", date_col: str = "timestamp",
                       amount_col: str = "amount", observation_end: str | pd.Timestamp | None = None,
-                      ledger: Ledger | None = None) -> Transactions:
+                      ledger: Ledger | None = None, exclusions: list[Exclusion] | tuple[Exclusion, ...] = ()
+                      ) -> Transactions:
     """Read a transaction log and merge purchases on the same day.
 
-    Rules (each counted): amounts below zero (returns) and equal to zero are excluded; purchases after
-    ``observation_end`` are excluded; purchases by one customer on the same day become one purchase
-    with the summed amount.
+    Rules (each counted): amounts below zero (returns) are excluded; zero-value purchases are kept as
+    purchases; ``exclusions`` (e.g. purchases by customers missing from the customer table) are applied;
+    purchases after ``observation_end`` are excluded; purchases by one customer on the same day become one
+    purchase with the summed amount. Amounts that are not finite (``inf``) are refused.
     """
-    rules: list[Exclusion] = [after("timestamp", observation_end)] if observation_end is not None else []
-    df = read_table(path, PURCHASES,
-                    columns={"customer_id": customer_col, "timestamp": date_col, "amount": amount_col},
+    source = f"'transactions' ({path})"
+    first_row = 0 if Path(path).suffix.lower() in (".parquet", ".pq") else 2
+    seen: dict[str, Any] = {}
+
+    def returns(d: pd.DataFrame) -> pd.Series:
+        """Rows to exclude as returns; refuses amounts that are not finite (they are neither sales nor returns)."""
+        amount = d["amount"].to_numpy(float)
+        bad = ~np.isfinite(amount)
+        if bad.any():
+            rows = "; ".join(f"row {i + first_row}: {d['amount'].iloc[k]!r}" for k, i in enumerate(d.index) if bad[k])
+            raise InputError(source, [f"column '{amount_col}': {int(bad.sum())} amount(s) are not finite numbers: "
+                                      f"{rows[:200]}. Fix: write the real amounts or remove those rows."])
+        return d["amount"] < 0
+
+    rules: list[Exclusion] = list(exclusions)
+    if observation_end is not None:
+        cutoff = after("timestamp", observation_end)
+
+        def late(d: pd.DataFrame) -> pd.Series:
+            if len(d):  # the file's first and last purchase, before the cut
+                seen["first"], seen["last"] = d["timestamp"].min(), d["timestamp"].max()
+            return cutoff.where(d)
+
+        rules.append(Exclusion(cutoff.rule, late))
+    contract = Contract(PURCHASES.name, PURCHASES.columns, exclusions=(Exclusion(PURCHASES.exclusions[0].rule, returns),))
+    df = read_table(path, contract, columns={"customer_id": customer_col, "timestamp": date_col, "amount": amount_col},
                     exclusions=rules, ledger=ledger)
     df["date"] = df["timestamp"].dt.normalize()
     daily = merge_same_day(df)
     notes = [{"rule": "zero-value purchases kept: they count as purchases, not as spend", "rows": int((df["amount"] == 0).sum())},
              {"rule": "purchases by the same customer on the same day merged into one",
               "rows": int(len(df) - len(daily))}]
-    return Transactions(daily, notes)
+    def day(key: str) -> pd.Timestamp | None:
+        value = seen.get(key)
+        return pd.Timestamp(value).normalize() if value is not None and pd.notna(value) else None
+
+    return Transactions(daily, notes, source, day("first"), day("last"))
 
 
 def merge_same_day(df: pd.DataFrame) -> pd.DataFrame:
@@ -177,7 +267,7 @@ def rfm_summary(daily: pd.DataFrame, calibration_end: str | pd.Timestamp, holdou
     value of the repeat purchases (0 without any), ``holdout`` = purchase days in (calibration_end,
     holdout_end]. Customers whose first purchase is after ``calibration_end`` are left out.
     """
-    unit = UNIT_DAYS[time_unit]
+    unit = _unit_days(time_unit)
     cal_end = pd.Timestamp(calibration_end)
     codes, names = pd.factorize(daily["customer_id"], sort=True)
     day = daily["date"].to_numpy("datetime64[D]").astype(np.int64)
@@ -213,6 +303,43 @@ def rfm_summary(daily: pd.DataFrame, calibration_end: str | pd.Timestamp, holdou
         out["holdout_revenue"] = np.bincount(hp[keep], weights=amount[h][keep], minlength=len(out))
     out.index.name = "customer_id"
     return out
+
+
+def _unit_days(time_unit: str) -> float:
+    if time_unit not in UNIT_DAYS:
+        raise ParameterError(f"-p time_unit must be one of {list(UNIT_DAYS)}, got {time_unit!r}.")
+    return UNIT_DAYS[time_unit]
+
+
+#: the models need at least this many customers in the calibration period
+MIN_CUSTOMERS = 10
+
+
+def check_estimable(summary: pd.DataFrame, min_n: int = 5) -> None:
+    """Refuse data that cannot answer the CLV question at all, with one message saying why and what to change.
+
+    Needs at least :data:`MIN_CUSTOMERS` customers in the calibration period, someone who bought again
+    (purchase rates), and at least ``min_n`` repeat buyers with a positive amount (the spend model).
+
+    Raises
+    ------
+    NotEstimable
+    """
+    n = len(summary)
+    repeat = summary["frequency"] > 0
+    spenders = int((repeat & (summary["monetary"] > 0)).sum())
+    if n < MIN_CUSTOMERS:
+        raise NotEstimable(f"Only {n} customer(s) made a first purchase by the end of the calibration period; the "
+                           f"purchase models need at least {MIN_CUSTOMERS}. Fix: use a log with more customers or a "
+                           "later calibration_end.")
+    if not repeat.any():
+        raise NotEstimable(f"None of the {n} customers bought more than once in the calibration period, so there is "
+                           "no purchase rhythm to learn from and lifetime value cannot be estimated. Fix: use a "
+                           "longer calibration period (a later calibration_end) or a log with repeat purchases.")
+    if spenders < max(min_n, 2):
+        raise NotEstimable(f"Only {spenders} customer(s) made repeat purchases with a positive amount in the "
+                           f"calibration period; the spend model needs at least {max(min_n, 2)} (min_group_size). "
+                           "Fix: use a longer calibration period or a log with more repeat buyers.")
 
 
 def compress(summary: pd.DataFrame) -> pd.DataFrame:
@@ -268,6 +395,15 @@ def gamma_gamma_ll(params: np.ndarray, x: np.ndarray, m: np.ndarray) -> np.ndarr
 # fitting
 
 
+#: a fit counts as converged when one more Newton step would move no log-parameter by more than this
+#: (i.e. every parameter is within about 1e-7 relative of the maximum), so refits agree on any machine
+SETTLED = 1e-7
+#: ... or, on a flat likelihood whose own arithmetic is noisy (Pareto/NBD far out on a ridge), when one more step
+#: would gain less than this many nats and move no parameter by more than FLAT_STEP (the fit record says so)
+FLAT_GAIN, FLAT_STEP = 1e-6, 1e-3
+LOG_BOUND = 25.0  # |log parameter| beyond this (a parameter above 7e10 or below 1e-11) means it ran off
+
+
 @dataclass
 class FitResult:
     """A fitted model: parameters, standard errors, log-likelihood, AIC."""
@@ -293,29 +429,126 @@ class FitResult:
                              "ci_low": self.params * np.exp(-z * log_se), "ci_high": self.params * np.exp(z * log_se)})
 
 
-def _fit(model: str, names: tuple[str, ...], ll, data: tuple[np.ndarray, ...], weights: np.ndarray,
-         start: np.ndarray) -> FitResult:
-    from statsmodels.tools.numdiff import approx_hess3
+@dataclass
+class _Optimum:
+    """Where one optimisation attempt ended (log-parameter space) and whether it is a proper maximum."""
 
-    def neg(log_p: np.ndarray) -> float:
-        val = -np.sum(weights * ll(np.exp(log_p), *data))
-        return val if np.isfinite(val) else 1e300
+    x: np.ndarray
+    fun: float
+    hess: np.ndarray | None
+    step: float
+    problem: str | None
+    note: str = ""
 
-    best = optimize.minimize(neg, np.log(start), method="L-BFGS-B", options={"maxiter": 2000, "ftol": 1e-15,
-                                                                             "gtol": 1e-9})
-    if not best.success:  # polish from where it stopped
-        polished = optimize.minimize(neg, best.x, method="Nelder-Mead",
-                                     options={"maxiter": 5000, "xatol": 1e-10, "fatol": 1e-10})
-        best = polished if polished.fun <= best.fun else best
-    log_p = best.x
-    hess = approx_hess3(log_p, neg)
+
+def _five_point_gradient(f, x: np.ndarray, h: float = 1e-3) -> np.ndarray:
+    """Gradient by the five-point stencil (error ~h^4): accurate to ~1e-8 on likelihoods of 1e4 nats."""
+    g = np.empty(len(x))
+    for i in range(len(x)):
+        e = np.zeros(len(x))
+        e[i] = h
+        g[i] = (-f(x + 2 * e) + 8 * f(x + e) - 8 * f(x - e) + f(x - 2 * e)) / (12 * h)
+    return g
+
+
+def _hessian(grad, x: np.ndarray, h: float = 1e-4) -> np.ndarray:
+    """Hessian by central differences of the gradient, symmetrised."""
+    rows = [(grad(x + h * e) - grad(x - h * e)) / (2 * h) for e in np.eye(len(x))]
+    hess = np.array(rows)
+    return (hess + hess.T) / 2
+
+
+def _newton_step(grad, x: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, float]:
+    """Newton step for minimising (None when the Hessian is not positive definite), the Hessian, and the
+    Newton decrement (how much one more step would still gain)."""
+    hess = _hessian(grad, x)
+    if not np.all(np.isfinite(hess)):
+        return None, hess, math.inf
     try:
-        cov_log = np.linalg.inv(hess)
-        se_log = np.sqrt(np.clip(np.diag(cov_log), 0, None))
+        chol = np.linalg.cholesky(hess)
     except np.linalg.LinAlgError:
-        se_log = np.full(len(log_p), np.nan)
-    params = np.exp(log_p)
-    return FitResult(model, names, params, params * se_log, -float(best.fun), int(weights.sum()))
+        return None, hess, math.inf
+    g = grad(x)
+    step = np.linalg.solve(chol.T, np.linalg.solve(chol, g))
+    return step, hess, float(g @ step) / 2
+
+
+def _optimise(value, grad, start: np.ndarray, method: str) -> _Optimum:
+    """Minimise ``value`` (negative log-likelihood in log-parameter space) from ``start`` with ``method``,
+    then polish with safeguarded Newton steps until one more step moves nothing by more than ~1e-12."""
+    def safe(x: np.ndarray) -> float:
+        with np.errstate(all="ignore"):
+            v = float(value(x))
+        return v if np.isfinite(v) else 1e300
+
+    # the first stage only has to reach the basin of the maximum: Newton polishing settles it exactly
+    if method == "Nelder-Mead":
+        res = optimize.minimize(safe, start, method="Nelder-Mead",
+                                options={"maxiter": 10_000, "xatol": 1e-7, "fatol": 1e-9})
+    else:
+        res = optimize.minimize(safe, start, jac=grad, method=method,
+                                options={"maxiter": 5000, "gtol": 1e-7, **({"ftol": 1e-13} if method == "L-BFGS-B"
+                                                                           else {})})
+    x, f = np.asarray(res.x, float), safe(res.x)
+    if f >= 1e300:
+        return _Optimum(x, f, None, math.inf, "the likelihood could not be evaluated at the estimate")
+    for _ in range(40):
+        step, _, _ = _newton_step(grad, x)
+        if step is None or float(np.max(np.abs(step))) < 1e-10:
+            break
+        t = 1.0
+        while t >= 1e-8:
+            fn = safe(x - t * step)
+            if fn <= f + 1e-13 * abs(f):
+                break
+            t /= 2
+        else:
+            break  # no step along the Newton direction improves: x is as good as the arithmetic allows
+        x, f = x - t * step, fn
+    step, hess, gain = _newton_step(grad, x)
+    if step is None:
+        return _Optimum(x, f, hess, math.inf, "the likelihood has no clear maximum (its curvature is not negative "
+                                              "in every direction: the data cannot pin the parameters down)")
+    size = float(np.max(np.abs(step)))
+    if np.max(np.abs(x)) > LOG_BOUND:
+        return _Optimum(x, f, hess, size, "a parameter ran off to "
+                                          f"{float(np.exp(x[np.argmax(np.abs(x))])):.3g} (the data cannot pin it down)")
+    if size <= SETTLED:
+        return _Optimum(x, f, hess, size, None)
+    if size <= FLAT_STEP and abs(gain) <= FLAT_GAIN:
+        return _Optimum(x, f, hess, size, None, note=(
+            f"flat likelihood: the maximum is reached to {abs(gain):.1g} nats, but some parameters are pinned down "
+            f"only to about {size:.1g} (relative); see their standard errors"))
+    return _Optimum(x, f, hess, size, f"did not settle: one more Newton step would still move a parameter by "
+                                      f"{size:.2g} (relative)")
+
+
+def _fit_mle(model: str, names: tuple[str, ...], value, grad, starts: list[np.ndarray], n: int) -> FitResult:
+    """Maximum likelihood in log-parameter space through :func:`cxresearch.fits.fit_with_retries`.
+
+    Attempts: L-BFGS-B from the default start, L-BFGS-B from other start values, BFGS, Nelder-Mead; each
+    finished by Newton polishing. An attempt is accepted only when the Hessian is positive definite (a
+    real maximum), every parameter is finite and bounded, and one more Newton step would move no
+    parameter by more than :data:`SETTLED` (relative).
+    """
+    attempts = [("L-BFGS-B from the default start, Newton polish", lambda: _optimise(value, grad, starts[0], "L-BFGS-B")),
+                ("L-BFGS-B from other start values, Newton polish",
+                 lambda: _optimise(value, grad, starts[1], "L-BFGS-B")),
+                ("BFGS from the default start, Newton polish", lambda: _optimise(value, grad, starts[0], "BFGS")),
+                ("Nelder-Mead from the default start, Newton polish",
+                 lambda: _optimise(value, grad, starts[0], "Nelder-Mead"))]
+    best = fit_with_retries(
+        model, attempts, check=lambda o: o.problem,
+        fix="check the purchase log (enough customers with repeat purchases, dates and amounts plausible) and the "
+            "calibration period; a longer calibration period or more customers usually helps.")
+    if best.note:  # say it where the fits are listed
+        from cxresearch.fits import FITS
+
+        FITS.fits[-1]["method"] += f" — {best.note}"
+    cov_log = np.linalg.inv(best.hess)
+    se_log = np.sqrt(np.clip(np.diag(cov_log), 0, None))
+    params = np.exp(best.x)
+    return FitResult(model, names, params, params * se_log, -float(best.fun), n)
 
 
 def _bgnbd_value_grad(log_p: np.ndarray, x_idx: np.ndarray, xu: np.ndarray, tx: np.ndarray, T: np.ndarray,
@@ -350,49 +583,110 @@ def _bgnbd_value_grad(log_p: np.ndarray, x_idx: np.ndarray, xu: np.ndarray, tx: 
     return float(value), grad
 
 
+def _require_repeat_buyers(summary: pd.DataFrame, model: str, need: int = 1) -> None:
+    repeat = int((summary["frequency"] > 0).sum())
+    if len(summary) == 0 or repeat < need:
+        raise NotEstimable(
+            f"The {model} model cannot be estimated: {repeat} of {len(summary)} customer(s) bought more than once "
+            f"in the calibration period (at least {need} needed), so there is no purchase rhythm to learn from. "
+            "Fix: use a longer calibration period (a later calibration_end) or a log with repeat purchases.")
+
+
 def fit_bgnbd(summary: pd.DataFrame) -> FitResult:
     """BG/NBD by maximum likelihood on unique rows (weights = counts), with the analytic gradient."""
+    _require_repeat_buyers(summary, "BG/NBD")
     c = compress(summary)
     xu, x_idx = np.unique(c["frequency"].to_numpy(float), return_inverse=True)
     args = (x_idx, xu, c["recency"].to_numpy(float), c["T"].to_numpy(float), c["weight"].to_numpy(float))
 
-    def neg(log_p: np.ndarray) -> tuple[float, np.ndarray]:
-        v, g = _bgnbd_value_grad(log_p, *args)
-        return (-v, -g) if np.isfinite(v) else (1e300, np.zeros(4))
+    def value(log_p: np.ndarray) -> float:
+        return -_bgnbd_value_grad(log_p, *args)[0]
 
-    start = np.log([0.5, max(1.0, summary["T"].mean() / 4), 1.0, 2.0])
-    res = optimize.minimize(neg, start, jac=True, method="L-BFGS-B", options={"maxiter": 1000, "ftol": 1e-15,
-                                                                                 "gtol": 1e-8})
-    # Hessian by central differences of the analytic gradient (log-parameter space)
-    h = 1e-5
-    hess = np.array([(neg(res.x + h * e)[1] - neg(res.x - h * e)[1]) / (2 * h) for e in np.eye(4)])
-    hess = (hess + hess.T) / 2
-    try:
-        se_log = np.sqrt(np.clip(np.diag(np.linalg.inv(hess)), 0, None))
-    except np.linalg.LinAlgError:
-        se_log = np.full(4, np.nan)
-    params = np.exp(res.x)
-    return FitResult("BG/NBD", ("r", "alpha", "a", "b"), params, params * se_log, -float(res.fun),
-                     int(c["weight"].sum()))
+    def grad(log_p: np.ndarray) -> np.ndarray:
+        return -_bgnbd_value_grad(log_p, *args)[1]
+
+    t_scale = max(1.0, float(summary["T"].mean()) / 4)
+    starts = [np.log([0.5, t_scale, 1.0, 2.0]), np.log([1.0, 4 * t_scale, 0.5, 5.0])]
+    return _fit_mle("BG/NBD", ("r", "alpha", "a", "b"), value, grad, starts, int(c["weight"].sum()))
 
 
 def fit_pareto_nbd(summary: pd.DataFrame) -> FitResult:
-    """Pareto/NBD by maximum likelihood on unique rows (weights = counts)."""
+    """Pareto/NBD by maximum likelihood on unique rows (weights = counts); five-point numerical gradient."""
+    _require_repeat_buyers(summary, "Pareto/NBD")
     c = compress(summary)
-    t_scale = max(1.0, summary["T"].mean() / 4)
-    return _fit("Pareto/NBD", ("r", "alpha", "s", "beta"), pareto_nbd_ll,
-                (c["frequency"].to_numpy(float), c["recency"].to_numpy(float), c["T"].to_numpy(float)),
-                c["weight"].to_numpy(float), np.array([0.5, t_scale, 0.5, t_scale]))
+    data = (c["frequency"].to_numpy(float), c["recency"].to_numpy(float), c["T"].to_numpy(float))
+    w = c["weight"].to_numpy(float)
+
+    def value(log_p: np.ndarray) -> float:
+        with np.errstate(all="ignore"):
+            return float(-np.sum(w * pareto_nbd_ll(np.exp(log_p), *data)))
+
+    def grad(log_p: np.ndarray) -> np.ndarray:
+        return _five_point_gradient(value, log_p)
+
+    t_scale = max(1.0, float(summary["T"].mean()) / 4)
+    starts = [np.log([0.5, t_scale, 0.5, t_scale]), np.log([1.0, 4 * t_scale, 1.0, 4 * t_scale])]
+    return _fit_mle("Pareto/NBD", ("r", "alpha", "s", "beta"), value, grad, starts, int(w.sum()))
+
+
+def _gamma_gamma_value_grad(log_p: np.ndarray, x: np.ndarray, m: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
+    """Weighted Gamma-Gamma log-likelihood and its analytic gradient in log-parameter space."""
+    p, q, v = np.exp(log_p)
+    dg = special.digamma
+    px = p * x
+    lvm = np.log(v + m * x)
+    value = np.sum(w * gamma_gamma_ll((p, q, v), x, m))
+    g_p = x * (dg(px + q) - dg(px) + np.log(m) + np.log(x) - lvm)
+    g_q = dg(px + q) - dg(q) + np.log(v) - lvm
+    g_v = q / v - (px + q) / (v + m * x)
+    grad = np.array([p * np.sum(w * g_p), q * np.sum(w * g_q), v * np.sum(w * g_v)])
+    return float(value), grad
 
 
 def fit_gamma_gamma(summary: pd.DataFrame) -> FitResult:
-    """Gamma-Gamma spend model on repeat buyers (frequency > 0, monetary > 0)."""
+    """Gamma-Gamma spend model on repeat buyers (frequency > 0, monetary > 0), analytic gradient."""
     rep = summary[(summary["frequency"] > 0) & (summary["monetary"] > 0)]
-    c = rep.groupby(["frequency", "monetary"], sort=False).size().rename("weight").reset_index()
+    if len(rep) < 2 or rep["monetary"].nunique() < 2:
+        raise NotEstimable(
+            f"The Gamma-Gamma spend model cannot be estimated: {len(rep)} customer(s) made repeat purchases with a "
+            "positive amount and their average spends do not vary, so spend per purchase cannot be modelled. Fix: "
+            "use a longer calibration period or a log with amounts for repeat purchases.")
+    c = rep.groupby(["frequency", "monetary"], sort=True).size().rename("weight").reset_index()
+    args = (c["frequency"].to_numpy(float), c["monetary"].to_numpy(float), c["weight"].to_numpy(float))
+
+    def value(log_p: np.ndarray) -> float:
+        with np.errstate(all="ignore"):
+            return -_gamma_gamma_value_grad(log_p, *args)[0]
+
+    def grad(log_p: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return -_gamma_gamma_value_grad(log_p, *args)[1]
+
     mean = float(rep["monetary"].mean())
-    return _fit("Gamma-Gamma", ("p", "q", "v"), gamma_gamma_ll,
-                (c["frequency"].to_numpy(float), c["monetary"].to_numpy(float)), c["weight"].to_numpy(float),
-                np.array([2.0, 3.0, mean]))
+    starts = [np.log([2.0, 3.0, mean]), np.log([1.0, 1.5, mean / 2])]
+    return _fit_mle("Gamma-Gamma", ("p", "q", "v"), value, grad, starts, int(len(rep)))
+
+
+def fit_purchase_models(summary: pd.DataFrame) -> tuple[dict[str, FitResult], list[str]]:
+    """BG/NBD and Pareto/NBD; a model that cannot be fitted is left out with the reason (plain words).
+
+    Lifetime value then rests on the model(s) that did converge. When neither does, the first model's
+    :class:`~cxresearch.fits.FitError` (or :class:`NotEstimable`) is raised.
+    """
+    from cxresearch.fits import FitError
+
+    models: dict[str, FitResult] = {}
+    problems: list[str] = []
+    errors: list[Exception] = []
+    for name, fit in (("BG/NBD", fit_bgnbd), ("Pareto/NBD", fit_pareto_nbd)):
+        try:
+            models[name] = fit(summary)
+        except (FitError, NotEstimable) as exc:
+            errors.append(exc)
+            problems.append(str(exc))
+    if not models:
+        raise errors[0]
+    return models, problems
 
 
 # ---------------------------------------------------------------------------------------------
@@ -458,6 +752,39 @@ def expected_spend(params, x, m) -> np.ndarray:
     return p * (v + x * m) / (p * x + q - 1)
 
 
+def check_value_parameters(horizon: Any, annual_discount: Any, margin: Any) -> None:
+    """Refuse a horizon not above 0, a negative discount rate or a margin outside 0..1 (ParameterError)."""
+    def number(x: Any) -> bool:
+        return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+    problems = []
+    if not (number(horizon) and horizon > 0):
+        problems.append(f"-p horizon must be a number greater than 0 (time units ahead), got {horizon!r}; e.g. "
+                        "-p horizon 52.")
+    if not (number(annual_discount) and annual_discount >= 0):
+        problems.append(f"-p discount_rate must be 0 or more (an annual rate), got {annual_discount!r}; e.g. "
+                        "-p discount_rate 0.1.")
+    if not (number(margin) and 0 <= margin <= 1):
+        problems.append(f"-p margin must be a share between 0 and 1, got {margin!r}; e.g. -p margin 0.3.")
+    if problems:
+        raise ParameterError(" ".join(problems))
+
+
+def compare_models(models: dict[str, FitResult], summary: pd.DataFrame, holdout_length: float | None
+                   ) -> pd.DataFrame:
+    """Log-likelihood, AIC and (with a holdout) predicted vs actual holdout purchases per purchase model."""
+    rows = []
+    for name, fit in models.items():
+        row: dict[str, Any] = {"model": name, "log-likelihood": fit.loglik, "AIC": fit.aic}
+        if holdout_length is not None:
+            pred = conditional_expected(name, fit.params, holdout_length, summary["frequency"], summary["recency"],
+                                        summary["T"])
+            row.update({"holdout predicted": float(pred.sum()), "holdout actual": int(summary["holdout"].sum()),
+                        "mean abs. error per customer": float((pred - summary["holdout"]).abs().mean())})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def clv(model: str, params, gg_params, summary: pd.DataFrame, horizon: float, annual_discount: float,
         margin: float, time_unit: str = "weeks") -> pd.DataFrame:
     """Discounted value of each customer's purchases over the next ``horizon`` time units.
@@ -465,11 +792,21 @@ def clv(model: str, params, gg_params, summary: pd.DataFrame, horizon: float, an
     Expected purchases per period come from differences of the conditional expectation, each discounted
     at the period rate implied by ``annual_discount``; value = purchases × expected spend × margin.
     Computed on unique (x, t_x, T) rows, then mapped back to customers.
+
+    Raises
+    ------
+    ParameterError
+        ``horizon`` not above 0, ``annual_discount`` below 0 or ``margin`` outside 0..1.
     """
+    check_value_parameters(horizon, annual_discount, margin)
+    per_year = 365.25 / _unit_days(time_unit)
+    if gg_params[1] <= 1:
+        raise NotEstimable(f"The spend model's q is {gg_params[1]:.3g} (not above 1), so the expected spend of a "
+                           "customer without repeat purchases is not defined and lifetime value cannot be computed. "
+                           "Fix: use a longer calibration period or a log with more repeat buyers.")
     c = compress(summary)
     periods = np.arange(1, int(math.ceil(horizon)) + 1, dtype=float)
     periods[-1] = horizon
-    per_year = 365.25 / UNIT_DAYS[time_unit]
     disc = (1 + annual_discount) ** (-periods / per_year)
     x, tx, T = (c[k].to_numpy(float)[:, None] for k in ("frequency", "recency", "T"))
     cum = conditional_expected(model, params, periods[None, :], x, tx, T)
@@ -487,7 +824,7 @@ def top_share(values: pd.Series, share: float) -> float:
     """Share of the total held by the top ``share`` of customers."""
     v = np.sort(values.to_numpy(float))[::-1]
     k = max(1, int(round(share * len(v))))
-    return float(v[:k].sum() / v.sum()) if v.sum() > 0 else float("nan")
+    return float(v[:k].sum() / v.sum()) if len(v) and v.sum() > 0 else float("nan")
 
 
 def bootstrap_top_share(values: pd.Series, share: float, n_boot: int = 500, seed: int = 0) -> tuple[float, float]:
@@ -533,14 +870,27 @@ def tracking(model: str, params, summary: pd.DataFrame, daily: pd.DataFrame, cal
 
 
 def conditional_expectations(model: str, params, summary: pd.DataFrame, holdout_length: float,
-                             max_frequency: int = 7) -> pd.DataFrame:
-    """Mean holdout purchases by calibration frequency: actual vs model (``7+`` pools the tail)."""
+                             max_frequency: int = 7, min_n: int = 1) -> pd.DataFrame:
+    """Mean holdout purchases by calibration frequency: actual vs model (``7+`` pools the tail).
+
+    The tail is pooled from a lower count when needed so that every row describes at least ``min_n``
+    customers (a row of fewer is never shown).
+    """
     pred = conditional_expected(model, params, holdout_length, summary["frequency"], summary["recency"], summary["T"])
+    counts = summary["frequency"].value_counts()
+
+    def has_small_row(cap: int) -> bool:
+        rows = [int(counts.get(k, 0)) for k in range(cap)] + [int(counts[counts.index >= cap].sum())]
+        return any(0 < r < min_n for r in rows)
+
+    while max_frequency > 1 and has_small_row(max_frequency):
+        max_frequency -= 1
     f = summary["frequency"].clip(upper=max_frequency)
     g = pd.DataFrame({"f": f, "actual": summary["holdout"], "predicted": pred}).groupby("f")
     out = g.agg(customers=("actual", "size"), actual=("actual", "mean"), predicted=("predicted", "mean")).reset_index()
     out["calibration purchases"] = out["f"].astype(int).astype(str).where(out["f"] < max_frequency, f"{max_frequency}+")
-    return out[["calibration purchases", "customers", "actual", "predicted"]]
+    out = out[out["customers"] >= min_n]  # only possible when even "0" or "1+" is small: nothing is shown then
+    return out[["calibration purchases", "customers", "actual", "predicted"]].reset_index(drop=True)
 
 
 RFM_SEGMENTS = (  # first match wins: (name, R range, F range)
@@ -576,20 +926,71 @@ def rfm_segments(summary: pd.DataFrame) -> pd.DataFrame:
 
 
 def segment_table(segments: pd.DataFrame, value: pd.Series, min_n: int = 5) -> pd.DataFrame:
-    """Customers and share of value per named segment (segments under ``min_n`` suppressed)."""
-    g = pd.DataFrame({"segment": segments["segment"], "value": value}).groupby("segment")
+    """Customers and share of value per named segment, largest share of value first (ties by name).
+
+    Segments under ``min_n`` customers are folded into "Other (small groups)" (see
+    :func:`cxresearch.privacy.merge_small_groups`); their names are in ``table.attrs["folded"]``.
+    """
+    labels, folded = merge_small_groups(segments["segment"], min_n)
+    g = pd.DataFrame({"segment": labels, "value": value}).groupby("segment")
     out = g.agg(customers=("value", "size"), value=("value", "sum")).reset_index()
     out["share of customers"] = out["customers"] / out["customers"].sum()
     out["share of value"] = out["value"] / out["value"].sum()
-    out = out[out["customers"] >= min_n]
-    return out.sort_values("share of value", ascending=False).reset_index(drop=True)
+    out = stable_sort(out, "share of value", ascending=False, tie="segment").reset_index(drop=True)
+    out.attrs["folded"] = folded
+    return out
+
+
+NO_VALUE = "(no value)"
+
+
+def value_by(values: pd.Series, labels: pd.Series, min_n: int = 5) -> pd.DataFrame:
+    """Customers, mean and total of ``values`` per label, largest total first (ties by label).
+
+    Customers without a label count as "(no value)"; labels under ``min_n`` customers are folded into
+    "Other (small groups)" (names in ``table.attrs["folded"]``), so every row has at least ``min_n``.
+    """
+    lab = labels.reindex(values.index)
+    lab = lab.astype(object).where(lab.notna(), NO_VALUE).astype(str)
+    lab, folded = merge_small_groups(lab, min_n)
+    g = values.groupby(lab.rename("group")).agg(["size", "mean", "sum"]).reset_index()
+    g = g.rename(columns={"size": "customers", "mean": "mean value", "sum": "total value"})
+    g = stable_sort(g, "total value", ascending=False, tie="group").reset_index(drop=True)
+    g.attrs["folded"] = folded
+    return g
+
+
+def choose_model(comparison: pd.DataFrame, has_holdout: bool) -> tuple[str, str]:
+    """The model used for lifetime value: smaller holdout error per customer, or smaller AIC without a holdout.
+
+    Ties (equal to 9 significant digits) go to the first model name in sorted order. Returns the model
+    and the criterion's column name.
+    """
+    key = "mean abs. error per customer" if has_holdout else "AIC"
+    return str(pick(comparison.set_index("model")[key], "min")), key
+
+
+def spend_independence(corr: dict[str, Any], small: float = 0.1) -> str | None:
+    """Plain verdict on the Gamma-Gamma assumption from the frequency–spend correlation (None: not estimable).
+
+    "holds" when the whole 95% interval lies within ±``small``; "is questionable" when it lies wholly
+    outside; otherwise "cannot be confirmed" (too few repeat buyers to tell).
+    """
+    lo, hi = corr.get("ci_low"), corr.get("ci_high")
+    if not (is_number(lo) and is_number(hi)):
+        return None
+    if -small <= lo and hi <= small:
+        return "holds: the correlation is small"
+    if hi < -small or lo > small:
+        return "is questionable: treat spend estimates with care"
+    return "cannot be confirmed or ruled out with these data: treat spend estimates with some care"
 
 
 def frequency_spend_correlation(summary: pd.DataFrame) -> dict[str, float]:
     """Pearson correlation of frequency and average spend among repeat buyers (Fisher-z 95% CI)."""
     rep = summary[summary["frequency"] > 0]
     n = len(rep)
-    if n < 4:
+    if n < 4 or rep["frequency"].nunique() < 2 or rep["monetary"].nunique() < 2:
         return {"estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p": math.nan, "n": n}
     r, p = stats.pearsonr(rep["frequency"], rep["monetary"])
     z, se = np.arctanh(r), 1 / math.sqrt(n - 3)
@@ -598,18 +999,19 @@ def frequency_spend_correlation(summary: pd.DataFrame) -> dict[str, float]:
 
 
 def satisfaction_gap(values: pd.DataFrame, survey: pd.DataFrame, item: str, threshold: float,
-                     columns: tuple[str, ...] = ("clv", "expected_purchases")) -> pd.DataFrame:
+                     columns: tuple[str, ...] = ("clv", "expected_purchases"), min_n: int = 2) -> pd.DataFrame:
     """Mean of ``columns`` for satisfied (``item`` ≥ threshold) vs other linked customers, Welch 95% CI.
 
-    A customer's satisfaction is the mean of their answers to ``item`` across waves.
+    A customer's satisfaction is the mean of their answers to ``item`` across waves (customers without an
+    answer are left out). No row is returned when either side has fewer than ``min_n`` customers.
     """
-    sat = survey.groupby("customer_id")[item].mean()
+    sat = pd.to_numeric(survey[item], errors="coerce").groupby(survey["customer_id"]).mean().dropna()
     linked = values.join(sat.rename("_sat"), how="inner")
     happy = linked["_sat"] >= threshold
     rows = []
     for c in columns:
         a, b = linked.loc[happy, c], linked.loc[~happy, c]
-        if len(a) < 2 or len(b) < 2:
+        if len(a) < max(2, min_n) or len(b) < max(2, min_n):
             continue
         res = stats.ttest_ind(a, b, equal_var=False)
         ci = res.confidence_interval(0.95)
@@ -617,6 +1019,44 @@ def satisfaction_gap(values: pd.DataFrame, survey: pd.DataFrame, item: str, thre
                      "n_satisfied": len(a), "n_others": len(b), "difference": float(a.mean() - b.mean()),
                      "ci_low": float(ci.low), "ci_high": float(ci.high), "p": float(res.pvalue)})
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# claims (the notebook records them as they are: ``results.claim(**claim)``)
+
+
+def concentration_claim(values: pd.Series, top20: float, ci: tuple[float, float]) -> dict[str, Any]:
+    """"The top 20% of customers hold most of the value": share held by the top 20% vs 50%.
+
+    ``n`` is the size of the top-20% group (the smaller side of the comparison).
+    """
+    k = max(1, int(round(0.2 * len(values))))
+    return {"id": "value_is_concentrated", "claim": "The top 20% of customers hold most (over half) of the lifetime value",
+            "test": "share of total CLV held by the top 20%, percentile bootstrap 95% CI, compared with 50%",
+            "estimate": top20, "ci_low": ci[0], "ci_high": ci[1], "p_value": None,
+            "verdict": verdict(ci[0], ci[1], null=0.5), "n": k}
+
+
+def satisfaction_claim(gap: pd.DataFrame | None, item: str | None, threshold: float, n_customers: int
+                       ) -> dict[str, Any]:
+    """"Satisfied customers are worth more": difference in mean CLV (Welch), or not testable without a survey."""
+    claim = "Satisfied customers buy more often and more (higher lifetime value)"
+    if gap is None or not len(gap) or "clv" not in set(gap["measure"]):
+        return {"id": "satisfied_customers_worth_more", "claim": claim, "test": "difference in mean CLV, satisfied vs "
+                "others; Welch t-test", "estimate": None, "verdict": "not testable", "n": n_customers,
+                "note": "no survey answers linked to customers (or too few on one side), so this was not tested"}
+    row = gap.set_index("measure").loc["clv"]
+    return {"id": "satisfied_customers_worth_more", "claim": claim,
+            "test": f"difference in mean CLV, {item} ≥ {threshold:g} vs others; Welch t-test",
+            "estimate": row["difference"], "ci_low": row["ci_low"], "ci_high": row["ci_high"], "p_value": row["p"],
+            "verdict": verdict(row["ci_low"], row["ci_high"]), "n": int(min(row["n_satisfied"], row["n_others"]))}
+
+
+def referral_claim(n_customers: int) -> dict[str, Any]:
+    """"A loyal customer brings several others": never testable from a purchase log."""
+    return {"id": "loyal_customers_bring_others", "claim": "A loyal customer brings several others",
+            "test": "needs referral links (who referred whom)", "estimate": None, "verdict": "not testable",
+            "n": n_customers, "note": "the data have no referral links, so this was not tested"}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from cxresearch.io import Column, Contract, Exclusion
 CUSTOMERS = Contract(
     "customers",
     (
-        Column("customer_id", "string", description="customer key"),
+        Column("customer_id", "string", description="customer key", role="id"),
         Column("signup_date", "date", description="start of the relationship"),
         Column("segment", "string", required=False, nullable=True),
         Column("region", "string", required=False, nullable=True),
@@ -24,10 +24,10 @@ CUSTOMERS = Contract(
 TRANSACTIONS = Contract(
     "transactions",
     (
-        Column("customer_id", "string"),
+        Column("customer_id", "string", role="id"),
         Column("timestamp", "datetime"),
         Column("amount", "float"),
-        Column("transaction_id", "string", required=False, nullable=True),
+        Column("transaction_id", "string", required=False, nullable=True, role="id"),
     ),
     exclusions=(
         Exclusion("amount below zero (returns)", lambda d: d["amount"] < 0),
@@ -39,12 +39,12 @@ TRANSACTIONS = Contract(
 COMPLAINTS = Contract(
     "complaints",
     (
-        Column("customer_id", "string"),
+        Column("customer_id", "string", role="id"),
         Column("opened_at", "datetime"),
         Column("type", "string", required=False, nullable=True),
         Column("resolved", "bool"),
         Column("hours_to_resolve", "float", nullable=True, min=0),
-        Column("complaint_id", "string", required=False, nullable=True),
+        Column("complaint_id", "string", required=False, nullable=True, role="id"),
     ),
     exclusions=(
         Exclusion("resolved but no resolution time", lambda d: d["resolved"].fillna(False).astype(bool)
@@ -56,7 +56,7 @@ COMPLAINTS = Contract(
 LOYALTY_PILOT = Contract(
     "loyalty_pilot",
     (
-        Column("customer_id", "string"),
+        Column("customer_id", "string", role="id"),
         Column("arm", "string"),
         Column("pre_spend", "float", required=False, nullable=True, min=0),
         Column("pre_visits", "int", required=False, nullable=True, min=0),
@@ -72,7 +72,7 @@ LOYALTY_PILOT = Contract(
 LOYALTY_MEMBERS = Contract(
     "loyalty_members",
     (
-        Column("customer_id", "string"),
+        Column("customer_id", "string", role="id"),
         Column("member", "int", min=0, max=1),
         Column("enrol_date", "date", nullable=True),
         Column("pre_spend_12m", "float", required=False, nullable=True, min=0),
@@ -84,7 +84,7 @@ LOYALTY_MEMBERS = Contract(
 LOYALTY_PANEL = Contract(
     "loyalty_panel",
     (
-        Column("customer_id", "string"),
+        Column("customer_id", "string", role="id"),
         Column("month", "string"),
         Column("spend", "float"),
         Column("visits", "int", min=0),
@@ -95,13 +95,13 @@ LOYALTY_PANEL = Contract(
 SURVEY_RESPONSES = Contract(
     "survey_responses",
     (
-        Column("respondent_id", "string"),
-        Column("customer_id", "string", required=False, nullable=True),
+        Column("respondent_id", "string", role="id"),
+        Column("customer_id", "string", required=False, nullable=True, role="id"),
         Column("wave", "int", min=1),
         Column("responded_at", "date", required=False, nullable=True),
         Column("weight", "float", required=False, nullable=True, min=0),
         Column("nps", "int", required=False, nullable=True, min=0, max=10),
-        Column("open_text", "string", required=False, nullable=True),
+        Column("open_text", "string", required=False, nullable=True, role="text"),
     ),
     key=("respondent_id",),
     description="one row per respondent and wave; item columns as named in the item dictionary",
@@ -110,7 +110,7 @@ SURVEY_RESPONSES = Contract(
 SURVEY_INVITATIONS = Contract(
     "survey_invitations",
     (
-        Column("customer_id", "string"),
+        Column("customer_id", "string", role="id"),
         Column("wave", "int", min=1),
         Column("invited_at", "date", required=False, nullable=True),
         Column("responded", "int", min=0, max=1),
@@ -136,11 +136,11 @@ SURVEY_ITEMS = Contract(
 FG_TRANSCRIPTS = Contract(
     "fg_transcripts",
     (
-        Column("session_id", "string"),
+        Column("session_id", "string", role="id"),
         Column("turn", "int", min=1),
-        Column("speaker", "string"),
+        Column("speaker", "string", role="id"),
         Column("role", "string", required=False, nullable=True),
-        Column("text", "string", nullable=True),
+        Column("text", "string", nullable=True, role="text"),
     ),
     key=("session_id", "turn"),
 )
@@ -148,7 +148,7 @@ FG_TRANSCRIPTS = Contract(
 AUDITS = Contract(
     "audits",
     (
-        Column("audit_id", "string"),
+        Column("audit_id", "string", role="id"),
         Column("unit", "string"),
         Column("date", "date"),
         Column("criterion", "string"),

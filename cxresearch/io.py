@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io as _io
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,8 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+
+from cxresearch.privacy import looks_personal, pseudonymise_labels
 
 Kind = Literal["string", "int", "float", "date", "datetime", "bool"]
 NA_VALUES = ["", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "-"]
@@ -55,6 +58,7 @@ class Column:
     max: float | None = None
     allowed: tuple[str, ...] | None = None
     description: str = ""
+    role: Literal["label", "id", "text"] = "label"  # text columns: id = a key, text = free text (scrubbed later)
 
 
 @dataclass(frozen=True)
@@ -86,10 +90,19 @@ class Ledger:
 
     inputs: list[dict[str, Any]] = field(default_factory=list)
     exclusions: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    pseudonyms: dict[str, str] = field(default_factory=dict)  # one mapping for every table of a run
 
     def reset(self) -> None:
         self.inputs.clear()
         self.exclusions.clear()
+        self.notes.clear()
+        self.pseudonyms.clear()
+
+    def note(self, text: str) -> None:
+        """Something done to the data that the reader must know (e.g. labels pseudonymised)."""
+        if text not in self.notes:
+            self.notes.append(text)
 
     def exclude(self, table: str, source: str, rule: str, n_rows: int, n_before: int,
                 examples: Iterable[int] = ()) -> None:
@@ -128,13 +141,70 @@ def file_sha256(path: str | Path) -> str:
 # raw reading
 
 
-def _decode(raw: bytes) -> tuple[str, str]:
-    for encoding in ("utf-8-sig", "cp1251"):
+# A Latin-1/Windows-1252 export read as cp1251 shows single Cyrillic letters inside Latin words ("cafй",
+# "Mьller") or lone ones between Latin words ("Livraison а domicile"); real Russian text has runs of three
+# or more Cyrillic letters. Letters of cp1251 that Russian never uses are a second sign ("10€" -> "10Ђ").
+SHORT_CYRILLIC_IN_LATIN = re.compile(r"(?<=[A-Za-z])[\u0400-\u04ff]{1,2}(?![\u0400-\u04ff])"
+                                     r"|(?<![\u0400-\u04ff])[\u0400-\u04ff]{1,2}(?=[A-Za-z])")
+CYRILLIC_RUN = re.compile(r"[\u0400-\u04ff]+")
+NON_RUSSIAN = re.compile(r"[ЂЃЉЊЌЋЏђѓљњќћџЈјЅѕ]")
+UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xf4][\x80-\xbf]+")
+
+
+def _line_of(text: str, pos: int) -> int:
+    return text.count("\n", 0, pos) + 1
+
+
+def _decode(raw: bytes, source: str = "the file") -> tuple[str, str]:
+    """Text of a CSV export: UTF-8 (with or without BOM), UTF-16 (BOM or NUL pattern) or cp1251.
+
+    cp1251 decodes almost every byte, so it is accepted only when the result reads as Russian: a Latin-1 or
+    Windows-1252 export ("café" -> "cafй") and a UTF-8 file with a few broken bytes are refused rather than
+    silently garbled.
+    """
+    def refuse(problem: str) -> InputError:
+        return InputError(source, [problem])
+
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
-            return raw.decode(encoding), encoding
+            return raw.decode("utf-16"), "utf-16"
         except UnicodeDecodeError:
-            continue
-    raise AssertionError("cp1251 decodes every byte string")
+            raise refuse("the file is UTF-16 but cut off or damaged. Fix: export the table again.") from None
+    head = raw[:4000]
+    # UTF-16 without BOM: every second byte is the high byte of a Latin (0x00) or Cyrillic (0x04) letter
+    even, odd = (sum(b in (0, 4) for b in head[i::2]) / max(1, len(head[i::2])) for i in (0, 1))
+    if len(head) >= 4 and max(even, odd) > 0.7 and min(even, odd) < 0.3:
+        enc = "utf-16-le" if odd > even else "utf-16-be"
+        try:
+            return raw.decode(enc), enc
+        except UnicodeDecodeError:
+            raise refuse("the file looks like UTF-16 but is cut off or damaged. Fix: export the table again.") from None
+    if b"\x00" in head:
+        raise refuse("the file is not text (it contains binary data). Fix: export the table as CSV, Excel (.xlsx) "
+                     "or Parquet and give that file.")
+    try:
+        return raw.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError as exc:
+        if len(UTF8_MULTIBYTE.findall(raw)) >= 3:
+            row = raw.count(b"\n", 0, exc.start) + 1
+            raise refuse(f"the file is UTF-8 but has bytes that are not UTF-8 (first at row {row}); read as "
+                         "another encoding it would be garbled. Fix: correct or remove that row, or export the "
+                         "table again as UTF-8.") from None
+    try:
+        text = raw.decode("cp1251")
+    except UnicodeDecodeError as exc:
+        row = raw.count(b"\n", 0, exc.start) + 1
+        raise refuse(f"the file is neither UTF-8 nor Russian cp1251 (byte {raw[exc.start]:#x} at row {row}). "
+                     "Fix: save the file as UTF-8.") from None
+    mixed = SHORT_CYRILLIC_IN_LATIN.search(text)
+    runs = [len(r) for r in CYRILLIC_RUN.findall(text)]
+    odd_letter = NON_RUSSIAN.search(text)
+    if mixed or odd_letter or (runs and max(runs) <= 2 and re.search(r"[A-Za-z]{3}", text)):
+        pos = (mixed or odd_letter).start() if (mixed or odd_letter) else CYRILLIC_RUN.search(text).start()
+        raise refuse(f"the file is neither UTF-8 nor Russian cp1251: read as cp1251, row {_line_of(text, pos)} "
+                     "has letters that Russian text never has there, so it is probably Latin-1/Windows-1252 and "
+                     "would be garbled. Fix: save the file as UTF-8 (in Excel: 'CSV UTF-8').")
+    return text, "cp1251"
 
 
 def _separator(text: str) -> str:
@@ -146,21 +216,49 @@ def _separator(text: str) -> str:
         return max(",;\t|", key=first.count)
 
 
-def read_raw(path: str | Path, sheet: str | int | None = 0) -> pd.DataFrame:
-    """Read a file as it is (CSV cells as text) without any validation."""
+def read_raw(path: str | Path, sheet: str | int | None = 0, table: str | None = None) -> pd.DataFrame:
+    """Read a file as it is (CSV cells as text) without any validation.
+
+    Any file that cannot be read (missing, a folder, empty, binary, truncated, another encoding, a broken
+    CSV line) raises one :class:`InputError` that names the file and the fix.
+    """
     path = Path(path)
+    source = f"'{table}' ({path})" if table else f"{path}"
     if not path.exists():
-        raise FileNotFoundError(f"Input file {path} does not exist. Check the *_path parameter.")
+        raise InputError(source, [f"the file {path} does not exist. Fix: check the *_path parameter (relative "
+                                  "paths are taken from the folder you run the command in)."])
+    if path.is_dir():
+        raise InputError(source, [f"{path} is a folder, not a file. Fix: give the path of one CSV, Excel or "
+                                  "Parquet file."])
+    if path.stat().st_size == 0:
+        raise InputError(source, ["the file is empty (0 bytes). Fix: export the table again."])
     suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    if suffix in (".xlsx", ".xlsm", ".xls"):
-        return pd.read_excel(path, sheet_name=sheet if sheet is not None else 0)
-    text, _ = _decode(path.read_bytes())
+    try:
+        if suffix in (".parquet", ".pq"):
+            return pd.read_parquet(path)
+        if suffix in (".xlsx", ".xlsm", ".xls"):
+            return pd.read_excel(path, sheet_name=sheet if sheet is not None else 0)
+    except ImportError as exc:
+        raise InputError(source, [f"this kind of Excel or Parquet file cannot be read here ({exc}). Fix: save it "
+                                  "as .xlsx, CSV or Parquet."]) from None
+    except Exception as exc:  # pyarrow, openpyxl and zipfile errors: a damaged or mislabelled file
+        kind = "Parquet" if suffix in (".parquet", ".pq") else "Excel"
+        raise InputError(source, [f"the file is not a readable {kind} file ({type(exc).__name__}: "
+                                  f"{str(exc).strip().splitlines()[0][:200] if str(exc).strip() else 'damaged'}). "
+                                  f"Fix: export the table again as {kind}, or as CSV."]) from None
+    text, _ = _decode(path.read_bytes(), source)
     if not text.strip():
-        return pd.DataFrame()
+        raise InputError(source, ["the file has no text. Fix: export the table again."])
     sep = _separator(text)
-    return pd.read_csv(_io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=NA_VALUES)
+    try:
+        return pd.read_csv(_io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_values=NA_VALUES)
+    except (pd.errors.ParserError, ValueError) as exc:
+        detail = str(exc).strip().splitlines()[0]
+        m = re.search(r"line (\d+)", detail)
+        where = f"row {m.group(1)}" if m else "a row"
+        raise InputError(source, [f"the CSV cannot be split into columns at {where} ({detail}; separator "
+                                  f"{sep!r}). Fix: quote cells that contain the separator, or remove the broken "
+                                  "row."]) from None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,18 +270,53 @@ def _as_text(s: pd.Series) -> pd.Series:
     return s.astype("string[pyarrow]").str.strip()
 
 
+def _comma_values(s: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Cleaned text, values with a comma and no point, and whether the column uses commas for thousands.
+
+    A comma is a decimal comma (Russian exports: 10,5) unless every comma-only value has the thousands form
+    ``1,250`` / ``1,250,000`` and the column shows it: some value with two groups, or plain decimal points
+    elsewhere. Values like ``1,250`` in a column that shows neither are ambiguous (1250 or 1.25).
+    """
+    t = _as_text(s).str.replace("[\\s\u00a0\u202f']", "", regex=True)  # spaces, nbsp, thin space, apostrophe
+    comma_only = (t.str.contains(",", regex=False) & ~t.str.contains(".", regex=False)).fillna(False).astype(bool)
+    form = t[comma_only].str.fullmatch(r"[-+]?\d{1,3}(?:,\d{3})+").fillna(False).astype(bool)
+    thousands = pd.Series(False, index=s.index)
+    if comma_only.any() and form.all():
+        several = (t[comma_only].str.count(",") > 1).any()
+        points = t.str.fullmatch(r"[-+]?\d+\.\d+").fillna(False).astype(bool).any()
+        thousands = comma_only if (several or points) else thousands
+    return t, comma_only, thousands
+
+
+def ambiguous_commas(s: pd.Series) -> pd.Series:
+    """Values like ``1,250`` that could be 1250 or 1.25 in a column that does not say which (see above)."""
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        return pd.Series(False, index=s.index)
+    t, comma_only, thousands = _comma_values(s)
+    if thousands.any() or not comma_only.any():
+        return pd.Series(False, index=s.index)
+    form = t.str.fullmatch(r"[-+]?\d{1,3},\d{3}").fillna(False).astype(bool)
+    return comma_only & form if (form | ~comma_only).all() else pd.Series(False, index=s.index)
+
+
 def parse_number(s: pd.Series) -> pd.Series:
-    """Numbers written with a decimal comma, spaces or thousand separators become floats."""
+    """Numbers written with a decimal comma, spaces or thousand separators become floats.
+
+    Ambiguous values (``1,250`` with nothing in the column saying whether the comma is a decimal comma or a
+    thousands separator) become NaN, never a guess.
+    """
     if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
         return s.astype(float)
-    t = _as_text(s).str.replace("[\\s\u00a0\u202f']", "", regex=True)  # spaces, nbsp, thin space, apostrophe
+    t, _, thousands = _comma_values(s)
+    unclear = ambiguous_commas(s)
+    t = t.where(~thousands, t.str.replace(",", "", regex=False))
     both = t.str.contains(",", regex=False) & t.str.contains(".", regex=False)
     # 1.234,5 -> 1234.5 and 1,234.5 -> 1234.5
     comma_last = both & (t.str.rfind(",") > t.str.rfind("."))
     t = t.where(~comma_last, t.str.replace(".", "", regex=False))
     t = t.where(~(both & ~comma_last), t.str.replace(",", "", regex=False))
     t = t.str.replace(",", ".", regex=False)
-    return pd.to_numeric(t, errors="coerce").astype(float)
+    return pd.to_numeric(t, errors="coerce").astype(float).where(~unclear)
 
 
 DATE_FORMATS = ("ISO8601", "%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%d/%m/%Y", "%d/%m/%Y %H:%M",
@@ -242,6 +375,8 @@ def _rows(mask: pd.Series, df: pd.DataFrame, col: str | None, line_offset: int) 
         raw = None if col is None else df[col].iloc[i]
         raw = raw.item() if isinstance(raw, np.generic) else raw
         value = "" if col is None else f" {raw!r}"
+        if isinstance(raw, str) and looks_personal(raw):
+            value = " (value hidden: it looks like personal data)"
         shown.append(f"row {i + line_offset}{':' if value else ''}{value}")
     more = f" (and {len(idx) - MAX_EXAMPLES} more)" if len(idx) > MAX_EXAMPLES else ""
     return "; ".join(shown) + more
@@ -285,7 +420,7 @@ def read_table(
     ledger = LEDGER if ledger is None else ledger
     path = Path(path)
     source = f"'{contract.name}' ({path})"
-    raw = read_raw(path, sheet)
+    raw = read_raw(path, sheet, contract.name)
     # row numbers as a spreadsheet shows them: header is row 1
     line_offset = 2 if path.suffix.lower() not in (".parquet", ".pq") else 0
     problems: list[str] = []
@@ -303,9 +438,11 @@ def read_table(
             rename[file_col] = col.name
         elif col.required:
             hint = f" (looked for {file_col!r})" if file_col != col.name else ""
+            fix = (col.description[col.description.index("-p "):] if "-p " in col.description else
+                   f"rename the column in the file or map it, e.g. columns={{'{col.name}': 'your name'}}")
             problems.append(
                 f"column '{col.name}'{hint} is missing. Columns in the file: {list(map(str, raw.columns))}. "
-                f"Fix: rename the column in the file or map it, e.g. columns={{'{col.name}': 'your name'}}."
+                f"Fix: {fix}."
             )
     if problems:
         raise InputError(source, problems)
@@ -317,14 +454,45 @@ def read_table(
         problems += _convert(df, col, line_offset, raw[next(k for k, v in rename.items() if v == col.name)])
     for extra in [c for c in df.columns if c not in {col.name for col in contract.columns}]:
         df[extra] = _infer(df[extra])
+        if pd.api.types.is_float_dtype(df[extra]):
+            infinite = df[extra].notna() & ~np.isfinite(df[extra].to_numpy(dtype=float, na_value=np.nan))
+            _violation(problems, infinite, raw, extra, "value(s) are infinite (inf)",
+                       "write finite numbers; an unknown value is an empty cell.", line_offset)
     if not problems:
         problems += _check_table(df, contract, present, line_offset)
     if problems:
         raise InputError(source, problems)
+    _hide_personal_labels(df, contract, ledger)
     ledger.inputs.append({"table": contract.name, "path": str(path), "sha256": file_sha256(path),
                           "rows": int(len(raw))})
     return apply_exclusions(df, contract.name, (*contract.exclusions, *exclusions), str(path), line_offset,
                             ledger)
+
+
+MAX_LABELS = 2000  # a text column with more distinct values is not a category label
+
+
+def _label_columns(df: pd.DataFrame, contract: Contract) -> list[str]:
+    roles = {c.name: c.role for c in contract.columns}
+    out = []
+    for name in df.columns:
+        role = roles.get(name, "label")
+        if role != "label" or name in contract.key or str(name).lower().endswith("id"):
+            continue
+        if df[name].dtype == object or pd.api.types.is_string_dtype(df[name]):
+            out.append(name)
+    return out
+
+
+def _hide_personal_labels(df: pd.DataFrame, contract: Contract, ledger: Ledger) -> None:
+    """Category labels that look like personal data (names, e-mails, phones) become pseudonyms, flagged."""
+    for name in _label_columns(df, contract):
+        if df[name].nunique(dropna=True) > MAX_LABELS:
+            continue
+        df[name], hidden = pseudonymise_labels(df[name], prefix="label", mapping=ledger.pseudonyms)
+        if hidden:
+            ledger.note(f"{hidden} label(s) in column '{name}' of '{contract.name}' looked like personal data "
+                        "(a name, e-mail or phone number) and are shown as pseudonyms.")
 
 
 def _violation(problems: list[str], mask: pd.Series, df: pd.DataFrame, col: str, what: str, fix: str,
@@ -341,9 +509,17 @@ def _convert(df: pd.DataFrame, col: Column, line_offset: int, original: pd.Serie
     name = col.name
     if col.kind in ("int", "float"):
         values = parse_number(df[name])
-        bad = filled & values.isna()
+        unclear = ambiguous_commas(df[name])
+        _violation(problems, unclear, df, name, "value(s) could be read two ways (1,250 = 1250 or 1.25?)",
+                   "write numbers without thousands separators (1250) or with a decimal point (1.25).", line_offset)
+        bad = filled & values.isna() & ~unclear
         _violation(problems, bad, df, name, "value(s) are not numbers",
                    "write plain numbers (decimal point or comma, no units).", line_offset)
+        infinite = values.notna() & ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+        _violation(problems, infinite, df, name, "value(s) are infinite (inf)",
+                   "write finite numbers; an unknown value is an empty cell.", line_offset)
+        values = values.where(~infinite)
+        bad = bad | infinite
         if col.kind == "int" and not bad.any():
             frac = values.notna() & (values % 1 != 0)
             _violation(problems, frac, df, name, "value(s) are not whole numbers", "use whole numbers.", line_offset)

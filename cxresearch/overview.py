@@ -14,6 +14,8 @@ from statsmodels.stats.proportion import proportion_confint
 
 from cxresearch import contracts
 from cxresearch.io import Exclusion, after, read_table, unlinked
+from cxresearch.privacy import merge_small_groups
+from cxresearch.stats import pick, stable_sort, verdict
 from cxresearch.synth import resolve_inputs
 
 #: table name -> (contract, columns that carry dates)
@@ -104,22 +106,25 @@ def missing_values(inputs: Inputs) -> pd.DataFrame:
 
 
 def customers_by(customers: pd.DataFrame, by: str, as_of: pd.Timestamp | None, min_n: int = 5) -> pd.DataFrame:
-    """Customers and the share who left, per level of ``by``; groups under ``min_n`` are suppressed."""
+    """Customers and the share who left, per level of ``by``.
+
+    Groups under ``min_n`` are folded into "Other (small groups)", itself at least ``min_n`` (see
+    :func:`cxresearch.privacy.merge_small_groups`), so no small group can be recovered from the total.
+    """
     if by not in customers:
         return pd.DataFrame(columns=[by, "customers", "share", "left", "share_left"])
     left = customers["churn_date"].notna()
     if as_of is not None:
         left &= customers["churn_date"] <= as_of
-    g = customers.assign(left=left).groupby(by, dropna=False)
-    out = pd.DataFrame({"customers": g.size(), "left": g["left"].sum()}).reset_index()
-    out[by] = out[by].fillna("(missing)")
+    groups, _ = merge_small_groups(customers[by].fillna("(missing)"), min_n)
+    g = customers.assign(left=left, _g=groups).groupby("_g")
+    out = pd.DataFrame({"customers": g.size(), "left": g["left"].sum()}).reset_index().rename(columns={"_g": by})
     out["share"] = out["customers"] / out["customers"].sum()
     out["share_left"] = out["left"] / out["customers"]
-    small = out["customers"] < min_n
-    out = out[[by, "customers", "share", "left", "share_left"]].astype(object)
-    out.loc[small, ["share", "left", "share_left"]] = None
-    out.loc[small, "customers"] = f"<{min_n}"
-    return out
+    out = out[[by, "customers", "share", "left", "share_left"]]
+    if (out["customers"] < min_n).any():  # everything folded and still too few: show nothing per group
+        return out.iloc[0:0]
+    return stable_sort(out, "customers", ascending=False, tie=by).reset_index(drop=True)
 
 
 def monthly_activity(inputs: Inputs) -> pd.DataFrame:
@@ -139,35 +144,41 @@ def monthly_activity(inputs: Inputs) -> pd.DataFrame:
     return out
 
 
+def _linked(invitations: pd.DataFrame, customers: pd.DataFrame, by: str, min_n: int) -> pd.DataFrame:
+    df = invitations.merge(customers[["customer_id", by]], on="customer_id", how="left")
+    df[by], _ = merge_small_groups(df[by].fillna("(missing)"), min_n)
+    return df
+
+
 def response_rates(invitations: pd.DataFrame, customers: pd.DataFrame, by: str = "segment",
                    min_n: int = 5) -> pd.DataFrame:
-    """Survey response rate per group with Wilson 95% intervals; groups under ``min_n`` suppressed."""
-    df = invitations.merge(customers[["customer_id", by]], on="customer_id", how="left")
-    df[by] = df[by].fillna("(missing)")
+    """Survey response rate per group with Wilson 95% intervals; groups under ``min_n`` folded into "Other"."""
+    df = _linked(invitations, customers, by, min_n)
     g = df.groupby(by)["responded"].agg(["size", "sum"]).reset_index()
     g.columns = [by, "invited", "responded"]
+    g = g[g["invited"] >= min_n]
     lo, hi = proportion_confint(g["responded"], g["invited"], alpha=0.05, method="wilson")
     g["rate"], g["ci_low"], g["ci_high"] = g["responded"] / g["invited"], lo, hi
-    small = g["invited"] < min_n
-    g = g.astype(object)
-    g.loc[small, ["responded", "rate", "ci_low", "ci_high"]] = None
-    g.loc[small, "invited"] = f"<{min_n}"
-    return g
+    return g.reset_index(drop=True)
 
 
-def response_by_group_test(invitations: pd.DataFrame, customers: pd.DataFrame, by: str = "segment") -> dict:
-    """Chi-square test that the response rate is the same in every group, and the largest gap."""
-    df = invitations.merge(customers[["customer_id", by]], on="customer_id", how="left").dropna(subset=[by])
+def response_by_group_test(invitations: pd.DataFrame, customers: pd.DataFrame, by: str = "segment",
+                           min_n: int = 5) -> dict:
+    """Chi-square test that the response rate is the same in every group, and the largest gap.
+
+    Groups are folded as in :func:`response_rates`; ``n`` is the smallest group's invitations.
+    """
+    df = _linked(invitations, customers, by, min_n)
     table = pd.crosstab(df[by], df["responded"])
     if table.shape[0] < 2 or table.shape[1] < 2:
-        return {"chi2": None, "df": None, "p_value": None, "gap": None, "ci_low": None, "ci_high": None}
+        return {"chi2": None, "df": None, "p_value": None, "gap": None, "ci_low": None, "ci_high": None, "n": None}
     chi2, p, dof, _ = stats.chi2_contingency(table)
     rates = df.groupby(by)["responded"].agg(["mean", "size"])
-    hi, lo = rates["mean"].idxmax(), rates["mean"].idxmin()
+    hi, lo = pick(rates["mean"], "max"), pick(rates["mean"], "min")
     gap = rates.loc[hi, "mean"] - rates.loc[lo, "mean"]
     se = np.sqrt(sum(rates.loc[k, "mean"] * (1 - rates.loc[k, "mean"]) / rates.loc[k, "size"] for k in (hi, lo)))
     return {"chi2": chi2, "df": dof, "p_value": p, "gap": gap, "ci_low": gap - 1.96 * se,
-            "ci_high": gap + 1.96 * se, "highest": hi, "lowest": lo}
+            "ci_high": gap + 1.96 * se, "highest": hi, "lowest": lo, "n": int(rates["size"].min())}
 
 
 def spend_before(invitations: pd.DataFrame, transactions: pd.DataFrame, days: int = 365) -> pd.Series:
@@ -191,7 +202,8 @@ def respondent_spend_gap(invitations: pd.DataFrame, transactions: pd.DataFrame, 
     res = stats.ttest_ind(a, b, equal_var=False)
     ci = res.confidence_interval(0.95)
     return {"estimate": float(a.mean() - b.mean()), "ci_low": float(ci.low), "ci_high": float(ci.high),
-            "p_value": float(res.pvalue), "respondents": float(a.mean()), "non_respondents": float(b.mean())}
+            "p_value": float(res.pvalue), "respondents": float(a.mean()), "non_respondents": float(b.mean()),
+            "n": int(min(len(a), len(b)))}
 
 
 def exclusion_share(exclusions: pd.DataFrame, table: str) -> tuple[int, int]:
@@ -200,6 +212,47 @@ def exclusion_share(exclusions: pd.DataFrame, table: str) -> tuple[int, int]:
     if sub.empty:
         return 0, 0
     return int(sub["rows_excluded"].sum()), int(sub["rows_before"].iloc[0])
+
+
+def cleaning_claim(exclusions: pd.DataFrame) -> dict[str, Any]:
+    """Claim "cleaning removes less than 5% of transaction rows" (Wilson interval) as ``Results.claim`` arguments."""
+    claim = {"id": "cleaning_removes_little", "claim": "Cleaning rules remove less than 5% of transaction rows"}
+    n_out, n_read = exclusion_share(exclusions, "transactions")
+    if not n_read:
+        return {**claim, "test": "needs a transactions table", "estimate": None, "verdict": "not testable"}
+    lo, hi = proportion_confint(n_out, n_read, method="wilson")
+    return {**claim, "test": "share excluded with a Wilson 95% interval, compared with 5%", "estimate": n_out / n_read,
+            "ci_low": lo, "ci_high": hi, "verdict": verdict(lo, hi, null=0.05, direction=-1), "n": n_read}
+
+
+def response_claim(test: dict[str, Any] | None) -> dict[str, Any]:
+    """Claim "response rates differ between segments": the gap's interval, and p < 0.05 for the chi-square test.
+
+    The gap between the highest and the lowest segment is picked after looking, so its Wald interval alone
+    would overstate the evidence: the verdict also requires the overall chi-square test at 5%.
+    """
+    claim = {"id": "response_differs_by_segment", "claim": "Survey response rates differ between customer segments"}
+    if not test or test.get("gap") is None:
+        return {**claim, "test": "needs survey invitations linked to customers in two or more segments",
+                "estimate": None, "verdict": "not testable"}
+    ok = test["p_value"] is not None and test["p_value"] < 0.05
+    return {**claim, "test": f"chi-square test of equal response rates across segments (df={test['df']}); "
+            "estimate: gap between the highest and lowest segment (Wald interval, not adjusted for picking the "
+            "extremes, so the verdict also requires p < 0.05)", "estimate": test["gap"], "ci_low": test["ci_low"],
+            "ci_high": test["ci_high"], "p_value": test["p_value"],
+            "verdict": verdict(test["ci_low"], test["ci_high"]) if ok else "inconclusive", "n": test["n"]}
+
+
+def spend_claim(gap: dict[str, Any] | None) -> dict[str, Any]:
+    """Claim "survey respondents are heavier buyers" from :func:`respondent_spend_gap`."""
+    claim = {"id": "respondents_spend_more",
+             "claim": "Customers who answer surveys are heavier buyers than those who do not"}
+    if not gap or gap.get("estimate") is None:
+        return {**claim, "test": "needs survey invitations and transactions", "estimate": None,
+                "verdict": "not testable"}
+    return {**claim, "test": "difference in mean spend over the year before the invitation, Welch t-test",
+            "estimate": gap["estimate"], "ci_low": gap["ci_low"], "ci_high": gap["ci_high"],
+            "p_value": gap["p_value"], "verdict": verdict(gap["ci_low"], gap["ci_high"]), "n": gap["n"]}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -36,3 +36,20 @@ def notebooks_dir() -> Path:
             "(the one with pyproject.toml and notebooks/)."
         )
     return root / "notebooks"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` whole or not at all: a temporary file in the same folder, renamed into place."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes owner-only files; reports are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

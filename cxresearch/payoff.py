@@ -7,15 +7,25 @@ Interval methods:
   their interactions with the arm, HC2 robust standard errors;
 * multiplicity: Holm-adjusted p-values across arms and outcomes;
 * propensity weighting (ATT, Hájek) and doubly robust AIPW for the ATT: percentile bootstrap over units,
-  refitting the propensity and outcome models in every replicate;
+  refitting the propensity and outcome models in every replicate. The percentile interval is checked to
+  contain the point estimate; when it does not (a badly skewed or unstable bootstrap) the estimate is
+  reported as not estimable instead of showing an interval that excludes it;
 * difference-in-differences: per-unit change (post minus pre), Welch interval of the member/non-member gap;
-* ROI, payback and P(ROI > 0): bootstrap distribution of the effect mapped through the money model.
+* ROI and payback: the effect's own 95% interval mapped through the money model. ROI is increasing and
+  payback decreasing in the effect, so the mapped interval always contains the point estimate (a
+  percentile bootstrap of ROI need not, e.g. with one customer in an arm). P(ROI > 0) is the normal
+  approximation from the effect's standard error (bootstrap share for AIPW, whose interval is a bootstrap).
+
+Convergence: the propensity logit runs through :func:`cxresearch.fits.fit_with_retries` — IRLS on the
+covariates as given, then on standardised covariates with more iterations, then BFGS — and each attempt is
+checked (converged, score equations solved, no separation). Groups below ``min_group_size`` are not tested.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
 import matplotlib.pyplot as plt
@@ -24,9 +34,14 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from cxresearch.stats import holm
+from cxresearch.fits import FitError, fit_with_retries, is_number
+from cxresearch.io import InputError
+from cxresearch.params import ParameterError
+from cxresearch.results import NotEstimable
+from cxresearch.stats import holm, pick
 
 Z = 1.959964
+Z_POWER = 0.841621  # 80% power
 
 
 # ---------------------------------------------------------------------------------------------
@@ -34,96 +49,241 @@ Z = 1.959964
 
 
 def welch(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    """Difference in means a - b with a Welch 95% interval and p-value."""
+    """Difference in means a - b with a Welch 95% interval and p-value.
+
+    Needs at least two units per group and some spread; otherwise the interval and p-value are NaN
+    (the caller reports "not testable").
+    """
     a, b = np.asarray(a, float), np.asarray(b, float)
-    res = stats.ttest_ind(a, b, equal_var=False)
-    ci = res.confidence_interval(0.95)
-    return {"estimate": float(a.mean() - b.mean()), "ci_low": float(ci.low), "ci_high": float(ci.high),
-            "p_value": float(res.pvalue), "se": float(math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))),
-            "n_treated": len(a), "n_control": len(b)}
+    out = {"estimate": float(a.mean() - b.mean()) if len(a) and len(b) else math.nan, "ci_low": math.nan,
+           "ci_high": math.nan, "p_value": math.nan, "se": math.nan, "n_treated": len(a), "n_control": len(b)}
+    if len(a) < 2 or len(b) < 2:
+        return out
+    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    if not se > 0:
+        return out
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = stats.ttest_ind(a, b, equal_var=False)
+        ci = res.confidence_interval(0.95)
+    out.update({"ci_low": float(ci.low), "ci_high": float(ci.high), "p_value": float(res.pvalue), "se": se})
+    return out
 
 
 def adjusted_effect(y: np.ndarray, treated: np.ndarray, covariates: pd.DataFrame) -> dict[str, float]:
-    """Treatment effect adjusted for pre-period covariates (Lin 2013), HC2 standard errors."""
+    """Treatment effect adjusted for pre-period covariates (Lin 2013), HC2 standard errors.
+
+    Covariates are centred and scaled (the effect and its HC2 error do not depend on the scale, and
+    covariates on huge scales stay well conditioned); constant covariates are left out.
+    """
     x = covariates.astype(float)
-    xc = x - x.mean()
+    sd = x.std(ddof=0)
+    x = x.loc[:, sd > 0]
+    xc = (x - x.mean()) / sd[sd > 0]
     d = pd.Series(np.asarray(treated, float), index=x.index, name="treated")
     design = pd.concat([d, xc, xc.mul(d, axis=0).add_suffix(":treated")], axis=1)
-    fit = sm.OLS(np.asarray(y, float), sm.add_constant(design)).fit(cov_type="HC2")
+    fit = sm.OLS(np.asarray(y, float), sm.add_constant(design, has_constant="add")).fit(cov_type="HC2")
     est, se = float(fit.params["treated"]), float(fit.bse["treated"])
+    if not (math.isfinite(se) and se > 0):
+        return {"estimate": est, "ci_low": math.nan, "ci_high": math.nan, "p_value": math.nan, "se": math.nan}
     return {"estimate": est, "ci_low": est - Z * se, "ci_high": est + Z * se, "p_value": float(fit.pvalues["treated"]),
             "se": se}
 
 
 def randomized_effects(df: pd.DataFrame, arm_col: str, control_arm: Any, outcomes: list[str],
-                       covariates: list[str]) -> pd.DataFrame:
-    """Per treatment arm and outcome: difference in means, adjusted effect, variance reduction, Holm p."""
-    arms = [a for a in pd.unique(df[arm_col]) if a != control_arm]
-    control = df[df[arm_col] == control_arm]
+                       covariates: list[str], min_group_size: int = 2) -> pd.DataFrame:
+    """Per treatment arm and outcome: difference in means, adjusted effect, variance reduction, Holm p.
+
+    Arms are compared with ``control_arm`` as text. Arms with fewer than ``min_group_size`` customers are
+    left out (see :func:`arm_sizes`); a comparison whose outcome has no spread gets no interval and is
+    marked in ``note``. Holm's correction runs over the comparisons that have a p-value.
+    """
+    labels = df[arm_col].astype(str)
+    control = str(control_arm)
+    sizes = labels.value_counts()
+    arms = sorted((a for a in sizes.index if a != control and sizes[a] >= min_group_size), key=str)
+    ctrl = df[labels == control]
+    x_all = covariate_matrix(df, covariates, logs=False) if covariates else None
     rows = []
-    for arm in sorted(arms, key=str):
-        sub = df[df[arm_col].isin([arm, control_arm])]
-        treated = (sub[arm_col] == arm).to_numpy()
+    for arm in arms:
+        in_pair = labels.isin([arm, control]).to_numpy()
+        sub = df[in_pair]
+        treated = (labels[in_pair] == arm).to_numpy()
         for out in outcomes:
-            raw = welch(sub.loc[treated, out], control[out])
+            raw = welch(sub.loc[treated, out], ctrl[out])
             row = {"arm": str(arm), "outcome": out, **{k: raw[k] for k in ("estimate", "ci_low", "ci_high", "p_value", "se")},
-                   "n_treated": raw["n_treated"], "n_control": raw["n_control"]}
+                   "n_treated": raw["n_treated"], "n_control": raw["n_control"], "note": ""}
+            if not is_number(raw["ci_low"]):
+                row["note"] = "no spread in the outcome (or fewer than 2 customers): not testable"
             if covariates:
-                adj = adjusted_effect(sub[out].to_numpy(), treated, sub[covariates])
-                row.update({"adjusted": adj["estimate"], "adjusted_ci_low": adj["ci_low"],
+                adj = adjusted_effect(sub[out].to_numpy(), treated, x_all[in_pair]) if is_number(raw["ci_low"]) else \
+                    {"estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_value": math.nan, "se": math.nan}
+                ok = is_number(adj["se"]) and is_number(raw["se"]) and raw["se"] > 0
+                row.update({"adjusted": adj["estimate"] if ok else math.nan, "adjusted_ci_low": adj["ci_low"],
                             "adjusted_ci_high": adj["ci_high"], "adjusted_p": adj["p_value"],
-                            "variance_reduction": 1 - (adj["se"] / raw["se"]) ** 2 if raw["se"] > 0 else math.nan})
+                            "adjusted_se": adj["se"],
+                            "variance_reduction": 1 - (adj["se"] / raw["se"]) ** 2 if ok else math.nan})
             rows.append(row)
-    out = pd.DataFrame(rows)
-    out["p_holm"] = holm(out["p_value"])
+    cols = ["arm", "outcome", "estimate", "ci_low", "ci_high", "p_value", "se", "n_treated", "n_control", "note"]
+    out = pd.DataFrame(rows, columns=cols + (["adjusted", "adjusted_ci_low", "adjusted_ci_high", "adjusted_p",
+                                             "adjusted_se", "variance_reduction"] if covariates else []))
+    out["p_holm"] = _holm_where_finite(out["p_value"])
     if covariates:
-        out["adjusted_p_holm"] = holm(out["adjusted_p"])
+        out["adjusted_p_holm"] = _holm_where_finite(out["adjusted_p"])
+    return out
+
+
+def _holm_where_finite(p: pd.Series) -> np.ndarray:
+    p = pd.to_numeric(p, errors="coerce").to_numpy(float)
+    out = np.full(len(p), np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        out[ok] = holm(p[ok])
     return out
 
 
 def minimum_detectable_effect(sd: float, n_treated: int, n_control: int, alpha: float = 0.05,
                               power: float = 0.8) -> float:
-    """Smallest true difference a two-arm pilot of this size detects with the given power (two-sided)."""
-    from statsmodels.stats.power import NormalIndPower
-
-    d = NormalIndPower().solve_power(nobs1=n_treated, alpha=alpha, power=power, ratio=n_control / n_treated)
-    return float(d * sd)
+    """Smallest true difference a two-arm pilot of this size detects with the given power (two-sided, normal)."""
+    if not (is_number(sd) and n_treated > 0 and n_control > 0):
+        return math.nan
+    za, zb = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
+    return float((za + zb) * sd * math.sqrt(1 / n_treated + 1 / n_control))
 
 
 def customers_needed(sd: float, effect: float, alpha: float = 0.05, power: float = 0.8) -> int:
-    """Customers per arm needed to detect ``effect`` (equal arms)."""
-    from statsmodels.stats.power import NormalIndPower
-
-    if effect == 0 or not math.isfinite(effect):
+    """Customers per arm needed to detect ``effect`` (equal arms, normal approximation); -1 when undefined."""
+    if not (is_number(sd) and is_number(effect)) or effect == 0 or sd <= 0:
         return -1
-    n = NormalIndPower().solve_power(effect_size=abs(effect) / sd, alpha=alpha, power=power, ratio=1.0)
-    return int(math.ceil(n))
+    za, zb = stats.norm.ppf(1 - alpha / 2), stats.norm.ppf(power)
+    return int(math.ceil(2 * ((za + zb) * sd / abs(effect)) ** 2))
 
 
 # ---------------------------------------------------------------------------------------------
 # observational designs
 
 
-def covariate_matrix(df: pd.DataFrame, covariates: list[str]) -> pd.DataFrame:
-    """Numbers as they are (plus log(1+x) for non-negative ones), text as dummies (most common level left out)."""
+def covariate_matrix(df: pd.DataFrame, covariates: list[str], logs: bool = True) -> pd.DataFrame:
+    """Numbers as they are (plus log(1+x) for non-negative ones when ``logs``), text as dummies.
+
+    The most common level of a text covariate is left out (ties: the first level in sorted order).
+    """
     parts = []
     for c in covariates:
         s = df[c]
-        if pd.api.types.is_numeric_dtype(s):
-            parts.append(s.astype(float).rename(c))
-            if (s >= 0).all():
-                parts.append(np.log1p(s.astype(float)).rename(f"log1p({c})"))
+        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+            v = s.astype(float)
+            parts.append(v.rename(c))
+            if logs and (v >= 0).all():
+                parts.append(np.log1p(v).rename(f"log1p({c})"))
         else:
             s = s.astype(str)
-            ref = s.value_counts().idxmax()
+            ref = pick(s.value_counts(), "max")
             parts.append(pd.get_dummies(s, prefix=c, prefix_sep="=", dtype=float).drop(columns=f"{c}={ref}"))
     return pd.concat(parts, axis=1) if parts else pd.DataFrame(index=df.index)
 
 
-def propensity(x: pd.DataFrame, treated: np.ndarray) -> np.ndarray:
-    """Probability of joining given the covariates (logistic regression)."""
-    fit = sm.GLM(treated.astype(float), sm.add_constant(x, has_constant="add"), family=sm.families.Binomial()).fit()
-    return np.clip(np.asarray(fit.predict(sm.add_constant(x, has_constant="add"))), 1e-6, 1 - 1e-6)
+def _standardise(x: pd.DataFrame) -> pd.DataFrame:
+    """Columns centred and scaled to SD 1; constant columns dropped (the intercept carries them)."""
+    sd = x.std(ddof=0)
+    keep = sd[sd > 0].index
+    return (x[keep] - x[keep].mean()) / sd[keep]
+
+
+@dataclass
+class LogitFit:
+    """A fitted logistic regression: probabilities and the setting that produced them."""
+
+    probability: np.ndarray
+    params: np.ndarray
+    method: str
+
+
+def _logit_attempts(x: pd.DataFrame, d: np.ndarray) -> list[tuple[str, Any]]:
+    """Settings to try for a logit, safest last: as given, standardised with more iterations, BFGS."""
+    y = np.asarray(d, float)
+
+    def irls(standardise: bool, maxiter: int, name: str):
+        def run() -> LogitFit:
+            xs = _standardise(x) if standardise else x
+            xc = sm.add_constant(xs, has_constant="add")
+            fit = sm.GLM(y, xc, family=sm.families.Binomial()).fit(maxiter=maxiter, tol=1e-10, rtol=1e-10,
+                                                                    tol_criterion="params")
+            prob = np.asarray(fit.predict(xc), float)
+            if not fit.converged:
+                if np.isfinite(prob).all() and (prob.min() < 1e-8 or prob.max() > 1 - 1e-8):
+                    raise RuntimeError(f"no convergence in {maxiter} iterations; some customers are predicted "
+                                       "with certainty (separation)")
+                raise RuntimeError(f"no convergence in {maxiter} iterations")
+            return LogitFit(prob, np.asarray(fit.params, float), name)
+        return run
+
+    def bfgs() -> LogitFit:
+        xc = sm.add_constant(_standardise(x), has_constant="add")
+        fit = sm.Logit(y, xc).fit(method="bfgs", maxiter=5000, gtol=1e-9, disp=False)
+        if not fit.mle_retvals.get("converged", False):
+            raise RuntimeError("BFGS did not converge in 5000 iterations")
+        return LogitFit(np.asarray(fit.predict(xc), float), np.asarray(fit.params, float), "BFGS, standardised")
+
+    return [("IRLS, covariates as given", irls(False, 100, "IRLS")),
+            ("IRLS, standardised covariates, 1000 iterations", irls(True, 1000, "IRLS, standardised")),
+            ("BFGS, standardised covariates", bfgs)]
+
+
+def _logit_check(x: pd.DataFrame, d: np.ndarray):
+    """Accept a logit fit only when the score equations are solved and nobody is predicted with certainty."""
+    xs = sm.add_constant(_standardise(x), has_constant="add").to_numpy(float)
+    y = np.asarray(d, float)
+
+    def check(fit: LogitFit) -> str | None:
+        p = fit.probability
+        if not (np.all(np.isfinite(p)) and np.all(np.isfinite(fit.params))):
+            return "some estimates are not finite"
+        if p.min() < 1e-8 or p.max() > 1 - 1e-8:
+            return ("some customers are predicted to join (or not) with certainty: the covariates separate "
+                    "members from non-members, so there are no comparable customers for them")
+        score = float(np.max(np.abs(xs.T @ (y - p)))) / len(y)
+        if score > 1e-6:
+            return f"the likelihood is not at its maximum (score {score:.1e}; covariates on very different scales?)"
+        return None
+    return check
+
+
+def separating_columns(x: pd.DataFrame, d: np.ndarray) -> list[str]:
+    """Covariates that on their own separate the groups: a 0/1 column whose 1s are all members (or all
+    non-members), or a number whose ranges for members and non-members do not overlap."""
+    d = np.asarray(d, bool)
+    out = []
+    for c in x.columns:
+        v = x[c].to_numpy(float)
+        if set(np.unique(v)) <= {0.0, 1.0}:
+            ones = d[v == 1]
+            if len(ones) and (ones.all() or not ones.any()):
+                out.append(str(c))
+        elif d.any() and (~d).any() and (v[d].min() > v[~d].max() or v[d].max() < v[~d].min()):
+            out.append(str(c))
+    return out
+
+
+def fit_logit(x: pd.DataFrame, d: np.ndarray, model: str = "propensity logit", record: bool = True,
+              fix: str = "") -> LogitFit:
+    """Logistic regression of ``d`` on ``x`` with checked convergence and safer retries.
+
+    ``record=False`` (bootstrap replicates) tries the same settings without recording each fit and
+    raises :class:`FitError` when none works.
+    """
+    attempts, check = _logit_attempts(x, d), _logit_check(x, d)
+    if record:
+        culprits = separating_columns(x, d)
+        named = f" ({', '.join(culprits)} alone decides membership for some customers)" if culprits else ""
+        return fit_with_retries(model, attempts, check=check, fix=fix or (
+            f"leave out covariates that (almost) decide membership on their own{named}, or merge rare levels"))
+    return fit_with_retries(model, attempts, check=check, record=False)
+
+
+def propensity(x: pd.DataFrame, treated: np.ndarray, record: bool = True) -> np.ndarray:
+    """Probability of joining given the covariates (logistic regression, checked convergence)."""
+    return fit_logit(x, np.asarray(treated, bool), record=record).probability
 
 
 def smd(x: pd.DataFrame, treated: np.ndarray, weights: np.ndarray | None = None) -> pd.Series:
@@ -136,61 +296,105 @@ def smd(x: pd.DataFrame, treated: np.ndarray, weights: np.ndarray | None = None)
     return pd.Series((mt - mc) / np.where(sd > 0, sd, np.nan), index=x.columns)
 
 
-def att_estimates(y: np.ndarray, treated: np.ndarray, x: pd.DataFrame) -> dict[str, float]:
+def att_estimates(y: np.ndarray, treated: np.ndarray, x: pd.DataFrame, e: np.ndarray | None = None,
+                  record: bool = True) -> dict[str, float]:
     """Naive gap, IPW (ATT, Hájek) and doubly robust AIPW for the ATT, on one sample."""
     y, d = np.asarray(y, float), np.asarray(treated, bool)
-    e = propensity(x, d)
+    e = propensity(x, d, record=record) if e is None else e
     w0 = e / (1 - e)
     ipw = y[d].mean() - np.sum(w0[~d] * y[~d]) / np.sum(w0[~d])
-    xc = sm.add_constant(x, has_constant="add")
+    xc = sm.add_constant(_standardise(x), has_constant="add")
     m0 = np.asarray(sm.OLS(y[~d], xc[~d]).fit().predict(xc))
     aipw = (np.sum(y[d] - m0[d]) - np.sum(w0[~d] * (y[~d] - m0[~d]))) / d.sum()
     return {"naive": float(y[d].mean() - y[~d].mean()), "ipw": float(ipw), "aipw": float(aipw)}
+
+
+def percentile_interval(draws: np.ndarray, estimate: float) -> tuple[float, float, str]:
+    """Percentile bootstrap 95% interval, checked to contain ``estimate``.
+
+    Returns ``(low, high, "")`` or ``(nan, nan, reason)`` when the interval would exclude the estimate
+    (a skewed or unstable bootstrap: no interval is better than one that contradicts its estimate).
+    """
+    draws = np.asarray(draws, float)
+    draws = draws[np.isfinite(draws)]
+    if len(draws) < 20 or not is_number(estimate):
+        return math.nan, math.nan, "too few bootstrap replicates succeeded"
+    lo, hi = float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
+    if not lo <= estimate <= hi:
+        return math.nan, math.nan, ("the bootstrap distribution does not contain the estimate (unstable in these "
+                                    "data): no interval is shown")
+    return lo, hi, ""
 
 
 @dataclass
 class ObservationalResult:
     """ATT estimates with bootstrap intervals, and the propensity scores for diagnostics."""
 
-    estimates: pd.DataFrame  # method, estimate, ci_low, ci_high
-    propensity: np.ndarray
+    estimates: pd.DataFrame  # method, key, estimate, ci_low, ci_high, note
+    propensity: np.ndarray | None
     balance: pd.DataFrame  # covariate, smd_before, smd_after
     effective_n_controls: float
     boot: pd.DataFrame  # bootstrap draws per method
+    failed_replicates: int = 0
+    problem: str = ""  # why IPW/AIPW are not estimable ("" when they are)
 
 
 def observational(df: pd.DataFrame, outcome: str, arm_col: str, control_arm: Any, covariates: list[str],
-                  n_boot: int = 300, seed: int = 0) -> ObservationalResult:
+                  n_boot: int = 300, seed: int = 0, max_failed_share: float = 0.05) -> ObservationalResult:
     """Naive gap, propensity weighting and AIPW (both for the effect on members, ATT), bootstrap CIs.
 
-    Units whose ``arm_col`` differs from ``control_arm`` are the members.
+    Units whose ``arm_col`` differs from ``control_arm`` (compared as text) are the members. Raises
+    :class:`FitError` when the propensity logit does not converge; bootstrap replicates whose logit does
+    not converge are counted, and more than ``max_failed_share`` of them makes IPW/AIPW not estimable.
     """
     d = (df[arm_col].astype(str) != str(control_arm)).to_numpy()
     x = covariate_matrix(df, covariates)
     y = df[outcome].to_numpy(float)
-    point = att_estimates(y, d, x)
+    e = propensity(x, d)
+    point = att_estimates(y, d, x, e)
     naive = welch(y[d], y[~d])
     rng = np.random.default_rng(seed)
     idx_t, idx_c = np.flatnonzero(d), np.flatnonzero(~d)
-    draws = []
+    draws, failed = [], 0
     for _ in range(n_boot):
         idx = np.concatenate([rng.choice(idx_t, len(idx_t)), rng.choice(idx_c, len(idx_c))])
         try:
-            draws.append(att_estimates(y[idx], d[idx], x.iloc[idx].reset_index(drop=True)))
-        except (np.linalg.LinAlgError, ValueError):
-            continue
-    boot = pd.DataFrame(draws)
+            draws.append(att_estimates(y[idx], d[idx], x.iloc[idx].reset_index(drop=True), record=False))
+        except (FitError, np.linalg.LinAlgError, ValueError):
+            failed += 1
+    boot = pd.DataFrame(draws, columns=["naive", "ipw", "aipw"])
+    problem = ""
+    if n_boot and failed > max_failed_share * n_boot:
+        problem = (f"the propensity model did not converge in {failed} of {n_boot} bootstrap replicates "
+                   "(near-separation): no interval is shown")
     rows = [{"method": "naive member vs non-member gap", "key": "naive", "estimate": naive["estimate"],
-             "ci_low": naive["ci_low"], "ci_high": naive["ci_high"]}]
+             "ci_low": naive["ci_low"], "ci_high": naive["ci_high"], "note": ""}]
     for key, name in (("ipw", "propensity-score weighting (ATT)"), ("aipw", "doubly robust AIPW (ATT)")):
-        rows.append({"method": name, "key": key, "estimate": point[key],
-                     "ci_low": float(boot[key].quantile(0.025)), "ci_high": float(boot[key].quantile(0.975))})
-    e = propensity(x, d)
+        lo, hi, why = (math.nan, math.nan, problem) if problem else percentile_interval(boot[key], point[key])
+        if not why and failed:
+            why = f"{failed} of {n_boot} bootstrap replicates left out (propensity model did not converge)"
+        rows.append({"method": name, "key": key, "estimate": point[key], "ci_low": lo, "ci_high": hi, "note": why})
     w = np.where(d, 1.0, e / (1 - e))
     balance = pd.DataFrame({"covariate": x.columns, "smd_before": smd(x, d).to_numpy(),
                             "smd_after": smd(x, d, w).to_numpy()})
     ess = float(w[~d].sum() ** 2 / np.sum(w[~d] ** 2))
-    return ObservationalResult(pd.DataFrame(rows), e, balance, ess, boot)
+    return ObservationalResult(pd.DataFrame(rows), e, balance, ess, boot, failed, problem)
+
+
+def naive_only(df: pd.DataFrame, outcome: str, arm_col: str, control_arm: Any, covariates: list[str],
+               problem: str) -> ObservationalResult:
+    """The naive gap and the unweighted balance when the propensity model cannot be fitted."""
+    d = (df[arm_col].astype(str) != str(control_arm)).to_numpy()
+    x = covariate_matrix(df, covariates)
+    y = df[outcome].to_numpy(float)
+    naive = welch(y[d], y[~d])
+    rows = [{"method": "naive member vs non-member gap", "key": "naive", "estimate": naive["estimate"],
+             "ci_low": naive["ci_low"], "ci_high": naive["ci_high"], "note": ""}]
+    rows += [{"method": name, "key": key, "estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan,
+              "note": f"not estimable: {problem}"}
+             for key, name in (("ipw", "propensity-score weighting (ATT)"), ("aipw", "doubly robust AIPW (ATT)"))]
+    balance = pd.DataFrame({"covariate": x.columns, "smd_before": smd(x, d).to_numpy(), "smd_after": math.nan})
+    return ObservationalResult(pd.DataFrame(rows), None, balance, math.nan, pd.DataFrame(), 0, problem)
 
 
 def panel_changes(panel: pd.DataFrame, units: pd.DataFrame, unit_col: str, period_col: str, outcome: str,
@@ -218,7 +422,7 @@ def event_study(panel: pd.DataFrame, units: pd.DataFrame, unit_col: str, period_
     p = p.assign(rel=p[outcome] - p[unit_col].map(base), member=p[unit_col].map(treated))
     rows = []
     for period, g in p.groupby(period_col, sort=True):
-        r = welch(g.loc[g["member"], "rel"], g.loc[~g["member"], "rel"])
+        r = welch(g.loc[g["member"] == True, "rel"].dropna(), g.loc[g["member"] == False, "rel"].dropna())  # noqa: E712
         rows.append({"period": period, "gap": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]})
     return pd.DataFrame(rows)
 
@@ -251,7 +455,7 @@ class Money:
         """Periods until the set-up cost is earned back (inf when the programme loses money every period)."""
         net = self.net_per_period(effect)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(net > 0, self.setup_cost / net, np.inf)
+            return np.where(net > 0, self.setup_cost / np.where(net > 0, net, 1.0), np.inf)
 
     @property
     def break_even_effect(self) -> float:
@@ -259,22 +463,35 @@ class Money:
         return (self.cost_per_member + self.setup_cost / (self.horizon * self.members)) / self.margin
 
 
-def money_summary(money: Money, effect: float, draws: np.ndarray) -> dict[str, Any]:
-    """ROI and payback with percentile bootstrap intervals, and P(ROI > 0) over the bootstrap draws."""
-    roi_draws = money.roi(draws)
-    pay = money.payback_periods(draws)
+def money_summary(money: Money, effect: float, ci_low: float, ci_high: float, se: float | None = None,
+                  draws: np.ndarray | None = None) -> dict[str, Any]:
+    """ROI and payback with the effect's 95% interval mapped through the money model, and P(ROI > 0).
+
+    ROI rises and payback falls with the effect, so the mapped intervals always contain their point
+    estimates. P(ROI > 0) is the share of bootstrap ``draws`` of the effect above break-even when given,
+    otherwise the normal approximation from ``se``. Numbers that cannot be computed are NaN.
+    """
+    be = money.break_even_effect
+    roi_lo, roi_hi = float(money.roi(ci_low)), float(money.roi(ci_high))
+    if draws is not None and len(draws):
+        prob = float(np.mean(np.asarray(draws, float) > be))
+    elif is_number(se) and se > 0 and is_number(effect):
+        prob = float(stats.norm.sf((be - effect) / se))
+    else:
+        prob = math.nan
     return {
-        "roi": float(money.roi(effect)), "roi_ci_low": float(np.quantile(roi_draws, 0.025)),
-        "roi_ci_high": float(np.quantile(roi_draws, 0.975)), "prob_roi_positive": float(np.mean(roi_draws > 0)),
-        "payback": float(money.payback_periods(effect)), "payback_ci_low": float(np.quantile(pay, 0.025)),
-        "payback_ci_high": float(np.quantile(pay, 0.975)), "break_even_effect": money.break_even_effect,
+        "roi": float(money.roi(effect)), "roi_ci_low": roi_lo, "roi_ci_high": roi_hi, "prob_roi_positive": prob,
+        "payback": float(money.payback_periods(effect)), "payback_ci_low": float(money.payback_periods(ci_high)),
+        "payback_ci_high": float(money.payback_periods(ci_low)), "break_even_effect": be,
         "net_profit_horizon": float(money.horizon * money.net_per_period(effect) - money.setup_cost),
     }
 
 
 def verdict_sentence(summary: dict[str, Any], extra_needed: int | None = None) -> tuple[str, str]:
-    """Plain verdict and the claim verdict from the ROI interval."""
-    lo, hi = summary["roi_ci_low"], summary["roi_ci_high"]
+    """Plain verdict and the claim verdict from the ROI interval ("not testable" without a finite interval)."""
+    lo, hi = summary.get("roi_ci_low"), summary.get("roi_ci_high")
+    if not (is_number(lo) and is_number(hi)):
+        return "Cannot tell: the data do not give an interval for the effect.", "not testable"
     if lo > 0:
         return "The programme pays off.", "supported"
     if hi < 0:
@@ -283,16 +500,91 @@ def verdict_sentence(summary: dict[str, Any], extra_needed: int | None = None) -
     return f"Cannot tell yet{more}.", "inconclusive"
 
 
+def payback_sentence(summary: dict[str, Any], setup_cost: float) -> str:
+    """Payback in plain words (numbers only): periods to earn back the set-up cost, with its interval."""
+    if not setup_cost > 0:
+        return "No set-up cost was given, so there is nothing to pay back."
+    pb, lo, hi = summary["payback"], summary["payback_ci_low"], summary["payback_ci_high"]
+    if not math.isfinite(pb):
+        return "At the estimated effect the programme never earns back its set-up cost."
+    upper = f"{hi:.1f} periods" if math.isfinite(hi) else "never (at the low end of the interval it loses money)"
+    return f"Payback after {pb:.1f} periods (95% CI {lo:.1f} to {upper})."
+
+
+@dataclass
+class Effect:
+    """The effect the money rests on: estimate, interval, standard error, group sizes and how it was estimated."""
+
+    estimate: float
+    ci_low: float
+    ci_high: float
+    se: float
+    n_treated: int
+    n_control: int
+    method: str
+    draws: np.ndarray | None = None  # bootstrap draws when the interval is a bootstrap interval
+    note: str = ""
+
+
+@dataclass
+class Payoff:
+    """The money verdict: summary numbers, the plain sentence and the claim pieces."""
+
+    summary: dict[str, Any]
+    sentence: str
+    verdict: str
+    extra_needed: int
+    mde: float
+    sd: float
+    members: int
+    test: str
+    note: str | None = None
+    money: Money | None = None
+    effect: Effect | None = None
+    testable: bool = True
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def money_verdict(effect: Effect, margin: float, cost_per_member: float, horizon: float, setup_cost: float = 0.0,
+           min_group_size: int = 5) -> Payoff:
+    """Does it pay? ROI, payback, P(ROI > 0), break-even, the plain verdict and the next pilot's size.
+
+    Not testable (no numbers, verdict "not testable") when the effect has no finite interval or a group
+    is smaller than ``min_group_size``.
+    """
+    members = int(effect.n_treated)
+    test = (f"ROI over {horizon:g} periods = (margin × effect − cost) / cost; effect from {effect.method}; "
+            "95% CI of the effect mapped through the money model")
+    small = min(effect.n_treated, effect.n_control) < min_group_size
+    if small or not all(is_number(v) for v in (effect.estimate, effect.ci_low, effect.ci_high)):
+        why = (f"fewer than {min_group_size} customers in a group" if small else
+               effect.note or "the effect has no interval in these data")
+        return Payoff({}, f"Cannot tell: {why}.", "not testable", 0, math.nan, math.nan, members, test,
+                      why, None, effect, False)
+    money = Money(margin=margin, cost_per_member=cost_per_member, horizon=horizon, members=members,
+                  setup_cost=setup_cost)
+    m = money_summary(money, effect.estimate, effect.ci_low, effect.ci_high, effect.se, effect.draws)
+    # per-customer spread implied by the effect's standard error
+    sd = effect.se / math.sqrt(1 / effect.n_treated + 1 / effect.n_control) if is_number(effect.se) else math.nan
+    needed = customers_needed(sd, effect.estimate - m["break_even_effect"])
+    extra = needed - members if needed > 0 else -1
+    sentence, verdict = verdict_sentence(m, extra)
+    mde = minimum_detectable_effect(sd, members, members)
+    return Payoff(m, sentence, verdict, max(extra, 0) if verdict == "inconclusive" else 0, mde, sd, members, test,
+                  effect.note or None, money, effect)
+
+
 # ---------------------------------------------------------------------------------------------
 # plots
 
 
 def plot_effects(table: pd.DataFrame, est: str = "estimate", lo: str = "ci_low", hi: str = "ci_high",
                  label: str = "label", ax: plt.Axes | None = None, title: str = "Effect with 95% CI") -> plt.Axes:
-    """Point estimates with intervals; the dashed line is no effect."""
+    """Point estimates with intervals; the dashed line is no effect. Rows without an interval are left out."""
     from cxresearch.plots import plot_intervals
 
-    return plot_intervals(table[label], table[est], table[lo], table[hi], ax, title=title, reference=0.0)
+    t = table[table[[est, lo, hi]].apply(pd.to_numeric, errors="coerce").notna().all(axis=1)]
+    return plot_intervals(t[label], t[est], t[lo], t[hi], ax, title=title, reference=0.0)
 
 
 def plot_balance(balance: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
@@ -300,7 +592,8 @@ def plot_balance(balance: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
     ax = ax or plt.subplots(figsize=(7, 0.45 * len(balance) + 1.3))[1]
     y = np.arange(len(balance))[::-1]
     ax.scatter(balance["smd_before"], y, color="#c0504d", label="before weighting")
-    ax.scatter(balance["smd_after"], y, color="#1f4e79", label="after weighting")
+    if balance["smd_after"].notna().any():
+        ax.scatter(balance["smd_after"], y, color="#1f4e79", label="after weighting")
     for v in (-0.1, 0.1):
         ax.axvline(v, color="grey", ls=":", lw=1)
     ax.axvline(0, color="black", lw=1)
@@ -343,15 +636,22 @@ def plot_event_study(es: pd.DataFrame, pre_end: str, post_start: str, ax: plt.Ax
     return ax
 
 
-def plot_roi(draws: np.ndarray, money: Money, ax: plt.Axes | None = None) -> plt.Axes:
-    """Bootstrap distribution of ROI; the share right of zero is P(ROI > 0)."""
+def plot_roi(result: Payoff, ax: plt.Axes | None = None) -> plt.Axes:
+    """Uncertainty of the ROI: bootstrap histogram (AIPW) or the normal sampling distribution of the effect."""
     ax = ax or plt.subplots(figsize=(7, 3.5))[1]
-    roi = money.roi(draws) * 100
-    ax.hist(roi, bins=40, color="#1f4e79", alpha=0.8)
+    money, eff = result.money, result.effect
+    if eff.draws is not None and len(eff.draws):
+        roi = money.roi(eff.draws) * 100
+        ax.hist(roi, bins=40, color="#1f4e79", alpha=0.8)
+        ax.set_ylabel("bootstrap draws")
+    else:
+        grid = eff.estimate + eff.se * np.linspace(-4, 4, 401)
+        ax.plot(money.roi(grid) * 100, stats.norm.pdf(grid, eff.estimate, eff.se), color="#1f4e79")
+        ax.set_ylabel("density (normal approximation)")
+        ax.set_yticks([])
     ax.axvline(0, color="#c0504d", lw=2)
     ax.set_xlabel("return on investment over the horizon, %")
-    ax.set_ylabel("bootstrap draws")
-    ax.set_title(f"How sure are we it pays? P(ROI > 0) = {np.mean(roi > 0):.0%}")
+    ax.set_title(f"How sure are we it pays? P(ROI > 0) = {result.summary['prob_roi_positive']:.0%}")
     return ax
 
 
@@ -378,11 +678,12 @@ def load_inputs(design: str, data_path: str | None, panel_path: str | None = Non
     With no ``data_path`` the synthetic world's loyalty pilot (randomized) or open enrolment
     (observational, with its monthly panel) is used.
     """
-    from cxresearch.io import Column, Contract, InputError, read_table
+    from cxresearch.io import Column, Contract, read_table
     from cxresearch.synth import resolve_inputs
 
     if design not in ("randomized", "observational"):
-        raise ValueError(f"design must be 'randomized' or 'observational', got {design!r}")
+        raise ParameterError(f"design must be 'randomized' or 'observational', got {design!r}. "
+                               "Example: -p design randomized")
     truth = None
     if data_path:
         paths = {"units": data_path, **({"panel": panel_path} if panel_path else {})}
@@ -397,36 +698,58 @@ def load_inputs(design: str, data_path: str | None, panel_path: str | None = Non
     unit_outcomes = [] if in_panel else outcome_cols
     cols = [Column(arm_col, "string"), *[Column(o, "float") for o in unit_outcomes]]
     if unit_col:
-        cols.append(Column(unit_col, "string"))
+        cols.append(Column(unit_col, "string", role="id"))
     units = read_table(paths["units"], Contract("loyalty units", tuple(cols), key=(unit_col,) if unit_col else ()))
+    where = f"'loyalty units' ({paths['units']})"
+    if units.empty:
+        raise InputError(where, ["the table has no rows. Fix: export the customers with their arm and outcomes."])
     missing = [c for c in covariate_cols if c not in units.columns]
     if missing:
-        raise InputError(f"'loyalty units' ({paths['units']})", [
+        raise InputError(where, [
             f"covariate column '{c}' is missing. Columns: {list(units.columns)}. Fix: correct covariate_cols."
             for c in missing])
     empty = [c for c in covariate_cols if units[c].isna().any()]
     if empty:
-        raise InputError(f"'loyalty units' ({paths['units']})", [
+        raise InputError(where, [
             f"covariate '{c}' has {int(units[c].isna().sum())} empty value(s). Fix: fill them or leave it out."
             for c in empty])
+    bad = [c for c in covariate_cols if pd.api.types.is_numeric_dtype(units[c])
+           and not np.isfinite(units[c].astype(float)).all()]
+    if bad:
+        raise InputError(where, [f"covariate '{c}' has infinite values. Fix: correct them or leave it out."
+                                 for c in bad])
     panel = None
     if in_panel:
         if not unit_col:
             raise InputError("'panel'", ["a panel needs unit_col to link units. Fix: set unit_col."])
-        pcols = (Column(unit_col, "string"), Column(period_col, "string"), *[Column(o, "float") for o in outcome_cols])
+        pcols = (Column(unit_col, "string", role="id"), Column(period_col, "string"),
+                 *[Column(o, "float") for o in outcome_cols])
         panel = read_table(paths["panel"], Contract("loyalty panel", pcols, key=(unit_col, period_col)))
     return PayoffInputs(units, panel, synthetic, truth, source)
 
 
+def column_defaults(design: str, arm_col: str | None = None, outcome_cols: list[str] | None = None,
+                    covariate_cols: list[str] | None = None) -> dict[str, Any]:
+    """Column names of the design, defaults filled in (the synthetic world's tables)."""
+    randomized = design == "randomized"
+    return {"arm_col": arm_col or ("arm" if randomized else "member"),
+            "outcome_cols": list(outcome_cols) if outcome_cols is not None else
+            (["spend", "visits", "converted", "retained"] if randomized else ["spend"]),
+            "covariate_cols": list(covariate_cols) if covariate_cols is not None else
+            (["pre_spend", "pre_visits"] if randomized else
+             ["pre_spend_12m", "pre_visits_12m", "tenure_months", "segment", "region"])}
+
+
 def resolve_defaults(design: str, synthetic: bool, truth: dict[str, Any] | None, **given: Any) -> dict[str, Any]:
-    """Fill parameters left as None with the design's defaults (money from the synthetic world's truth)."""
+    """Fill parameters left as None with the design's defaults (money from the synthetic world's truth).
+
+    Checks the money parameters: ``margin`` in (0, 1], costs not negative and some cost to earn back,
+    ``horizon`` above 0. ``control_arm`` is returned as text.
+    """
     randomized = design == "randomized"
     defaults: dict[str, Any] = {
-        "arm_col": "arm" if randomized else "member",
+        **column_defaults(design),
         "control_arm": "control" if randomized else "0",
-        "outcome_cols": ["spend", "visits", "converted", "retained"] if randomized else ["spend"],
-        "covariate_cols": ["pre_spend", "pre_visits"] if randomized else
-        ["pre_spend_12m", "pre_visits_12m", "tenure_months", "segment", "region"],
         "horizon": 4 if randomized else 12,
         "pre_end": "2024-04", "post_start": "2024-07",
     }
@@ -435,13 +758,152 @@ def resolve_defaults(design: str, synthetic: bool, truth: dict[str, Any] | None,
         months = truth["calendar"]["pilot_weeks"] * 7 / (365.25 / 12) if randomized else 1.0
         defaults.update({"margin": t["margin"], "cost_per_member": t["cost_per_member_month"] * months})
     out = {k: (v if v is not None else defaults.get(k)) for k, v in given.items()}
-    missing = [k for k in ("margin", "cost_per_member") if out.get(k) is None]
+    missing = [k for k in ("margin", "cost_per_member") if k in given and out.get(k) is None]
     if missing:
-        raise ValueError(f"Give {' and '.join(missing)} for your own data (gross margin on incremental spend, "
-                         "programme cost per member and outcome period).")
+        raise ParameterError(
+            f"Give {' and '.join(missing)} for your own data (gross margin on incremental spend as a share, "
+            "programme cost per member and outcome period). Example: -p margin 0.3 -p cost_per_member 0.1")
+    problems = []
+    if "margin" in out and not (is_number(out["margin"]) and 0 < float(out["margin"]) <= 1):
+        problems.append(f"margin must be a share above 0 and at most 1 (e.g. 0.3 for 30%), got {out['margin']!r}")
+    for k in ("cost_per_member", "setup_cost"):
+        if k in out and out[k] is not None and not (is_number(out[k]) and float(out[k]) >= 0):
+            problems.append(f"{k} must be a number of at least 0, got {out[k]!r}")
+    if "horizon" in out and not (is_number(out["horizon"]) and float(out["horizon"]) > 0):
+        problems.append(f"horizon must be a number of periods above 0, got {out['horizon']!r}")
+    if not problems and "cost_per_member" in out and float(out["cost_per_member"]) == 0 \
+            and float(out.get("setup_cost") or 0) == 0:
+        problems.append("cost_per_member and setup_cost are both 0: a return on investment needs a cost")
+    if problems:
+        raise ParameterError("; ".join(problems) + ". Example: -p margin 0.3 -p cost_per_member 0.1 -p horizon 12")
     if "control_arm" in out:
         out["control_arm"] = str(out["control_arm"])
     return out
+
+
+def match_control(values: pd.Series, control_arm: Any, column: str, source: str) -> str:
+    """The label in ``values`` that is the control arm ``control_arm`` (given as text).
+
+    Compared as text first ("No E-Mail", "0", "control"), then as numbers for numeric labels ("0" matches
+    0 and 0.0). When nothing matches, one :class:`InputError` names the column and the values present.
+    """
+    text = values.astype(str).str.strip()
+    target = str(control_arm).strip()
+    if (text == target).any():
+        return target
+    number = pd.to_numeric(pd.Series([target]), errors="coerce").iloc[0]
+    if pd.notna(number):
+        as_num = pd.to_numeric(text, errors="coerce")
+        hit = text[as_num == number]
+        if len(hit):
+            return str(pick(hit.value_counts(), "max"))
+    present = sorted(text.unique(), key=str)
+    shown = ", ".join(f"'{v}'" for v in present[:20]) + (f" (and {len(present) - 20} more)" if len(present) > 20 else "")
+    raise InputError(source, [f"column '{column}': the control arm '{target}' (control_arm) does not occur. "
+                              f"Values present: {shown}. Fix: set control_arm to one of them."])
+
+
+def arm_sizes(labels: pd.Series, min_group_size: int) -> str:
+    """"a = 1,234, b = <5": customers per arm, counts below ``min_group_size`` hidden."""
+    sizes = labels.value_counts()
+    order = sorted(sizes.index, key=str)
+    return ", ".join(f"{k} = {sizes[k]:,}" if sizes[k] >= min_group_size else f"{k} = <{min_group_size}"
+                     for k in order)
+
+
+@dataclass
+class Setup:
+    """Inputs read and checked, parameters resolved, arms labelled as text."""
+
+    inputs: PayoffInputs
+    units: pd.DataFrame
+    params: dict[str, Any]
+    control: str
+    treated_arms: list[str]  # arms with at least min_group_size customers (sorted)
+    small_arms: list[str]  # arms below min_group_size (not tested)
+    sizes_text: str
+
+
+def prepare(design: str, data_path: str | None, panel_path: str | None = None, *, unit_col: str | None,
+            arm_col: str | None, control_arm: Any, outcome_cols: list[str] | None, covariate_cols: list[str] | None,
+            margin: float | None, cost_per_member: float | None, horizon: float | None, setup_cost: float = 0.0,
+            period_col: str = "month", pre_end: str | None = None, post_start: str | None = None,
+            seed: int = 20240101, n_customers: int = 5000, effects: dict[str, Any] | None = None,
+            min_group_size: int = 5) -> Setup:
+    """Read and check everything the notebook needs before any analysis.
+
+    Refuses (one clear message) when the control arm does not occur, when there is no second arm, when
+    the control group or every other arm is smaller than ``min_group_size`` (nothing can be tested).
+    """
+    names = column_defaults(design, arm_col, outcome_cols, covariate_cols)
+    inputs = load_inputs(design, data_path, panel_path, unit_col=unit_col, arm_col=names["arm_col"],
+                         outcome_cols=names["outcome_cols"], covariate_cols=names["covariate_cols"],
+                         period_col=period_col, seed=seed, n_customers=n_customers, effects=effects)
+    p = resolve_defaults(design, inputs.synthetic, inputs.truth, arm_col=arm_col, control_arm=control_arm,
+                         outcome_cols=outcome_cols, covariate_cols=covariate_cols, margin=margin,
+                         cost_per_member=cost_per_member, horizon=horizon, pre_end=pre_end, post_start=post_start,
+                         setup_cost=setup_cost)
+    col = p["arm_col"]
+    source = f"'loyalty units' ({data_path or 'synthetic world'})"
+    labels = inputs.units[col].astype(str).str.strip()
+    control = match_control(labels, p["control_arm"], col, source)
+    units = inputs.units.assign(**{col: labels})
+    sizes = labels.value_counts()
+    others = sorted((a for a in sizes.index if a != control), key=str)
+    if not others:
+        raise NotEstimable(f"Column '{col}' of {source} has only the control arm '{control}' "
+                           f"({sizes[control]:,} customers): there is nothing to compare it with. Fix: include the "
+                           "customers of the programme arm(s), or check arm_col.")
+    if sizes[control] < min_group_size:
+        raise NotEstimable(f"The control arm '{control}' of column '{col}' has fewer than {min_group_size} customers "
+                           "(min_group_size): no comparison can be tested. Fix: include more control customers.")
+    if design == "observational":
+        treated = int(sizes[others].sum())
+        small = [] if treated >= min_group_size else others
+        ok = others if treated >= min_group_size else []
+    else:
+        ok = [a for a in others if sizes[a] >= min_group_size]
+        small = [a for a in others if sizes[a] < min_group_size]
+    if not ok:
+        raise NotEstimable(f"Every arm of column '{col}' other than the control '{control}' has fewer than "
+                           f"{min_group_size} customers (min_group_size): no effect can be tested. Fix: include "
+                           "more customers of the programme arm.")
+    for out_col in p["outcome_cols"] if design == "randomized" or inputs.panel is None else []:
+        if out_col not in units:
+            raise InputError(source, [f"outcome column '{out_col}' is missing. Fix: correct outcome_cols."])
+    return Setup(inputs, units, p, control, ok, small, arm_sizes(labels, min_group_size))
+
+
+@dataclass
+class RandomizedAnalysis:
+    """Effects per arm and outcome, and the effect the money rests on."""
+
+    table: pd.DataFrame
+    effect: Effect
+    arm: str
+    adjusted: bool
+
+
+def analyse_randomized(setup: Setup) -> RandomizedAnalysis:
+    """Effects of every testable arm on every outcome; the money effect is the first arm (sorted) on the
+    first outcome, regression-adjusted when covariates are given."""
+    p = setup.params
+    table = randomized_effects(setup.units, p["arm_col"], setup.control, p["outcome_cols"], p["covariate_cols"],
+                               min_group_size=1)
+    table = table[table["arm"].isin(setup.treated_arms)].reset_index(drop=True)
+    for col, adj in (("p_holm", "p_value"), ("adjusted_p_holm", "adjusted_p")):
+        if col in table:
+            table[col] = _holm_where_finite(table[adj])
+    adjusted = bool(p["covariate_cols"])
+    arm = setup.treated_arms[0]
+    row = table[(table["arm"] == arm) & (table["outcome"] == p["outcome_cols"][0])].iloc[0]
+    pre = "adjusted_" if adjusted else ""
+    est = row["adjusted"] if adjusted else row["estimate"]
+    effect = Effect(float(est), float(row[f"{pre}ci_low"]), float(row[f"{pre}ci_high"]), float(row[f"{pre}se"]),
+                    int(row["n_treated"]), int(row["n_control"]),
+                    "the randomized pilot (" + ("regression-adjusted, HC2" if adjusted else "Welch") + f", arm {arm})",
+                    note=row["note"] or "")
+    return RandomizedAnalysis(table, effect, arm, adjusted)
 
 
 @dataclass
@@ -454,61 +916,100 @@ class ObservationalAnalysis:
     event: pd.DataFrame | None
     placebo: dict[str, float] | None
     primary: str  # "did" or "aipw"
-    draws: np.ndarray  # bootstrap draws of the primary effect
-    pre_gap: dict[str, float]  # members minus non-members on the first covariate, before joining
+    draws: np.ndarray  # bootstrap draws of the primary effect (AIPW); empty for DiD
+    pre_gap: dict[str, float]  # members minus non-members on the first numeric covariate, before joining
+    pre_covariate: str | None = None
+    estimates: pd.DataFrame | None = None  # every method, DiD included
+    effect: Effect | None = None
+    dropped_units: int = 0
 
 
 def analyse_observational(units: pd.DataFrame, panel: pd.DataFrame | None, *, unit_col: str | None, arm_col: str,
                           control_arm: str, outcome: str, covariates: list[str], period_col: str = "month",
                           pre_end: str = "2024-04", post_start: str = "2024-07", n_boot: int = 300,
-                          seed: int = 0) -> ObservationalAnalysis:
+                          seed: int = 0, min_group_size: int = 5) -> ObservationalAnalysis:
     """Naive gap, IPW, AIPW and — with a panel — difference-in-differences, event study and a placebo.
 
     With a panel the outcome for IPW/AIPW is the mean per period from ``post_start`` on, and DiD compares
     each unit's change from its mean before ``pre_end``. The placebo pretends the programme started in the
-    middle of the pre-period: its DiD should be near zero.
+    middle of the pre-period: its DiD should be near zero. With a panel DiD is the primary estimate and
+    IPW/AIPW are side analyses (not estimable when the propensity model does not converge); without one
+    AIPW is primary and a propensity model that does not converge stops the run (:class:`FitError`).
     """
-    rng = np.random.default_rng(seed)
+    from cxresearch.io import LEDGER
+
     data, y_col = units.copy(), outcome
     did = event = placebo = None
-    if panel is not None and unit_col:
+    dropped = 0
+    has_panel = panel is not None and unit_col
+    if has_panel:
+        where = "'loyalty panel'"
+        periods = sorted(panel[period_col].astype(str).unique())
+        if pre_end > post_start:
+            raise ParameterError(f"pre_end ({pre_end}) must not be after post_start ({post_start}).")
+        if not any(q < pre_end for q in periods) or not any(q >= post_start for q in periods):
+            raise InputError(where, [f"column '{period_col}': the panel has periods {periods[0]} to {periods[-1]}; "
+                                     f"it needs periods before pre_end ({pre_end}) and from post_start "
+                                     f"({post_start}) on. Fix: set pre_end and post_start inside that range."])
         ch = panel_changes(panel, units[[unit_col]], unit_col, period_col, outcome, pre_end, post_start)
-        data = units.set_index(unit_col).join(ch[["pre", "post", "change"]], how="inner").reset_index()
-        y_col = "post"
+        # internal names: the unit table may have its own "pre"/"post"/"change" columns
+        data = units.set_index(unit_col).join(ch[["pre", "post", "change"]].add_prefix("__did_"),
+                                              how="inner").reset_index()
+        dropped = len(units) - len(data)
+        LEDGER.exclude("loyalty units", "panel", "units without panel periods both before pre_end and from "
+                       "post_start on", dropped, len(units))
+        y_col = "__did_post"
     treated = (data[arm_col].astype(str) != str(control_arm)).to_numpy()
-    result = observational(data, y_col, arm_col, control_arm, covariates, n_boot=n_boot, seed=seed)
-    if panel is not None and unit_col:
-        did = difference_in_differences(data, treated)
+    if min(treated.sum(), (~treated).sum()) < min_group_size:
+        raise NotEstimable(f"After linking the panel, members or non-members number fewer than {min_group_size} "
+                           "(min_group_size): no effect can be tested. Fix: check that the panel covers the units.")
+    try:
+        result = observational(data, y_col, arm_col, control_arm, covariates, n_boot=n_boot, seed=seed)
+    except FitError as exc:
+        if not has_panel:
+            raise
+        result = naive_only(data, y_col, arm_col, control_arm, covariates, str(exc))
+    est = result.estimates
+    draws = np.array([])
+    if has_panel:
+        did = difference_in_differences(pd.DataFrame({"change": data["__did_change"]}), treated)
         member_of = pd.Series(treated, index=data[unit_col])
         event = event_study(panel, data[[unit_col]], unit_col, period_col, outcome, member_of, pre_end)
-        pre_periods = sorted(p for p in panel[period_col].unique() if p < pre_end)
-        mid = pre_periods[len(pre_periods) // 2]
-        fake = panel_changes(panel[panel[period_col] < pre_end], data[[unit_col]], unit_col, period_col, outcome,
-                             mid, mid)
-        placebo = difference_in_differences(fake, member_of.reindex(fake.index).to_numpy())
-        ch = data["change"].to_numpy(float)
-        t_idx, c_idx = np.flatnonzero(treated), np.flatnonzero(~treated)
-        draws = np.array([ch[rng.choice(t_idx, len(t_idx))].mean() - ch[rng.choice(c_idx, len(c_idx))].mean()
-                          for _ in range(max(n_boot, 1000))])
+        pre_periods = sorted(q for q in panel[period_col].unique() if q < pre_end)
+        if len(pre_periods) >= 2:
+            mid = pre_periods[len(pre_periods) // 2]
+            fake = panel_changes(panel[panel[period_col] < pre_end], data[[unit_col]], unit_col, period_col, outcome,
+                                 mid, mid)
+            placebo = difference_in_differences(fake, member_of.reindex(fake.index).to_numpy())
+        est = pd.concat([est, pd.DataFrame([{"method": "difference-in-differences (members)", "key": "did",
+                                             **{k: did[k] for k in ("estimate", "ci_low", "ci_high")},
+                                             "note": "" if is_number(did["ci_low"]) else "no spread: not testable"}])],
+                        ignore_index=True)
         primary = "did"
+        effect = Effect(did["estimate"], did["ci_low"], did["ci_high"], did["se"], int(treated.sum()),
+                        int((~treated).sum()), "difference-in-differences (Welch)")
     else:
-        draws, primary = result.boot["aipw"].to_numpy(), "aipw"
-    first = result.balance["covariate"].iloc[0] if len(result.balance) else None
-    pre_gap = welch(data.loc[treated, first], data.loc[~treated, first]) if first in data else {}
-    return ObservationalAnalysis(result, treated, did, event, placebo, primary, draws, pre_gap)
+        primary = "aipw"
+        a = est.set_index("key").loc["aipw"]
+        draws = result.boot["aipw"].to_numpy() if "aipw" in result.boot else np.array([])
+        effect = Effect(float(a["estimate"]), float(a["ci_low"]), float(a["ci_high"]),
+                        float(np.std(draws, ddof=1)) if len(draws) > 1 else math.nan, int(treated.sum()),
+                        int((~treated).sum()), "AIPW (percentile bootstrap)", draws=draws, note=a["note"])
+    numeric = [c for c in covariates if c in data and pd.api.types.is_numeric_dtype(data[c])]
+    first = numeric[0] if numeric else None
+    pre_gap = welch(data.loc[treated, first], data.loc[~treated, first]) if first else {}
+    return ObservationalAnalysis(result, treated, did, event, placebo, primary, draws, pre_gap, first, est, effect,
+                                 dropped)
 
 
-def randomized_draws(units: pd.DataFrame, arm_col: str, control_arm: str, arm: str, outcome: str,
-                     covariates: list[str], n_boot: int = 1000, seed: int = 0) -> np.ndarray:
-    """Bootstrap draws of the (CUPED-adjusted) effect of one arm on one outcome, resampling within arms."""
-    rng = np.random.default_rng(seed)
-    sub = units[units[arm_col].astype(str).isin([str(arm), str(control_arm)])]
-    y = sub[outcome].to_numpy(float)
-    if covariates:
-        x = sub[covariates].to_numpy(float)
-        xc = x - x.mean(axis=0)
-        theta = np.linalg.lstsq(np.column_stack([np.ones(len(y)), xc]), y, rcond=None)[0][1:]
-        y = y - xc @ theta
-    t = (sub[arm_col].astype(str) == str(arm)).to_numpy()
-    yt, yc = y[t], y[~t]
-    return np.array([rng.choice(yt, len(yt)).mean() - rng.choice(yc, len(yc)).mean() for _ in range(n_boot)])
+def self_selection_claim(obs: ObservationalAnalysis) -> dict[str, Any]:
+    """Claim pieces for "customers who joined were already heavier buyers" (Welch on the first numeric covariate)."""
+    from cxresearch.results import verdict
+
+    g = obs.pre_gap
+    n = int(min(obs.treated.sum(), (~obs.treated).sum()))
+    return {"test": f"difference in {obs.pre_covariate or 'a numeric pre-period covariate'} before joining, "
+                    "Welch t-test", "estimate": g.get("estimate"), "ci_low": g.get("ci_low"),
+            "ci_high": g.get("ci_high"), "p_value": g.get("p_value"),
+            "verdict": verdict(g.get("ci_low"), g.get("ci_high")), "n": n,
+            "note": None if g else "no numeric pre-period covariate was given"}

@@ -27,3 +27,8 @@ def plot_intervals(labels: Sequence[str], estimate: Sequence[float], low: Sequen
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
     return ax
+
+
+# Labels come from data: "$" must print as a dollar, never start matplotlib mathtext (an unbalanced "$"
+# would crash the plot, a balanced pair would typeset the label as a formula).
+plt.rcParams["text.parse_math"] = False

@@ -10,6 +10,9 @@ from typing import Any
 
 import nbformat
 
+from cxresearch.paths import atomic_write
+from cxresearch.results import schema_problems
+
 CSS = """
 :root { --ink:#1d2733; --muted:#5b6877; --line:#dfe4ea; --accent:#1f6feb; --bg:#fbfcfd; }
 * { box-sizing: border-box; }
@@ -42,6 +45,7 @@ td.verdict { font-weight: 600; white-space: nowrap; }
 td.verdict.supported, .badge.supported, .badge.ok { color: #0b6b2f; }
 td.verdict.not-supported, .badge.not-supported, .badge.failed { color: #a11d1d; }
 td.verdict.inconclusive, .badge.inconclusive { color: #8a5a00; }
+td.verdict.not-testable { color: #5b6877; }
 .badge { font-weight: 600; }
 .banner { border-left: 5px solid #a11d1d; background: #fff1f1; padding: 12px 16px; margin: 20px 0; }
 .note { color: var(--muted); font-size: .9em; }
@@ -56,6 +60,7 @@ pre { background: #f4f6f8; padding: 10px; overflow-x: auto; font-size: .85em; }
 footer { color: var(--muted); font-size: .85em; border-top: 1px solid var(--line); margin-top: 40px; padding-top: 10px; }
 """
 
+CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 HIDDEN_TAGS = {"remove_cell", "hide", "remove"}
 
 
@@ -64,6 +69,9 @@ def _page(title: str, subtitle: str, body: str, toc: str = "") -> str:
     return (
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        # reports run no script and load nothing from outside: the browser refuses both, a second line of
+        # defence behind the escaping of every data string
+        f"<meta http-equiv='Content-Security-Policy' content=\"{CSP}\">"
         f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>"
         f"<header class='top'><h1>{html.escape(title)}</h1><div class='sub'>{subtitle}</div></header>"
         f"<div class='layout'>{nav}<main>{body}</main></div></body></html>"
@@ -128,11 +136,20 @@ def provenance_html(results: dict[str, Any]) -> str:
     inputs_tbl = (f"<table><tr><th>Table</th><th>File</th><th>SHA-256</th><th>Rows</th></tr>{input_rows}</table>"
                   if inputs else "<p class='note'>No input files were recorded.</p>")
     env = {k: prov.get(k) for k in ("cxresearch_version", "git_commit", "python", "started", "finished")}
+    notes = "".join(f"<li>{html.escape(str(n))}</li>" for n in results.get("notes", []))
+    fits = results.get("fits", [])
+    fit_rows = "".join(
+        f"<tr><td>{html.escape(str(f.get('model', '')))}</td><td>{'yes' if f.get('converged') else 'NO'}</td>"
+        f"<td>{html.escape(str(f.get('method', '')))}</td>"
+        f"<td>{html.escape('; '.join(f.get('failed_attempts') or []) or '–')}</td></tr>" for f in fits)
+    handling = ((f"<h3>Data handling</h3><ul>{notes}</ul>" if notes else "")
+                + (f"<h3>Model fits</h3><table><tr><th>Model</th><th>Converged</th><th>Setting used</th>"
+                   f"<th>Settings that failed first</th></tr>{fit_rows}</table>" if fits else ""))
     return (
         "<h2 id='provenance'>How this report was made</h2>"
         "<p class='note'>Same inputs and parameters give the same numbers. The parameters, input files "
         "(with their SHA-256 fingerprints), software versions and the code version are recorded here.</p>"
-        f"<h3>Parameters</h3>{_kv_table(results.get('parameters', {}))}"
+        f"{handling}<h3>Parameters</h3>{_kv_table(results.get('parameters', {}))}"
         f"<h3>Inputs</h3>{inputs_tbl}<h3>Software</h3>{_kv_table(env)}"
         f"<details><summary>Package versions</summary>{_kv_table(prov.get('packages', {}))}</details>"
     )
@@ -160,7 +177,7 @@ def render_report(nb: nbformat.NotebookNode, results: dict[str, Any]) -> str:
         if toc else "<ul><li class='h2'><a href='#provenance'>How this report was made</a></li></ul>"
     prov = results.get("provenance", {})
     status = results.get("status", "ok")
-    subtitle = (f"Status: <span class='badge {status}'>{html.escape(status)}</span> · "
+    subtitle = (f"Status: <span class='badge {html.escape(status)}'>{html.escape(status)}</span> · "
                 f"finished {html.escape(str(prov.get('finished', '')))} · "
                 f"code {html.escape(str(prov.get('git_commit', ''))[:12])} · <a href='../index.html'>all reports</a>")
     content = failure_html(results) + body + provenance_html(results)
@@ -204,7 +221,7 @@ def headline_cards(results: dict[str, Any]) -> str:
 def render_index(runs: list[dict[str, Any]], out_dir: Path) -> str:
     """The overview page: every run with status, headline figures, verdicts, links and provenance."""
     sections = []
-    counts = {"supported": 0, "not supported": 0, "inconclusive": 0}
+    counts = {"supported": 0, "not supported": 0, "inconclusive": 0, "not testable": 0}
     for r in runs:
         for c in r.get("claims", []):
             counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
@@ -213,7 +230,7 @@ def render_index(runs: list[dict[str, Any]], out_dir: Path) -> str:
         status = r.get("status", "unknown")
         claims = "".join(
             f"<tr><td>{html.escape(c['claim'])}</td><td>{_format_metric(c)}</td>"
-            f"<td class='verdict {c['verdict'].replace(' ', '-')}'>{c['verdict']}</td></tr>"
+            f"<td class='verdict {html.escape(c['verdict'].replace(' ', '-'))}'>{html.escape(c['verdict'])}</td></tr>"
             for c in r.get("claims", [])
         )
         claims_tbl = (f"<table class='claims'><tr><th>Claim</th><th>Estimate (95% CI)</th><th>Verdict</th></tr>"
@@ -224,7 +241,7 @@ def render_index(runs: list[dict[str, Any]], out_dir: Path) -> str:
                    f"{html.escape(err.get('evalue', ''))[:500]}</div>") if status != "ok" else ""
         sections.append(
             f"<h2 id='{html.escape(run)}'>{html.escape(r.get('title') or run)} "
-            f"<span class='badge {status}'>[{html.escape(status)}]</span></h2>{problem}"
+            f"<span class='badge {html.escape(status)}'>[{html.escape(status)}]</span></h2>{problem}"
             f"<p><a href='{html.escape(run)}/report.html'>Read the report</a> · "
             f"<a href='{html.escape(run)}/notebook.ipynb'>notebook with code</a> · "
             f"<a href='{html.escape(run)}/results.json'>results.json</a></p>"
@@ -235,10 +252,13 @@ def render_index(runs: list[dict[str, Any]], out_dir: Path) -> str:
         )
     summary = (f"<p>{len(runs)} {'analysis' if len(runs) == 1 else 'analyses'} · "
                f"{counts['supported']} claims supported · "
-               f"{counts['not supported']} not supported · {counts['inconclusive']} inconclusive.</p>"
+               f"{counts['not supported']} not supported · {counts['inconclusive']} inconclusive · "
+               f"{counts['not testable']} not testable.</p>"
                "<p class='note'>Each claim comes with an estimate, a 95% confidence interval and a verdict: "
                "<b>supported</b> when the whole interval points the claimed way, <b>not supported</b> when it "
-               "points the other way (or shows the effect is negligible), <b>inconclusive</b> otherwise.</p>")
+               "points the other way (or shows the effect is negligible), <b>inconclusive</b> otherwise; "
+               "<b>not testable</b> when the data cannot answer it (no data, or groups below the "
+               "confidentiality threshold).</p>")
     toc = "<ul>" + "".join(f"<li class='h2'><a href='#{html.escape(r.get('run', ''))}'>"
                            f"{html.escape(r.get('title') or r.get('run', ''))}</a></li>"
                            for r in sorted(runs, key=lambda x: x.get("run", ""))) + "</ul>"
@@ -251,9 +271,17 @@ def write_index(out_dir: str | Path) -> Path:
     out_dir = Path(out_dir)
     runs = []
     for path in sorted(out_dir.glob("*/results.json")):
-        data = json.loads(path.read_text())
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            problems = schema_problems(data) if isinstance(data, dict) else ["it is not a JSON object"]
+        except (OSError, ValueError) as exc:  # a half-written or edited file: list the run as failed
+            problems = [f"it cannot be read: {exc}"]
+        if problems:
+            data = {"notebook": path.parent.name, "status": "failed",
+                    "error": {"ename": "UnreadableResults",
+                              "evalue": f"{path.name} is not a cxresearch result ({'; '.join(problems[:3])})"}}
         data["run"] = path.parent.name
         runs.append(data)
     target = out_dir / "index.html"
-    target.write_text(render_index(runs, out_dir), encoding="utf-8")
+    atomic_write(target, render_index(runs, out_dir))
     return target

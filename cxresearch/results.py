@@ -16,11 +16,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cxresearch import stats as _stats
+from cxresearch.fits import FITS, is_number
 from cxresearch.io import LEDGER
 
 RESULTS_MIME = "application/vnd.cxresearch.results+json"
 PROVENANCE_MIME = "application/vnd.cxresearch.provenance+json"
-VERDICTS = ("supported", "not supported", "inconclusive")
+VERDICTS = ("supported", "not supported", "inconclusive", "not testable")
+TESTED = VERDICTS[:3]
+verdict = _stats.verdict  # re-exported as cx.verdict
 SIGNIFICANT = 6
 
 
@@ -54,26 +58,6 @@ def interval(estimate: Any, ci_low: Any, ci_high: Any) -> dict[str, Any]:
     return {"estimate": clean_number(estimate), "ci_low": clean_number(ci_low), "ci_high": clean_number(ci_high)}
 
 
-def verdict(ci_low: float | None, ci_high: float | None, null: float = 0.0, direction: int = 1,
-            margin: float | None = None) -> str:
-    """Verdict of a directional claim from its confidence interval.
-
-    ``supported`` when the whole interval lies on the claimed side of ``null`` (``direction`` +1: above,
-    -1: below); ``not supported`` when the whole interval lies on the other side, or — when an
-    equivalence ``margin`` is given — inside ``null ± margin``; otherwise ``inconclusive``.
-    """
-    if ci_low is None or ci_high is None or not (math.isfinite(ci_low) and math.isfinite(ci_high)):
-        return "inconclusive"
-    lo, hi = (ci_low - null, ci_high - null) if direction > 0 else (null - ci_high, null - ci_low)
-    if lo > 0:
-        return "supported"
-    if hi < 0:
-        return "not supported"
-    if margin is not None and -margin <= lo and hi <= margin:
-        return "not supported"
-    return "inconclusive"
-
-
 @dataclass
 class Results:
     """Metrics and claims of one notebook run."""
@@ -85,9 +69,11 @@ class Results:
     headline: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
+    min_group_size: int = 5
 
     def __post_init__(self) -> None:
-        LEDGER.reset()  # a new run starts a new record of inputs and exclusions
+        LEDGER.reset()  # a new run starts a new record of inputs, exclusions and fits
+        FITS.reset()
 
     def metric(self, name: str, value: Any, headline: bool = False, label: str | None = None,
                percent: bool = False) -> Any:
@@ -106,14 +92,33 @@ class Results:
         return self.metrics[name]
 
     def claim(self, id: str, claim: str, test: str, estimate: float | None, ci_low: float | None = None,
-              ci_high: float | None = None, p_value: float | None = None, verdict: str = "inconclusive") -> None:
-        """Record a tested claim with its estimate, interval, p-value and verdict."""
+              ci_high: float | None = None, p_value: float | None = None, verdict: str = "inconclusive",
+              n: int | None = None, note: str | None = None) -> None:
+        """Record a tested claim with its estimate, interval, p-value and verdict.
+
+        ``n`` is the number of units in the smallest group the claim rests on. Safeguards: a claim whose
+        estimate or interval is missing or not finite, or whose smallest group is below
+        ``min_group_size``, becomes ``not testable`` (with the reason in ``note``) whatever verdict was
+        passed; an estimate outside its own interval is a bug and raises ``ValueError``.
+        """
         if verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
+        est, lo, hi, p = (clean_number(x) for x in (estimate, ci_low, ci_high, p_value))
+        if verdict in TESTED and not (is_number(est) and is_number(lo) and is_number(hi)):
+            verdict, note = "not testable", note or "the data do not allow an estimate with an interval"
+        if n is not None and int(n) < self.min_group_size:
+            verdict = "not testable"
+            small = f"fewer than {self.min_group_size} units in a group (min_group_size): no estimate is shown"
+            note = f"{note}; {small}" if note else small
+            est = lo = hi = p = None
+        if is_number(est) and is_number(lo) and is_number(hi):
+            tol = 1e-9 * max(1.0, abs(est))
+            if not (lo - tol <= est <= hi + tol):
+                raise ValueError(f"claim {id!r}: estimate {est} lies outside its own interval [{lo}, {hi}]")
         self.claims = [c for c in self.claims if c["id"] != id]
-        self.claims.append({"id": id, "claim": claim, "test": test, "estimate": clean_number(estimate),
-                            "ci_low": clean_number(ci_low), "ci_high": clean_number(ci_high),
-                            "p_value": clean_number(p_value), "verdict": verdict})
+        record = {"id": id, "claim": claim, "test": test, "estimate": est, "ci_low": lo, "ci_high": hi,
+                  "p_value": p, "verdict": verdict, "n": None if n is None else int(n), "note": note}
+        self.claims.append(record)
 
     def claims_frame(self) -> pd.DataFrame:
         cols = ["claim", "estimate", "ci_low", "ci_high", "p_value", "verdict", "test"]
@@ -132,6 +137,9 @@ class Results:
             "labels": self.labels,
             "units": self.units,
             "exclusions": clean(LEDGER.exclusions_frame().drop(columns="example_rows").to_dict("records")),
+            "notes": list(LEDGER.notes),
+            "fits": clean(FITS.fits),
+            "converged": FITS.all_converged(),
         }
 
     def publish(self) -> None:
@@ -142,7 +150,7 @@ class Results:
             f"<tr><td>{html.escape(c['claim'])}</td><td>{_fmt(c['estimate'])}</td>"
             f"<td>{_fmt(c['ci_low'])} – {_fmt(c['ci_high'])}</td><td>{_fmt(c['p_value'])}</td>"
             f"<td class='verdict {c['verdict'].replace(' ', '-')}'>{c['verdict']}</td>"
-            f"<td>{html.escape(c['test'])}</td></tr>"
+            f"<td>{html.escape(c['test'])}{_note(c)}</td></tr>"
             for c in self.claims
         )
         table = ("<table class='claims'><thead><tr><th>Claim</th><th>Estimate</th><th>95% CI</th>"
@@ -151,6 +159,10 @@ class Results:
         inputs = LEDGER.inputs_frame().to_dict("records")
         display({"text/plain": text, "text/html": table, RESULTS_MIME: self.payload(),
                  PROVENANCE_MIME: {"inputs": inputs}}, raw=True)
+
+
+def _note(c: dict[str, Any]) -> str:
+    return f"<br><em>{html.escape(c['note'])}</em>" if c.get("note") else ""
 
 
 def _fmt(x: Any) -> str:
@@ -208,3 +220,7 @@ def schema_problems(results: dict[str, Any]) -> list[str]:
         if c.get("verdict") not in VERDICTS:
             problems.append(f"claim {c.get('id')!r} has verdict {c.get('verdict')!r}")
     return problems
+
+
+class NotEstimable(ValueError):
+    """The data cannot answer the analysis at all (e.g. nobody churned, one arm only); the message says why and what to change."""

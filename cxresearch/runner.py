@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import ast
 import datetime as dt
 import difflib
+import fcntl
 import json
+import logging
 import os
 import platform
+import re
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from multiprocessing import get_context
@@ -21,7 +26,8 @@ import nbformat
 import yaml
 
 from cxresearch import __version__
-from cxresearch.paths import notebooks_dir, project_root
+from cxresearch.params import ParameterError, check, declared
+from cxresearch.paths import atomic_write, notebooks_dir, project_root
 from cxresearch.report import render_report, write_index
 from cxresearch.results import PROVENANCE_MIME, RESULTS_MIME
 
@@ -29,29 +35,39 @@ PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "lifelines", "matplotlib"
             "nbconvert", "pyarrow", "openpyxl")
 
 
-class ParameterError(ValueError):
-    """A run was asked for with parameters the notebook does not have."""
+# BLAS/OpenMP threads of every kernel: fixed, so that sums are added in the same order on any machine.
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
 @dataclass
 class RunSpec:
-    """One run: which notebook, under which output name, with which parameters."""
+    """One run: which notebook, under which output name, with which parameters.
+
+    ``from_text``: the parameter values are raw command-line text, typed from the notebook's declaration
+    when the run is checked; otherwise they are already parsed (a study file, Python).
+    ``base``: the folder relative paths are taken from (default: the current folder).
+    """
 
     notebook: str
     name: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
+    from_text: bool = False
+    base: str | None = None
 
     @property
     def run_name(self) -> str:
-        return self.name or self.notebook
+        return safe_name(self.name or self.notebook)
 
 
-def parse_value(text: str) -> Any:
-    """Command-line parameter values are YAML: ``5`` -> 5, ``[plan, region]`` -> list, ``null`` -> None."""
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
+def safe_name(name: str) -> str:
+    """A run name usable as one folder name: letters, digits, ``.``, ``_`` and ``-``; nothing else, no ``..``."""
+    text = re.sub(r"[^\w.-]+", "_", str(name), flags=re.UNICODE).strip("._")
+    if not text:
+        raise ParameterError(f"Run name {name!r} has no usable characters; use letters, digits, '_' or '-'.")
+    if text.lower() == "index.html":  # the overview page of the output folder
+        text += "_"
+    return text[:100]
 
 
 def notebook_path(name: str, folder: Path | None = None) -> Path:
@@ -67,36 +83,12 @@ def notebook_path(name: str, folder: Path | None = None) -> Path:
 
 def notebook_parameters(path: Path) -> dict[str, Any]:
     """Default parameters of a notebook (its cell tagged 'parameters')."""
-    import papermill
-
-    out = {}
-    for k, v in papermill.inspect_notebook(str(path)).items():
-        text = v.get("default")
-        try:
-            out[k] = ast.literal_eval(text) if isinstance(text, str) else text
-        except (ValueError, SyntaxError):
-            out[k] = text
-    return out
+    return {k: p.default for k, p in declared(path).items()}
 
 
-def check_parameters(path: Path, parameters: dict[str, Any], base: Path) -> dict[str, Any]:
-    """Reject unknown parameters and make relative paths absolute (relative to ``base``)."""
-    known = notebook_parameters(path)
-    unknown = [k for k in parameters if k not in known]
-    if unknown:
-        lines = []
-        for k in unknown:
-            close = difflib.get_close_matches(k, list(known), n=1)
-            lines.append(f"'{k}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
-        raise ParameterError(
-            f"Notebook {path.stem} has no parameter {', '.join(lines)}. Its parameters are: {', '.join(known)}."
-        )
-    out = {}
-    for k, v in parameters.items():
-        if isinstance(v, str) and (k.endswith("_path") or k.endswith("_dir")) and v:
-            v = str((base / v).resolve()) if not Path(v).is_absolute() else v
-        out[k] = v
-    return out
+def check_parameters(path: Path, parameters: dict[str, Any], base: Path, from_text: bool = False) -> dict[str, Any]:
+    """Typed, range-checked parameters (unknown names and bad values raise :class:`ParameterError`)."""
+    return check(path, parameters, from_text, base)
 
 
 def git_commit(root: Path | None) -> str:
@@ -153,24 +145,62 @@ def _failure(nb: nbformat.NotebookNode | None, exc: BaseException) -> dict[str, 
 
 
 def run_notebook(spec: RunSpec, out_dir: str | Path = "reports", base: str | Path | None = None,
-                 notebooks: Path | None = None) -> dict[str, Any]:
+                 notebooks: Path | None = None, checked: bool = False) -> dict[str, Any]:
     """Execute one notebook and write ``notebook.ipynb``, ``report.html`` and ``results.json``.
 
-    Returns the results dictionary (``status`` is ``ok`` or ``failed``); never raises for a failing
-    notebook, so that other runs can continue.
+    Returns the results dictionary (``status`` is ``ok`` or ``failed``). Bad parameters raise
+    :class:`ParameterError` before anything runs; after that it never raises: whatever goes wrong (the
+    notebook, the kernel, writing the outputs) ends in a failed ``results.json`` and report that say why.
     """
+    folder = notebooks or notebooks_dir()
+    path = notebook_path(spec.notebook, folder)
+    base = Path(spec.base or base or Path.cwd())
+    parameters = spec.parameters if checked else check_parameters(path, spec.parameters, base, spec.from_text)
+    out_dir = Path(out_dir)
+    target = out_dir / spec.run_name
+    if out_dir.resolve() not in target.resolve().parents:
+        raise ParameterError(f"Run name {spec.name!r} would write outside {out_dir}.")
+    target.mkdir(parents=True, exist_ok=True)
+    with _lock(target / ".lock") as locked:
+        if not locked:
+            return _write_failure(spec, path, parameters, target, {
+                "ename": "Busy", "evalue": f"another run is writing to {target} right now; give this run another "
+                                          "name or --out, or wait for the other run to finish"}, write=False)
+        try:
+            return _execute(spec, path, parameters, target, folder)
+        except Exception as exc:  # the runner itself failed (serialising, writing): still leave a report
+            return _write_failure(spec, path, parameters, target, {
+                "ename": type(exc).__name__, "evalue": f"the runner failed while writing the outputs: {exc}"})
+
+
+@contextmanager
+def _lock(path: Path) -> Iterator[bool]:
+    """An exclusive, non-blocking lock on ``path`` (released when the process ends, even on a crash)."""
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _execute(spec: RunSpec, path: Path, parameters: dict[str, Any], target: Path, folder: Path) -> dict[str, Any]:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    base = Path(base or Path.cwd())
-    folder = notebooks or notebooks_dir()
-    path = notebook_path(spec.notebook, folder)
-    parameters = check_parameters(path, spec.parameters, base)
-    target = Path(out_dir) / spec.run_name
-    target.mkdir(parents=True, exist_ok=True)
     executed = target / "notebook.ipynb"
-    # the kernel must be this interpreter (the one with cxresearch installed)
+    # the kernel must be this interpreter (the one with cxresearch installed), with fixed BLAS threads
     os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+    threads = os.environ.get("CXRESEARCH_THREADS", "1")
+    for var in THREAD_VARS:
+        os.environ[var] = threads
+    # papermill's own parameter inspection cannot read typed declarations ("path | None") and would warn
+    # "Passed unknown parameter" for parameters we have already checked ourselves
+    logging.getLogger("papermill").setLevel(logging.ERROR)
     started = dt.datetime.now(dt.UTC)
     status, error = "ok", None
     try:
@@ -194,26 +224,53 @@ def run_notebook(spec: RunSpec, out_dir: str | Path = "reports", base: str | Pat
         "title": payload.get("title") or _title(nb) or spec.notebook,
         "status": status,
         "parameters": {**notebook_parameters(path), **parameters},
-        "provenance": {
-            "cxresearch_version": __version__,
-            "git_commit": git_commit(project_root(folder)),
-            "python": platform.python_version(),
-            "packages": package_versions(),
-            "inputs": [{**i, "path": _relative(i.get("path", ""), project_root(folder))}
-                       for i in prov.get("inputs", [])],
-            "started": started.isoformat(timespec="seconds"),
-            "finished": finished.isoformat(timespec="seconds"),
-        },
+        "provenance": _provenance(folder, prov, started, finished),
         "metrics": payload.get("metrics", {}),
         "claims": payload.get("claims", []),
         "headline": payload.get("headline", []),
         "labels": payload.get("labels", {}),
         "units": payload.get("units", {}),
         "exclusions": payload.get("exclusions", []),
+        "notes": payload.get("notes", []),
+        "fits": payload.get("fits", []),
+        "converged": payload.get("converged", True),
         "error": error,
     }
-    (target / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (target / "report.html").write_text(render_report(nb, results), encoding="utf-8")
+    atomic_write(target / "results.json", json.dumps(results, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    atomic_write(target / "report.html", render_report(nb, results))
+    return results
+
+
+def _provenance(folder: Path, prov: dict[str, Any], started: dt.datetime, finished: dt.datetime) -> dict[str, Any]:
+    root = project_root(folder)
+    return {
+        "cxresearch_version": __version__,
+        "git_commit": git_commit(root),
+        "python": platform.python_version(),
+        "packages": package_versions(),
+        "inputs": [{**i, "path": _relative(i.get("path", ""), root)} for i in prov.get("inputs", [])],
+        "started": started.isoformat(timespec="seconds"),
+        "finished": finished.isoformat(timespec="seconds"),
+    }
+
+
+def _write_failure(spec: RunSpec, path: Path, parameters: dict[str, Any], target: Path, error: dict[str, Any],
+                   write: bool = True) -> dict[str, Any]:
+    """A failed run's results (and, unless another run owns the folder, its results.json and report)."""
+    now = dt.datetime.now(dt.UTC)
+    results = {
+        "notebook": spec.notebook, "title": spec.notebook, "status": "failed",
+        "parameters": json.loads(json.dumps({**notebook_parameters(path), **parameters}, default=str)),
+        "provenance": _provenance(path.parent, {}, now, now),
+        "metrics": {}, "claims": [], "headline": [], "labels": {}, "units": {}, "exclusions": [], "notes": [],
+        "fits": [], "converged": True, "error": error,
+    }
+    if write:
+        try:
+            atomic_write(target / "results.json", json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n")
+            atomic_write(target / "report.html", render_report(nbformat.v4.new_notebook(), results))
+        except Exception as exc:  # nothing more can be written: the caller still gets the reason
+            results["error"]["evalue"] += f" (and the failure report could not be written: {exc})"
     return results
 
 
@@ -235,27 +292,41 @@ def _title(nb: nbformat.NotebookNode) -> str | None:
 
 def _run_one(args: tuple[RunSpec, str, str, Path | None]) -> dict[str, Any]:
     spec, out_dir, base, notebooks = args
+    t0 = time.monotonic()
+    print(f"start   {spec.run_name}", flush=True)
     try:
-        return {**run_notebook(spec, out_dir, base, notebooks), "run": spec.run_name}
-    except ParameterError as exc:
-        return {"notebook": spec.notebook, "run": spec.run_name, "status": "failed",
-                "error": {"ename": "ParameterError", "evalue": str(exc)}}
+        res = run_notebook(spec, out_dir, base, notebooks, checked=True)
+    except Exception as exc:  # never let one run stop the others
+        res = {"notebook": spec.notebook, "status": "failed",
+               "error": {"ename": type(exc).__name__, "evalue": str(exc)}}
+    print(f"{res.get('status', '?'):<7} {spec.run_name} ({time.monotonic() - t0:.0f} s)", flush=True)
+    return {**res, "run": spec.run_name}
 
 
 def run_many(specs: list[RunSpec], out_dir: str | Path = "reports", jobs: int = 1,
              base: str | Path | None = None, notebooks: Path | None = None) -> list[dict[str, Any]]:
     """Run several notebooks (in parallel processes when ``jobs`` > 1) and rebuild the index page.
 
-    Parameters are checked for every run before any notebook executes.
+    Every run's parameters are typed and checked before any notebook executes; one
+    :class:`ParameterError` lists the problems.
     """
     base = str(Path(base or Path.cwd()))
+    checked, problems = [], []
     for spec in specs:
-        check_parameters(notebook_path(spec.notebook, notebooks), spec.parameters, Path(base))
-    names = [s.run_name for s in specs]
+        try:
+            path = notebook_path(spec.notebook, notebooks)
+            params = check_parameters(path, spec.parameters, Path(spec.base or base), spec.from_text)
+            checked.append(RunSpec(spec.notebook, spec.name, params, False, spec.base))
+        except ParameterError as exc:
+            problems.append(f"{spec.run_name}: {exc}" if len(specs) > 1 else str(exc))
+    if problems:
+        raise ParameterError("\n".join(problems))
+    names = [s.run_name.casefold() for s in checked]  # North and north are one folder on macOS and Windows
     if len(set(names)) != len(names):
-        raise ParameterError(f"Run names must be unique, got {names}.")
-    args = [(s, str(out_dir), base, notebooks) for s in specs]
-    if jobs > 1 and len(specs) > 1:
+        dup = sorted({s.run_name for s in checked if names.count(s.run_name.casefold()) > 1})
+        raise ParameterError(f"Run names must be unique (as folder names); repeated: {dup}.")
+    args = [(s, str(out_dir), base, notebooks) for s in checked]
+    if jobs > 1 and len(checked) > 1:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
             results = list(pool.map(_run_one, args))
     else:
@@ -278,11 +349,26 @@ def read_study(path: str | Path) -> tuple[list[RunSpec], str | None]:
           - name: overview_north
             notebook: data_overview
             parameters: {customers_path: north/customers.csv}
+
+    Parameter values are read as written (``Yes``, ``0123``, ``1.10`` and ``2024-06-30`` stay as text) and
+    typed from each notebook's declaration when the runs are checked, exactly as on the command line.
     """
     path = Path(path)
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict) or not isinstance(data.get("runs"), list):
-        raise ParameterError(f"{path}: a study file needs a 'runs:' list (see README).")
+    if not path.is_file():
+        raise ParameterError(f"Study file {path} does not exist{' (it is a folder)' if path.is_dir() else ''}. "
+                             "Fix: give the path of a .yaml file with a 'runs:' list.")
+    try:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.BaseLoader) or {}  # noqa: S506 - text only
+    except UnicodeDecodeError:
+        raise ParameterError(f"Study file {path} is not UTF-8 text. Fix: save it as UTF-8.") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ParameterError(f"Study file {path} is not valid YAML{where}: {problem}. Fix: check the indentation "
+                             "and quoting there (see the README's example).") from None
+    if not isinstance(data, dict) or not isinstance(data.get("runs"), list) or not data["runs"]:
+        raise ParameterError(f"{path}: a study file needs a non-empty 'runs:' list (see README).")
     specs = []
     for i, run in enumerate(data["runs"], start=1):
         if not isinstance(run, dict) or "notebook" not in run:
@@ -290,10 +376,11 @@ def read_study(path: str | Path) -> tuple[list[RunSpec], str | None]:
         extra = set(run) - {"name", "notebook", "parameters"}
         if extra:
             raise ParameterError(f"{path}: run {i} has unknown keys {sorted(extra)}; use name, notebook, parameters.")
-        params = dict(run.get("parameters") or {})
-        for k, v in params.items():
-            if isinstance(v, str) and (k.endswith("_path") or k.endswith("_dir")) and v and not Path(v).is_absolute():
-                params[k] = str((path.parent / v).resolve())
-        specs.append(RunSpec(notebook=run["notebook"], name=run.get("name"), parameters=params))
+        params = run.get("parameters") or {}
+        if not isinstance(params, dict):
+            raise ParameterError(f"{path}: run {i}: 'parameters' must be a mapping, e.g. {{seed: 7}}.")
+        name = run.get("name")
+        specs.append(RunSpec(notebook=str(run["notebook"]), name=None if name is None else str(name),
+                             parameters=dict(params), from_text=True, base=str(path.parent.resolve())))
     out = data.get("out")
-    return specs, (str((path.parent / out).resolve()) if out else None)
+    return specs, (str((path.parent / str(out)).resolve()) if out else None)

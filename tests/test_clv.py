@@ -176,3 +176,82 @@ def test_pareto_nbd_intervals_cover_about_95_percent(tmp_path):
         inside += [table.at[k, "ci_low"] <= v <= table.at[k, "ci_high"]
                    for k, v in world.truth["purchases"]["pareto_nbd_params"].items()]
     assert np.mean(inside) >= 0.8, np.mean(inside)  # 40 intervals; 95% expected
+
+
+# ---------------------------------------------------------------------------------------------
+# convergence, degenerate data, small groups, ties (issue 10)
+
+
+@pytest.mark.parametrize("fit", [clv.fit_bgnbd, clv.fit_pareto_nbd, clv.fit_gamma_gamma])
+def test_refits_agree_to_1e7_whatever_the_row_order_and_optimiser(cdnow, fit, monkeypatch):
+    """The payload once differed in the 6th digit between machines: every route must land on one optimum."""
+    from cxresearch.fits import FITS
+
+    _, s = cdnow
+    FITS.reset()
+    base = fit(s).params
+    assert FITS.fits[-1]["converged"] and "Newton polish" in FITS.fits[-1]["method"]
+    shuffled = fit(s.sample(frac=1, random_state=7)).params
+    assert np.allclose(base, shuffled, rtol=1e-7, atol=0)
+    # force the later attempts (other start values, BFGS, Nelder-Mead): same optimum
+    original = clv._optimise
+    for skip in range(1, 4):
+        calls = {"n": 0}
+
+        def failing_first(*args, _skip=skip, _calls=calls):
+            _calls["n"] += 1
+            out = original(*args)
+            if _calls["n"] <= _skip:
+                out.problem = "forced failure"
+            return out
+
+        monkeypatch.setattr(clv, "_optimise", failing_first)
+        assert np.allclose(base, fit(s).params, rtol=1e-7, atol=0), skip
+        assert FITS.fits[-1]["failed_attempts"] and len(FITS.fits[-1]["failed_attempts"]) == skip
+    monkeypatch.setattr(clv, "_optimise", original)
+
+
+def test_degenerate_purchase_data_is_not_estimable():
+    from cxresearch.results import NotEstimable
+
+    one = pd.DataFrame({"frequency": [2], "recency": [3.0], "T": [10.0], "monetary": [5.0]}, index=["a"])
+    with pytest.raises(NotEstimable, match=r"Only 1 customer\(s\) made a first purchase"):
+        clv.check_estimable(one)
+    none = pd.DataFrame({"frequency": [0] * 20, "recency": [0.0] * 20, "T": np.arange(20.0), "monetary": [0.0] * 20})
+    with pytest.raises(NotEstimable, match="None of the 20 customers bought more than once"):
+        clv.check_estimable(none)
+    with pytest.raises(NotEstimable, match="cannot be estimated: 0 of 20"):
+        clv.fit_bgnbd(none)
+    few = none.assign(frequency=[1, 2] + [0] * 18, monetary=[5.0, 7.0] + [0.0] * 18)
+    with pytest.raises(NotEstimable, match=r"Only 2 customer\(s\) made repeat purchases with a positive amount"):
+        clv.check_estimable(few, min_n=5)
+
+
+def test_value_parameters_are_checked():
+    from cxresearch.params import ParameterError
+
+    clv.check_value_parameters(52, 0.0, 0.3)
+    for bad in ((-1, 0.1, 0.3), (0, 0.1, 0.3), (52, -0.1, 0.3), (52, 0.1, 1.5), (float("inf"), 0.1, 0.3)):
+        with pytest.raises(ParameterError):
+            clv.check_value_parameters(*bad)
+
+
+def test_small_groups_are_folded_and_ties_are_stable():
+    values = pd.Series([1.0] * 20 + [2.0] * 3 + [5.0] * 10, index=[f"c{i}" for i in range(33)])
+    labels = pd.Series(["north"] * 20 + ["tiny"] * 3 + ["south"] * 10, index=values.index)
+    table = clv.value_by(values, labels, 5)
+    assert "tiny" not in set(table["group"]) and table["customers"].min() >= 5
+    assert table.attrs["folded"] and "tiny" in table.attrs["folded"]
+    comparison = pd.DataFrame({"model": ["Pareto/NBD", "BG/NBD"], "AIC": [100.0, 100.0 + 1e-12]})
+    assert clv.choose_model(comparison, has_holdout=False) == ("BG/NBD", "AIC")  # equal to 9 digits: by name
+    s = pd.DataFrame({"frequency": [0] * 30 + [1] * 10 + [2] * 6 + [3] * 2 + [5], "recency": 1.0, "T": 10.0,
+                      "holdout": 1})
+    ce = clv.conditional_expectations("Pareto/NBD", np.array([0.5, 10.0, 0.6, 11.0]), s, 10.0, min_n=5)
+    assert ce["customers"].min() >= 5 and list(ce["calibration purchases"]) == ["0", "1", "2+"]
+
+
+def test_spend_assumption_verdict_from_the_interval():
+    assert clv.spend_independence({"ci_low": -0.05, "ci_high": 0.08}).startswith("holds")
+    assert clv.spend_independence({"ci_low": 0.2, "ci_high": 0.4}).startswith("is questionable")
+    assert clv.spend_independence({"ci_low": -0.2, "ci_high": 0.4}).startswith("cannot be confirmed")
+    assert clv.spend_independence({"ci_low": float("nan"), "ci_high": 0.4}) is None

@@ -77,7 +77,7 @@ def test_own_data_cp1251_mapped_columns_and_excel(tmp_path):
     assert res["metrics"]["n_customers"] == 40
     assert res["metrics"]["rows_excluded"]["transactions"] == 3  # a return, a zero row, an unknown customer
     verdicts = {c["id"]: c["verdict"] for c in res["claims"]}
-    assert verdicts["respondents_spend_more"] == "inconclusive"  # not testable without a survey
+    assert verdicts["respondents_spend_more"] == "not testable"  # no survey
     html = (tmp_path / "out" / "data_overview" / "report.html").read_text()
     assert "K001" not in html and "survey_invitations" in html  # listed as not provided
 

@@ -152,7 +152,7 @@ def test_empty_table(tmp_path):
 
 
 def test_missing_file_says_which_parameter():
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(InputError, match="does not exist"):
         read_table("no/such/file.csv", contracts.CUSTOMERS, ledger=Ledger())
 
 

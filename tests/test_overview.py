@@ -10,22 +10,25 @@ from statsmodels.stats.proportion import proportion_confint
 from cxresearch import overview as ov
 
 
-def test_customers_by_suppresses_small_groups():
-    customers = pd.DataFrame({"customer_id": [f"c{i}" for i in range(13)],
-                              "segment": ["a"] * 10 + ["b"] * 3,
-                              "churn_date": [pd.Timestamp("2024-01-01")] * 4 + [pd.NaT] * 9})
+def test_customers_by_folds_small_groups_so_nothing_is_recovered_by_subtraction():
+    customers = pd.DataFrame({"customer_id": [f"c{i}" for i in range(19)],
+                              "segment": ["a"] * 10 + ["b"] * 6 + ["c"] * 3,
+                              "churn_date": [pd.Timestamp("2024-01-01")] * 4 + [pd.NaT] * 15})
     out = ov.customers_by(customers, "segment", pd.Timestamp("2024-12-31"), min_n=5).set_index("segment")
     assert out.loc["a", "customers"] == 10 and out.loc["a", "share_left"] == 0.4
-    assert out.loc["b", "customers"] == "<5" and out.loc["b", "share_left"] is None
+    # c (3) alone would be recoverable from the total: it is folded with b into one group of 9
+    assert "c" not in out.index and "b" not in out.index
+    assert out.loc["Other (small groups)", "customers"] == 9 and out["customers"].min() >= 5
 
 
 def test_response_rates_use_wilson_intervals():
     customers = pd.DataFrame({"customer_id": list("abcdefghij"), "segment": ["x"] * 6 + ["y"] * 4})
     inv = pd.DataFrame({"customer_id": list("abcdefghij"), "responded": [1, 1, 0, 0, 0, 1, 1, 0, 0, 0]})
     out = ov.response_rates(inv, customers, "segment", min_n=5).set_index("segment")
-    lo, hi = proportion_confint(3, 6, method="wilson")
-    assert np.isclose(out.loc["x", "ci_low"], lo) and np.isclose(out.loc["x", "ci_high"], hi)
-    assert out.loc["y", "invited"] == "<5" and out.loc["y", "rate"] is None
+    lo, hi = proportion_confint(4, 10, method="wilson")
+    other = out.loc["Other (small groups)"]
+    assert np.isclose(other["ci_low"], lo) and np.isclose(other["ci_high"], hi)
+    assert "y" not in out.index and (out["invited"] >= 5).all()  # y (4) folded with x into one group of 10
 
 
 def test_spend_before_invitation_is_windowed():

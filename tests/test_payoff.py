@@ -8,8 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from cxresearch import payoff
+from cxresearch.fits import FITS, FitError
+from cxresearch.io import InputError
+from cxresearch.results import NotEstimable
 from cxresearch.runner import RunSpec, run_notebook
 
 HILLSTROM = Path(__file__).resolve().parents[2] / "shared" / "data" / "hillstrom.csv"
@@ -98,12 +102,162 @@ def test_money_model():
     assert math.isclose(float(m.roi(5.0)), (12 * 100 * 2.0 - 1200 - 600) / 1800)
     assert math.isclose(float(m.payback_periods(5.0)), 600 / (100 * (2.0 - 1.0)))
     assert math.isinf(float(m.payback_periods(1.0)))
-    s = payoff.money_summary(m, 5.0, np.array([4.0, 5.0, 6.0, 1.0]))
+    s = payoff.money_summary(m, 5.0, 4.0, 6.0, draws=np.array([4.0, 5.0, 6.0, 1.0]))
     assert s["prob_roi_positive"] == 0.75
+    assert math.isclose(s["roi_ci_low"], float(m.roi(4.0))) and math.isclose(s["roi_ci_high"], float(m.roi(6.0)))
+    assert s["payback_ci_low"] <= s["payback"] <= s["payback_ci_high"]
+    normal = payoff.money_summary(m, 5.0, 4.0, 6.0, se=0.5)
+    assert math.isclose(normal["prob_roi_positive"], float(stats.norm.sf((m.break_even_effect - 5.0) / 0.5)))
     assert payoff.verdict_sentence({"roi_ci_low": 0.1, "roi_ci_high": 0.5})[1] == "supported"
     assert payoff.verdict_sentence({"roi_ci_low": -0.5, "roi_ci_high": -0.1})[0] == "The programme does not pay off."
     sentence, verdict = payoff.verdict_sentence({"roi_ci_low": -0.5, "roi_ci_high": 0.3}, 1200)
     assert verdict == "inconclusive" and "1,200 more customers" in sentence
+    assert payoff.verdict_sentence({"roi_ci_low": float("nan"), "roi_ci_high": 0.3})[1] == "not testable"
+
+
+def test_roi_interval_always_contains_its_estimate():
+    """The old percentile bootstrap of ROI could exclude the ROI estimate (one treated customer); the interval
+    is now the effect's own interval mapped through the money model, which always contains the estimate."""
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        est = rng.normal(0, 5)
+        se = rng.gamma(1.0, 2.0)
+        eff = payoff.Effect(est, est - 1.96 * se, est + 1.96 * se, se, int(rng.integers(5, 500)),
+                            int(rng.integers(5, 500)), "test")
+        pay = payoff.money_verdict(eff, margin=float(rng.uniform(0.05, 1)), cost_per_member=float(rng.uniform(0, 3)),
+                                   horizon=float(rng.integers(1, 24)), setup_cost=float(rng.uniform(1, 1000)))
+        m = pay.summary
+        assert m["roi_ci_low"] <= m["roi"] <= m["roi_ci_high"]
+        assert m["payback_ci_low"] <= m["payback"] <= m["payback_ci_high"]
+        assert (pay.verdict == "supported") == (m["roi_ci_low"] > 0)
+
+
+def test_a_treated_arm_of_one_customer_is_not_tested(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 200
+    arm = np.array(["control"] * n + ["big"] * n + ["solo"])
+    df = pd.DataFrame({"id": [f"c{i}" for i in range(len(arm))], "arm": arm,
+                       "spend": np.r_[rng.gamma(2, 10, 2 * n), 500.0], "pre": rng.gamma(2, 10, 2 * n + 1)})
+    df.to_csv(tmp_path / "pilot.csv", index=False)
+    setup = payoff.prepare("randomized", str(tmp_path / "pilot.csv"), unit_col="id", arm_col="arm", control_arm="control",
+                           outcome_cols=["spend"], covariate_cols=["pre"], margin=0.3, cost_per_member=1.0, horizon=4)
+    assert setup.treated_arms == ["big"] and setup.small_arms == ["solo"]
+    assert "solo = <5" in setup.sizes_text
+    fx = payoff.analyse_randomized(setup)
+    assert set(fx.table["arm"]) == {"big"}
+    # the only treated arm has one customer: refused, never "pays off"
+    df[df["arm"] != "big"].to_csv(tmp_path / "solo.csv", index=False)
+    with pytest.raises(NotEstimable, match="fewer than 5 customers"):
+        payoff.prepare("randomized", str(tmp_path / "solo.csv"), unit_col="id", arm_col="arm", control_arm="control",
+                       outcome_cols=["spend"], covariate_cols=["pre"], margin=0.3, cost_per_member=1.0, horizon=4)
+    # a money verdict resting on a small group is not testable
+    one = payoff.Effect(500.0, math.nan, math.nan, math.nan, 1, 200, "test")
+    assert payoff.money_verdict(one, 0.3, 1.0, 4).verdict == "not testable"
+
+
+def test_control_arm_is_compared_as_text_and_as_number():
+    assert payoff.match_control(pd.Series(["No E-Mail", "Mens E-Mail"]), "No E-Mail", "segment", "x") == "No E-Mail"
+    assert payoff.match_control(pd.Series(["0", "1", "1"]), "0", "member", "x") == "0"
+    assert payoff.match_control(pd.Series(["0.0", "1.0"]), "0", "member", "x") == "0.0"
+    assert payoff.match_control(pd.Series(["0", "1"]), 0, "member", "x") == "0"
+    with pytest.raises(InputError, match=r"column 'segment': the control arm 'Control' .*'Mens E-Mail', 'No E-Mail'"):
+        payoff.match_control(pd.Series(["No E-Mail", "Mens E-Mail"]), "Control", "segment", "x")
+
+
+def test_one_arm_only_is_refused(tmp_path):
+    pd.DataFrame({"id": ["a", "b", "c"], "arm": ["control"] * 3, "spend": [1.0, 2.0, 3.0]}).to_csv(
+        tmp_path / "one.csv", index=False)
+    with pytest.raises(NotEstimable, match="only the control arm 'control'"):
+        payoff.prepare("randomized", str(tmp_path / "one.csv"), unit_col="id", arm_col="arm", control_arm="control",
+                       outcome_cols=["spend"], covariate_cols=[], margin=0.3, cost_per_member=1.0, horizon=4)
+
+
+@pytest.mark.parametrize("given, message", [
+    ({"margin": 0.0}, "margin must be a share above 0"),
+    ({"margin": 30}, "margin must be a share above 0"),
+    ({"cost_per_member": -1.0}, "cost_per_member must be a number of at least 0"),
+    ({"horizon": 0}, "horizon must be a number of periods above 0"),
+    ({"cost_per_member": 0.0, "setup_cost": 0.0}, "a return on investment needs a cost"),
+])
+def test_money_parameters_are_checked(given, message):
+    params = {"margin": 0.3, "cost_per_member": 1.0, "horizon": 4, "setup_cost": 0.0, **given}
+    with pytest.raises(ValueError, match=message) as err:
+        payoff.resolve_defaults("randomized", False, None, **params)
+    assert type(err.value).__name__ == "ParameterError"
+
+
+def test_propensity_logit_retries_when_a_covariate_sits_on_a_huge_offset():
+    """IRLS on a covariate like 1e9 + x stops at a wrong maximum without a warning; the score check catches it
+    and the standardised retry gives the right probabilities."""
+    rng = np.random.default_rng(1)
+    n = 400
+    z, b = rng.normal(size=n), rng.normal(size=n)
+    d = rng.random(n) < 1 / (1 + np.exp(-(0.3 + z - 0.5 * b)))
+    FITS.reset()
+    ref = payoff.fit_logit(pd.DataFrame({"z": z, "b": b}), d)
+    shifted = payoff.fit_logit(pd.DataFrame({"z": 1e9 + z, "b": b}), d)
+    assert FITS.fits[0]["failed_attempts"] == []
+    assert FITS.fits[1]["converged"] and FITS.fits[1]["method"].startswith("IRLS, standardised")
+    assert "not at its maximum" in FITS.fits[1]["failed_attempts"][0]
+    assert np.allclose(shifted.probability, ref.probability, atol=1e-6)
+    # refits agree far beyond the 4 digits the notebooks are compared at
+    again = payoff.fit_logit(pd.DataFrame({"z": z, "b": b}), d)
+    assert np.allclose(again.probability, ref.probability, rtol=1e-10, atol=0)
+
+
+def test_propensity_logit_under_separation_fails_in_plain_words():
+    rng = np.random.default_rng(2)
+    n = 300
+    z = rng.normal(size=n)
+    seg = np.where(rng.random(n) < 0.15, "vip", "std")
+    d = (rng.random(n) < 1 / (1 + np.exp(-z))) | (seg == "vip")  # every vip joins
+    x = payoff.covariate_matrix(pd.DataFrame({"z": z, "seg": seg}), ["z", "seg"])
+    FITS.reset()
+    with pytest.raises(FitError, match=r"did not converge .*separation.*seg=vip alone decides membership"):
+        payoff.fit_logit(x, d)
+    assert FITS.fits[-1]["converged"] is False and len(FITS.fits[-1]["failed_attempts"]) == 3
+
+
+def test_separation_makes_weighting_not_estimable_but_keeps_difference_in_differences():
+    rng = np.random.default_rng(5)
+    n, months = 300, [f"2024-{m:02d}" for m in range(1, 11)]
+    seg = np.where(rng.random(n) < 0.15, "vip", "std")
+    member = (rng.random(n) < 0.4) | (seg == "vip")
+    units = pd.DataFrame({"id": [f"u{i}" for i in range(n)], "member": np.where(member, "1", "0"),
+                          "pre": rng.gamma(2, 10, n), "seg": seg})
+    panel = pd.DataFrame([{"id": f"u{i}", "month": m,
+                           "spend": 10 + rng.normal() + (3.0 if member[i] and m >= "2024-07" else 0.0)}
+                          for i in range(n) for m in months])
+    FITS.reset()
+    a = payoff.analyse_observational(units, panel, unit_col="id", arm_col="member", control_arm="0", outcome="spend",
+                                     covariates=["pre", "seg"], n_boot=50)
+    est = a.estimates.set_index("key")
+    assert np.isnan(est.at["aipw", "estimate"]) and "not estimable" in est.at["aipw", "note"]
+    assert a.primary == "did" and est.at["did", "ci_low"] <= 3.0 <= est.at["did", "ci_high"]
+    assert FITS.all_converged() is False
+    # without a panel AIPW is the primary estimate: the run stops in plain words
+    with pytest.raises(FitError, match="propensity logit did not converge"):
+        payoff.analyse_observational(units.assign(spend=rng.normal(size=n)), None, unit_col="id", arm_col="member",
+                                     control_arm="0", outcome="spend", covariates=["pre", "seg"], n_boot=20)
+
+
+def test_reference_level_of_a_text_covariate_is_tie_safe():
+    df = pd.DataFrame({"seg": ["b", "a", "b", "a", "c"]})  # a and b tie as most common: a is the reference
+    assert list(payoff.covariate_matrix(df, ["seg"]).columns) == ["seg=b", "seg=c"]
+    assert list(payoff.covariate_matrix(df.iloc[::-1], ["seg"]).columns) == ["seg=b", "seg=c"]
+
+
+def test_outcome_without_spread_is_not_testable():
+    df = pd.DataFrame({"arm": ["t"] * 20 + ["c"] * 20, "y": [1.0] * 40, "pre": np.arange(40.0)})
+    t = payoff.randomized_effects(df, "arm", "c", ["y"], ["pre"]).iloc[0]
+    assert np.isnan(t["ci_low"]) and np.isnan(t["adjusted"]) and "not testable" in t["note"]
+
+
+def test_percentile_interval_is_withheld_when_it_excludes_the_estimate():
+    draws = np.linspace(1, 2, 200)
+    assert payoff.percentile_interval(draws, 1.5)[2] == ""
+    lo, hi, why = payoff.percentile_interval(draws, 0.5)
+    assert np.isnan(lo) and np.isnan(hi) and "does not contain the estimate" in why
 
 
 def test_minimum_detectable_effect_matches_the_normal_formula():

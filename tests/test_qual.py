@@ -104,7 +104,8 @@ def test_focus_group_input_errors(tmp_path):
     codes.loc[0, "code"] = "not_a_code"
     world.tables["fg_codes"] = codes
     paths = write_world(world, tmp_path)
-    with pytest.raises(InputError, match=r"codes \['not_a_code'\] are not in the codebook"):
+    with pytest.raises(InputError, match=r"column 'code': 1 row\(s\) use codes that are not in the codebook "
+                                         r"\(\['not_a_code'\]\): row 2: 'not_a_code'"):
         qual.load_focus_groups(str(paths["fg_transcripts"]), str(paths["fg_codes"]), str(paths["fg_codebook"]))
 
 
@@ -114,7 +115,7 @@ def test_audit_input_errors(tmp_path):
     audits.loc[audits.index[audits["kind"] == "binary"][0], "score"] = 3
     world.tables["audits"] = audits
     paths = write_world(world, tmp_path)
-    with pytest.raises(InputError, match="binary criteria must score 0 or 1"):
+    with pytest.raises(InputError, match=r"column 'score': 1 score\(s\) of binary criteria are not 0 or 1: row \d+: 3.0"):
         qual.load_audits(str(paths["audits"]), str(paths["audit_criteria"]))
 
 
@@ -128,3 +129,128 @@ def test_notebooks_default_runs(tmp_path):
         assert key in au["metrics"], key
     html = (tmp_path / "focus_groups" / "report.html").read_text()
     assert "@example.com" not in html and "+7 9" not in html
+
+
+def _alpha_by_pairs(data: np.ndarray, level: str) -> float:
+    """Reference: Krippendorff's alpha from an explicit loop over pairable values within each unit."""
+    from itertools import combinations
+
+    d = np.asarray(data, float)
+    values = np.unique(d[~np.isnan(d)])
+    idx = {v: i for i, v in enumerate(values)}
+    k = len(values)
+    o = np.zeros((k, k))
+    for u in range(d.shape[1]):
+        col = d[:, u][~np.isnan(d[:, u])]
+        if len(col) < 2:
+            continue
+        for i, j in combinations(range(len(col)), 2):
+            a, b = idx[col[i]], idx[col[j]]
+            o[a, b] += 1 / (len(col) - 1)
+            o[b, a] += 1 / (len(col) - 1)
+    n_c = o.sum(axis=1)
+    if level == "nominal":
+        delta = 1.0 - np.eye(k)
+    elif level == "interval":
+        delta = (values[:, None] - values[None, :]) ** 2
+    elif level == "ratio":
+        delta = ((values[:, None] - values[None, :]) / (values[:, None] + values[None, :])) ** 2
+    else:
+        delta = np.array([[(n_c[min(a, b):max(a, b) + 1].sum() - (n_c[a] + n_c[b]) / 2) ** 2 for b in range(k)]
+                          for a in range(k)])
+    return float(1 - np.sum(o * delta) / (np.sum(np.outer(n_c, n_c) * delta) / (n_c.sum() - 1)))
+
+
+@pytest.mark.parametrize("level", ["nominal", "ordinal", "interval", "ratio"])
+def test_vectorised_alpha_equals_the_pairwise_definition(level):
+    rng = np.random.default_rng(11)
+    for _ in range(5):
+        x = rng.integers(1, 6, size=(3, 40)).astype(float)
+        x[rng.random(x.shape) < 0.2] = np.nan
+        assert math.isclose(qual.krippendorff_alpha(x, level), _alpha_by_pairs(x, level), rel_tol=1e-12)
+
+
+def test_agreement_is_undefined_not_nan_for_degenerate_codes():
+    assert math.isnan(qual.krippendorff_alpha(np.ones((2, 10))))  # no variation
+    assert math.isnan(qual.krippendorff_alpha(np.array([[1.0, np.nan], [np.nan, 2.0]])))  # nothing pairable
+    assert math.isnan(qual.cohen_kappa(np.zeros(5), np.zeros(5)))
+    assert math.isnan(qual.icc_2_1(np.full((6, 2), 3.0))) and math.isnan(qual.icc_2_1(np.ones((1, 2))))
+
+
+def test_perfect_agreement_is_supported_with_a_degenerate_but_valid_interval():
+    grid = pd.DataFrame({"session_id": "S", "turn": np.repeat(np.arange(1, 41), 2), "coder": ["a", "b"] * 40})
+    grid["c1"] = np.repeat(np.arange(40) % 3 == 0, 2).astype(float)
+    grid["c2"] = np.repeat(np.arange(40) % 2 == 0, 2).astype(float)
+    book = pd.DataFrame({"code": ["c1", "c2"], "theme": ["t", "t"]})
+    overall = qual.overall_agreement(grid, book, 100)
+    assert overall["estimate"] == 1.0 and overall["ci_low"] == 1.0 and overall["failed"] == 0
+    pieces = qual.coding_claim(overall)
+    assert pieces["verdict"] == "supported" and pieces["n"] == 40
+    from cxresearch.results import Results
+
+    results = Results("t", "t")
+    results.claim(**pieces)
+    assert results.claims[-1]["verdict"] == "supported"
+
+
+def test_theme_counts_are_distinct_speakers():
+    t = pd.DataFrame({"session_id": "S", "turn": [1, 2, 3], "speaker": ["x", "x", "y"], "text": ["a", "b", "c"]})
+    agreed = pd.DataFrame({"session_id": "S", "turn": [1, 2, 3], "c1": [1, 0, 0], "c2": [0, 1, 1]})
+    book = pd.DataFrame({"code": ["c1", "c2"], "theme": ["speed", "speed"]})
+    assert qual.theme_frequencies(t, agreed, book).set_index("theme").at["speed", "speakers"] == 2  # not 3
+
+
+def test_audit_score_uses_each_criterion_scale():
+    criteria = pd.DataFrame({"criterion": ["b", "s5", "s10"], "kind": ["binary", "scale", "scale"],
+                             "weight": [1.0, 1.0, 2.0], "must_have": [True, False, False],
+                             "scale": ["pass/fail", "1-5", "0–10"]})
+    scores = pd.DataFrame({"audit_id": ["A"] * 3 + ["B"] * 3, "unit": "U", "date": pd.Timestamp("2024-01-01"),
+                           "criterion": ["b", "s5", "s10"] * 2, "score": [1, 5, 10, 0, 1, 5]})
+    table = qual.audit_scores(scores, criteria).set_index("audit_id")["score"]
+    assert table["A"] == 100 and math.isclose(table["B"], 100 * (0 + 0 + 2 * 0.5) / 4)
+
+
+def test_fold_groups_hides_a_folded_group_that_stays_small():
+    recoded, folded = qual.fold_groups(pd.Series(["a"] * 3 + ["b"] * 1), 5)
+    assert folded == ["a", "b"] and recoded.isna().all()
+    recoded, folded = qual.fold_groups(pd.Series(["a"] * 9 + ["b"] * 2 + ["c"] * 6), 5)
+    assert folded == ["b", "c"] and (recoded == qual.OTHER).sum() == 8  # b alone would be recoverable
+
+
+def test_ranking_singles_out_planted_best_and_worst_units():
+    rng = np.random.default_rng(3)
+    means = {"U1": 90, "U2": 60, "U3": 60, "U4": 60, "U5": 60, "U6": 60, "U7": 60, "U8": 20}
+    table = pd.DataFrame([(u, m + rng.normal(0, 5)) for u, m in means.items() for _ in range(12)],
+                         columns=["unit", "score"])
+    r = qual.separable(qual.unit_ranking(table, 300))
+    assert r.loc[r["clearly top"], "unit"].tolist() == ["U1"]
+    assert r.loc[r["clearly bottom"], "unit"].tolist() == ["U8"]
+    one = qual.separable(qual.unit_ranking(table[table["unit"] == "U1"], 50))
+    assert not one["clearly top"].any() and not one["clearly bottom"].any()
+
+
+def test_compliance_claim_uses_the_range_verdict():
+    from cxresearch.results import Results
+
+    inside = {"estimate": 0.15, "ci_low": 0.11, "ci_high": 0.19, "audits": 400, "reason": None}
+    above = {**inside, "estimate": 0.5, "ci_low": 0.45, "ci_high": 0.55}
+    results = Results("t", "t")
+    results.claim(**qual.compliance_claim(inside))
+    assert results.claims[-1]["verdict"] == "supported"
+    results.claim(**qual.compliance_claim(above))
+    assert results.claims[-1]["verdict"] == "not supported"
+
+
+def test_correlation_not_estimable_cases():
+    assert qual.correlation(np.arange(3), np.arange(3))["estimate"] is None
+    assert qual.correlation(np.arange(6), np.ones(6))["estimate"] is None
+    r = qual.correlation(np.arange(8), np.arange(8)[::-1])
+    assert r["estimate"] == -1.0 and r["ci_low"] <= r["estimate"] <= r["ci_high"]
+
+
+def test_notebooks_put_data_in_markdown_only_through_say():
+    from pathlib import Path
+
+    for name in ("focus_groups", "service_audits"):
+        text = (Path(__file__).resolve().parents[1] / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8")
+        assert "Markdown(f" not in text and "min_group_size=min_group_size" in text, name

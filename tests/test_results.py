@@ -23,8 +23,8 @@ from cxresearch.results import clean, schema_problems, suppress_small
         (0.06, 0.09, {"null": 0.05, "direction": -1}, "not supported"),
         (-0.02, 0.03, {"margin": 0.05}, "not supported"),  # equivalence: negligible effect
         (-0.02, 0.08, {"margin": 0.05}, "inconclusive"),
-        (None, 0.3, {}, "inconclusive"),
-        (float("nan"), 0.3, {}, "inconclusive"),
+        (None, 0.3, {}, "not testable"),
+        (float("nan"), 0.3, {}, "not testable"),
     ],
 )
 def test_verdict(lo, hi, kwargs, expected):

@@ -9,8 +9,9 @@ import nbformat
 import pytest
 
 from cxresearch.cli import main
+from cxresearch.params import coerce, declared
 from cxresearch.results import schema_problems
-from cxresearch.runner import ParameterError, RunSpec, parse_value, read_study, run_many, run_notebook
+from cxresearch.runner import ParameterError, RunSpec, read_study, run_many, run_notebook
 
 OK_BODY = """
 import cxresearch as cx
@@ -42,17 +43,33 @@ def make_notebook(folder: Path, name: str, params: str, cells: list[str], title:
 def notebooks(tmp_path):
     folder = tmp_path / "notebooks"
     folder.mkdir()
-    make_notebook(folder, "ok", "n = 3\ndata_path = None", [OK_BODY], "A small analysis")
+    make_notebook(folder, "ok", "n: \"int\" = 3\ndata_path: \"path | None\" = None", [OK_BODY], "A small analysis")
     make_notebook(folder, "broken", "n = 3", ["x = n * 2", "raise ValueError('column amount is broken')",
                                              "print('never')"], "A broken analysis")
     return folder
 
 
-def test_parse_value_is_yaml():
-    assert parse_value("5") == 5 and parse_value("0.25") == 0.25 and parse_value("null") is None
-    assert parse_value("[plan, region]") == ["plan", "region"]
-    assert parse_value("{hr_complaint_fast: 1.0}") == {"hr_complaint_fast": 1.0}
-    assert parse_value("data/x.csv") == "data/x.csv"
+def test_values_are_typed_from_the_declaration():
+    assert coerce("5", "int", True) == 5 and coerce("0.25", "float", True) == 0.25
+    assert coerce("null", "str | None", True) is None
+    assert coerce("[plan, region]", "list[str]", True) == ["plan", "region"]
+    assert coerce("{hr_complaint_fast: 1.0}", "dict", True) == {"hr_complaint_fast": 1.0}
+    assert coerce("data/x.csv", "path | None", True) == "data/x.csv"
+    for text in ("Yes", "No", "on", "0123", "2024-06-30", "true"):
+        assert coerce(text, "str | None", True) == text  # text stays text
+    assert coerce("2024-06-30", "date | None", True) == "2024-06-30"
+    assert coerce("[Yes, 0123]", "list[str]", True) == ["Yes", "0123"]
+
+
+def test_every_notebook_parameter_is_declared_with_a_type():
+    from cxresearch.paths import notebooks_dir
+
+    for path in sorted(notebooks_dir().glob("*.ipynb")):
+        decl = declared(path)
+        assert decl, path
+        for p in decl.values():
+            assert p.type, (path.stem, p)
+            assert coerce(p.default, p.type, False) == p.default, (path.stem, p)
 
 
 def test_unknown_parameter_fails_before_execution(notebooks, tmp_path):
@@ -137,8 +154,10 @@ def test_study_file_runs_named_runs_with_paths_relative_to_it(notebooks, tmp_pat
     )
     specs, out = read_study(study)
     assert [s.run_name for s in specs] == ["north", "south"]
-    assert specs[0].parameters["data_path"] == str(tmp_path / "studies" / "north.csv")
+    assert specs[0].base == str(tmp_path / "studies")  # relative paths are taken from the study's folder
     assert main(["run", "--config", str(study), "--notebooks", str(notebooks)]) == 0
+    north = json.loads((tmp_path / "by_region" / "north" / "results.json").read_text())
+    assert north["parameters"]["data_path"] == str(tmp_path / "studies" / "north.csv")
     assert json.loads((tmp_path / "by_region" / "south" / "results.json").read_text())["metrics"]["n"] == 2
     assert (tmp_path / "by_region" / "index.html").exists()
 
@@ -156,3 +175,65 @@ def test_cli_writes_a_world(tmp_path, capsys):
     assert truth["n_customers"] == 120 and (tmp_path / "w" / "transactions.csv").exists()
     assert main(["world", "--n-customers", "120", "--out", str(tmp_path / "p"), "--format", "parquet"]) == 0
     assert (tmp_path / "p" / "customers.parquet").exists()
+
+
+def test_study_values_are_typed_like_the_command_line(notebooks, tmp_path):
+    study = tmp_path / "s.yaml"
+    study.write_text("runs:\n  - notebook: ok\n    parameters: {n: '7'}\n")
+    specs, _ = read_study(study)
+    res = run_many(specs, out_dir=tmp_path / "out", notebooks=notebooks)
+    assert res[0]["status"] == "ok" and res[0]["parameters"]["n"] == 7
+
+
+def test_run_names_from_a_study_stay_inside_out(notebooks, tmp_path):
+    study = tmp_path / "s.yaml"
+    study.write_text("runs:\n  - name: ../../escape\n    notebook: ok\n  - name: 'a/b'\n    notebook: ok\n")
+    out = tmp_path / "deep" / "out"
+    assert main(["run", "--config", str(study), "--out", str(out), "--notebooks", str(notebooks)]) == 0
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["a_b", "escape"]
+    assert not (tmp_path / "escape").exists() and not (tmp_path / "deep" / "escape").exists()
+
+
+def test_a_run_folder_in_use_is_refused_not_overwritten(notebooks, tmp_path):
+    import fcntl
+
+    target = tmp_path / "out" / "ok"
+    target.mkdir(parents=True)
+    (target / "results.json").write_text('{"keep": "me"}')
+    with open(target / ".lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)  # another run holds the folder
+        res = run_notebook(RunSpec("ok"), tmp_path / "out", notebooks=notebooks)
+    assert res["status"] == "failed" and "another run is writing" in res["error"]["evalue"]
+    assert json.loads((target / "results.json").read_text()) == {"keep": "me"}
+
+
+def test_a_runner_failure_still_leaves_a_failed_report(notebooks, tmp_path, monkeypatch):
+    import cxresearch.runner as runner
+
+    def broken(*args, **kwargs):
+        raise TypeError("Object of type date is not JSON serializable")
+
+    monkeypatch.setattr(runner, "render_report", broken)
+    res = run_notebook(RunSpec("ok"), tmp_path / "out", notebooks=notebooks)
+    assert res["status"] == "failed" and "not JSON serializable" in res["error"]["evalue"]
+    saved = json.loads((tmp_path / "out" / "ok" / "results.json").read_text())
+    assert saved["status"] == "failed" and schema_problems(saved) == []
+
+
+def test_cli_config_errors_are_one_line(tmp_path, capsys):
+    assert main(["run", "--config", str(tmp_path / "missing.yaml")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("runs:\n  - notebook: ok\n   parameters: {a: 1\n")
+    assert main(["run", "--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "not valid YAML at line" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_params_and_version(capsys):
+    assert main(["params", "churn_survival"]) == 0
+    out = capsys.readouterr().out
+    assert "event_value" in out and "str | None" in out and "horizon" in out
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and "cxresearch" in capsys.readouterr().out

@@ -11,6 +11,8 @@ import pytest
 import statsmodels.api as sm
 
 from cxresearch import survey
+from cxresearch.fits import FITS, FitError
+from cxresearch.io import InputError
 from cxresearch.runner import RunSpec, run_notebook
 from cxresearch.synth import make_world
 
@@ -170,3 +172,186 @@ def test_pls_path_model_reproduces_the_seminr_reference():
     outer = model.outer.set_index("item").reindex(ref_outer.index)
     assert np.allclose(outer["weight"], ref_outer["weight"], atol=1e-5)
     assert np.allclose(outer["loading"], ref_outer["loading"], atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 10: ties, convergence, degenerate data, small groups
+
+
+def _survey_frame(n: int = 300, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A small survey: two constructs of three items, a two-item loyalty scale and an NPS column."""
+    rng = np.random.default_rng(seed)
+    g = rng.normal(size=n)
+    cols = {}
+    for k, c in (("a", 1.0), ("b", 0.8)):
+        f = 0.6 * g + 0.8 * rng.normal(size=n)
+        for j in range(1, 4):
+            cols[f"{k}{j}"] = np.clip(np.round(3 + c * f + rng.normal(size=n)), 1, 5)
+    loy = 0.7 * g + rng.normal(size=n)
+    cols["loy_2"] = np.clip(np.round(3 + loy + rng.normal(size=n)), 1, 5)
+    cols["loy_1"] = np.clip(np.round(3 + loy + rng.normal(size=n)), 1, 5)
+    cols["nps"] = np.clip(np.round(7 + 2 * g + rng.normal(size=n)), 0, 10)
+    items = pd.DataFrame({"item": [c for c in cols if c != "nps"],
+                          "construct": ["A"] * 3 + ["B"] * 3 + ["loyalty"] * 2,
+                          "kind": ["perception"] * 6 + ["outcome"] * 2, "scale_min": 1.0, "scale_max": 5.0})
+    return pd.DataFrame(cols), items
+
+
+def test_weakest_item_of_a_two_item_scale_is_the_first_name_whatever_the_column_order():
+    resp, items = _survey_frame()
+    it = survey.item_total(resp[["loy_2", "loy_1"]])
+    assert it["loy_1"] == pytest.approx(it["loy_2"], rel=1e-12)  # a tie by construction
+    for order in (items, items.iloc[::-1]):
+        rel = survey.reliability(resp, order).set_index("construct")
+        assert rel.at["loyalty", "weakest item"] == "loy_1"
+
+
+def test_principal_axis_matches_statsmodels_and_omega_is_unchanged():
+    from statsmodels.multivariate.factor import Factor
+
+    resp, _ = _survey_frame()
+    x = resp[["a1", "a2", "a3", "b1", "b2", "b3"]]
+    ours = survey.principal_axis(np.corrcoef(x.to_numpy(float), rowvar=False), 1)
+    ref = Factor(x.to_numpy(float), n_factor=1, method="pa").fit(maxiter=2000, tol=1e-12)
+    assert np.allclose(np.abs(ours.loadings[:, 0]), np.abs(np.asarray(ref.loadings)[:, 0]), atol=1e-7)
+    lam, psi = np.abs(np.asarray(ref.loadings)[:, 0]), np.asarray(ref.uniqueness)
+    assert math.isclose(survey.mcdonald_omega(x), lam.sum() ** 2 / (lam.sum() ** 2 + psi.sum()), rel_tol=1e-7)
+
+
+def test_factor_check_retries_and_falls_back_to_components_on_a_heywood_case():
+    """One general factor and six requested factors: principal-axis communalities run above 1 and never settle
+    (the old code reported its 500th iteration as a result); every attempt is recorded and the check ends on
+    principal components, saying so."""
+    inp = survey.load_inputs(None, nps_col="nps")
+    FITS.reset()
+    efa = survey.efa_check(inp.responses, inp.usable)
+    fit = [f for f in FITS.fits if f["model"] == "factor analysis (EFA check)"][0]
+    assert fit["converged"] and fit["method"] == "principal components (no iteration)"
+    assert len(fit["failed_attempts"]) == 3 and "still changing" in fit["failed_attempts"][0]
+    assert efa.method == "principal components" and efa.table is not None
+    # the same answers twice give the same assignment
+    again = survey.efa_check(inp.responses, inp.usable)
+    assert efa.table.equals(again.table)
+
+
+def test_factor_assignment_gives_each_construct_its_own_factor():
+    resp, items = _survey_frame(600, seed=3)
+    rng = np.random.default_rng(9)
+    for k in ("a", "b"):  # make A and B clearly distinct factors
+        f = rng.normal(size=len(resp))
+        for j in range(1, 4):
+            resp[f"{k}{j}"] = np.clip(np.round(3 + 1.2 * f + 0.6 * rng.normal(size=len(resp))), 1, 5)
+    efa = survey.efa_check(resp, items[items["construct"] != "loyalty"])
+    assert efa.method == "principal axis" and efa.table["fits"].all()
+    assert set(efa.table["loads most on"]) == {"A", "B"}
+
+
+def test_pls_retries_with_more_iterations_when_the_first_attempt_stops_early():
+    resp, items = _survey_frame()
+    blocks = {"A": ["a1", "a2", "a3"], "B": ["b1", "b2", "b3"], "loyalty": ["loy_1", "loy_2"]}
+    paths = [("A", "loyalty"), ("B", "loyalty")]
+    FITS.reset()
+    model = survey.fit_path_model(resp, blocks, paths, max_iter=2)
+    assert FITS.fits[-1]["failed_attempts"][0].startswith("path weighting, 2 iterations: outer weights still changing")
+    assert model.converged
+    ref = survey.pls_path_model(resp, blocks, paths, max_iter=1000, tol=1e-12)
+    assert np.allclose(model.paths.to_numpy(), ref.paths.to_numpy(), atol=1e-8)
+
+
+def test_path_model_with_a_constant_item_is_not_estimable_not_a_number():
+    resp, items = _survey_frame()
+    resp["a1"] = 3.0
+    usable, why = survey.usable_items(resp, items)
+    assert why == {"a1": "every respondent gave the same answer"}
+    res = survey.path_model_for(resp, items, usable, [["A", "loyalty"], ["B", "loyalty"]], [], min_n=30)
+    assert res.model is not None and "a1" not in set(res.model.outer["item"])
+    res = survey.path_model_for(resp, items, usable, [["A", "nowhere"]], [], min_n=30)
+    assert res.model is None and "nowhere" in res.problem
+
+
+def test_identical_answers_are_left_out_of_reliability_and_drivers():
+    resp, items = _survey_frame()
+    resp["b2"] = 4.0
+    usable, why = survey.usable_items(resp, items)
+    rel = survey.reliability(resp, usable).set_index("construct")
+    assert rel.at["B", "items"] == 2 and np.isfinite(rel.at["B", "alpha"])
+    assert not np.isfinite(survey.cronbach_alpha(resp[["b2"]].assign(c=4.0))["estimate"])
+    dr = survey.key_drivers(resp, survey.driver_items(items, usable, "nps"), "nps", n_boot=50)
+    assert "b2" not in set(dr.table["driver"]) and np.isclose(dr.table["weight"].sum(), dr.r2)
+
+
+def test_drivers_not_estimable_with_too_few_answers_or_a_constant_outcome():
+    resp, items = _survey_frame(20)
+    preds = ["a1", "a2", "a3", "b1", "b2", "b3"]
+    assert "at least 30 are needed" in survey.key_drivers(resp, preds, "nps", n_boot=20).problem
+    resp, _ = _survey_frame()
+    assert "same value for every respondent" in survey.key_drivers(resp.assign(nps=7.0), preds, "nps").problem
+
+
+def test_relative_weight_intervals_contain_their_estimates_or_are_withheld():
+    resp, _ = _survey_frame(120, seed=4)
+    resp["noise"] = np.random.default_rng(1).normal(size=len(resp))
+    table, boot = survey.drivers(resp, ["a1", "b1", "noise"], "nps", n_boot=200)
+    for r in table.itertuples():
+        assert (np.isnan(r.ci_low) and r.note) or (r.ci_low <= r.weight <= r.ci_high)
+
+
+def test_ipa_point_on_a_border_counts_as_high_and_order_is_stable():
+    top = pd.DataFrame({"item": ["x", "y", "z"], "mean": [2.0, 3.0, 4.0], "scale_min": 1.0, "scale_max": 5.0})
+    weights = pd.DataFrame({"driver": ["x", "y", "z"], "share": [0.2, 1 / 3, 0.4666666666666667]})
+    m = survey.ipa(top, weights).set_index("driver")
+    # y sits exactly on both borders (mean importance 1/3, mean performance 50%)
+    assert m.at["y", "quadrant"] == "maintain"
+    assert m.at["x", "quadrant"] == "monitor" and m.at["z", "quadrant"] == "maintain"
+    tie = pd.DataFrame({"driver": ["b", "a"], "share": [0.5, 0.5]})
+    tops = pd.DataFrame({"item": ["a", "b"], "mean": [3.0, 3.0], "scale_min": 1.0, "scale_max": 5.0})
+    assert list(survey.ipa(tops, tie)["driver"]) == ["a", "b"]
+
+
+def test_nps_by_folds_small_groups_so_none_can_be_recovered():
+    rng = np.random.default_rng(0)
+    seg = np.array(["big"] * 80 + ["mid"] * 40 + ["tiny"] * 3 + ["small"] * 28)
+    resp = pd.DataFrame({"segment": seg, "nps": rng.integers(0, 11, len(seg)).astype(float)})
+    table, folded = survey.nps_by(resp, "nps", "segment", None, min_n=30)
+    assert folded == ["small", "tiny"]
+    assert set(table["segment"]) == {"big", "mid", "Other (small groups)"}
+    assert (table["respondents"] >= 30).all() and table["respondents"].sum() == len(resp)
+    table, folded = survey.nps_by(resp.iloc[:20], "nps", "segment", None, min_n=30)  # 20 answers in all
+    assert table.empty
+
+
+def test_raking_folds_small_cells_and_refuses_impossible_margins():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"segment": np.r_[["a"] * 150, ["b"] * 120, ["c"] * 4],
+                       "region": rng.choice(["N", "S"], 274)})
+    margins = {"segment": pd.Series({"a": 0.5, "b": 0.3, "c": 0.1, "d": 0.1}), "region": pd.Series({"N": 0.5, "S": 0.5})}
+    wt = survey.weighting(df, margins, min_n=30)
+    assert wt.folded == {"segment": ["b", "c", "d"]}  # c has 4 respondents, d none: folded with the next smallest
+    chk = wt.check.set_index(["variable", "level"])
+    assert chk.loc[("segment", "Other (small groups)"), "target"] == pytest.approx(0.5)
+    assert np.allclose(chk["weighted"], chk["target"], atol=1e-9)
+    with pytest.raises(InputError, match="values \\['z'\\] that the margins do not list"):
+        survey.rake(df.assign(segment="z"), {"segment": pd.Series({"a": 1.0})})
+    # structural zero: nobody is both 'a' and 'S', yet the margins ask for 'a' and 'S' to cover everyone
+    odd = pd.DataFrame({"segment": ["a"] * 50 + ["b"] * 50, "region": ["N"] * 50 + ["S"] * 25 + ["N"] * 25})
+    FITS.reset()
+    with pytest.raises(FitError, match="raking did not converge"):
+        survey.rake(odd, {"segment": pd.Series({"a": 0.5, "b": 0.5}), "region": pd.Series({"N": 0.1, "S": 0.9})},
+                    max_iter=200)
+    assert FITS.fits[-1]["converged"] is False
+
+
+def test_negativity_ratio_is_undefined_when_good_experiences_do_not_matter():
+    rng = np.random.default_rng(0)
+    n = 300
+    df = pd.DataFrame({"good": rng.poisson(3, n).astype(float), "bad": rng.poisson(1, n).astype(float)})
+    df["y"] = 5 - 1.0 * df["bad"] + rng.normal(size=n)
+    r = survey.negativity_ratio(df, "y", "good", "bad", [])
+    assert np.isnan(r["ci_low"]) and "not clearly above zero" in r["note"]
+    assert survey.negativity_claim(r)["verdict"] == "not testable"
+
+
+def test_nps_interval_always_contains_the_estimate():
+    for scores in ([10] * 12, [0] * 12, [10] * 40 + [0], [9, 10, 7]):
+        r = survey.nps(np.array(scores, float))
+        assert r["ci_low"] <= r["estimate"] <= r["ci_high"], scores
