@@ -109,7 +109,7 @@ def test_run_writes_notebook_report_results(notebooks, tmp_path):
     html = (folder / "report.html").read_text()
     assert "results.publish()" not in html and "import cxresearch" not in html  # code hidden
     assert "The effect is positive" in html and "supported" in html
-    assert "href='#Section-one'" in html  # table of contents
+    assert 'href="#Section-one"' in html  # table of contents
     assert "<script" not in html and "http://" not in html and "https://" not in html  # works offline
 
 
@@ -137,7 +137,7 @@ def test_index_lists_every_run(notebooks, tmp_path):
              out_dir=out, jobs=2, notebooks=notebooks)
     html = (out / "index.html").read_text()
     for text in ("A small analysis", "A broken analysis", "ok_bigger/report.html", "broken/report.html",
-                 "ok/results.json", "The effect is positive", "supported", "[failed]", "[ok]",
+                 "ok/results.json", "The effect is positive", "supported", "badge failed", "badge ok",
                  "column amount is broken", "units"):
         assert text in html, text
     assert json.loads((out / "ok_bigger" / "results.json").read_text())["metrics"]["n"] == 50

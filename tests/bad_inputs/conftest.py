@@ -113,7 +113,8 @@ def assert_inert_in_browser(page: Path) -> None:
 
     text = page.read_text(encoding="utf-8")
     bare = page.with_name(f"nocsp-{page.name}")
-    bare.write_text(re.sub(r"<meta http-equiv='Content-Security-Policy'[^>]*>", "", text), encoding="utf-8")
+    bare.write_text(re.sub(r"<meta http-equiv=[\"']Content-Security-Policy[^>]*>", "", text), encoding="utf-8")
+    assert "Content-Security-Policy" not in bare.read_text(encoding="utf-8")
     for candidate in (page, bare):
         dom = browser_dom(candidate)
         assert "<body" in dom, "Chromium returned no page"
