@@ -13,25 +13,61 @@ from typing import Any
 import pandas as pd
 
 
-def _cell(value: Any, percent: bool, digits: int) -> str:
-    if value is None or value is pd.NA or value is pd.NaT or (
-            isinstance(value, float | int) and not isinstance(value, bool) and not math.isfinite(value)):
+def fmt_number(x: Any, percent: bool = False, digits: int = 3) -> str:
+    """A number as a reader expects it: thousands separators, about ``digits`` significant digits, never
+    e-notation; shares as percent with one decimal; None, NaN and inf as a dash."""
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if x is None or not isinstance(x, numbers.Real) or not math.isfinite(float(x)):
         return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int) or (hasattr(value, "is_integer") and isinstance(value, float) is False
-                                  and pd.api.types.is_integer(value)):
-        return f"{int(value):,}"
-    if isinstance(value, float) or pd.api.types.is_float(value):
-        v = float(value)
-        if percent:
-            return f"{100 * v:.1f}%"
-        if v.is_integer() and abs(v) < 1e15:
-            return f"{int(v):,}"
-        return f"{v:,.{digits}g}" if abs(v) < 1e4 else f"{v:,.0f}"
+    x = float(x) if not isinstance(x, numbers.Integral) else int(x)
+    if percent:
+        return f"{100 * x:,.1f}%"
+    if isinstance(x, int) or (x.is_integer() and abs(x) < 1e15):
+        return f"{int(x):,}"
+    a = abs(x)
+    if a >= 10 ** (digits - 1):
+        return f"{x:,.0f}"
+    decimals = min(6, max(1, digits - 1 - math.floor(math.log10(a))))
+    text = f"{x:,.{decimals}f}"
+    return text if float(text.replace(",", "")) != 0 else ("< 0.000001" if x > 0 else "> -0.000001")
+
+
+def fmt_p(p: Any) -> str:
+    """p-values as "< 0.001" or with three decimals."""
+    if p is None or isinstance(p, bool) or not isinstance(p, numbers.Real) or not math.isfinite(float(p)):
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+P_COLUMN = re.compile(r"^(p\b.*|p[_-]?value|.*\bp-value\b.*)$", re.IGNORECASE)  # not p_alive, plan
+
+
+def _cell(value: Any, kind: str, digits: int) -> str:
+    if value is pd.NA or value is pd.NaT:
+        return "–"
     if isinstance(value, pd.Timestamp):
         return str(value.date()) if value == value.normalize() else str(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        if kind == "p":
+            return fmt_p(value)
+        if kind == "rank" and math.isfinite(float(value)):
+            return f"{round(float(value)):,}"
+        return fmt_number(value, kind == "percent", digits)
+    if value is None or isinstance(value, bool):
+        return fmt_number(value)
     return str(value)
+
+
+def _kind(column: Any, percent: set[str]) -> str:
+    name = str(column)
+    if column in percent:
+        return "percent"
+    if P_COLUMN.match(name.strip()):
+        return "p"
+    if "rank" in name.lower():
+        return "rank"
+    return "number"
 
 
 class Table:
@@ -45,7 +81,7 @@ class Table:
         self.rename = rename or {}
 
     def formatted(self) -> pd.DataFrame:
-        out = pd.DataFrame({c: [_cell(v, c in self.percent, self.digits) for v in self.df[c]]
+        out = pd.DataFrame({c: [_cell(v, _kind(c, self.percent), self.digits) for v in self.df[c]]
                             for c in self.df.columns})
         return out.rename(columns=self.rename)
 
@@ -106,6 +142,9 @@ class _SafeFormatter(string.Formatter):
                              and not math.isfinite(float(value))):
             return "–"
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            if format_spec == "p":  # {p:p} -> "p < 0.001" or "p = 0.041"
+                text = fmt_p(value)
+                return f"p {text}" if text.startswith("<") else f"p = {text}"
             return format(value, format_spec)
         return escape_md(format(str(value), format_spec))
 
@@ -115,7 +154,8 @@ def say(template: str, **values: Any) -> None:
 
     ``template`` is the notebook author's Markdown with ``str.format`` fields; strings passed as
     ``values`` (labels, column names, codes) are escaped with :func:`escape_md`; numbers (Python or NumPy)
-    are formatted by the field's format spec; None, NaN and inf show as "–". This is the only way
+    are formatted by the field's format spec (``{p:p}`` writes a p-value as "p < 0.001" or "p = 0.041");
+    None, NaN and inf show as "–". This is the only way
     notebooks put data into Markdown.
 
     Examples

@@ -9,7 +9,6 @@ by hand. The notebook's own outputs are converted by nbconvert (text from data r
 from __future__ import annotations
 
 import json
-import math
 import re
 from functools import cache
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 import nbformat
 
+from cxresearch.display import fmt_number, fmt_p
 from cxresearch.paths import atomic_write
 from cxresearch.results import schema_problems
 
@@ -41,29 +41,6 @@ def _render(template: str, **context: Any) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # numbers for readers
-
-
-def fmt_number(x: Any, percent: bool = False) -> str:
-    """A number as a reader expects it: thousands separators, about 3 significant digits, no e-notation."""
-    if x is None or isinstance(x, bool) or not isinstance(x, int | float) or not math.isfinite(x):
-        return "–" if not isinstance(x, bool) else ("yes" if x else "no")
-    if percent:
-        return f"{100 * x:,.1f}%"
-    if isinstance(x, int) or float(x).is_integer() and abs(x) < 1e15:
-        return f"{int(x):,}"
-    a = abs(x)
-    if a >= 100:
-        return f"{x:,.0f}"
-    decimals = min(6, max(1, 2 - math.floor(math.log10(a)))) if a > 0 else 1
-    text = f"{x:,.{decimals}f}"
-    return text if float(text.replace(",", "")) != 0 else ("< 0.000001" if x > 0 else "> -0.000001")
-
-
-def fmt_p(p: Any) -> str:
-    """p-values as "< 0.001" or with three decimals."""
-    if p is None or not isinstance(p, int | float) or not math.isfinite(p):
-        return "–"
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def fmt_interval(lo: Any, hi: Any, percent: bool = False) -> str:

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cxresearch import stats as _stats
+from cxresearch.display import fmt_number, fmt_p
 from cxresearch.fits import FITS, is_number
 from cxresearch.io import LEDGER
 
@@ -148,7 +149,7 @@ class Results:
 
         rows = "".join(
             f"<tr><td>{html.escape(c['claim'])}</td><td>{_fmt(c['estimate'])}</td>"
-            f"<td>{_fmt(c['ci_low'])} – {_fmt(c['ci_high'])}</td><td>{_fmt(c['p_value'])}</td>"
+            f"<td>{_fmt(c['ci_low'])} to {_fmt(c['ci_high'])}</td><td>{fmt_p(c['p_value'])}</td>"
             f"<td class='verdict {c['verdict'].replace(' ', '-')}'>{c['verdict']}</td>"
             f"<td>{html.escape(c['test'])}{_note(c)}</td></tr>"
             for c in self.claims
@@ -166,11 +167,7 @@ def _note(c: dict[str, Any]) -> str:
 
 
 def _fmt(x: Any) -> str:
-    if x is None:
-        return "–"
-    if isinstance(x, float):
-        return f"{x:.3g}" if abs(x) < 1e5 else f"{x:,.0f}"
-    return html.escape(str(x))
+    return fmt_number(x) if x is None or isinstance(x, int | float) else html.escape(str(x))
 
 
 def suppress_small(counts: pd.DataFrame, count_col: str, min_n: int = 5, cols: list[str] | None = None) -> pd.DataFrame:

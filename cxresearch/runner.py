@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import difflib
 import fcntl
@@ -10,13 +11,16 @@ import logging
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import metadata
 from multiprocessing import get_context
 from pathlib import Path
@@ -188,6 +192,30 @@ def _lock(path: Path) -> Iterator[bool]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+@cache
+def _ipc_dir() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="cxresearch-kernels-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def _kernel_manager_class() -> type:
+    """Kernels that talk over local IPC sockets instead of TCP.
+
+    Nothing listens on the network, and ipykernel does not print its "running over TCP without
+    encryption" warning into every run's output.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.transport = "ipc"
+            self.ip = str(_ipc_dir() / "kernel")
+
+    return IPCKernelManager
+
+
 def _execute(spec: RunSpec, path: Path, parameters: dict[str, Any], target: Path, folder: Path) -> dict[str, Any]:
     import papermill
     from papermill.exceptions import PapermillExecutionError
@@ -205,7 +233,8 @@ def _execute(spec: RunSpec, path: Path, parameters: dict[str, Any], target: Path
     status, error = "ok", None
     try:
         papermill.execute_notebook(str(path), str(executed), parameters=parameters, cwd=str(folder),
-                                   kernel_name="python3", progress_bar=False, log_output=False)
+                                   kernel_name="python3", progress_bar=False, log_output=False,
+                                   kernel_manager_class=_kernel_manager_class())
     except PapermillExecutionError as exc:
         status = "failed"
         error = _failure(nbformat.read(executed, as_version=4) if executed.exists() else None, exc)
