@@ -10,10 +10,11 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: install reports test unit notebooks lint clean
 
+# pip -qq: errors only (setuptools prints an "Editable installation" notice for every flat-layout project)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --quiet -e ".[dev]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -15,6 +15,7 @@ for the counting-process Cox model with time-varying complaint states, which han
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from cxresearch.display import fmt_value, plain
 from cxresearch.fits import FitError, finite, fit_with_retries
 from cxresearch.io import (
     Column,
@@ -44,6 +46,9 @@ TIME_UNITS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12, "years": 365.25}
 REPORT_TIMES = (3, 6, 12, 24)
 STATE_LABELS = {"fast": "complaint resolved fast", "slow": "complaint resolved slowly",
                 "unresolved": "complaint unresolved"}
+#: how the time-varying complaint states read in tables and figures (each compared with "no complaint yet")
+STATE_TERMS = {**{k: f"{v} vs no complaint" for k, v in STATE_LABELS.items()},
+               "fast vs slow": "complaint resolved fast vs slowly"}
 NO_VALUE = "(no value)"
 
 
@@ -911,89 +916,144 @@ def hazard_vs_segment(st: SurvivalTable, segment_col: str, segment: str) -> pd.D
 # plots
 
 
-PALETTE = ("#1f4e79", "#c0504d", "#4f8f3a", "#8064a2", "#d08b2c", "#2c9fa8", "#7f7f7f")
+def _percent_axis(ax: plt.Axes, axis: str = "y") -> None:
+    from matplotlib.ticker import PercentFormatter
+
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(PercentFormatter(1.0, decimals=0))
 
 
-def plot_km(kms: dict[str, Any], time_unit: str, ax: plt.Axes | None = None, at_risk: bool = True) -> plt.Axes:
-    """Kaplan–Meier curves with 95% bands and an at-risk table under the plot."""
+def _time_axis(ax: plt.Axes, time_unit: str) -> None:
+    """Time since joining on x, with ticks at round steps (every 6 or 12 months, ...)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=10, steps=[1, 2, 3, 6, 10]))
+    ax.set_xlabel(f"{time_unit} since the customer joined")
+
+
+def plot_km(kms: dict[str, Any], time_unit: str, ax: plt.Axes | None = None, at_risk: bool = True,
+            group: str | None = None) -> plt.Axes:
+    """Kaplan–Meier curves with 95% bands, a legend titled ``group`` and an at-risk table under the plot."""
     from lifelines.plotting import add_at_risk_counts
 
+    from cxresearch.plots import MUTED, PALETTE, label
+
     ax = ax or plt.subplots(figsize=(10, 5.5))[1]
-    for kmf, color in zip(kms.values(), PALETTE, strict=False):
-        kmf.plot_survival_function(ax=ax, ci_show=True, color=color)
-    ax.set_xlabel(f"{time_unit} since the customer joined")
+    for (name, kmf), color in zip(kms.items(), PALETTE, strict=False):
+        kmf.plot_survival_function(ax=ax, ci_show=True, ci_alpha=0.18, color=color, lw=2, label=label(name, 30))
+    ax.axhline(0.5, color=MUTED, ls=":", lw=1)
+    ax.text(0.005, 0.5, "half have left", transform=ax.get_yaxis_transform(), ha="left", va="bottom",
+            fontsize=8.5, color=MUTED)
+    _time_axis(ax, time_unit)
+    ax.set_xlim(left=0)
     ax.set_ylabel("share still a customer")
     ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.set_title("How long customers stay (Kaplan–Meier, 95% bands)")
+    _percent_axis(ax)
+    ax.set_title("How long customers stay (Kaplan–Meier; shaded: 95% confidence band)")
+    ax.legend(title=label(group) if group else None, loc="lower left")
     if at_risk and len(kms) <= 6:
         # lifelines pastes labels into a format string: braces from data must be doubled to stay literal
-        labels = [str(k).replace("{", "{{").replace("}", "}}") for k in kms]
-        add_at_risk_counts(*kms.values(), ax=ax, rows_to_show=["At risk"], labels=labels)
+        names = [label(k, 18).replace("{", "{{").replace("}", "}}") for k in kms]
+        add_at_risk_counts(*kms.values(), ax=ax, rows_to_show=["At risk"], labels=names)
     return ax
 
 
 def plot_forest(table: pd.DataFrame, ax: plt.Axes | None = None, title: str = "What drives churn") -> plt.Axes:
-    """Hazard ratios with 95% intervals on a log scale (1 = no effect)."""
-    ax = ax or plt.subplots(figsize=(8, 0.38 * len(table) + 1.2))[1]
+    """Hazard ratios ("× the rate" of leaving) with 95% intervals on a log scale, reference line at 1×.
+
+    ``table`` has term, hr, ci_low, ci_high; terms are shown by :func:`term_label`. Colour says which side of 1×
+    the whole interval lies on (leave sooner, stay longer, or no clear difference); a legend explains it.
+    """
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import NullLocator
+    from matplotlib.transforms import ScaledTranslation
+
+    from cxresearch.plots import ACCENT, MUTED, PALETTE, labels
+
+    ax = ax or plt.subplots(figsize=(9, 0.42 * len(table) + 1.9))[1]
     y = np.arange(len(table))[::-1]
-    color = np.where(table["ci_low"] > 1, "#c0504d", np.where(table["ci_high"] < 1, "#4f8f3a", "#7f7f7f"))
-    ax.hlines(y, table["ci_low"], table["ci_high"], color=color, lw=2)
-    ax.scatter(table["hr"], y, color=color, zorder=3)
+    lo, hi, hr = (table[c].to_numpy(float) for c in ("ci_low", "ci_high", "hr"))
+    sooner, longer = ACCENT, PALETTE[2]
+    color = [sooner if a > 1 else longer if b < 1 else MUTED for a, b in zip(lo, hi, strict=True)]
+    ax.hlines(y, lo, hi, color=color, lw=2.5)
+    ax.scatter(hr, y, color=color, zorder=3, s=40)
     ax.axvline(1, color="black", lw=1, ls="--")
     ax.set_xscale("log")
-    ticks = [t for t in (0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10)
-             if table["ci_low"].min() * 0.8 <= t <= table["ci_high"].max() * 1.25]
-    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
-    ax.xaxis.set_minor_formatter(plt.NullFormatter())
-    ax.set_yticks(y, table["term"])
-    ax.set_xlabel("hazard ratio (log scale): >1 leaves sooner, <1 stays longer")
+    left, right = min(float(np.nanmin(lo)), 1.0) / 1.15, max(float(np.nanmax(hi)), 1.0) * 1.15
+    ax.set_xlim(left, right)
+    ticks = [t for t in (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1, 1.5, 2, 3, 5, 10, 20, 50) if left <= t <= right]
+    ax.set_xticks(ticks, [f"{t:g}×" for t in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_yticks(y, labels([term_label(t) for t in table["term"]], 42))
+    ax.set_ylim(-0.7, len(table) - 0.3)
+    ax.set_xlabel("rate of leaving, × the rate of the comparison group (log scale; 1× = no difference)")
     ax.set_title(title)
-    ax.grid(axis="x", alpha=0.3, which="both")
+    ax.grid(axis="x", alpha=0.4)
+    ax.grid(axis="y", visible=False)
+    handles = [Line2D([0], [0], color=sooner, marker="o", lw=2.5, label="leave sooner (interval above 1×)"),
+               Line2D([0], [0], color=longer, marker="o", lw=2.5, label="stay longer (interval below 1×)"),
+               Line2D([0], [0], color=MUTED, marker="o", lw=2.5, label="no clear difference")]
+    ax.legend(handles=handles, loc="upper center", ncol=3, bbox_to_anchor=(0.5, 0), fontsize=9,
+              bbox_transform=ax.transAxes + ScaledTranslation(0, -0.55, ax.figure.dpi_scale_trans))
     return ax
 
 
 def plot_parametric(kms: dict[str, Any], curves: pd.DataFrame, model_name: str, time_unit: str,
-                    observed_end: float, ax: plt.Axes | None = None) -> plt.Axes:
+                    observed_end: float, ax: plt.Axes | None = None, group: str | None = None) -> plt.Axes:
     """Kaplan–Meier steps beside the parametric model's curves, extended beyond the data."""
+    from matplotlib.lines import Line2D
+
+    from cxresearch.plots import MUTED, PALETTE, label
+
     ax = ax or plt.subplots(figsize=(10, 5))[1]
+    handles = []
     for (name, kmf), color in zip(kms.items(), PALETTE, strict=False):
-        kmf.plot_survival_function(ax=ax, ci_show=False, color=color, lw=1.2, label=f"{name} (observed)")
-        ax.plot(curves.index, curves[name], color=color, ls="--", lw=2, label=f"{name} ({model_name})")
-    ax.axvline(observed_end, color="grey", lw=1)
-    ax.text(observed_end, 0.98, " end of the data", va="top", fontsize=8, color="grey")
-    ax.set_xlabel(f"{time_unit} since the customer joined")
+        kmf.plot_survival_function(ax=ax, ci_show=False, color=color, lw=1.2, label="_observed")
+        ax.plot(curves.index, curves[name], color=color, ls="--", lw=2)
+        handles.append(Line2D([0], [0], color=color, lw=3, label=label(name, 30)))
+    handles += [Line2D([0], [0], color=MUTED, lw=1.2, label="observed (Kaplan–Meier)"),
+                Line2D([0], [0], color=MUTED, lw=2, ls="--", label=f"{model_name} model")]
+    ax.axvline(observed_end, color=MUTED, lw=1)
+    ax.text(observed_end, 0.98, " end of the data →", va="top", fontsize=8.5, color=MUTED)
+    _time_axis(ax, time_unit)
+    ax.set_xlim(left=0)
     ax.set_ylabel("share still a customer")
     ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=8, ncol=2, frameon=False)
-    ax.grid(alpha=0.3)
+    _percent_axis(ax)
+    ax.legend(handles=handles, title=label(group) if group else None, loc="lower left", fontsize=9)
     ax.set_title(f"Observed survival and the {model_name} model, extended beyond the data")
     return ax
 
 
 def plot_calibration(cal: pd.DataFrame, horizon: float, time_unit: str, ax: plt.Axes | None = None) -> plt.Axes:
     """Predicted vs observed survival at the horizon per risk group (diagonal = perfect)."""
-    ax = ax or plt.subplots(figsize=(5.5, 5))[1]
+    from cxresearch.plots import MAIN, MUTED
+
+    ax = ax or plt.subplots(figsize=(6, 5.5))[1]
     ok = cal["observed"].notna()
     c = cal[ok]
+    lo = float(min(c["predicted"].min(), c["ci_low"].min(), 1.0)) - 0.03 if len(c) else 0
+    ax.plot([lo, 1], [lo, 1], color=MUTED, ls="--", lw=1, label="perfect prediction")
     ax.errorbar(c["predicted"], c["observed"], yerr=[c["observed"] - c["ci_low"], c["ci_high"] - c["observed"]],
-                fmt="o", color="#1f4e79", capsize=3)
-    lo = float(min(c["predicted"].min(), c["ci_low"].min(), 1.0)) - 0.02 if len(c) else 0
-    ax.plot([lo, 1], [lo, 1], color="grey", ls="--", lw=1)
+                fmt="o", color=MAIN, capsize=3, label="one risk group (tenth of customers), 95% CI")
     ax.set_xlabel(f"predicted share still a customer at {horizon:g} {time_unit}")
-    ax.set_ylabel("observed share (Kaplan–Meier, 95% CI)")
+    ax.set_ylabel(f"observed share still a customer at {horizon:g} {time_unit}")
+    _percent_axis(ax, "x")
+    _percent_axis(ax, "y")
     ax.set_title("Does the model predict well?")
-    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", fontsize=9)
     return ax
 
 
-def plot_rmst(summary: pd.DataFrame, horizon: float, time_unit: str, ax: plt.Axes | None = None) -> plt.Axes:
-    """Restricted mean survival time per group with 95% intervals."""
-    from cxresearch.plots import plot_intervals
+def plot_rmst(summary: pd.DataFrame, horizon: float, time_unit: str, ax: plt.Axes | None = None,
+              group: str | None = None) -> plt.Axes:
+    """Restricted mean survival time per group with 95% intervals (``group`` labels the groups' axis)."""
+    from cxresearch.plots import label, plot_intervals
 
-    return plot_intervals(summary["group"], summary["rmst"], summary["rmst_low"], summary["rmst_high"], ax,
-                          f"average {time_unit} as a customer within the first {horizon:g} {time_unit}",
-                          "Time as a customer within the horizon (RMST, 95% CI)")
+    ax = plot_intervals(summary["group"], summary["rmst"], summary["rmst_low"], summary["rmst_high"], ax,
+                        f"average {time_unit} as a customer within the first {horizon:g} {time_unit}",
+                        f"Time as a customer within the first {horizon:g} {time_unit} (95% CI)")
+    ax.set_ylabel(label(group) if group else "")
+    return ax
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1064,13 +1124,43 @@ def complaint_rules(st: SurvivalTable) -> list[Exclusion]:
     ]
 
 
+#: the exclusion rules above as a reader reads them (the ledger and ``results.json`` keep the exact rule text)
+RULE_TEXT = {
+    "customer_id not among the customers analysed (unknown, or a relationship of zero length)":
+        "complaints by customers not among those analysed (unknown, or a relationship of zero length)",
+    "opened_at before the customer's start date": "complaints opened before the customer's start date",
+    "opened_at after the customer's observed time ended (after leaving or after the observation end)":
+        "complaints opened after the customer's observed time ended (after leaving or after the observation end)",
+}
+_NAME = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+\b")
+
+
+def rule_text(rule: str) -> str:
+    """An input rule in plain words: the known rules rephrased, column names in other rules by their labels."""
+    return RULE_TEXT.get(rule) or _NAME.sub(lambda m: plain(m.group()), str(rule))
+
+
+def rules_table(exclusions: pd.DataFrame, notes: list[dict[str, Any]]) -> pd.DataFrame:
+    """The input rules that changed something, as shown: table, rule (plain words), rows.
+
+    ``exclusions`` is the ledger's exclusions frame (rows removed), ``notes`` the survival table's notes
+    (rows counted differently, e.g. an end date after the observation end).
+    """
+    parts = [exclusions[["table", "rule", "rows_excluded"]].rename(columns={"rows_excluded": "rows"}),
+             pd.DataFrame(notes, columns=["rule", "rows"]).assign(table="customers")]
+    applied = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else \
+        pd.DataFrame(columns=["table", "rule", "rows"])
+    applied = applied[applied["rows"] > 0][["table", "rule", "rows"]].reset_index(drop=True)
+    return applied.assign(rule=applied["rule"].map(rule_text))
+
+
 def fold_note(st: SurvivalTable) -> str:
     """Plain text saying which labels were folded and which covariates were left out (empty when none)."""
-    parts = [f"in {col}: {', '.join(labels)}" for col, labels in st.folded.items()]
+    parts = [f"in {plain(col)}: {', '.join(plain(lv) for lv in labels)}" for col, labels in st.folded.items()]
     text = (f"Groups with too few customers are combined into '{OTHER}' — " + "; ".join(parts) + ".") if parts else ""
     if st.dropped:
         text += (" " if text else "") + ("Left out of the models (one level left after combining): "
-                                         + ", ".join(st.dropped) + ".")
+                                         + ", ".join(plain(c) for c in st.dropped) + ".")
     return text
 
 
@@ -1080,19 +1170,59 @@ def median_text(row: Any) -> str:
         return "not reached"
     lo = "–" if not math.isfinite(row["median_low"]) else f"{row['median_low']:.1f}"
     hi = "not reached" if not math.isfinite(row["median_high"]) else f"{row['median_high']:.1f}"
-    return f"{row['median']:.1f} ({lo} – {hi})"
+    return f"{row['median']:.1f} ({lo} to {hi})"
 
 
-def km_table(summary: pd.DataFrame, times: list[float], unit: str) -> pd.DataFrame:
-    """The Kaplan–Meier summary as shown: counts, median lifetime and survival at ``times`` as text."""
-    shown = pd.DataFrame({"group": summary["group"], "customers": summary["customers"], "left": summary["left"],
+def km_table(summary: pd.DataFrame, times: list[float], unit: str, group: str = "group") -> pd.DataFrame:
+    """The Kaplan–Meier summary as shown: counts, median lifetime and survival at ``times`` as text.
+
+    ``group`` heads the first column (e.g. the reader's label of the group column).
+    """
+    shown = pd.DataFrame({group: summary["group"], "customers": summary["customers"], "left": summary["left"],
                           f"median {unit} (95% CI)": summary.apply(median_text, axis=1)})
     for t in times:
-        shown[f"still here at {t:g} {unit}"] = [
-            "–" if not math.isfinite(e) else f"{e:.1%} ({lo:.1%} – {hi:.1%})"
+        shown[f"still a customer at {t:g} {unit}"] = [
+            "–" if not math.isfinite(e) else f"{e:.1%} ({lo:.1%} to {hi:.1%})"
             for e, lo, hi in zip(summary[f"S({t:g})"], summary[f"S({t:g}) low"], summary[f"S({t:g}) high"],
                                  strict=True)]
     return shown
+
+
+def overall_lifetime(st: SurvivalTable, horizon: float) -> dict[str, tuple[float, float, float]]:
+    """All customers together: median lifetime and the share still a customer at ``horizon``, each with its
+    95% interval (median ``inf`` when more than half are still customers; NaN beyond the follow-up)."""
+    from lifelines import KaplanMeierFitter
+
+    kmf = KaplanMeierFitter(label="all customers").fit(st.data["duration"], st.data["event"])
+    return {"median": median_lifetime(kmf), "retained": survival_at(kmf, horizon)}
+
+
+def term_label(term: str) -> str:
+    """How a model term reads: ``plan[annual]`` → "plan: annual vs monthly" (the reference registered with
+    :func:`cxresearch.display.use_labels`), complaint states → "complaint resolved fast vs no complaint",
+    a numeric covariate → "MonthlyCharges (per 1 more)"."""
+    term = str(term)
+    if term in STATE_TERMS:
+        return STATE_TERMS[term]
+    if term.endswith("]") and "[" in term:
+        return plain(term)
+    return f"{plain(term)} (per 1 more)"
+
+
+def hazard_table(table: pd.DataFrame) -> pd.DataFrame:
+    """A hazard-ratio table as shown: "factor" (plain term labels), "hazard ratio", the interval bounds (shown as
+    one "95% CI" column by :func:`cxresearch.display.table`), "p-value"; other columns pass through."""
+    out = table.rename(columns={"hr": "hazard ratio", "estimate": "hazard ratio", "p": "p-value",
+                                "planted": "planted hazard ratio"})
+    out.insert(0, "factor", [term_label(t) for t in table["term"]])
+    return out.drop(columns="term").reset_index(drop=True)
+
+
+def ph_table(ph: pd.DataFrame) -> pd.DataFrame:
+    """The proportional-hazards check as shown: factor, test statistic, p-value, p-value (Holm)."""
+    out = ph.rename(columns={"statistic": "test statistic", "p": "p-value", "p adjusted": "p-value (Holm)"})
+    out.insert(0, "factor", [term_label(t) for t in ph["term"]])
+    return out.drop(columns="term").reset_index(drop=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1104,52 +1234,90 @@ def groups_claim(diffs: pd.DataFrame, summary: pd.DataFrame, lr: dict[str, float
     """"Groups stay for different lengths of time": the largest RMST difference, gated by the log-rank test.
 
     The largest absolute difference is picked tie-safely; ``n`` is the smaller of the two groups compared.
+    The estimate is in ``unit`` (the time unit): a group's average time as a customer within the horizon minus
+    the reference group's, so a negative value means the group leaves sooner.
     """
-    claim = f"Customers in different {group_col or 'groups'} groups stay for different lengths of time"
+    name = plain(group_col) if group_col else "group"
+    claim = f"How long customers stay depends on their {name}"
     if not len(diffs) or lr is None:
-        return {"id": "groups_stay_differently", "claim": claim, "test": "log-rank test and RMST differences",
-                "estimate": None, "verdict": "not testable", "n": int(summary["customers"].sum()),
-                "note": "only one group to compare"}
+        return {"id": "groups_stay_differently", "claim": claim, "test": "log-rank test and differences in average "
+                "time as a customer", "estimate": None, "verdict": "not testable",
+                "n": int(summary["customers"].sum()), "note": "only one group to compare", "unit": unit}
     best = diffs.loc[pick(diffs["difference"].abs(), "max")]
     sizes = summary.set_index("group")["customers"]
     direction = 1 if best["difference"] > 0 else -1
     tested = verdict(best["ci_low"], best["ci_high"], direction=direction) if lr["p"] < 0.05 else "inconclusive"
+    group, reference = plain(best["group"]), plain(best["reference"])
+    size = fmt_value(abs(float(best["difference"])), unit, digits=2)
+    word = "less" if best["difference"] < 0 else "more"
     return {"id": "groups_stay_differently", "claim": claim,
-            "test": f"log-rank test across groups; estimate: largest RMST difference within {horizon:g} {unit} "
-                    f"({best['group']} vs {best['reference']}, Greenwood variance)",
+            "test": f"log-rank test across {name} groups; estimate: the largest difference in average {unit} as a "
+                    f"customer within the first {horizon:g} ({group} vs {reference})",
             "estimate": best["difference"], "ci_low": best["ci_low"], "ci_high": best["ci_high"], "p_value": lr["p"],
-            "verdict": tested, "n": int(min(sizes[best["group"]], sizes[best["reference"]]))}
+            "verdict": tested, "n": int(min(sizes[best["group"]], sizes[best["reference"]])), "unit": unit,
+            "meaning": f"{'Negative' if best['difference'] < 0 else 'Positive'}: customers in the {group} group stay "
+                       f"{size} {word} on average within their first {horizon:g} {unit} than those in the {reference} "
+                       "group."}
 
 
+#: (claim id, claim, state term, expected direction, what is compared, with what)
 STATE_CLAIMS = (
     ("service_recovery", "A complaint resolved fast lowers churn below that of customers without a complaint",
-     "fast", -1, "hazard ratio, fast-resolved vs no complaint; Cox model with time-varying complaint state"),
+     "fast", -1, "customers whose complaint was resolved fast", "those without a complaint"),
     ("unresolved_complaints_raise_churn", "An unresolved complaint raises churn", "unresolved", 1,
-     "hazard ratio, unresolved vs no complaint; Cox model with time-varying complaint state"),
+     "customers with an unresolved complaint", "those without a complaint"),
     ("fast_resolution_beats_slow", "Resolving a complaint fast rather than slowly lowers churn", "fast vs slow", -1,
-     "hazard ratio, fast vs slowly resolved; contrast of the same model"),
+     "customers whose complaint was resolved fast", "those whose complaint was resolved slowly"),
 )
+STATE_TESTS = {"fast": "fast-resolved (within {hours:g} hours) vs no complaint",
+               "unresolved": "unresolved vs no complaint",
+               "fast vs slow": "resolved within {hours:g} hours vs later"}
 
 
-def complaint_claims(tv: pd.DataFrame | None, episodes: pd.DataFrame | None, n_customers: int) -> list[dict[str, Any]]:
+def planted_state_ratios(truth: dict[str, Any] | None, fast_hours: float) -> dict[str, float]:
+    """The planted hazard ratios of the complaint states, on the scale of the time-varying model's estimates.
+
+    Empty when the data are not synthetic, or when ``fast_hours`` differs from the synthetic world's own
+    definition of a fast resolution (then "fast" and "slow" mean other things than what was planted).
+    """
+    if not truth or "churn" not in truth:
+        return {}
+    planted_hours = truth.get("effects", {}).get("fast_resolution_hours")
+    if planted_hours is None or not math.isclose(float(planted_hours), float(fast_hours)):
+        return {}
+    hr = truth["churn"]["complaint_hazard_ratios"]
+    return {"fast": hr["fast_resolved"], "slow": hr["slow_resolved"], "unresolved": hr["unresolved"],
+            "fast vs slow": hr["fast_resolved"] / hr["slow_resolved"]}
+
+
+def complaint_claims(tv: pd.DataFrame | None, episodes: pd.DataFrame | None, n_customers: int,
+                     fast_hours: float = 24.0, truth: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The three service-recovery claims from the time-varying model (``not testable`` without complaints).
 
     ``n`` is the number of customers who were ever in the state (for fast vs slow, the smaller of the two).
+    Estimates are hazard ratios (unit "rate ratio": 0.64 reads "0.64× the rate"); ``truth`` (the synthetic
+    world's) adds the planted ratio where it is defined the same way (:func:`planted_state_ratios`).
     """
     out = []
     counts = state_customers(episodes) if episodes is not None else {}
     table = tv.set_index("term") if tv is not None else None
-    for cid, text, term, direction, test in STATE_CLAIMS:
+    planted = planted_state_ratios(truth, fast_hours)
+    for cid, text, term, direction, who, than in STATE_CLAIMS:
+        test = ("Cox model with each customer's complaint history over time, other factors held fixed: "
+                + STATE_TESTS[term].format(hours=fast_hours))
         if table is None or term not in table.index:
-            why = "no complaint table was given" if tv is None else f"no customer was in the state '{term}'"
+            why = "no complaint table was given" if tv is None else f"no customer was in the state '{STATE_TERMS[term]}'"
             out.append({"id": cid, "claim": text, "test": test, "estimate": None, "verdict": "not testable",
-                        "n": n_customers, "note": f"{why}, so this was not tested"})
+                        "n": n_customers, "note": f"{why}, so this was not tested", "unit": "rate ratio"})
             continue
         r = table.loc[term]
         n = min(counts.get(s, 0) for s in term.split(" vs "))
         out.append({"id": cid, "claim": text, "test": test, "estimate": r["hr"], "ci_low": r["ci_low"],
                     "ci_high": r["ci_high"], "p_value": r["p"],
-                    "verdict": verdict(r["ci_low"], r["ci_high"], null=1.0, direction=direction), "n": int(n)})
+                    "verdict": verdict(r["ci_low"], r["ci_high"], null=1.0, direction=direction), "n": int(n),
+                    "unit": "rate ratio", "truth": planted.get(term),
+                    "meaning": f"{'Below' if r['hr'] < 1 else 'Above'} 1×: {who} leave at "
+                               f"{fmt_value(r['hr'], 'rate ratio', digits=2)} of {than}."})
     return out
 
 
@@ -1158,22 +1326,28 @@ def worst_served_claim(service: pd.DataFrame | None, vs_worst: pd.DataFrame | No
     """"The worst-served segment churns fastest": its hazard vs the fastest-churning other segment.
 
     The fastest other segment is picked tie-safely; ``n`` is the smaller of the two segments' customers.
-    ``reason`` says why the comparison could not be estimated (it is then not testable).
+    ``reason`` says why the comparison could not be estimated (it is then not testable). No planted value is
+    comparable: the model holds only the segment, so its ratio is not the synthetic world's adjusted one.
     """
+    name = plain(group_col) if group_col else "segment"
     if service is None or vs_worst is None or worst is None or not len(vs_worst):
         return {"id": "worst_served_segment_churns_fastest",
-                "claim": "The segment with the worst service scores churns fastest", "test": "Cox model by segment",
-                "estimate": None, "verdict": "not testable", "n": n_customers,
-                "note": reason or "no survey answers linked to customers in two or more groups, so this was not tested"}
+                "claim": f"The {name} with the worst service scores loses customers fastest",
+                "test": f"Cox model by {name}", "estimate": None, "verdict": "not testable", "n": n_customers,
+                "note": reason or "no survey answers linked to customers in two or more groups, so this was not tested",
+                "unit": "rate ratio"}
     closest = vs_worst.set_index("segment").loc[pick(vs_worst.set_index("segment")["hr"], "max")]
     est, lo, hi = 1 / closest["hr"], 1 / closest["ci_high"], 1 / closest["ci_low"]
     n_worst = int(service.set_index("segment").at[worst, "responses"])
+    w, c = plain(worst), plain(closest.name)
     return {"id": "worst_served_segment_churns_fastest",
-            "claim": f"The {group_col} with the worst service scores ({worst}) churns fastest",
-            "test": f"hazard ratio of {worst} vs the fastest-churning other group ({closest.name}); Cox model",
+            "claim": f"The {name} with the worst service scores ({w}) loses customers fastest",
+            "test": f"Cox model by {name}: {w} vs the fastest-leaving other group ({c})",
             "estimate": est, "ci_low": lo, "ci_high": hi, "p_value": closest["p"],
             "verdict": verdict(lo, hi, null=1.0, direction=1),
-            "n": int(min(n_worst, int(closest["customers"])))}
+            "n": int(min(n_worst, int(closest["customers"]))), "unit": "rate ratio",
+            "meaning": f"{'Above' if est > 1 else 'Below'} 1×: customers in {w} leave at "
+                       f"{fmt_value(est, 'rate ratio', digits=2)} of those in {c}, the fastest-leaving other group."}
 
 
 def truth_check(estimates: pd.DataFrame, truth: dict[str, Any], family_alpha: float = 0.05) -> pd.DataFrame:

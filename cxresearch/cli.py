@@ -14,6 +14,7 @@ EXAMPLES = """examples:
   cxresearch run data_overview -p n_customers 20000 -p seed 7
   cxresearch run churn_survival -p customers_path telco.csv -p duration_col tenure -p event_col Churn \\
       -p event_value Yes -p id_col null -p start_col null -p end_col null -p horizon 12
+  cxresearch run customer_lifetime_value -p currency EUR -p labels "{sat_1: overall satisfaction}"
   cxresearch run --all --jobs 2
   cxresearch run --config study.yaml
   cxresearch params churn_survival        (every parameter with its type, default and meaning)
@@ -46,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="study file (YAML) listing named runs with their parameters")
     run.add_argument("--name", dest="run_name", help="output folder name of a single run (default: the notebook)")
     run.add_argument("--notebooks", type=Path, help="folder of notebooks (default: the project's notebooks/)")
+    run.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="a progress bar over each notebook's cells (default: on for a single run in a terminal)")
     params = sub.add_parser("params", help="list a notebook's parameters with types, defaults and meaning")
     params.add_argument("name", help="notebook name")
     params.add_argument("--notebooks", type=Path, help="folder of notebooks (default: the project's notebooks/)")
@@ -110,7 +113,7 @@ def _main(args: argparse.Namespace) -> int:
         specs = [RunSpec(args.name, name=args.run_name, parameters=given, from_text=True)]
     else:
         raise ParameterError("Name a notebook, or use --all or --config. List them with: cxresearch run --help")
-    results = run_many(specs, out_dir=out, jobs=args.jobs, notebooks=args.notebooks)
+    results = run_many(specs, out_dir=out, jobs=args.jobs, notebooks=args.notebooks, progress=args.progress)
     failed = [r for r in results if r.get("status") != "ok"]
     print()
     for r in results:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import pandas as pd
 from scipy import optimize, special, stats
 
 from cxresearch import contracts
+from cxresearch.display import fmt_value, plain
 from cxresearch.fits import fit_with_retries, is_number
 from cxresearch.io import Contract, Exclusion, InputError, Ledger, after, read_table, unlinked
 from cxresearch.params import ParameterError
@@ -78,6 +80,7 @@ class ClvInputs:
     holdout_end: pd.Timestamp | None
     source: str
     truth: dict[str, Any] | None = None
+    item_labels: pd.Series | None = None  # survey item -> its wording (from the synthetic world's item dictionary)
 
 
 def load_inputs(dataset: str = "synthetic", transactions_path: str | None = None, customers_path: str | None = None,
@@ -99,7 +102,7 @@ def load_inputs(dataset: str = "synthetic", transactions_path: str | None = None
     """
     from cxresearch.synth import resolve_inputs
 
-    truth = customers = survey = None
+    truth = customers = survey = item_labels = None
     if transactions_path:
         path, source = Path(transactions_path), "the files given as parameters"
         extra = {k: Path(v) for k, v in (("customers", customers_path), ("survey_responses", survey_path)) if v}
@@ -109,10 +112,10 @@ def load_inputs(dataset: str = "synthetic", transactions_path: str | None = None
         defaults = DATASETS["cdnow"]
         customer_col, date_col, amount_col = "customer_id", "timestamp", "amount"
     elif dataset == "synthetic":
-        paths, _, truth = resolve_inputs({"transactions": None, "customers": None, "survey_responses": None},
-                                         seed, n_customers, effects)
+        paths, _, truth = resolve_inputs({"transactions": None, "customers": None, "survey_responses": None,
+                                          "survey_items": None}, seed, n_customers, effects)
         path, source = paths["transactions"], f"the built-in synthetic world ({n_customers:,} customers, seed {seed})"
-        extra = {k: paths[k] for k in ("customers", "survey_responses")}
+        extra = {k: paths[k] for k in ("customers", "survey_responses", "survey_items")}
         defaults = DATASETS["synthetic"]
         customer_col, date_col, amount_col = "customer_id", "timestamp", "amount"
     else:
@@ -135,7 +138,19 @@ def load_inputs(dataset: str = "synthetic", transactions_path: str | None = None
     cal_ts = pd.Timestamp(cal) if cal else tx.daily["date"].max()
     if "survey_responses" in extra:
         survey = read_table(extra["survey_responses"], contracts.SURVEY_RESPONSES)
-    return ClvInputs(tx, customers, survey, cal_ts, pd.Timestamp(hold) if hold else None, source, truth)
+    if "survey_items" in extra:
+        items = read_table(extra["survey_items"], contracts.SURVEY_ITEMS)
+        if "label" in items:
+            item_labels = items.set_index("item")["label"].dropna()
+    return ClvInputs(tx, customers, survey, cal_ts, pd.Timestamp(hold) if hold else None, source, truth, item_labels)
+
+
+def money_unit(dataset: str, transactions_path: str | None, currency: str) -> str:
+    """The currency money is shown in: ``currency``, except that the CDNOW sample is in US dollars (when the
+    default currency was left unchanged)."""
+    if dataset == "cdnow" and not transactions_path and currency == "RUB":
+        return "USD"
+    return currency
 
 
 def check_periods(tx: Transactions, calibration_end: Any, holdout_end: Any) -> None:
@@ -845,11 +860,17 @@ def bootstrap_top_share(values: pd.Series, share: float, n_boot: int = 500, seed
 
 def tracking(model: str, params, summary: pd.DataFrame, daily: pd.DataFrame, calibration_end, holdout_end,
              time_unit: str = "weeks") -> pd.DataFrame:
-    """Repeat purchases per period, actual vs model, from the first purchase date to the holdout end."""
+    """Repeat purchases per period, actual vs model, from the first purchase date to the holdout end.
+
+    The last period ends with the holdout; when it is shorter than a whole period, ``complete`` is False on that
+    row (it counts in the cumulative totals, but a per-period plot leaves it out: it would look like a drop).
+    """
     unit = UNIT_DAYS[time_unit]
     start = summary["first_purchase"].min()
-    end = pd.Timestamp(holdout_end)
-    edges = pd.date_range(start, end + pd.Timedelta(days=unit), freq=pd.Timedelta(days=unit))
+    stop = pd.Timestamp(holdout_end).normalize() + pd.Timedelta(days=1)  # purchases on the last day count
+    edges = pd.date_range(start, stop, freq=pd.Timedelta(days=unit))
+    if edges[-1] < stop:
+        edges = edges.append(pd.DatetimeIndex([stop]))
     first = summary["first_purchase"]
     d = daily[daily["customer_id"].isin(summary.index)]
     d = d[d["date"] > d["customer_id"].map(first)]  # repeat purchases only
@@ -862,7 +883,9 @@ def tracking(model: str, params, summary: pd.DataFrame, daily: pd.DataFrame, cal
         age = np.clip((edges - day).days / unit, 0, None)
         cum += n * fn(params, age.to_numpy(float))
     predicted = np.diff(cum)
-    out = pd.DataFrame({"period_start": edges[:-1], "actual": actual, "predicted": predicted})
+    out = pd.DataFrame({"period_start": edges[:-1], "actual": actual, "predicted": predicted,
+                        "complete": np.diff(edges.to_numpy("datetime64[ns]").astype("int64"))
+                        >= pd.Timedelta(days=unit).value * (1 - 1e-9)})
     out["actual_cum"] = out["actual"].cumsum()
     out["predicted_cum"] = out["predicted"].cumsum()
     out["holdout"] = out["period_start"] > pd.Timestamp(calibration_end)
@@ -1028,28 +1051,40 @@ def satisfaction_gap(values: pd.DataFrame, survey: pd.DataFrame, item: str, thre
 def concentration_claim(values: pd.Series, top20: float, ci: tuple[float, float]) -> dict[str, Any]:
     """"The top 20% of customers hold most of the value": share held by the top 20% vs 50%.
 
-    ``n`` is the size of the top-20% group (the smaller side of the comparison).
+    ``n`` is the size of the top-20% group (the smaller side of the comparison). Unit "share".
     """
     k = max(1, int(round(0.2 * len(values))))
     return {"id": "value_is_concentrated", "claim": "The top 20% of customers hold most (over half) of the lifetime value",
-            "test": "share of total CLV held by the top 20%, percentile bootstrap 95% CI, compared with 50%",
+            "test": "share of total lifetime value held by the top 20%, percentile bootstrap 95% CI, compared with 50%",
             "estimate": top20, "ci_low": ci[0], "ci_high": ci[1], "p_value": None,
-            "verdict": verdict(ci[0], ci[1], null=0.5), "n": k}
+            "verdict": verdict(ci[0], ci[1], null=0.5), "n": k, "unit": "share",
+            "meaning": f"The 20% most valuable customers are expected to bring {fmt_value(top20, 'share')} of all "
+                       "lifetime value (over 50% supports the claim)."}
 
 
-def satisfaction_claim(gap: pd.DataFrame | None, item: str | None, threshold: float, n_customers: int
-                       ) -> dict[str, Any]:
-    """"Satisfied customers are worth more": difference in mean CLV (Welch), or not testable without a survey."""
+def satisfaction_claim(gap: pd.DataFrame | None, item: str | None, threshold: float, n_customers: int,
+                       currency: str = "") -> dict[str, Any]:
+    """"Satisfied customers are worth more": difference in mean CLV (Welch), or not testable without a survey.
+
+    The estimate is money (unit "money", shown in ``currency``); the item is named by its label.
+    """
     claim = "Satisfied customers buy more often and more (higher lifetime value)"
     if gap is None or not len(gap) or "clv" not in set(gap["measure"]):
-        return {"id": "satisfied_customers_worth_more", "claim": claim, "test": "difference in mean CLV, satisfied vs "
-                "others; Welch t-test", "estimate": None, "verdict": "not testable", "n": n_customers,
+        return {"id": "satisfied_customers_worth_more", "claim": claim, "test": "difference in mean lifetime value, "
+                "satisfied customers vs the others; Welch t-test", "estimate": None, "verdict": "not testable",
+                "n": n_customers, "unit": "money",
                 "note": "no survey answers linked to customers (or too few on one side), so this was not tested"}
     row = gap.set_index("measure").loc["clv"]
+    diff = float(row["difference"])
     return {"id": "satisfied_customers_worth_more", "claim": claim,
-            "test": f"difference in mean CLV, {item} ≥ {threshold:g} vs others; Welch t-test",
-            "estimate": row["difference"], "ci_low": row["ci_low"], "ci_high": row["ci_high"], "p_value": row["p"],
-            "verdict": verdict(row["ci_low"], row["ci_high"]), "n": int(min(row["n_satisfied"], row["n_others"]))}
+            "test": f"difference in mean lifetime value, customers answering {threshold:g} or more to "
+                    f"“{plain(item)}” vs the others; Welch t-test",
+            "estimate": diff, "ci_low": row["ci_low"], "ci_high": row["ci_high"], "p_value": row["p"],
+            "verdict": verdict(row["ci_low"], row["ci_high"]), "n": int(min(row["n_satisfied"], row["n_others"])),
+            "unit": "money",
+            "meaning": f"{'Positive' if diff >= 0 else 'Negative'}: a satisfied customer is worth "
+                       f"{fmt_value(abs(diff), 'money', currency, digits=2)} {'more' if diff >= 0 else 'less'} on average than "
+                       "the others."}
 
 
 def referral_claim(n_customers: int) -> dict[str, Any]:
@@ -1060,85 +1095,233 @@ def referral_claim(n_customers: int) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
+# tables as shown (plain headers; money columns name the currency)
+
+
+#: the exclusion rules as a reader reads them, by how the rule text starts (the ledger and ``results.json`` keep the
+#: exact rule text)
+RULE_TEXT = (("customer_id not found in the customers table", "purchases by customers missing from the customer table"),
+             ("amount below zero", "purchases with an amount below zero"),
+             ("timestamp after", "purchases after"))
+_NAME = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+\b")
+
+
+def rule_text(rule: str) -> str:
+    """An input rule in plain words: known rules rephrased, column names in others by their labels."""
+    rule = str(rule)
+    for start, words in RULE_TEXT:
+        if rule.startswith(start):
+            return words + rule[len(start):]
+    return _NAME.sub(lambda m: plain(m.group()), rule)
+
+
+def rules_table(exclusions: pd.DataFrame, notes: list[dict[str, Any]]) -> pd.DataFrame:
+    """The input rules as shown: table, rule in plain words, rows (exclusions from the ledger, then ``notes``)."""
+    parts = [exclusions[["table", "rule", "rows_excluded"]].rename(columns={"rows_excluded": "rows"}),
+             pd.DataFrame(notes, columns=["rule", "rows"]).assign(table="transactions")]
+    parts = [x for x in parts if len(x)]
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["table", "rule", "rows"])
+    out = out[["table", "rule", "rows"]].reset_index(drop=True)
+    return out.assign(rule=out["rule"].map(rule_text))
+
+
+#: what each model parameter describes, in words
+PARAMETER_MEANINGS = {
+    "r": "how purchase rates vary across customers (shape)",
+    "alpha": "how purchase rates vary across customers (scale, in time units)",
+    "a": "chance of dropping out after a purchase (first shape)",
+    "b": "chance of dropping out after a purchase (second shape)",
+    "s": "how dropout rates vary across customers (shape)",
+    "beta": "how dropout rates vary across customers (scale, in time units)",
+    "p": "spend per purchase around a customer's own average (shape)",
+    "q": "how average spend varies across customers (shape)",
+    "v": "how average spend varies across customers (scale, money)",
+}
+
+
+def _parameter_text(name: str) -> str:
+    meaning = PARAMETER_MEANINGS.get(name)
+    return f"{name} — {meaning}" if meaning else name
+
+
+def parameter_table(fit: FitResult) -> pd.DataFrame:
+    """A model's parameters as shown: parameter with what it describes, estimate, standard error, 95% CI."""
+    t = fit.table()
+    return t.assign(parameter=t["parameter"].map(_parameter_text)).rename(columns={"se": "standard error"})
+
+
+def truth_table(fits: list[FitResult], planted: dict[str, float]) -> pd.DataFrame:
+    """Estimates beside the synthetic world's planted parameters: is each planted value inside the 95% CI?"""
+    rows = pd.concat([f.table() for f in fits], ignore_index=True)
+    rows["planted"] = rows["parameter"].map(planted)
+    rows["inside 95% CI"] = (rows["ci_low"] <= rows["planted"]) & (rows["planted"] <= rows["ci_high"])
+    rows["parameter"] = rows["parameter"].map(_parameter_text)
+    return rows[["parameter", "planted", "estimate", "ci_low", "ci_high", "inside 95% CI"]]
+
+
+def comparison_table(comparison: pd.DataFrame) -> pd.DataFrame:
+    """The model comparison as shown (holdout purchases predicted and actual, error per customer)."""
+    return comparison.rename(columns={"holdout predicted": "holdout purchases, predicted",
+                                      "holdout actual": "holdout purchases, actual",
+                                      "mean abs. error per customer": "mean error per customer (purchases)"})
+
+
+def conditional_table(ce: pd.DataFrame) -> pd.DataFrame:
+    """Holdout purchases by calibration purchases, as shown."""
+    return ce.rename(columns={"calibration purchases": "repeat purchases, calibration period",
+                              "actual": "mean holdout purchases, actual", "predicted": "mean holdout purchases, model"})
+
+
+def segment_display(table: pd.DataFrame, currency: str = "") -> pd.DataFrame:
+    """:func:`segment_table` as shown: revenue in ``currency``."""
+    money = f" ({currency})" if currency else ""
+    return table.rename(columns={"value": f"revenue{money}", "share of value": "share of revenue"})
+
+
+def value_display(table: pd.DataFrame, group: str, currency: str = "") -> pd.DataFrame:
+    """:func:`value_by` as shown: the group column named ``group``, lifetime value in ``currency``."""
+    money = f" ({currency})" if currency else ""
+    return table.rename(columns={"group": group, "mean value": f"mean lifetime value{money}",
+                                 "total value": f"total lifetime value{money}"})
+
+
+def gap_table(gap: pd.DataFrame, currency: str = "") -> pd.DataFrame:
+    """:func:`satisfaction_gap` as shown: measures in words (lifetime value in ``currency``), plain headers."""
+    money = f" ({currency})" if currency else ""
+    measures = {"clv": f"lifetime value{money}", "expected_purchases": "expected purchases"}
+    out = gap.assign(measure=gap["measure"].map(lambda m: measures.get(m, plain(m))))
+    return out.rename(columns={"satisfied": "mean, satisfied", "others": "mean, others",
+                               "n_satisfied": "satisfied customers", "n_others": "other customers",
+                               "difference": "difference", "p": "p-value"})
+
+
+# ---------------------------------------------------------------------------------------------
 # plots
 
 
-def plot_tracking(track: pd.DataFrame, model: str, cumulative: bool = True, ax: plt.Axes | None = None) -> plt.Axes:
-    """Actual vs model repeat purchases per period (or cumulative); the holdout is shaded."""
+PER = {"days": "day", "weeks": "week", "months": "month"}
+
+
+def _thousands(ax: plt.Axes, axis: str = "y") -> None:
+    from matplotlib.ticker import FuncFormatter
+
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+
+
+def plot_tracking(track: pd.DataFrame, model: str, cumulative: bool = True, ax: plt.Axes | None = None,
+                  time_unit: str = "weeks") -> plt.Axes:
+    """Actual vs model repeat purchases per period (or cumulative); the holdout is shaded; readable dates."""
+    from cxresearch.plots import ACCENT, MAIN, MUTED, date_axis
+
     ax = ax or plt.subplots(figsize=(10, 4))[1]
     a, p = ("actual_cum", "predicted_cum") if cumulative else ("actual", "predicted")
-    ax.plot(track["period_start"], track[a], color="#1f4e79", lw=2, label="actual")
-    ax.plot(track["period_start"], track[p], color="#c0504d", lw=2, ls="--", label=model)
+    if not cumulative and "complete" in track:
+        track = track[track["complete"]]
+    ax.plot(track["period_start"], track[a], color=MAIN, lw=2, label="actual")
+    ax.plot(track["period_start"], track[p], color=ACCENT, lw=2, ls="--", label=f"{model} model")
     hold = track[track["holdout"]]
     if len(hold):
-        ax.axvspan(hold["period_start"].min(), hold["period_start"].max(), color="grey", alpha=0.12, label="holdout")
-    ax.set_ylabel("repeat purchases" + (" (cumulative)" if cumulative else " per period"))
-    ax.set_title(("Cumulative" if cumulative else "Weekly") + " repeat purchases: actual vs model")
-    ax.legend(frameon=False)
-    ax.grid(alpha=0.3)
+        ax.axvspan(hold["period_start"].min(), hold["period_start"].max(), color=MUTED, alpha=0.15,
+                   label="holdout (not used for fitting)")
+    per = PER.get(time_unit, time_unit)
+    ax.set_ylabel("repeat purchases so far" if cumulative else f"repeat purchases per {per}")
+    ax.set_title(("Repeat purchases so far" if cumulative else f"Repeat purchases per {per}") + ": actual vs model")
+    _thousands(ax)
+    date_axis(ax)
+    ax.legend(loc="upper left")
     return ax
 
 
 def plot_conditional(ce: pd.DataFrame, model: str, ax: plt.Axes | None = None) -> plt.Axes:
     """Holdout purchases by calibration purchases: actual vs model."""
+    from cxresearch.plots import ACCENT, MAIN
+
     ax = ax or plt.subplots(figsize=(7, 4))[1]
     x = np.arange(len(ce))
-    ax.plot(x, ce["actual"], "o-", color="#1f4e79", label="actual")
-    ax.plot(x, ce["predicted"], "s--", color="#c0504d", label=model)
+    ax.plot(x, ce["actual"], "o-", color=MAIN, label="actual")
+    ax.plot(x, ce["predicted"], "s--", color=ACCENT, label=f"{model} model")
     ax.set_xticks(x, ce["calibration purchases"])
     ax.set_xlabel("repeat purchases in the calibration period")
     ax.set_ylabel("mean purchases in the holdout")
     ax.set_title("Do customers who bought more keep buying more?")
-    ax.legend(frameon=False)
-    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
     return ax
 
 
-def plot_p_alive_matrix(model: str, params, T: float, max_frequency: int = 20, ax: plt.Axes | None = None) -> plt.Axes:
-    """P(alive) for every (recency, frequency) at tenure T."""
-    ax = ax or plt.subplots(figsize=(7, 5))[1]
+def plot_p_alive_matrix(model: str, params, T: float, max_frequency: int = 20, ax: plt.Axes | None = None,
+                        time_unit: str = "weeks") -> plt.Axes:
+    """P(alive) for every (recency, frequency) at tenure T, with the 50% line."""
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+    from cxresearch.plots import DIVERGING
+
+    ax = ax or plt.subplots(figsize=(8, 5.5))[1]
     rec = np.linspace(0, T, 60)
     freq = np.arange(0, max_frequency + 1)
     f, r = np.meshgrid(freq, rec, indexing="ij")
     pa = p_alive(model, params, f, np.where(f > 0, r, 0), np.full_like(r, T))
-    im = ax.imshow(pa, origin="lower", aspect="auto", extent=(0, T, -0.5, max_frequency + 0.5), cmap="RdYlGn",
+    im = ax.imshow(pa, origin="lower", aspect="auto", extent=(0, T, -0.5, max_frequency + 0.5), cmap=DIVERGING,
                    vmin=0, vmax=1)
-    ax.figure.colorbar(im, ax=ax, label="probability still active")
-    ax.set_xlabel("recency (time from first to last purchase)")
+    if np.nanmin(pa[1:]) < 0.5 < np.nanmax(pa[1:]):
+        lines = ax.contour(rec, freq[1:], pa[1:], levels=[0.5], colors="black", linewidths=1, linestyles="--")
+        ax.clabel(lines, fmt={0.5: "50%"}, fontsize=9)
+    bar = ax.figure.colorbar(im, ax=ax, format=PercentFormatter(1.0, decimals=0))
+    bar.set_label("chance the customer is still active")
+    ax.grid(False)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel(f"{time_unit} from first to last purchase (recency)")
     ax.set_ylabel("repeat purchases")
-    ax.set_title(f"Who is still active? ({model}, tenure {T:.0f})")
+    ax.set_title(f"Who is still active? Customers who first bought {T:,.0f} {time_unit} ago ({model})")
     return ax
 
 
-def plot_segments(table: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
-    """Share of customers vs share of value per RFM segment."""
-    ax = ax or plt.subplots(figsize=(8, 0.45 * len(table) + 1.2))[1]
-    y = np.arange(len(table))[::-1]
-    ax.barh(y + 0.2, table["share of customers"] * 100, height=0.4, color="#9bb7d4", label="share of customers")
-    ax.barh(y - 0.2, table["share of value"] * 100, height=0.4, color="#1f4e79", label="share of value")
-    ax.set_yticks(y, table["segment"])
-    ax.set_xlabel("%")
-    ax.set_title("RFM segments: how many customers, how much value")
-    ax.legend(frameon=False)
-    ax.grid(axis="x", alpha=0.3)
+def plot_segments(table: pd.DataFrame, ax: plt.Axes | None = None, currency: str = "") -> plt.Axes:
+    """Share of customers vs share of revenue per RFM segment; each revenue bar is labelled with the money."""
+    import seaborn as sns
+    from matplotlib.ticker import PercentFormatter
+
+    from cxresearch.plots import MAIN, PALETTE, label
+
+    ax = ax or plt.subplots(figsize=(9, 0.55 * len(table) + 1.4))[1]
+    names = [label(s, 24) for s in table["segment"]]
+    long = pd.DataFrame({
+        "segment": names * 2,
+        "share": np.r_[table["share of customers"].to_numpy(float), table["share of value"].to_numpy(float)] * 100,
+        "measure": ["share of customers"] * len(table) + ["share of revenue"] * len(table)})
+    sns.barplot(data=long, y="segment", x="share", hue="measure", order=names, orient="h",
+                palette=[PALETTE[9], MAIN], ax=ax)
+    money = [fmt_value(v, "money", currency) for v in table["value"]]
+    ax.bar_label(ax.containers[1], labels=money, padding=3, fontsize=8.5)
+    ax.set_xlim(0, float(long["share"].max()) * 1.3)
+    ax.xaxis.set_major_formatter(PercentFormatter(100, decimals=0))
+    ax.set_xlabel("share of all customers / of all revenue in the calibration period")
+    ax.set_ylabel("")
+    ax.set_title("RFM segments: how many customers, how much revenue")
+    ax.legend(title=None, loc="lower right")
     return ax
 
 
 def plot_lorenz(values: pd.Series, ax: plt.Axes | None = None) -> plt.Axes:
     """Share of total value held by the top x% of customers."""
-    ax = ax or plt.subplots(figsize=(5.5, 5))[1]
+    from matplotlib.ticker import PercentFormatter
+
+    from cxresearch.plots import ACCENT, MAIN, MUTED
+
+    ax = ax or plt.subplots(figsize=(6, 5.5))[1]
     v = np.sort(values.to_numpy(float))[::-1]
     cum = np.concatenate([[0], np.cumsum(v) / v.sum()])
     share = np.linspace(0, 1, len(cum))
-    ax.plot(share * 100, cum * 100, color="#1f4e79", lw=2)
-    ax.plot([0, 100], [0, 100], color="grey", ls="--", lw=1)
+    ax.plot(share * 100, cum * 100, color=MAIN, lw=2, label="customers, most valuable first")
+    ax.plot([0, 100], [0, 100], color=MUTED, ls="--", lw=1, label="if every customer were worth the same")
     for s in (0.1, 0.2):
         k = int(round(s * len(v)))
-        ax.scatter([s * 100], [cum[k] * 100], color="#c0504d", zorder=3)
-        ax.annotate(f"top {s:.0%}: {cum[k]:.0%} of value", (s * 100, cum[k] * 100), xytext=(8, -12),
+        ax.scatter([s * 100], [cum[k] * 100], color=ACCENT, zorder=3)
+        ax.annotate(f"top {s:.0%} of customers: {cum[k]:.0%} of value", (s * 100, cum[k] * 100), xytext=(8, -14),
                     textcoords="offset points", fontsize=9)
-    ax.set_xlabel("% of customers (most valuable first)")
-    ax.set_ylabel("% of total lifetime value")
+    ax.xaxis.set_major_formatter(PercentFormatter(100, decimals=0))
+    ax.yaxis.set_major_formatter(PercentFormatter(100, decimals=0))
+    ax.set_xlabel("share of customers (most valuable first)")
+    ax.set_ylabel("share of total lifetime value")
     ax.set_title("How concentrated is customer value?")
-    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=9)
     return ax

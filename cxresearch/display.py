@@ -1,4 +1,10 @@
-"""Tables for stakeholders: no index column, formatted numbers, escaped text."""
+"""What a stakeholder reads: plain labels, numbers with units, escaped text, clean tables.
+
+Everything that turns a variable name or a number into words lives here: :data:`LABELS` (column or
+value → label, filled from item dictionaries and the notebooks' ``labels`` parameter), :func:`plain`,
+:func:`fmt_number`, :func:`fmt_value` (numbers with their unit: %, months, × the rate, money) and
+:class:`Table`.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +46,124 @@ def fmt_p(p: Any) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
+UNITS = ("share", "pp", "rate ratio", "ratio", "money", "points", "days", "weeks", "months", "years", "")
+
+
+def fmt_value(x: Any, unit: str | None = None, currency: str = "", digits: int = 3) -> str:
+    """A number with its unit, as a reader expects it.
+
+    ``share`` 0.885 → "88.5%"; ``pp`` (a difference of shares) 0.085 → "+8.5 pp"; ``rate ratio`` (a hazard
+    ratio) 0.64 → "0.64× the rate"; ``ratio`` 2.8 → "2.8×"; ``money`` → "1,250 RUB" (``currency``);
+    ``points``, ``days``, ``weeks``, ``months``, ``years`` are written after the number. Missing → "–".
+    """
+    text = fmt_number(x, percent=unit in ("share", "pp"), digits=digits)
+    if text == "–" or not unit:
+        return text
+    if unit == "share":
+        return text
+    if unit == "pp":
+        return (text if text.startswith("-") else "+" + text).replace("%", " pp")
+    if unit == "rate ratio":
+        return f"{text}× the rate"
+    if unit == "ratio":
+        return f"{text}×"
+    if unit == "money":
+        return f"{text} {currency}".strip()
+    return f"{text} {unit}"
+
+
+def fmt_interval(lo: Any, hi: Any, unit: str | None = None, currency: str = "", digits: int = 3) -> str:
+    """An interval on one line: "0.57 to 0.72" (the unit written once, after the upper bound)."""
+    if not _finite(lo) or not _finite(hi):
+        return "–"
+    if unit in ("share", "pp"):
+        a, b = fmt_number(lo, True, digits), fmt_number(hi, True, digits)
+        return f"{a} to {b}".replace("%", " pp") if unit == "pp" else f"{a} to {b}"
+    return f"{fmt_number(lo, digits=digits)} to {fmt_value(hi, unit, currency, digits)}"
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(float(x))
+
+
+# ---------------------------------------------------------------------------------------------
+# labels
+
+STANDARD_LABELS = {
+    "ci": "95% CI", "p_value": "p-value", "p": "p-value", "p_adjusted": "p-value (Holm)", "p adjusted": "p-value (Holm)",
+    "n": "n", "hr": "hazard ratio", "se": "standard error", "aic": "AIC", "bic": "BIC", "r2": "R²",
+    "log_likelihood": "log-likelihood", "n_customers": "customers", "n_responses": "responses",
+    "krippendorff_alpha": "Krippendorff's alpha", "icc_2_1": "ICC(2,1)", "rows_excluded": "rows excluded",
+    "rows_before": "rows before",
+}
+_IDENTIFIER = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+$")  # snake_case names, never free text
+_TERM = re.compile(r"^(?P<var>[^\[\]]+)\[(?:T\.)?(?P<level>[^\[\]]+)\]$")  # plan[annual], plan[T.annual]
+
+
+class Labels(dict):
+    """Column or value → the label a reader sees.
+
+    Filled by :func:`use_labels` (item dictionaries, codebooks, the notebook's ``labels`` parameter); looked
+    up by :func:`plain`, by :class:`Table` for headers and text cells, and by the plot helpers for tick
+    labels and legends. ``references`` holds the reference level of each categorical covariate so that a
+    model term ``plan[annual]`` reads "plan: annual vs monthly".
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.references: dict[str, str] = {}
+
+    def reset(self) -> None:
+        self.clear()
+        self.references.clear()
+
+
+LABELS = Labels()
+
+
+def use_labels(*mappings: Any, references: dict[str, Any] | None = None) -> Labels:
+    """Register labels (later mappings win): dicts, Series (index → value) or None.
+
+    A notebook calls this with its data dictionary first and the user's ``labels`` parameter last, e.g.
+    ``cx.use_labels(items.set_index("item")["label"], labels)``.
+    """
+    for m in mappings:
+        if m is None:
+            continue
+        pairs = m.items() if hasattr(m, "items") else m
+        for k, v in pairs:
+            if v is not None and not (isinstance(v, float) and math.isnan(v)) and str(v).strip():
+                LABELS[str(k)] = str(v)
+    for var, level in (references or {}).items():
+        LABELS.references[str(var)] = str(level)
+    return LABELS
+
+
+def plain(name: Any, header: bool = False) -> str:
+    """The reader's label for a column, item, code or model term.
+
+    Registered labels win; then, for a column ``header``, standard statistics headers (``p_value`` →
+    "p-value"; a value "p" in a cell stays "p"); then model terms
+    (``plan[annual]`` → "plan: annual vs monthly" when the reference level is known); then snake_case
+    names are spelled out (``wait_time`` → "wait time"). Anything else (free text, numbers) is returned
+    unchanged.
+    """
+    text = str(name)
+    if text in LABELS:
+        return LABELS[text]
+    if header and text in STANDARD_LABELS:
+        return STANDARD_LABELS[text]
+    m = _TERM.match(text)
+    if m:
+        var, level = m.group("var"), m.group("level")
+        ref = LABELS.references.get(var)
+        head = f"{plain(var)}: {plain(level)}"
+        return f"{head} vs {plain(ref)}" if ref is not None else head
+    if _IDENTIFIER.match(text):
+        return text.replace("_", " ")
+    return text
+
+
 P_COLUMN = re.compile(r"^(p\b.*|p[_-]?value|.*\bp-value\b.*)$", re.IGNORECASE)  # not p_alive, plan
 
 
@@ -59,6 +183,12 @@ def _cell(value: Any, kind: str, digits: int) -> str:
     return str(value)
 
 
+def _interval_cell(lo: Any, hi: Any, percent: bool, digits: int) -> str:
+    if not _finite(lo) or not _finite(hi):
+        return "–"
+    return f"{fmt_number(lo, percent, digits)} to {fmt_number(hi, percent, digits)}"
+
+
 def _kind(column: Any, percent: set[str]) -> str:
     name = str(column)
     if column in percent:
@@ -71,7 +201,11 @@ def _kind(column: Any, percent: set[str]) -> str:
 
 
 class Table:
-    """A DataFrame shown as a clean table (HTML for reports, text for nbval and terminals)."""
+    """A DataFrame shown as a clean table (HTML for reports, text for the notebook regression and terminals).
+
+    Headers and text cells go through :func:`plain` (registered labels, "p-value", model terms, snake_case
+    spelled out); a ``ci_low``/``ci_high`` pair becomes one "95% CI" column written "a to b" on one line.
+    """
 
     def __init__(self, df: pd.DataFrame, percent: Iterable[str] = (), digits: int = 3,
                  rename: dict[str, str] | None = None):
@@ -80,10 +214,31 @@ class Table:
         self.digits = digits
         self.rename = rename or {}
 
+    def _columns(self) -> list[tuple[str, list[str]]]:
+        """(header, cells) per shown column, the interval bounds merged into one column."""
+        cols = list(self.df.columns)
+        out = []
+        for c in cols:
+            if c == "ci_high" and "ci_low" in cols:
+                continue
+            if c == "ci_low" and "ci_high" in cols:
+                pct = "ci_low" in self.percent
+                cells = [_interval_cell(lo, hi, pct, self.digits) for lo, hi in zip(self.df["ci_low"], self.df["ci_high"],
+                                                                                   strict=True)]
+                out.append((self.rename.get("ci", "95% CI"), cells))
+                continue
+            kind = _kind(c, self.percent)
+            cells = [_cell(v, kind, self.digits) for v in self.df[c]]
+            if not self._numeric(c):
+                cells = [plain(v) if isinstance(v, str) else cell for v, cell in zip(self.df[c], cells, strict=True)]
+            out.append((self.rename.get(c, plain(c, header=True)), cells))
+        return out
+
     def formatted(self) -> pd.DataFrame:
-        out = pd.DataFrame({c: [_cell(v, _kind(c, self.percent), self.digits) for v in self.df[c]]
-                            for c in self.df.columns})
-        return out.rename(columns=self.rename)
+        cols = self._columns()
+        out = pd.DataFrame({i: cells for i, (_, cells) in enumerate(cols)}, index=range(len(self.df)))
+        out.columns = [h for h, _ in cols]
+        return out
 
     def _numeric(self, col: str) -> bool:
         s = self.df[col].dropna()
@@ -92,11 +247,12 @@ class Table:
 
     def _repr_html_(self) -> str:
         f = self.formatted()
-        num = [self._numeric(c) for c in self.df.columns]
+        num = [self._numeric(c) or (c == "ci_low" and "ci_high" in self.df) for c in self.df.columns
+               if not (c == "ci_high" and "ci_low" in self.df)]
         head = "".join(f"<th class='{'num' if n else 'txt'}'>{html.escape(str(c))}</th>"
                        for c, n in zip(f.columns, num, strict=True))
         body = "".join(
-            "<tr>" + "".join(f"<td class='{'num' if n else 'txt'}'>{html.escape(v)}</td>"
+            "<tr>" + "".join(f"<td class='{'num' if n else 'txt'}'>{html.escape(str(v))}</td>"
                              for v, n in zip(row, num, strict=True)) + "</tr>"
             for row in f.itertuples(index=False)
         )

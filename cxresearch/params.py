@@ -287,6 +287,8 @@ RANGES: dict[str, tuple[str, Any]] = {
     "cost_per_member": ("at least 0", lambda x: x >= 0),
     "setup_cost": ("at least 0", lambda x: x >= 0),
     "quotes_per_theme": ("at least 0", lambda x: x >= 0),
+    "currency": ("1 to 8 printable characters, e.g. RUB, EUR or $",
+                 lambda x: isinstance(x, str) and 1 <= len(x.strip()) <= 8 and x.isprintable()),
 }
 ORDERED_DATES = (("calibration_end", "holdout_end"),)
 
@@ -318,7 +320,7 @@ def check(path: Path, given: dict[str, Any], from_text: bool, base: Path) -> dic
             problems.append(f"-p {name}: {exc}. It takes {p.type}, e.g. -p {name} {_example(p)}")
             continue
         rule = RANGES.get(name)
-        if rule and isinstance(v, int | float) and not isinstance(v, bool) and not rule[1](v):
+        if rule and isinstance(v, int | float | str) and not isinstance(v, bool) and not _holds(rule[1], v):
             problems.append(f"-p {name}: {v} is not allowed; it must be {rule[0]}, e.g. -p {name} {_example(p)}.")
             continue
         if "path" in _alternatives(p.type) and isinstance(v, str) and v:
@@ -334,6 +336,13 @@ def check(path: Path, given: dict[str, Any], from_text: bool, base: Path) -> dic
     if problems:
         raise ParameterError(f"Notebook {path.stem} cannot run with these parameters:\n  - " + "\n  - ".join(problems))
     return out
+
+
+def _holds(rule: Any, value: Any) -> bool:
+    try:
+        return bool(rule(value))
+    except TypeError:  # a number rule given text (the type check reports that) or the reverse
+        return True
 
 
 def _example(p: Parameter) -> str:

@@ -24,6 +24,7 @@ checked (converged, score equations solved, no separation). Groups below ``min_g
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from cxresearch.display import fmt_interval, fmt_value, plain
 from cxresearch.fits import FitError, fit_with_retries, is_number
 from cxresearch.io import InputError
 from cxresearch.params import ParameterError
@@ -42,6 +44,22 @@ from cxresearch.stats import holm, pick
 
 Z = 1.959964
 Z_POWER = 0.841621  # 80% power
+
+#: Plain labels of the synthetic world's columns and arms, registered by the notebook with
+#: ``cx.display.use_labels(payoff.COLUMN_LABELS, labels)`` (the ``labels`` parameter wins).
+COLUMN_LABELS = {
+    "spend": "spend", "visits": "visits", "converted": "bought anything", "retained": "still a customer",
+    "pre_spend": "spend before the pilot", "pre_visits": "visits before the pilot",
+    "pre_spend_12m": "spend in the 12 months before", "pre_visits_12m": "visits in the 12 months before",
+    "tenure_months": "months as a customer", "member": "member", "arm": "group", "loyalty": "loyalty programme",
+}
+#: Words that mark a money column (spend, revenue, ...): its differences are shown in the run's currency.
+MONEY_WORDS = ("spend", "amount", "revenue", "sales", "profit")
+
+
+def is_money(column: str | None) -> bool:
+    """Whether a column's name marks money (its differences are shown in the run's currency)."""
+    return bool(column) and any(w in str(column).lower() for w in MONEY_WORDS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,24 +181,51 @@ def customers_needed(sd: float, effect: float, alpha: float = 0.05, power: float
 # observational designs
 
 
-def covariate_matrix(df: pd.DataFrame, covariates: list[str], logs: bool = True) -> pd.DataFrame:
-    """Numbers as they are (plus log(1+x) for non-negative ones when ``logs``), text as dummies.
+def _is_number_column(s: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
 
-    The most common level of a text covariate is left out (ties: the first level in sorted order).
+
+def reference_levels(df: pd.DataFrame, covariates: list[str]) -> dict[str, str]:
+    """The level left out of each text covariate: the most common (ties: the first in sorted order)."""
+    return {c: str(pick(df[c].astype(str).value_counts(), "max")) for c in covariates if not _is_number_column(df[c])}
+
+
+def covariate_matrix(df: pd.DataFrame, covariates: list[str], logs: bool = True) -> pd.DataFrame:
+    """Numbers as they are (plus log(1+x) for non-negative ones when ``logs``), text as dummies named
+    ``column=level``.
+
+    The most common level of a text covariate is left out (:func:`reference_levels`).
     """
     parts = []
+    refs = reference_levels(df, covariates)
     for c in covariates:
         s = df[c]
-        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        if _is_number_column(s):
             v = s.astype(float)
             parts.append(v.rename(c))
             if logs and (v >= 0).all():
                 parts.append(np.log1p(v).rename(f"log1p({c})"))
         else:
             s = s.astype(str)
-            ref = pick(s.value_counts(), "max")
-            parts.append(pd.get_dummies(s, prefix=c, prefix_sep="=", dtype=float).drop(columns=f"{c}={ref}"))
+            parts.append(pd.get_dummies(s, prefix=c, prefix_sep="=", dtype=float).drop(columns=f"{c}={refs[c]}"))
     return pd.concat(parts, axis=1) if parts else pd.DataFrame(index=df.index)
+
+
+_LOG_TERM = re.compile(r"^log1p\((?P<var>.+)\)$")
+
+
+def term_label(term: str, references: dict[str, str] | None = None) -> str:
+    """A covariate-matrix column in words: ``log1p(pre_spend_12m)`` → "spend in the 12 months before (log
+    scale)", ``segment=premium`` → "segment: premium vs mass" (with the reference level known)."""
+    term = str(term)
+    m = _LOG_TERM.match(term)
+    if m:
+        return f"{plain(m.group('var'))} (log scale)"
+    refs = references or {}
+    for var, ref in refs.items():
+        if term.startswith(f"{var}="):
+            return f"{plain(var)}: {plain(term[len(var) + 1:])} vs {plain(ref)}"
+    return plain(term)
 
 
 def _standardise(x: pd.DataFrame) -> pd.DataFrame:
@@ -326,13 +371,22 @@ def percentile_interval(draws: np.ndarray, estimate: float) -> tuple[float, floa
     return lo, hi, ""
 
 
+#: How each observational estimate is named for a reader.
+METHODS = {
+    "naive": "naive gap: members vs non-members as observed",
+    "ipw": "weighted to look alike (propensity score)",
+    "aipw": "weighted and modelled (doubly robust, AIPW)",
+    "did": "change since joining vs non-members (difference-in-differences)",
+}
+
+
 @dataclass
 class ObservationalResult:
     """ATT estimates with bootstrap intervals, and the propensity scores for diagnostics."""
 
     estimates: pd.DataFrame  # method, key, estimate, ci_low, ci_high, note
     propensity: np.ndarray | None
-    balance: pd.DataFrame  # covariate, smd_before, smd_after
+    balance: pd.DataFrame  # covariate, label (in words), smd_before, smd_after
     effective_n_controls: float
     boot: pd.DataFrame  # bootstrap draws per method
     failed_replicates: int = 0
@@ -367,16 +421,17 @@ def observational(df: pd.DataFrame, outcome: str, arm_col: str, control_arm: Any
     if n_boot and failed > max_failed_share * n_boot:
         problem = (f"the propensity model did not converge in {failed} of {n_boot} bootstrap replicates "
                    "(near-separation): no interval is shown")
-    rows = [{"method": "naive member vs non-member gap", "key": "naive", "estimate": naive["estimate"],
+    rows = [{"method": METHODS["naive"], "key": "naive", "estimate": naive["estimate"],
              "ci_low": naive["ci_low"], "ci_high": naive["ci_high"], "note": ""}]
-    for key, name in (("ipw", "propensity-score weighting (ATT)"), ("aipw", "doubly robust AIPW (ATT)")):
+    for key, name in (("ipw", METHODS["ipw"]), ("aipw", METHODS["aipw"])):
         lo, hi, why = (math.nan, math.nan, problem) if problem else percentile_interval(boot[key], point[key])
         if not why and failed:
             why = f"{failed} of {n_boot} bootstrap replicates left out (propensity model did not converge)"
         rows.append({"method": name, "key": key, "estimate": point[key], "ci_low": lo, "ci_high": hi, "note": why})
     w = np.where(d, 1.0, e / (1 - e))
-    balance = pd.DataFrame({"covariate": x.columns, "smd_before": smd(x, d).to_numpy(),
-                            "smd_after": smd(x, d, w).to_numpy()})
+    refs = reference_levels(df, covariates)
+    balance = pd.DataFrame({"covariate": x.columns, "label": [term_label(c, refs) for c in x.columns],
+                            "smd_before": smd(x, d).to_numpy(), "smd_after": smd(x, d, w).to_numpy()})
     ess = float(w[~d].sum() ** 2 / np.sum(w[~d] ** 2))
     return ObservationalResult(pd.DataFrame(rows), e, balance, ess, boot, failed, problem)
 
@@ -388,12 +443,14 @@ def naive_only(df: pd.DataFrame, outcome: str, arm_col: str, control_arm: Any, c
     x = covariate_matrix(df, covariates)
     y = df[outcome].to_numpy(float)
     naive = welch(y[d], y[~d])
-    rows = [{"method": "naive member vs non-member gap", "key": "naive", "estimate": naive["estimate"],
+    rows = [{"method": METHODS["naive"], "key": "naive", "estimate": naive["estimate"],
              "ci_low": naive["ci_low"], "ci_high": naive["ci_high"], "note": ""}]
     rows += [{"method": name, "key": key, "estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan,
               "note": f"not estimable: {problem}"}
-             for key, name in (("ipw", "propensity-score weighting (ATT)"), ("aipw", "doubly robust AIPW (ATT)"))]
-    balance = pd.DataFrame({"covariate": x.columns, "smd_before": smd(x, d).to_numpy(), "smd_after": math.nan})
+             for key, name in (("ipw", METHODS["ipw"]), ("aipw", METHODS["aipw"]))]
+    refs = reference_levels(df, covariates)
+    balance = pd.DataFrame({"covariate": x.columns, "label": [term_label(c, refs) for c in x.columns],
+                            "smd_before": smd(x, d).to_numpy(), "smd_after": math.nan})
     return ObservationalResult(pd.DataFrame(rows), None, balance, math.nan, pd.DataFrame(), 0, problem)
 
 
@@ -500,15 +557,15 @@ def verdict_sentence(summary: dict[str, Any], extra_needed: int | None = None) -
     return f"Cannot tell yet{more}.", "inconclusive"
 
 
-def payback_sentence(summary: dict[str, Any], setup_cost: float) -> str:
+def payback_sentence(summary: dict[str, Any], setup_cost: float, period: str = "period") -> str:
     """Payback in plain words (numbers only): periods to earn back the set-up cost, with its interval."""
     if not setup_cost > 0:
         return "No set-up cost was given, so there is nothing to pay back."
     pb, lo, hi = summary["payback"], summary["payback_ci_low"], summary["payback_ci_high"]
     if not math.isfinite(pb):
         return "At the estimated effect the programme never earns back its set-up cost."
-    upper = f"{hi:.1f} periods" if math.isfinite(hi) else "never (at the low end of the interval it loses money)"
-    return f"Payback after {pb:.1f} periods (95% CI {lo:.1f} to {upper})."
+    upper = f"{hi:.1f} {period}s" if math.isfinite(hi) else "never (at the low end of the interval it loses money)"
+    return f"Payback after {pb:.1f} {period}s (95% CI {lo:.1f} to {upper})."
 
 
 @dataclass
@@ -546,15 +603,15 @@ class Payoff:
 
 
 def money_verdict(effect: Effect, margin: float, cost_per_member: float, horizon: float, setup_cost: float = 0.0,
-           min_group_size: int = 5) -> Payoff:
+                  min_group_size: int = 5, period: str = "period") -> Payoff:
     """Does it pay? ROI, payback, P(ROI > 0), break-even, the plain verdict and the next pilot's size.
 
     Not testable (no numbers, verdict "not testable") when the effect has no finite interval or a group
-    is smaller than ``min_group_size``.
+    is smaller than ``min_group_size``. ``period`` names the outcome period in the test text ("month").
     """
     members = int(effect.n_treated)
-    test = (f"ROI over {horizon:g} periods = (margin × effect − cost) / cost; effect from {effect.method}; "
-            "95% CI of the effect mapped through the money model")
+    test = (f"return on investment over {horizon:g} {period}s = (margin × effect − cost) / cost, with the effect "
+            f"from {effect.method}; the effect's 95% interval carried through this calculation")
     small = min(effect.n_treated, effect.n_control) < min_group_size
     if small or not all(is_number(v) for v in (effect.estimate, effect.ci_low, effect.ci_high)):
         why = (f"fewer than {min_group_size} customers in a group" if small else
@@ -572,87 +629,6 @@ def money_verdict(effect: Effect, margin: float, cost_per_member: float, horizon
     mde = minimum_detectable_effect(sd, members, members)
     return Payoff(m, sentence, verdict, max(extra, 0) if verdict == "inconclusive" else 0, mde, sd, members, test,
                   effect.note or None, money, effect)
-
-
-# ---------------------------------------------------------------------------------------------
-# plots
-
-
-def plot_effects(table: pd.DataFrame, est: str = "estimate", lo: str = "ci_low", hi: str = "ci_high",
-                 label: str = "label", ax: plt.Axes | None = None, title: str = "Effect with 95% CI") -> plt.Axes:
-    """Point estimates with intervals; the dashed line is no effect. Rows without an interval are left out."""
-    from cxresearch.plots import plot_intervals
-
-    t = table[table[[est, lo, hi]].apply(pd.to_numeric, errors="coerce").notna().all(axis=1)]
-    return plot_intervals(t[label], t[est], t[lo], t[hi], ax, title=title, reference=0.0)
-
-
-def plot_balance(balance: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
-    """Standardized mean differences before and after weighting (|SMD| < 0.1 is usually taken as balanced)."""
-    ax = ax or plt.subplots(figsize=(7, 0.45 * len(balance) + 1.3))[1]
-    y = np.arange(len(balance))[::-1]
-    ax.scatter(balance["smd_before"], y, color="#c0504d", label="before weighting")
-    if balance["smd_after"].notna().any():
-        ax.scatter(balance["smd_after"], y, color="#1f4e79", label="after weighting")
-    for v in (-0.1, 0.1):
-        ax.axvline(v, color="grey", ls=":", lw=1)
-    ax.axvline(0, color="black", lw=1)
-    ax.set_yticks(y, balance["covariate"])
-    ax.set_xlabel("standardized mean difference, members minus non-members")
-    ax.set_title("Were members different before they joined?")
-    ax.legend(frameon=False, fontsize=8)
-    return ax
-
-
-def plot_overlap(score: np.ndarray, treated: np.ndarray, ax: plt.Axes | None = None) -> plt.Axes:
-    """Propensity score distributions of members and non-members."""
-    ax = ax or plt.subplots(figsize=(7, 3.5))[1]
-    bins = np.linspace(0, 1, 31)
-    ax.hist(score[~treated], bins=bins, alpha=0.6, color="#9bb7d4", label="non-members", density=True)
-    ax.hist(score[treated], bins=bins, alpha=0.6, color="#1f4e79", label="members", density=True)
-    ax.set_xlabel("estimated probability of joining")
-    ax.set_ylabel("density")
-    ax.set_title("Overlap: are there comparable non-members for every member?")
-    ax.legend(frameon=False)
-    return ax
-
-
-def plot_event_study(es: pd.DataFrame, pre_end: str, post_start: str, ax: plt.Axes | None = None) -> plt.Axes:
-    """Member minus non-member gap per period relative to the pre-period (0 before joining = parallel trends)."""
-    ax = ax or plt.subplots(figsize=(10, 4))[1]
-    x = np.arange(len(es))
-    ax.errorbar(x, es["gap"], yerr=[es["gap"] - es["ci_low"], es["ci_high"] - es["gap"]], fmt="o-", color="#1f4e79",
-                capsize=3)
-    ax.axhline(0, color="black", lw=1)
-    periods = list(es["period"])
-    if pre_end in periods:
-        ax.axvspan(periods.index(pre_end) - 0.5, (periods.index(post_start) - 0.5) if post_start in periods else len(x),
-                   color="grey", alpha=0.15, label="enrolment window")
-    ax.set_xticks(x, periods, rotation=60, fontsize=8)
-    ax.set_ylabel("members minus non-members\n(change from own pre-period mean)")
-    ax.set_title("Event study: no gap before joining, a gap after")
-    ax.legend(frameon=False)
-    ax.grid(alpha=0.3)
-    return ax
-
-
-def plot_roi(result: Payoff, ax: plt.Axes | None = None) -> plt.Axes:
-    """Uncertainty of the ROI: bootstrap histogram (AIPW) or the normal sampling distribution of the effect."""
-    ax = ax or plt.subplots(figsize=(7, 3.5))[1]
-    money, eff = result.money, result.effect
-    if eff.draws is not None and len(eff.draws):
-        roi = money.roi(eff.draws) * 100
-        ax.hist(roi, bins=40, color="#1f4e79", alpha=0.8)
-        ax.set_ylabel("bootstrap draws")
-    else:
-        grid = eff.estimate + eff.se * np.linspace(-4, 4, 401)
-        ax.plot(money.roi(grid) * 100, stats.norm.pdf(grid, eff.estimate, eff.se), color="#1f4e79")
-        ax.set_ylabel("density (normal approximation)")
-        ax.set_yticks([])
-    ax.axvline(0, color="#c0504d", lw=2)
-    ax.set_xlabel("return on investment over the horizon, %")
-    ax.set_title(f"How sure are we it pays? P(ROI > 0) = {result.summary['prob_roi_positive']:.0%}")
-    return ax
 
 
 # ---------------------------------------------------------------------------------------------
@@ -803,12 +779,20 @@ def match_control(values: pd.Series, control_arm: Any, column: str, source: str)
                               f"Values present: {shown}. Fix: set control_arm to one of them."])
 
 
+def arm_label(arm: Any) -> str:
+    """An arm as the reader sees it: its registered label (``labels`` parameter, :data:`COLUMN_LABELS`) or the
+    value as it is in the data."""
+    from cxresearch.display import LABELS
+
+    return LABELS.get(str(arm), str(arm))
+
+
 def arm_sizes(labels: pd.Series, min_group_size: int) -> str:
-    """"a = 1,234, b = <5": customers per arm, counts below ``min_group_size`` hidden."""
+    """"a = 1,234, b = <5": customers per arm (by :func:`arm_label`), counts below ``min_group_size`` hidden."""
     sizes = labels.value_counts()
     order = sorted(sizes.index, key=str)
-    return ", ".join(f"{k} = {sizes[k]:,}" if sizes[k] >= min_group_size else f"{k} = <{min_group_size}"
-                     for k in order)
+    return ", ".join(f"{arm_label(k)} = {sizes[k]:,}" if sizes[k] >= min_group_size
+                     else f"{arm_label(k)} = <{min_group_size}" for k in order)
 
 
 @dataclass
@@ -882,6 +866,7 @@ class RandomizedAnalysis:
     effect: Effect
     arm: str
     adjusted: bool
+    binary: list[str] = field(default_factory=list)  # 0/1 outcomes: their differences are shares (percentage points)
 
 
 def analyse_randomized(setup: Setup) -> RandomizedAnalysis:
@@ -901,9 +886,11 @@ def analyse_randomized(setup: Setup) -> RandomizedAnalysis:
     est = row["adjusted"] if adjusted else row["estimate"]
     effect = Effect(float(est), float(row[f"{pre}ci_low"]), float(row[f"{pre}ci_high"]), float(row[f"{pre}se"]),
                     int(row["n_treated"]), int(row["n_control"]),
-                    "the randomized pilot (" + ("regression-adjusted, HC2" if adjusted else "Welch") + f", arm {arm})",
+                    f"the randomized pilot, {plain(arm)} vs {plain(setup.control)} ("
+                    + ("adjusted for what customers did before, robust interval" if adjusted else "Welch interval") + ")",
                     note=row["note"] or "")
-    return RandomizedAnalysis(table, effect, arm, adjusted)
+    binary = [o for o in p["outcome_cols"] if setup.units[o].dropna().isin([0, 1]).all()]
+    return RandomizedAnalysis(table, effect, arm, adjusted, binary)
 
 
 @dataclass
@@ -981,20 +968,21 @@ def analyse_observational(units: pd.DataFrame, panel: pd.DataFrame | None, *, un
             fake = panel_changes(panel[panel[period_col] < pre_end], data[[unit_col]], unit_col, period_col, outcome,
                                  mid, mid)
             placebo = difference_in_differences(fake, member_of.reindex(fake.index).to_numpy())
-        est = pd.concat([est, pd.DataFrame([{"method": "difference-in-differences (members)", "key": "did",
+        est = pd.concat([est, pd.DataFrame([{"method": METHODS["did"], "key": "did",
                                              **{k: did[k] for k in ("estimate", "ci_low", "ci_high")},
                                              "note": "" if is_number(did["ci_low"]) else "no spread: not testable"}])],
                         ignore_index=True)
         primary = "did"
         effect = Effect(did["estimate"], did["ci_low"], did["ci_high"], did["se"], int(treated.sum()),
-                        int((~treated).sum()), "difference-in-differences (Welch)")
+                        int((~treated).sum()), "difference-in-differences (Welch interval)")
     else:
         primary = "aipw"
         a = est.set_index("key").loc["aipw"]
         draws = result.boot["aipw"].to_numpy() if "aipw" in result.boot else np.array([])
         effect = Effect(float(a["estimate"]), float(a["ci_low"]), float(a["ci_high"]),
                         float(np.std(draws, ddof=1)) if len(draws) > 1 else math.nan, int(treated.sum()),
-                        int((~treated).sum()), "AIPW (percentile bootstrap)", draws=draws, note=a["note"])
+                        int((~treated).sum()), "doubly robust AIPW (bootstrap interval)", draws=draws,
+                        note=a["note"])
     numeric = [c for c in covariates if c in data and pd.api.types.is_numeric_dtype(data[c])]
     first = numeric[0] if numeric else None
     pre_gap = welch(data.loc[treated, first], data.loc[~treated, first]) if first else {}
@@ -1008,8 +996,317 @@ def self_selection_claim(obs: ObservationalAnalysis) -> dict[str, Any]:
 
     g = obs.pre_gap
     n = int(min(obs.treated.sum(), (~obs.treated).sum()))
-    return {"test": f"difference in {obs.pre_covariate or 'a numeric pre-period covariate'} before joining, "
-                    "Welch t-test", "estimate": g.get("estimate"), "ci_low": g.get("ci_low"),
-            "ci_high": g.get("ci_high"), "p_value": g.get("p_value"),
-            "verdict": verdict(g.get("ci_low"), g.get("ci_high")), "n": n,
-            "note": None if g else "no numeric pre-period covariate was given"}
+    what = plain(obs.pre_covariate) if obs.pre_covariate else "a number measured before joining"
+    return {"test": f"members minus non-members: {what} (measured before joining; Welch t-test)",
+            "estimate": g.get("estimate"), "ci_low": g.get("ci_low"), "ci_high": g.get("ci_high"),
+            "p_value": g.get("p_value"), "verdict": verdict(g.get("ci_low"), g.get("ci_high")), "n": n,
+            "note": None if g else "no numeric pre-period covariate was given",
+            "unit": "money" if is_money(obs.pre_covariate) else "",
+            "meaning": f"Positive: before joining, members were higher than non-members on {what}" if g else None}
+
+
+# ---------------------------------------------------------------------------------------------
+# presentation: plain-named tables and sentences for the report
+
+
+def period_word(design: str, period_col: str, has_panel: bool) -> str:
+    """How the outcome period reads: "month" for a monthly panel, "pilot period" for a pilot, else "period"."""
+    if design == "randomized":
+        return "pilot period"
+    return "month" if has_panel and str(period_col).lower() in ("month", "months") else "period"
+
+
+def design_sentence(setup: Setup, design: str) -> str:
+    """The design and the group sizes in words (groups below ``min_group_size`` shown as "<5")."""
+    col = setup.params["arm_col"]
+    if design == "observational":
+        sizes = setup.units[col].value_counts()
+        members = int(sizes.drop(setup.control, errors="ignore").sum())
+        n0 = int(sizes.get(setup.control, 0))
+        return (f"open roll-out (customers chose whether to join): {members:,} members and {n0:,} non-members, "
+                f"told apart by the column {plain(col)}")
+    return f"randomized pilot, customers per group: {setup.sizes_text}"
+
+
+def estimates_display(est: pd.DataFrame, currency: str = "", period: str = "period") -> pd.DataFrame:
+    """Observational estimates with plain headers: method, effect (money per member and period), 95% CI."""
+    head = f"effect per member and {period}" + (f" ({currency})" if currency else "")
+    out = est[["method", "estimate", "ci_low", "ci_high", "note"]].rename(columns={"estimate": head})
+    return out.drop(columns="note") if (out["note"].fillna("") == "").all() else out
+
+
+def effects_display(table: pd.DataFrame, adjusted: bool) -> pd.DataFrame:
+    """Randomized effects per group and outcome with plain headers (interval bounds merged by ``cx.table``)."""
+    out = pd.DataFrame({"group": table["arm"].map(plain), "outcome": table["outcome"].map(plain),
+                        "difference": table["estimate"], "ci_low": table["ci_low"], "ci_high": table["ci_high"],
+                        "p-value (Holm)": table["p_holm"]})
+    if adjusted:
+        out["adjusted difference"] = table["adjusted"]
+        out["adjusted 95% CI"] = [fmt_interval(lo, hi) for lo, hi in
+                                  zip(table["adjusted_ci_low"], table["adjusted_ci_high"], strict=True)]
+        out["adjusted p-value (Holm)"] = table["adjusted_p_holm"]
+        out["variance removed"] = table["variance_reduction"]
+    out["customers (group / control)"] = [f"{a:,} / {b:,}" for a, b in
+                                          zip(table["n_treated"], table["n_control"], strict=True)]
+    if (table["note"].fillna("") != "").any():
+        out["note"] = table["note"]
+    return out
+
+
+def planted_roi(pay: Payoff, planted_effect: float | None) -> float | None:
+    """The return on investment at the planted effect, through the same money model (None without one)."""
+    if pay.money is None or not is_number(planted_effect):
+        return None
+    return float(pay.money.roi(planted_effect))
+
+
+# ---------------------------------------------------------------------------------------------
+# plots (take results, optional ax, compute nothing, return the axes)
+
+
+def _percent_axis(ax: plt.Axes, axis: str = "x") -> None:
+    from matplotlib.ticker import PercentFormatter
+
+    (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(PercentFormatter(100, decimals=0))
+
+
+def plot_effects(table: pd.DataFrame, est: str = "estimate", lo: str = "ci_low", hi: str = "ci_high",
+                 label: str = "label", ax: plt.Axes | None = None, title: str = "Effect with 95% CI",
+                 xlabel: str = "") -> plt.Axes:
+    """Point estimates with intervals; the dashed line is no effect. Rows without an interval are left out."""
+    from cxresearch.plots import plot_intervals
+
+    t = table[table[[est, lo, hi]].apply(pd.to_numeric, errors="coerce").notna().all(axis=1)]
+    from cxresearch.plots import MUTED
+
+    ax = plot_intervals(t[label], t[est], t[lo], t[hi], ax, xlabel=xlabel, title=title, reference=0.0)
+    top = len(t) - 1  # the reference line's name, in headroom above the first row
+    ax.set_ylim(-0.6, top + 0.9)
+    ax.text(0, top + 0.55, " no effect", va="center", fontsize=8.5, color=MUTED)
+    return ax
+
+
+def plot_randomized(table: pd.DataFrame, adjusted: bool, money_outcome: str | None = None, currency: str = "",
+                    binary: list[str] | None = None, axes: np.ndarray | None = None) -> np.ndarray:
+    """One panel per outcome (each on its own scale): the effect of every programme group vs control, 95% CI.
+
+    The adjusted estimate is shown when ``adjusted``; the money outcome's axis is labelled with ``currency``;
+    ``binary`` (0/1) outcomes are shown in percentage points.
+    """
+    from cxresearch.plots import label, plot_intervals
+
+    outcomes = list(dict.fromkeys(table["outcome"]))
+    if axes is None:
+        n_arms = table["arm"].nunique()
+        cols = min(2, len(outcomes))
+        rows = int(np.ceil(len(outcomes) / cols))
+        _, axes = plt.subplots(rows, cols, figsize=(11 if cols > 1 else 7.5, rows * (0.5 * n_arms + 1.6)),
+                               squeeze=False)
+    flat = np.asarray(axes).ravel()
+    est, lo, hi = ("adjusted", "adjusted_ci_low", "adjusted_ci_high") if adjusted else ("estimate", "ci_low", "ci_high")
+    for ax, out in zip(flat, outcomes, strict=False):
+        t = table[(table["outcome"] == out) & table[[est, lo, hi]].notna().all(axis=1)]
+        share = out in (binary or []) and out != money_outcome
+        unit = " (percentage points)" if share else (f" ({currency})" if out == money_outcome and currency else "")
+        plot_intervals(list(t["arm"]), t[est], t[lo], t[hi], ax, xlabel=f"difference vs control{unit}",
+                       title=label(out), reference=0.0, scale=100 if share else 1.0)
+    for ax in flat[len(outcomes):]:
+        ax.set_axis_off()
+    flat[0].figure.suptitle("Effect of the programme vs control (95% CI; dashed line: no effect)", fontweight="bold")
+    flat[0].figure.tight_layout()
+    return np.asarray(axes)
+
+
+def plot_balance(balance: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
+    """Standardized mean differences before and after weighting (|SMD| < 0.1 is usually taken as balanced)."""
+    from cxresearch.plots import ACCENT, MAIN, MUTED, labels
+
+    ax = ax or plt.subplots(figsize=(8, 0.42 * len(balance) + 1.8))[1]
+    y = np.arange(len(balance))[::-1]
+    names = balance["label"] if "label" in balance else balance["covariate"]
+    ax.axvspan(-0.1, 0.1, color=MUTED, alpha=0.12, lw=0, label="balanced (within ±0.1)")
+    ax.axvline(0, color=MUTED, lw=1)
+    ax.scatter(balance["smd_before"], y, color=ACCENT, s=36, label="before weighting", zorder=3)
+    if balance["smd_after"].notna().any():
+        ax.scatter(balance["smd_after"], y, color=MAIN, s=36, label="after weighting", zorder=3)
+    ax.set_yticks(y, labels(names, 48))
+    ax.set_ylim(-0.7, len(balance) - 0.3)
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel("difference, members minus non-members (in standard deviations)")
+    ax.set_title("Were members different before they joined?")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return ax
+
+
+def plot_overlap(score: np.ndarray, treated: np.ndarray, ax: plt.Axes | None = None) -> plt.Axes:
+    """Propensity score distributions of members and non-members."""
+    import seaborn as sns
+
+    from cxresearch.plots import MAIN, MUTED
+
+    ax = ax or plt.subplots(figsize=(8, 3.6))[1]
+    df = pd.DataFrame({"score": 100 * np.asarray(score, float),
+                       "group": np.where(np.asarray(treated, bool), "members", "non-members")})
+    sns.histplot(df, x="score", hue="group", hue_order=["non-members", "members"], bins=np.linspace(0, 100, 31),
+                 stat="density", common_norm=False, element="step", alpha=0.35,
+                 palette={"non-members": MUTED, "members": MAIN}, ax=ax)
+    _percent_axis(ax)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("estimated chance of joining, from what we knew before")
+    ax.set_ylabel("share of customers (density)")
+    ax.set_yticks([])
+    ax.set_title("Overlap: are there comparable non-members for every member?")
+    legend = ax.get_legend()
+    if legend is not None:
+        legend.set_title(None)
+    return ax
+
+
+_DATE_PERIOD = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
+
+
+def _period_dates(periods: pd.Series) -> pd.DatetimeIndex | None:
+    """Periods such as "2024-05" or "2024-05-31" as dates (None when any is not a date)."""
+    text = pd.Series(periods).astype(str)
+    if not text.map(lambda v: bool(_DATE_PERIOD.match(v))).all():
+        return None
+    when = pd.to_datetime(text.where(text.str.len() > 7, text + "-01"), format="%Y-%m-%d", errors="coerce")
+    return None if when.isna().any() else pd.DatetimeIndex(when)
+
+
+def plot_event_study(es: pd.DataFrame, pre_end: str, post_start: str, ax: plt.Axes | None = None,
+                     ylabel: str = "members minus non-members") -> plt.Axes:
+    """Member minus non-member gap per period relative to the pre-period (0 before joining = parallel trends).
+
+    Periods that read as dates ("2024-05") get a date axis; others are shown as they are.
+    """
+    from cxresearch.plots import MAIN, MUTED, date_axis
+
+    ax = ax or plt.subplots(figsize=(10, 4))[1]
+    periods = list(es["period"].astype(str))
+    when = _period_dates(es["period"])
+    bounds = _period_dates(pd.Series([pre_end, post_start])) if when is not None else None
+    if when is not None and bounds is not None:
+        x, half = when, pd.Timedelta(days=15)
+        ax.axvspan(bounds[0] - half, bounds[1] - half, color=MUTED, alpha=0.15, lw=0, label="enrolment window")
+    else:
+        x = np.arange(len(es))
+        if pre_end in periods:
+            ax.axvspan(periods.index(pre_end) - 0.5,
+                       (periods.index(post_start) - 0.5) if post_start in periods else len(x),
+                       color=MUTED, alpha=0.15, lw=0, label="enrolment window")
+    ax.errorbar(x, es["gap"], yerr=[es["gap"] - es["ci_low"], es["ci_high"] - es["gap"]], fmt="o-", color=MAIN,
+                ecolor=MAIN, elinewidth=1, capsize=3, label="gap with 95% CI")
+    ax.axhline(0, color=MUTED, lw=1)
+    if when is not None and bounds is not None:
+        date_axis(ax)
+        ax.set_xlabel(f"{when.min():%B %Y} to {when.max():%B %Y}")
+    else:
+        step = max(1, len(periods) // 12)
+        ax.set_xticks(x[::step], periods[::step])
+    ax.set_ylabel(ylabel)
+    ax.set_title("Members minus non-members over time")
+    ax.legend(loc="upper left")
+    return ax
+
+
+def plot_roi(result: Payoff, ax: plt.Axes | None = None) -> plt.Axes:
+    """Uncertainty of the ROI: bootstrap histogram (AIPW) or the normal sampling distribution of the effect."""
+    import seaborn as sns
+
+    from cxresearch.plots import ACCENT, MAIN
+
+    ax = ax or plt.subplots(figsize=(8, 3.6))[1]
+    money, eff = result.money, result.effect
+    if eff.draws is not None and len(eff.draws):
+        sns.histplot(x=money.roi(eff.draws) * 100, bins=40, color=MAIN, ax=ax)
+        ax.set_ylabel("bootstrap draws")
+    else:
+        grid = eff.estimate + eff.se * np.linspace(-4, 4, 401)
+        roi = money.roi(grid) * 100
+        density = stats.norm.pdf(grid, eff.estimate, eff.se)
+        ax.plot(roi, density, color=MAIN)
+        ax.fill_between(roi, density, where=roi >= 0, color=MAIN, alpha=0.25, lw=0, label="pays off (ROI above 0%)")
+        ax.set_ylabel("how likely")
+        ax.set_yticks([])
+        ax.set_ylim(bottom=0)
+    ax.axvline(0, color=ACCENT, lw=2, label="break-even (ROI 0%)")
+    _percent_axis(ax)
+    ax.set_xlabel("return on investment over the horizon")
+    ax.set_title(f"How sure are we that it pays? Chance that ROI is above 0%: "
+                 f"{result.summary['prob_roi_positive']:.0%}")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return ax
+
+
+# ---------------------------------------------------------------------------------------------
+# figure descriptions (alt text): what each chart shows, in words, for readers who cannot see it
+
+
+def effects_alt(est: pd.DataFrame, currency: str = "", outcome: str = "spend", period: str = "period") -> str:
+    """Alt text of :func:`plot_effects` on the observational estimates."""
+    rows = est.dropna(subset=["estimate", "ci_low", "ci_high"])
+    parts = [f"{r.method}: {fmt_value(r.estimate, 'money', currency)} ({fmt_value(r.ci_low, '', '')} to "
+             f"{fmt_value(r.ci_high, 'money', currency)})" for r in rows.itertuples()]
+    return (f"Dot chart of the effect on {plain(outcome)} per member and {period}, with 95% intervals, by method. "
+            + "; ".join(parts) + ".")
+
+
+def randomized_alt(table: pd.DataFrame, adjusted: bool, money_outcome: str | None = None, currency: str = "",
+                   binary: list[str] | None = None) -> str:
+    """Alt text of :func:`plot_randomized`."""
+    est, lo, hi = ("adjusted", "adjusted_ci_low", "adjusted_ci_high") if adjusted else ("estimate", "ci_low", "ci_high")
+    parts = []
+    for r in table.dropna(subset=[est, lo, hi]).itertuples():
+        unit = "pp" if r.outcome in (binary or []) and r.outcome != money_outcome else (
+            "money" if r.outcome == money_outcome else "")
+        parts.append(f"{plain(r.arm)} on {plain(r.outcome)}: {fmt_value(getattr(r, est), unit, currency)} "
+                     f"(95% CI {fmt_interval(getattr(r, lo), getattr(r, hi), unit, currency)})")
+    return "Dot charts of the effect of the programme vs control, one per outcome. " + "; ".join(parts) + "."
+
+
+def balance_alt(balance: pd.DataFrame) -> str:
+    """Alt text of :func:`plot_balance`."""
+    names = balance["label"] if "label" in balance else balance["covariate"]
+    before = balance["smd_before"].abs()
+    if before.notna().sum() == 0:
+        return "Dot chart of how members differed from non-members before joining: no difference could be computed."
+    i = before.idxmax()
+    text = (f"Dot chart of how far members differed from non-members before joining, in standard deviations. "
+            f"Largest difference before weighting: {names[i]} ({balance.at[i, 'smd_before']:.2f}).")
+    after = balance["smd_after"].abs()
+    if after.notna().any():
+        j = after.idxmax()
+        text += (" After weighting every characteristic is within ±0.1 (balanced)." if after.max() < 0.1 else
+                 f" After weighting the largest is {names[j]} ({balance.at[j, 'smd_after']:.2f}).")
+    return text
+
+
+def overlap_alt(score: np.ndarray, treated: np.ndarray) -> str:
+    """Alt text of :func:`plot_overlap`."""
+    s, d = np.asarray(score, float), np.asarray(treated, bool)
+    return (f"Histograms of the estimated chance of joining: members from {s[d].min():.0%} to {s[d].max():.0%} "
+            f"(median {np.median(s[d]):.0%}), non-members from {s[~d].min():.0%} to {s[~d].max():.0%} "
+            f"(median {np.median(s[~d]):.0%}).")
+
+
+def event_study_alt(es: pd.DataFrame, pre_end: str, post_start: str, currency: str = "") -> str:
+    """Alt text of :func:`plot_event_study`."""
+    period = es["period"].astype(str)
+    pre, post = es[period < str(pre_end)], es[period >= str(post_start)]
+    text = (f"Line chart of the gap between members and non-members per period, from {period.iloc[0]} to "
+            f"{period.iloc[-1]}, with 95% intervals; the enrolment window runs from {pre_end} to before {post_start}.")
+    if len(pre):
+        zero = int(((pre["ci_low"] <= 0) & (pre["ci_high"] >= 0)).sum())
+        text += f" Before the window {zero} of {len(pre)} intervals include zero (no gap)"
+        text += (f"; after it the gap averages {fmt_value(post['gap'].mean(), 'money', currency)}." if len(post)
+                 else ".")
+    return text
+
+
+def roi_alt(result: Payoff) -> str:
+    """Alt text of :func:`plot_roi`."""
+    m = result.summary
+    return (f"Curve of how likely each return on investment is: estimate {m['roi']:.0%}, 95% interval "
+            f"{m['roi_ci_low']:.0%} to {m['roi_ci_high']:.0%}; the chance that it is above 0% (break-even) is "
+            f"{m['prob_roi_positive']:.0%}.")

@@ -10,12 +10,18 @@ replicates that cannot be computed are counted and reported; units and speaker g
 ``min_group_size`` are folded into "Other (small groups)" (:func:`cxresearch.privacy.merge_small_groups`)
 before anything per group is shown. Every ranking, top-k and ordering breaks ties by label
 (:func:`cxresearch.stats.stable_sort`), so results are the same on every machine.
+
+What a reader sees: codes, criteria and coders by their labels (the codebook's and criteria file's optional
+``label`` column, "coder A" for ``coder_a``, else spelled out); tables with plain headers (``*_table``);
+quotes with their language; figures in the :mod:`cxresearch.plots` style, each with a description
+(``*_alt``) for its alt text.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from itertools import combinations
 from pathlib import Path
 from typing import Any
@@ -26,6 +32,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
+from cxresearch.display import plain
 from cxresearch.privacy import EMAIL, NAME_INTRO, OTHER, PHONE, merge_small_groups, scrub  # noqa: F401  (re-exported)
 from cxresearch.stats import round_significant, stable_sort
 
@@ -34,6 +41,36 @@ TENTATIVE_ALPHA = 0.667  # Krippendorff: tentative conclusions from alpha >= 0.6
 MAX_FAILED_BOOT = 0.05  # more undefined bootstrap replicates than this share: no interval is shown
 DEFAULT_SCALE = (1.0, 5.0)  # scale criteria without a stated scale are scored 1..5
 GRID_KEYS = ("session_id", "turn", "coder")
+
+# ---------------------------------------------------------------------------------------------
+# labels: what the reader sees instead of codes, criteria and coder names
+
+
+def table_labels(table: pd.DataFrame, key: str, label_col: str = "label") -> dict[str, str]:
+    """``{key: label}`` from a codebook's or criteria file's optional ``label`` column (rows with an empty
+    label are left out, so :func:`cxresearch.display.plain` spells those names out: ``wait_time`` → "wait
+    time")."""
+    if label_col not in table or key not in table:
+        return {}
+    out = {}
+    for k, v in zip(table[key], table[label_col], strict=True):
+        if _filled(v) and _filled(k):
+            out[str(k)] = str(v).strip()
+    return out
+
+
+_CODER = re.compile(r"(?i)^(coder|rater|annotator)[\s_.-]*([A-Za-z0-9]{1,3})$")
+
+
+def coder_labels(coders: pd.Series | list) -> dict[str, str]:
+    """Coder names as a reader writes them: ``coder_a`` → "coder A", ``rater_2`` → "rater 2"; other names
+    are spelled out (:func:`cxresearch.display.plain`)."""
+    out = {}
+    for c in pd.unique(pd.Series(list(coders), dtype=object).dropna()):
+        m = _CODER.match(str(c).strip())
+        out[str(c)] = f"{m.group(1).lower()} {m.group(2).upper()}" if m else plain(c)
+    return out
+
 
 # ---------------------------------------------------------------------------------------------
 # confidentiality
@@ -289,7 +326,9 @@ def coding_claim(overall: dict[str, Any], threshold: float = TENTATIVE_ALPHA) ->
     return {"id": "coding_is_reliable", "claim": "The coders agree well enough to draw tentative conclusions",
             "test": test, "estimate": overall["estimate"] if testable else None, "ci_low": lo, "ci_high": hi,
             "p_value": None, "verdict": verdict(lo, hi, null=threshold) if testable else "not testable",
-            "n": int(overall["turns"]), "note": None if testable else f"not testable: {overall['reason']}"}
+            "n": int(overall["turns"]), "note": None if testable else f"not testable: {overall['reason']}",
+            "unit": "", "meaning": (f"Krippendorff's alpha: 1 = the coders always agree, 0 = no better than chance; "
+                                    f"{threshold} is the minimum for tentative conclusions, 0.8 for firm ones")}
 
 
 def agreement_metrics(agree: pd.DataFrame, overall: dict[str, Any]) -> dict[str, Any]:
@@ -373,13 +412,57 @@ def top_pairs(co: pd.DataFrame, k: int = 5) -> pd.DataFrame:
     return stable_sort(df, "turns", ascending=False, tie=["code A", "code B"]).head(k).reset_index(drop=True)
 
 
+SCRIPT_LANGUAGES = {"Cyrillic": "Russian", "Latin": "English"}  # the language a quote's script is shown as
+_PLACEHOLDER = re.compile(r"\[(?:name|e-mail|phone)\]")  # what :func:`scrub` puts in: not the speaker's words
+
+
+def _script(ch: str) -> str | None:
+    name = unicodedata.name(ch, "")
+    for script in SCRIPT_LANGUAGES:
+        if name.startswith(script.upper()):
+            return script
+    return "other" if ch.isalpha() else None
+
+
+def quote_language(text: str, minor_share: float = 0.2) -> str:
+    """The language of a quote, told by its script: Cyrillic → "Russian", Latin → "English" (see
+    :data:`SCRIPT_LANGUAGES`), other letters → "other language".
+
+    A quote in two scripts is "Russian and English" when the smaller script holds at least ``minor_share``
+    of the letters (a stray brand name in a Russian sentence does not make it bilingual). The placeholders
+    that scrubbing puts in ("[name]", "[e-mail]", "[phone]") are not counted. No letters at all: "".
+    """
+    counts: dict[str, int] = {}
+    for ch in _PLACEHOLDER.sub(" ", str(text)):
+        script = _script(ch)
+        if script:
+            counts[script] = counts.get(script, 0) + 1
+    total = sum(counts.values())
+    if not total:
+        return ""
+    top = max(counts.values())
+    kept = [s for s in (*SCRIPT_LANGUAGES, "other") if counts.get(s, 0) >= max(minor_share * total, 1) or
+            counts.get(s, 0) == top]
+    names = [SCRIPT_LANGUAGES.get(s, "other language") for s in kept]
+    return " and ".join(dict.fromkeys(names))
+
+
+def normalised(text: str) -> str:
+    """A quote's text for finding repeats: Unicode-normalised, case-folded, "ё" as "е", punctuation dropped,
+    spaces collapsed ("Rude!" and " rude." are the same quote)."""
+    t = unicodedata.normalize("NFKC", str(text)).casefold().replace("ё", "е")
+    return " ".join(re.sub(r"[^\w\s]|_", " ", t).split())
+
+
 def quotes(transcripts: pd.DataFrame, agreed: pd.DataFrame, codebook: pd.DataFrame, k: int = 2, min_group: int = 5,
            group_cols: tuple[str, ...] = ("role", "segment"), max_chars: int = 240) -> pd.DataFrame:
-    """Up to ``k`` quotes per theme: scrubbed, pseudonymous, escaped later by the report.
+    """Up to ``k`` quotes per theme: scrubbed, pseudonymous, with their language, escaped later by the report.
 
     Shorter turns first (ties: session, then turn). A quote is never taken from a speaker group
     (``group_cols``) with fewer than ``min_group`` distinct speakers in all sessions, never from an empty
-    turn, and the same (scrubbed) text is quoted at most once per theme.
+    turn, and the same text is quoted at most once per theme: repeats are found on the scrubbed text
+    :func:`normalised` (case, punctuation and spacing ignored). ``language`` is told by the script
+    (:func:`quote_language`).
     """
     d = transcripts.merge(agreed, on=["session_id", "turn"])
     names = [n for n in transcripts["speaker"].dropna().astype(str).unique()]
@@ -393,15 +476,16 @@ def quotes(transcripts: pd.DataFrame, agreed: pd.DataFrame, codebook: pd.DataFra
         d["_group_size"] = d[["session_id", "speaker"]].drop_duplicates().shape[0]
     d = d.assign(_text=[scrub(t, names) if isinstance(t, str) else "" for t in d["text"]])
     d = d.assign(_text=d["_text"].str.strip(), _len=d["_text"].str.strip().str.len())
+    d = d.assign(_key=[normalised(t) for t in d["_text"]])
     rows = []
     for theme, codes_ in codebook.groupby("theme", sort=False)["code"]:
         hit = d[(d[list(codes_)].sum(axis=1) > 0) & (d["_group_size"] >= min_group) & (d["_len"] > 0)]
-        hit = stable_sort(hit, "_len", tie=["session_id", "turn"]).drop_duplicates("_text")
+        hit = stable_sort(hit, "_len", tie=["session_id", "turn"]).drop_duplicates("_key")
         for r in hit.head(max(int(k), 0)).to_dict("records"):
             text = r["_text"] if len(r["_text"]) <= max_chars else r["_text"][:max_chars] + "…"
-            rows.append({"theme": theme, "quote": text, "speaker": alias.loc[(r["session_id"], r["speaker"])],
-                         "session": r["session_id"]})
-    out = pd.DataFrame(rows, columns=["theme", "quote", "speaker", "session"])
+            rows.append({"theme": theme, "quote": text, "language": quote_language(r["_text"]),
+                         "speaker": alias.loc[(r["session_id"], r["speaker"])], "session": r["session_id"]})
+    out = pd.DataFrame(rows, columns=["theme", "quote", "language", "speaker", "session"])
     return out.sort_values("theme", key=lambda s: s.astype(str), kind="mergesort").reset_index(drop=True)
 
 
@@ -553,8 +637,13 @@ def full_compliance(scores: pd.DataFrame, criteria: pd.DataFrame, min_n: int = 1
     return out
 
 
-def compliance_claim(full: dict[str, Any], low: float = 0.10, high: float = 0.20) -> dict[str, Any]:
-    """The pieces of the essays' "only 10–20% get the intended service" claim for :meth:`Results.claim`."""
+def compliance_claim(full: dict[str, Any], low: float = 0.10, high: float = 0.20,
+                     truth: float | None = None) -> dict[str, Any]:
+    """The pieces of the essays' "only 10–20% get the intended service" claim for :meth:`Results.claim`.
+
+    The estimate is a share (unit "share": shown as %); ``truth`` is the planted share as auditors score it
+    when the data are synthetic (``truth["audits"]["share_full_compliance_observed"]``).
+    """
     from cxresearch.results import verdict
 
     lo, hi = full["ci_low"], full["ci_high"]
@@ -566,7 +655,7 @@ def compliance_claim(full: dict[str, Any], low: float = 0.10, high: float = 0.20
             "test": test,
             "estimate": full["estimate"], "ci_low": lo, "ci_high": hi, "p_value": None,
             "verdict": verdict(lo, hi, within=(low, high)) if testable else "not testable", "n": int(full["audits"]),
-            "note": None if testable else f"not testable: {full['reason']}"}
+            "note": None if testable else f"not testable: {full['reason']}", "unit": "share", "truth": truth}
 
 
 def fold_small_units(audit_table: pd.DataFrame, min_n: int = 5) -> tuple[pd.DataFrame, list[str]]:
@@ -743,7 +832,9 @@ def churn_link_claim(link: dict[str, Any]) -> dict[str, Any]:
             "estimate": link["estimate"], "ci_low": link["ci_low"], "ci_high": link["ci_high"],
             "p_value": link["p_value"],
             "verdict": verdict(link["ci_low"], link["ci_high"], direction=-1) if testable else "not testable",
-            "n": int(link["n"]), "note": None if testable else f"not testable: {link['reason']}"}
+            "n": int(link["n"]), "note": None if testable else f"not testable: {link['reason']}", "unit": "",
+            "meaning": "A rank correlation from −1 to 1. Negative: units with better audits lose a smaller share of "
+                       "their customers (the claim holds); 0: no link; positive: they lose more"}
 
 
 def churn_by_unit(customers: pd.DataFrame, unit_col: str, min_n: int = 5) -> pd.DataFrame:
@@ -775,63 +866,377 @@ def monthly_trend(audit_table: pd.DataFrame, min_n: int = 1) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------
+# tables as the reader sees them: plain headers (codes, criteria and units stay as values; cx.table shows
+# them by their labels)
+
+
+def _drop_empty(df: pd.DataFrame, col: str) -> pd.DataFrame:
+    """Leave out a text column that is empty everywhere (e.g. a note column with nothing to say)."""
+    if col in df and not df[col].fillna("").astype(str).str.strip().ne("").any():
+        return df.drop(columns=col)
+    return df
+
+
+def agreement_table(agree: pd.DataFrame) -> pd.DataFrame:
+    """:func:`agreement` for the report: "applied by coder A", "Cohen's kappa", "Krippendorff's alpha"."""
+    from cxresearch.display import LABELS
+
+    def coder(name: str) -> str:  # a registered label wins, else "coder A" for coder_a
+        return plain(name) if name in LABELS else coder_labels([name])[name]
+
+    ren = {c: f"applied by {coder(c[len('applied by '):])}" for c in agree.columns if str(c).startswith("applied by ")}
+    ren.update({"kappa": "Cohen's kappa", "krippendorff_alpha": "Krippendorff's alpha",
+                "disagreements": "turns coded differently"})
+    return _drop_empty(agree.rename(columns=ren), "note")
+
+
+def frequency_table(freq: pd.DataFrame, codebook: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:func:`code_frequencies` for the report: most-raised first (ties by code), the codebook's definition
+    as "what it covers" when there is one, group columns as "speakers: customer"."""
+    f = stable_sort(freq, "speakers", ascending=False, tie="code").reset_index(drop=True)
+    if codebook is not None and "definition" in codebook:
+        defs = codebook.set_index("code")["definition"]
+        f.insert(2, "what it covers", [str(defs.get(c)) if _filled(defs.get(c)) else "" for c in f["code"]])
+        f = _drop_empty(f, "what it covers")
+    ren = {c: f"speakers: {plain(c[len('speakers ('):-1])}" for c in f.columns
+           if str(c).startswith("speakers (") and str(c).endswith(")")}
+    ren.update({"speakers": "speakers (all)", "turns": "turns", "sessions": "sessions"})
+    return f.rename(columns=ren)
+
+
+def theme_table(themes: pd.DataFrame) -> pd.DataFrame:
+    """:func:`theme_frequencies` for the report: most-raised first (ties by theme)."""
+    t = stable_sort(themes, "speakers", ascending=False, tie="theme").reset_index(drop=True)
+    return t[["theme", "speakers", "turns", "codes"]].rename(columns={"speakers": "distinct speakers"})
+
+
+def pairs_table(pairs: pd.DataFrame) -> pd.DataFrame:
+    """:func:`top_pairs` for the report."""
+    return pairs.rename(columns={"code A": "topic", "code B": "raised together with", "turns": "turns with both"})
+
+
+def quotes_table(q: pd.DataFrame) -> pd.DataFrame:
+    """:func:`quotes` for the report (the session is shown as it is: ids that look personal were pseudonymised
+    on reading)."""
+    return q.rename(columns={"quote": "what was said"})
+
+
+def pass_rate_table(rates: pd.DataFrame) -> pd.DataFrame:
+    """Pass/fail criteria of :func:`criterion_pass_rates`: pass rate and 95% CI (shares; show with
+    ``percent=["pass rate", "ci_low"]``), must-have first, then by pass rate (lowest first: what to fix)."""
+    b = rates[rates["kind"] == "binary"].assign(_must=lambda d: ~d["must_have"].astype(bool))
+    b = stable_sort(b, ["_must", "estimate"], ascending=[True, True], tie="criterion")
+    out = b[["criterion", "must_have", "audits", "estimate", "ci_low", "ci_high", "note"]].rename(
+        columns={"must_have": "must-have", "estimate": "pass rate"})
+    return _drop_empty(out.reset_index(drop=True), "note")
+
+
+def scale_table(rates: pd.DataFrame, criteria: pd.DataFrame) -> pd.DataFrame:
+    """Scored criteria of :func:`criterion_pass_rates`: the scale ("1–5"), mean and 95% CI, lowest mean first."""
+    s = rates[rates["kind"] == "scale"]
+    lim = criterion_scales(criteria).set_index("criterion")
+    scale = [f"{lim.at[c, 'scale_min']:g}–{lim.at[c, 'scale_max']:g}" for c in s["criterion"]]
+    out = s.assign(scale=scale)[["criterion", "scale", "audits", "estimate", "ci_low", "ci_high", "note"]]
+    out = stable_sort(out, "estimate", tie="criterion").rename(columns={"estimate": "mean score"})
+    return _drop_empty(out.reset_index(drop=True), "note")
+
+
+def ranking_table(ranking: pd.DataFrame) -> pd.DataFrame:
+    """:func:`separable` for the report: score (0–100) with its 95% CI, rank with its best and worst
+    plausible rank, and whether the data single the unit out."""
+    r = ranking.copy()
+    top = r["clearly top"].astype(bool) if "clearly top" in r else pd.Series(False, index=r.index)
+    bottom = r["clearly bottom"].astype(bool) if "clearly bottom" in r else pd.Series(False, index=r.index)
+    single = np.where(top, "top quarter", np.where(bottom, "bottom quarter", ""))
+    out = r[["unit", "mean", "ci_low", "ci_high", "audits", "rank", "rank_low", "rank_high"]].assign(
+        **{"singled out": single})
+    out = out.rename(columns={"mean": "score (0–100)", "rank_low": "rank (best)", "rank_high": "rank (worst)"})
+    return _drop_empty(out, "singled out")
+
+
+AUDIT_KINDS = {"binary": "pass/fail criteria", "scale": "scored criteria"}
+
+
+def auditor_table(consistency: pd.DataFrame) -> pd.DataFrame:
+    """:func:`auditor_agreement` for the report ("exact agreement" is a share: show it as percent)."""
+    c = consistency.assign(criteria=consistency["criteria"].map(lambda k: AUDIT_KINDS.get(k, k)))
+    c = c.rename(columns={"pairs": "scored twice", "krippendorff_alpha": "Krippendorff's alpha", "icc_2_1": "ICC(2,1)"})
+    if "ICC(2,1)" in c and not c["ICC(2,1)"].notna().any():
+        c = c.drop(columns="ICC(2,1)")
+    return _drop_empty(c, "note")
+
+
+# ---------------------------------------------------------------------------------------------
 # plots
 
 
+def _percent_axis(axis, xmax: float = 100) -> None:
+    """Ticks at round steps (1, 2, 5, 10, ... never 2.5) written as whole percents."""
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+    axis.set_major_locator(MaxNLocator(nbins=7, steps=[1, 2, 5, 10]))
+    axis.set_major_formatter(PercentFormatter(xmax, decimals=0))
+
+
 def plot_heatmap(co: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
-    """Code co-occurrence heatmap (turns with both codes)."""
-    ax = ax or plt.subplots(figsize=(7, 6))[1]
-    m = co.to_numpy().astype(float)
-    np.fill_diagonal(m, np.nan)
-    im = ax.imshow(m, cmap="Blues")
-    ax.set_xticks(range(len(co)), [str(c) for c in co.columns], rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(co)), [str(c) for c in co.index], fontsize=8)
-    ax.figure.colorbar(im, ax=ax, label="turns with both codes")
-    ax.set_title("Which topics come up together")
+    """Code co-occurrence heatmap: how many turns carry both codes (agreed codes), one cell per pair.
+
+    The matrix is symmetric, so only the lower triangle is drawn (no code with itself); every cell shows
+    its count; codes are named by their labels (:func:`cxresearch.plots.label`, wrapped).
+    """
+    import seaborn as sns
+
+    from cxresearch.plots import SEQUENTIAL, labels
+
+    n = len(co)
+    if n < 2:
+        ax = ax or plt.subplots(figsize=(5, 2))[1]
+        ax.set_axis_off()
+        ax.set_title("Which topics come up together: fewer than two codes")
+        return ax
+    m = co.iloc[1:, :-1].to_numpy().astype(float)  # rows 2..n, columns 1..n-1: the lower triangle
+    mask = np.triu(np.ones_like(m, dtype=bool), k=1)
+    size = max(5.0, 0.62 * (n - 1) + 2.6)
+    ax = ax or plt.subplots(figsize=(size + 1.2, size))[1]
+    annot_size = 10 if n <= 12 else 8 if n <= 20 else 0
+    sns.heatmap(pd.DataFrame(m, index=labels(co.index[1:], 22), columns=labels(co.columns[:-1])), mask=mask,
+                cmap=SEQUENTIAL, annot=annot_size > 0, fmt=".0f", annot_kws={"size": annot_size}, linewidths=0.6,
+                linecolor="white", square=True, vmin=0, cbar_kws={"label": "turns with both codes", "shrink": 0.7},
+                ax=ax)
+    ax.grid(False)
+    ax.tick_params(axis="both", length=0, labelsize=10)
+    plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor")  # one line each: never overlap
+    plt.setp(ax.get_yticklabels(), rotation=0)
+    ax.set_title("Which topics come up together\n(turns where the coders agreed on both)")
     return ax
 
 
-def plot_themes(freq: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
-    """Distinct speakers per code, coloured by theme (most-raised on top; ties by code)."""
-    f = stable_sort(freq, "speakers", ascending=False, tie="code").iloc[::-1]
-    ax = ax or plt.subplots(figsize=(7, 0.4 * len(f) + 1.2))[1]
-    themes = sorted(f["theme"].astype(str).unique())
-    palette = plt.get_cmap("tab10").colors
-    colors = {t: palette[i % len(palette)] for i, t in enumerate(themes)}
-    from matplotlib.patches import Patch
+def plot_themes(freq: pd.DataFrame, ax: plt.Axes | None = None, themes: pd.DataFrame | None = None) -> plt.Axes:
+    """Distinct speakers per code, grouped and coloured by theme (themes and codes most-raised first).
 
-    ax.barh(np.arange(len(f)), f["speakers"], color=[colors[str(t)] for t in f["theme"]])
-    ax.set_yticks(np.arange(len(f)), [str(c) for c in f["code"]])
-    ax.legend(handles=[Patch(color=colors[t], label=t) for t in themes], fontsize=8, frameon=False)
+    With ``themes`` (:func:`theme_frequencies`) the legend gives each theme's distinct speakers too.
+    """
+    import seaborn as sns
+
+    from cxresearch.plots import PALETTE, label
+
+    f = freq.assign(theme=freq["theme"].astype(str), code=freq["code"].astype(str))
+    if themes is not None and len(themes):
+        order = stable_sort(themes.assign(theme=themes["theme"].astype(str)), "speakers", ascending=False,
+                            tie="theme")["theme"].tolist()
+        totals = dict(zip(themes["theme"].astype(str), themes["speakers"], strict=True))
+    else:
+        top = f.groupby("theme")["speakers"].max().rename("speakers").reset_index()
+        order, totals = stable_sort(top, "speakers", ascending=False, tie="theme")["theme"].tolist(), {}
+    order += sorted(set(f["theme"]) - set(order))
+    rank = {t: i for i, t in enumerate(order)}
+    f = stable_sort(f.assign(_t=f["theme"].map(rank)), ["_t", "speakers"], ascending=[True, False], tie="code")
+    f = f.assign(name=[label(c, 28) for c in f["code"]],
+                 group=[label(t, 24) + (f" ({totals[t]} speakers)" if t in totals else "") for t in f["theme"]])
+    groups = list(dict.fromkeys(f["group"]))
+    colours = [PALETTE[i % len(PALETTE)] for i in range(len(groups))]
+    ax = ax or plt.subplots(figsize=(8, 0.38 * len(f) + 1.6))[1]
+    sns.barplot(data=f, y="name", x="speakers", hue="group", hue_order=groups, palette=colours, dodge=False,
+                orient="h", ax=ax)
+    for bar_container in ax.containers:
+        ax.bar_label(bar_container, fmt="%d", padding=3, fontsize=9)
+    ax.set_ylabel("")
     ax.set_xlabel("distinct speakers who raised it")
     ax.set_title("What participants talked about")
+    ax.grid(axis="y", visible=False)
+    ax.margins(x=0.08)
+    ax.legend(title="theme", loc="lower right", fontsize=9, title_fontsize=9, frameon=True, framealpha=0.9)
+    return ax
+
+
+def plot_pass_rates(rates: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
+    """Pass rate of each pass/fail criterion with its 95% CI, in the order of :func:`pass_rate_table`
+    (must-have first, lowest first), must-have criteria in the accent colour."""
+    from matplotlib.lines import Line2D
+
+    from cxresearch.plots import ACCENT, MAIN, labels
+
+    b = pass_rate_table(rates)
+    b = b[b["pass rate"].notna()].reset_index(drop=True)
+    ax = ax or plt.subplots(figsize=(8, 0.42 * len(b) + 1.6))[1]
+    y = np.arange(len(b))[::-1]
+    must = b["must-have"].astype(bool).to_numpy()
+    for sel, colour in ((must, ACCENT), (~must, MAIN)):
+        if sel.any():
+            est = 100 * b["pass rate"].to_numpy(float)[sel]
+            lo, hi = 100 * b["ci_low"].to_numpy(float)[sel], 100 * b["ci_high"].to_numpy(float)[sel]
+            ax.errorbar(est, y[sel], xerr=[est - lo, hi - est], fmt="o", color=colour, capsize=3, lw=1.6, ms=6)
+    ax.set_yticks(y, labels(b["criterion"], 30))
+    ax.set_xlim(0, 100)
+    _percent_axis(ax.xaxis)
+    ax.set_xlabel("audits that passed (dot) with 95% CI (line)")
+    ax.set_title("How often each pass/fail criterion is met")
+    ax.grid(axis="y", visible=False)
+    ax.set_ylim(-0.7, len(b) - 0.3)
+    handles = [Line2D([], [], color=c, marker="o", lw=1.6, label=n)
+               for n, c, sel in (("must-have", ACCENT, must), ("other", MAIN, ~must)) if sel.any()]
+    if len(handles) > 1:
+        ax.legend(handles=handles, loc="lower left", fontsize=9, frameon=True, framealpha=0.9)
     return ax
 
 
 def plot_ranking(ranking: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
-    """Unit scores with 95% intervals, best first (ties by unit)."""
-    from cxresearch.plots import plot_intervals
+    """Unit scores with 95% intervals, best first (ties by unit); units the data single out in colour.
 
-    r = stable_sort(ranking, "mean", ascending=False, tie="unit")
-    return plot_intervals(r["unit"].astype(str), r["mean"], r["ci_low"], r["ci_high"], ax,
-                          "audit score (0–100, 95% CI)", "Audit score per unit")
+    ``ranking`` is :func:`separable` output (without its columns every unit is drawn alike).
+    """
+    from matplotlib.lines import Line2D
 
+    from cxresearch.plots import ACCENT, MAIN, PALETTE, labels
 
-def plot_trend(audit_table: pd.DataFrame, ax: plt.Axes | None = None, min_n: int = 1) -> plt.Axes:
-    """Mean audit score per month with 95% intervals (months with one audit: the point only; months with
-    fewer than ``min_n`` audits left out)."""
-    ax = ax or plt.subplots(figsize=(8, 3.5))[1]
-    g = monthly_trend(audit_table, min_n)
-    x = np.arange(len(g))
-    ax.plot(x, g["mean"], "o-", color="#1f4e79")
-    ok = g["ci_low"].notna().to_numpy()
-    if ok.any():
-        ax.errorbar(x[ok], g["mean"][ok], yerr=(g["mean"] - g["ci_low"])[ok], fmt="none", ecolor="#1f4e79", capsize=3)
-    ax.set_xticks(x, g["month"], rotation=45, fontsize=8)
-    ax.set_ylabel("mean audit score")
-    ax.set_title("Audit scores over time")
-    ax.grid(alpha=0.3)
+    r = stable_sort(ranking, "mean", ascending=False, tie="unit").reset_index(drop=True)
+    ax = ax or plt.subplots(figsize=(8, 0.36 * len(r) + 1.6))[1]
+    y = np.arange(len(r))[::-1]
+    top = r["clearly top"].astype(bool).to_numpy() if "clearly top" in r else np.zeros(len(r), bool)
+    bottom = r["clearly bottom"].astype(bool).to_numpy() if "clearly bottom" in r else np.zeros(len(r), bool)
+    kinds = [("clearly in the top quarter", top, PALETTE[2]), ("clearly in the bottom quarter", bottom, ACCENT),
+             ("cannot be told apart", ~top & ~bottom, MAIN)]
+    handles = []
+    for name, sel, colour in kinds:
+        if not sel.any():
+            continue
+        est, lo, hi = r["mean"].to_numpy()[sel], r["ci_low"].to_numpy()[sel], r["ci_high"].to_numpy()[sel]
+        err = np.vstack([np.where(np.isfinite(lo), est - lo, 0), np.where(np.isfinite(hi), hi - est, 0)])
+        ax.errorbar(est, y[sel], xerr=err, fmt="o", color=colour, capsize=3, lw=1.6, ms=6)
+        handles.append(Line2D([], [], color=colour, marker="o", lw=1.6, label=name))
+    ax.set_yticks(y, labels(r["unit"], 30))
+    _percent_axis(ax.xaxis)
+    ax.set_xlabel("audit score (% of the maximum): dot = average, line = 95% CI")
+    ax.set_title("Audit score per unit, best first")
+    ax.grid(axis="y", visible=False)
+    ax.set_ylim(-0.7, len(r) - 0.3)
+    if len(handles) > 1:
+        ax.legend(handles=handles, loc="lower right", fontsize=9, frameon=True, framealpha=0.9)
     return ax
+
+
+def plot_trend(trend: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
+    """Average audit score per month (:func:`monthly_trend`) with its 95% interval as a band (months with
+    one audit: the point only)."""
+    from cxresearch.plots import MAIN, date_axis
+
+    ax = ax or plt.subplots(figsize=(8, 3.6))[1]
+    x = pd.to_datetime(trend["month"].astype(str)) + pd.Timedelta(days=14)  # the middle of the month
+    ax.fill_between(x, trend["ci_low"].astype(float), trend["ci_high"].astype(float), color=MAIN, alpha=0.18, lw=0)
+    ax.plot(x, trend["mean"], "o-", color=MAIN)
+    ax.set_xlim(x.min() - pd.Timedelta(days=25), x.max() + pd.Timedelta(days=25))
+    date_axis(ax)
+    _percent_axis(ax.yaxis)
+    ax.set_ylabel("audit score\n(% of the maximum)")
+    ax.set_xlabel("")
+    ax.set_title("Audit scores month by month (line: average, band: 95% CI)")
+    return ax
+
+
+def plot_churn_link(joined: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
+    """Each unit's average audit score against the share of its customers who left (:func:`churn_link`),
+    units named by their labels."""
+    from adjustText import adjust_text
+
+    from cxresearch.plots import MAIN, MUTED, label
+
+    ax = ax or plt.subplots(figsize=(7, 4.6))[1]
+    ax.scatter(joined["mean"], joined["left"] * 100, color=MAIN, s=36, zorder=3)
+    texts = [ax.text(x, y * 100, label(u, 18), fontsize=8, color=MUTED)
+             for u, x, y in zip(joined.index, joined["mean"], joined["left"], strict=True)]
+    if texts:
+        adjust_text(texts, ax=ax, arrowprops={"arrowstyle": "-", "color": MUTED, "lw": 0.5})
+    _percent_axis(ax.xaxis)
+    _percent_axis(ax.yaxis)
+    ax.set_xlabel("unit's average audit score (% of the maximum)")
+    ax.set_ylabel("customers who left")
+    ax.set_title("Audit score and customers lost, per unit")
+    return ax
+
+
+# ---------------------------------------------------------------------------------------------
+# figure descriptions (alt text): what each chart shows, in words, for readers who cannot see it
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0f}%"
+
+
+def themes_alt(freq: pd.DataFrame, themes: pd.DataFrame | None = None) -> str:
+    """Alt text of :func:`plot_themes`."""
+    if freq.empty:
+        return "Bar chart of distinct speakers per code: no code was raised."
+    f = stable_sort(freq, "speakers", ascending=False, tie="code")
+    top, low = f.iloc[0], f.iloc[-1]
+    text = (f"Bar chart of how many different speakers raised each code, grouped by theme. Most raised: "
+            f"{plain(top['code'])} ({int(top['speakers'])} speakers); least: {plain(low['code'])} "
+            f"({int(low['speakers'])}).")
+    if themes is not None and len(themes):
+        t = stable_sort(themes, "speakers", ascending=False, tie="theme")
+        text += " Themes by speakers: " + ", ".join(f"{plain(r.theme)} {int(r.speakers)}" for r in t.itertuples()) + "."
+    return text
+
+
+def heatmap_alt(co: pd.DataFrame) -> str:
+    """Alt text of :func:`plot_heatmap`."""
+    pairs = top_pairs(co, 3)
+    text = "Heatmap of how many turns carry two codes together."
+    if len(pairs):
+        text += " Most frequent: " + "; ".join(f"{plain(r['code A'])} with {plain(r['code B'])} ({r['turns']} turns)"
+                                               for _, r in pairs.iterrows()) + "."
+    return text
+
+
+def pass_rates_alt(rates: pd.DataFrame) -> str:
+    """Alt text of :func:`plot_pass_rates`."""
+    b = rates[(rates["kind"] == "binary") & rates["estimate"].notna()]
+    if b.empty:
+        return "Dot chart of pass rates: no pass/fail criterion has an estimate."
+    b = stable_sort(b, "estimate", tie="criterion")
+    lo, hi = b.iloc[0], b.iloc[-1]
+    return (f"Dot chart of the share of audits that passed each pass/fail criterion, with 95% intervals. Lowest: "
+            f"{plain(lo['criterion'])} {_pct(100 * lo['estimate'])}; highest: {plain(hi['criterion'])} "
+            f"{_pct(100 * hi['estimate'])}.")
+
+
+def ranking_alt(ranking: pd.DataFrame) -> str:
+    """Alt text of :func:`plot_ranking`."""
+    r = stable_sort(ranking, "mean", ascending=False, tie="unit")
+    if r.empty:
+        return "Dot chart of unit audit scores: no unit to show."
+    text = (f"Dot chart of each unit's average audit score with its 95% interval, best first: from "
+            f"{plain(r.iloc[0]['unit'])} ({_pct(r.iloc[0]['mean'])} of the maximum) to {plain(r.iloc[-1]['unit'])} "
+            f"({_pct(r.iloc[-1]['mean'])}).")
+    for col, words in (("clearly top", "top"), ("clearly bottom", "bottom")):
+        if col in r and r[col].any():
+            text += f" Clearly in the {words} quarter: {', '.join(map(plain, r.loc[r[col], 'unit']))}."
+    return text
+
+
+def trend_alt(trend: pd.DataFrame) -> str:
+    """Alt text of :func:`plot_trend`."""
+    if trend.empty:
+        return "Line chart of audit scores per month: no month to show."
+    first, last = trend.iloc[0], trend.iloc[-1]
+    lo, hi = trend.loc[trend["mean"].idxmin()], trend.loc[trend["mean"].idxmax()]
+
+    def month(m: Any) -> str:
+        return pd.Period(str(m), "M").strftime("%b %Y")
+
+    return (f"Line chart of the average audit score per month with a 95% band, from {month(first['month'])} "
+            f"({_pct(first['mean'])} of the maximum) to {month(last['month'])} ({_pct(last['mean'])}); lowest "
+            f"{month(lo['month'])} ({_pct(lo['mean'])}), highest {month(hi['month'])} ({_pct(hi['mean'])}).")
+
+
+def churn_link_alt(joined: pd.DataFrame, link: dict[str, Any]) -> str:
+    """Alt text of :func:`plot_churn_link`."""
+    text = (f"Scatter plot of {len(joined)} units: average audit score (across) against the share of the unit's "
+            "customers who left (up).")
+    if link.get("estimate") is not None:
+        text += f" Spearman correlation {link['estimate']:.2f}"
+        text += (": units with better audits lost fewer customers." if link["estimate"] < 0 else
+                 ": units with better audits did not lose fewer customers.")
+    return text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -845,10 +1250,13 @@ def _contracts():
     codes = Contract("fg_codes", (Column("session_id", "string"), Column("turn", "int", min=1),
                                   Column("coder", "string"), Column("code", "string")),
                      key=("session_id", "turn", "coder", "code"))
+    label = Column("label", "string", required=False, nullable=True,
+                   description="optional: the name a reader sees (empty: the name spelled out)")
     codebook = Contract("fg_codebook", (Column("code", "string"), Column("theme", "string"),
-                                        Column("definition", "string", required=False, nullable=True)), key=("code",))
+                                        Column("definition", "string", required=False, nullable=True), label),
+                        key=("code",))
     criteria = Contract("audit_criteria", (Column("criterion", "string"), Column("kind", "string", allowed=("binary", "scale")),
-                                           Column("weight", "float", min=0), Column("must_have", "bool")),
+                                           Column("weight", "float", min=0), Column("must_have", "bool"), label),
                         key=("criterion",))
     return contracts.FG_TRANSCRIPTS, codes, codebook, contracts.AUDITS, criteria, contracts.CUSTOMERS
 
@@ -872,6 +1280,9 @@ def _where(mask: pd.Series, df: pd.DataFrame, col: str | None, offset: int, limi
 def load_focus_groups(transcripts_path: str | None, codes_path: str | None, codebook_path: str | None, *,
                       seed: int = 20240101, n_customers: int = 5000, effects: dict | None = None):
     """Transcripts, coded segments and codebook (the synthetic world's when no path is given).
+
+    The codebook may carry a ``label`` column: the name a reader sees for each code (see
+    :func:`table_labels`; codes without one are spelled out, ``wait_time`` → "wait time").
 
     Codes must exist in the codebook and point at existing turns, and code names must not clash with the
     key columns; otherwise one clear error that names the file, column, rows and fix.
@@ -938,6 +1349,8 @@ def _hide_personal_sessions(transcripts: pd.DataFrame, codes: pd.DataFrame) -> t
 def load_audits(audits_path: str | None, criteria_path: str | None, customers_path: str | None = None, *,
                 seed: int = 20240101, n_customers: int = 5000, effects: dict | None = None):
     """Audit scores, criteria with weights, and (optionally) customers with their unit for churn by unit.
+
+    The criteria file may carry a ``label`` column (the name a reader sees, see :func:`table_labels`).
 
     Refused with one message naming the file, column, rows and fix: criteria missing from the criteria
     file, an audit whose kind differs from its criterion's, binary scores other than 0/1, scale scores

@@ -16,7 +16,7 @@ from typing import Any
 
 import nbformat
 
-from cxresearch.display import fmt_number, fmt_p
+from cxresearch.display import fmt_interval, fmt_number, fmt_p, fmt_value
 from cxresearch.paths import atomic_write
 from cxresearch.results import schema_problems
 
@@ -43,35 +43,38 @@ def _render(template: str, **context: Any) -> str:
 # numbers for readers
 
 
-def fmt_interval(lo: Any, hi: Any, percent: bool = False) -> str:
-    if lo is None or hi is None:
-        return "–"
-    return f"{fmt_number(lo, percent)} to {fmt_number(hi, percent)}"
+def _unit(units: dict[str, Any], name: str) -> str:
+    unit = str(units.get(name) or "")
+    return "share" if unit == "percent" else unit  # "percent" in results.json written before units existed
 
 
-def _metric_text(value: Any, percent: bool) -> str:
+def _metric_text(value: Any, unit: str, currency: str) -> str:
     if isinstance(value, dict) and "estimate" in value:
-        est = fmt_number(value.get("estimate"), percent)
+        est = fmt_value(value.get("estimate"), unit, currency)
         if value.get("ci_low") is None or value.get("ci_high") is None:
             return est
-        return f"{est} ({fmt_interval(value['ci_low'], value['ci_high'], percent)})"
-    return fmt_number(value, percent)
+        return f"{est} ({fmt_interval(value['ci_low'], value['ci_high'], unit, currency)})"
+    return fmt_value(value, unit, currency)
 
 
 def _claims(results: dict[str, Any]) -> list[dict[str, str]]:
     out = []
+    currency = str(results.get("currency") or "")
     for c in results.get("claims", []):
         verdict = c.get("verdict") if c.get("verdict") in VERDICT_ORDER else "inconclusive"
-        out.append({"claim": str(c.get("claim", "")), "estimate": fmt_number(c.get("estimate")),
-                    "ci": fmt_interval(c.get("ci_low"), c.get("ci_high")), "p_value": fmt_p(c.get("p_value")),
-                    "verdict": verdict, "verdict_class": verdict.replace(" ", "-"), "test": str(c.get("test", "")),
-                    "note": str(c.get("note") or "")})
+        unit = str(c.get("unit") or "")
+        out.append({"claim": str(c.get("claim", "")), "estimate": fmt_value(c.get("estimate"), unit, currency),
+                    "ci": fmt_interval(c.get("ci_low"), c.get("ci_high"), unit, currency),
+                    "p_value": fmt_p(c.get("p_value")), "verdict": verdict, "verdict_class": verdict.replace(" ", "-"),
+                    "test": str(c.get("test", "")), "note": str(c.get("note") or ""),
+                    "meaning": str(c.get("meaning") or "")})
     return out
 
 
 def _cards(results: dict[str, Any]) -> list[dict[str, str]]:
     labels, units, metrics = results.get("labels", {}), results.get("units", {}), results.get("metrics", {})
-    return [{"value": _metric_text(metrics[n], units.get(n) == "percent"), "label": str(labels.get(n, n))}
+    currency = str(results.get("currency") or "")
+    return [{"value": _metric_text(metrics[n], _unit(units, n), currency), "label": str(labels.get(n, n))}
             for n in results.get("headline", []) if n in metrics]
 
 
@@ -113,12 +116,14 @@ def _stakeholder_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         tags = set(cell.get("metadata", {}).get("tags", []))
         if tags & (HIDDEN_TAGS | {"parameters", "injected-parameters", "papermill-error-cell-tag"}):
             continue
-        if cell.cell_type == "markdown":
-            for line in cell.source.splitlines():
-                if line.startswith("#"):
-                    heading = line.lstrip("#").strip()
-                elif line.strip() and not sentence.startswith(line.strip()[:20]):
-                    sentence = re.split(r"(?<=[.!?])\s", line.strip())[0]
+        if cell.cell_type == "markdown":  # the alt text: the section heading and its first whole sentence
+            for block in re.split(r"\n\s*\n", cell.source):
+                lines = [line.strip() for line in block.splitlines() if line.strip()]
+                for line in [line for line in lines if line.startswith("#")]:
+                    heading, sentence = line.lstrip("#").strip(), ""
+                text = " ".join(line for line in lines if not line.startswith("#"))
+                if text and not sentence:
+                    sentence = re.split(r"(?<=[.!?])\s", text)[0]
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.get("outputs", []) if not (o.get("output_type") == "stream"
                                                                        and o.get("name") == "stderr")]

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from cxresearch import stats as _stats
-from cxresearch.display import fmt_number, fmt_p
+from cxresearch.display import UNITS, fmt_interval, fmt_p, fmt_value
 from cxresearch.fits import FITS, is_number
 from cxresearch.io import LEDGER
 
@@ -71,21 +71,26 @@ class Results:
     labels: dict[str, str] = field(default_factory=dict)
     units: dict[str, str] = field(default_factory=dict)
     min_group_size: int = 5
+    currency: str = ""
 
     def __post_init__(self) -> None:
         LEDGER.reset()  # a new run starts a new record of inputs, exclusions and fits
         FITS.reset()
 
     def metric(self, name: str, value: Any, headline: bool = False, label: str | None = None,
-               percent: bool = False) -> Any:
+               percent: bool = False, unit: str | None = None) -> Any:
         """Record a metric: a number, :func:`interval`, or a nested dict of those.
 
-        ``headline`` metrics are shown on the index page under ``label``; ``percent`` marks shares
-        (0.25) to be shown as percentages (25%).
+        ``headline`` metrics are shown on the index page and the report's first screen under ``label``;
+        ``unit`` is one of :data:`cxresearch.display.UNITS` ("share" for 0.25 shown as 25%, "money" in the
+        run's ``currency``, "months", ...); ``percent=True`` is short for ``unit="share"``.
         """
         self.metrics[name] = clean(value)
-        if percent:
-            self.units[name] = "percent"
+        unit = "share" if percent else unit
+        if unit:
+            if unit not in UNITS:
+                raise ValueError(f"unit must be one of {UNITS}, got {unit!r}")
+            self.units[name] = unit
         if headline and name not in self.headline:
             self.headline.append(name)
         if label:
@@ -94,16 +99,23 @@ class Results:
 
     def claim(self, id: str, claim: str, test: str, estimate: float | None, ci_low: float | None = None,
               ci_high: float | None = None, p_value: float | None = None, verdict: str = "inconclusive",
-              n: int | None = None, note: str | None = None) -> None:
+              n: int | None = None, note: str | None = None, unit: str | None = None, meaning: str | None = None,
+              truth: float | None = None) -> None:
         """Record a tested claim with its estimate, interval, p-value and verdict.
 
-        ``n`` is the number of units in the smallest group the claim rests on. Safeguards: a claim whose
+        ``n`` is the number of units in the smallest group the claim rests on. ``unit`` says how the
+        estimate reads (:data:`cxresearch.display.UNITS`: "share", "rate ratio", "money", "months", ...);
+        ``meaning`` says in words what the estimate and its sign mean ("below 1: fewer leave"). ``truth`` is
+        the planted value when the data are synthetic: if the interval misses it, the note says so next to
+        the claim. Safeguards: a claim whose
         estimate or interval is missing or not finite, or whose smallest group is below
         ``min_group_size``, becomes ``not testable`` (with the reason in ``note``) whatever verdict was
         passed; an estimate outside its own interval is a bug and raises ``ValueError``.
         """
         if verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
+        if unit is not None and unit not in UNITS:
+            raise ValueError(f"unit must be one of {UNITS}, got {unit!r}")
         est, lo, hi, p = (clean_number(x) for x in (estimate, ci_low, ci_high, p_value))
         if verdict in TESTED and not (is_number(est) and is_number(lo) and is_number(hi)):
             verdict, note = "not testable", note or "the data do not allow an estimate with an interval"
@@ -116,10 +128,19 @@ class Results:
             tol = 1e-9 * max(1.0, abs(est))
             if not (lo - tol <= est <= hi + tol):
                 raise ValueError(f"claim {id!r}: estimate {est} lies outside its own interval [{lo}, {hi}]")
+        truth = clean_number(truth)
+        if is_number(truth) and is_number(lo) and is_number(hi) and not (lo <= truth <= hi):
+            miss = (f"Check against the synthetic world: the planted value {self.fmt(truth, unit)} lies outside "
+                    "this interval, so this estimate misses the truth")
+            note = f"{note}; {miss}" if note else miss
         self.claims = [c for c in self.claims if c["id"] != id]
         record = {"id": id, "claim": claim, "test": test, "estimate": est, "ci_low": lo, "ci_high": hi,
-                  "p_value": p, "verdict": verdict, "n": None if n is None else int(n), "note": note}
+                  "p_value": p, "verdict": verdict, "n": None if n is None else int(n), "note": note,
+                  "unit": unit or "", "meaning": meaning or "", "truth": truth}
         self.claims.append(record)
+
+    def fmt(self, x: Any, unit: str | None) -> str:
+        return fmt_value(x, unit, self.currency)
 
     def claims_frame(self) -> pd.DataFrame:
         cols = ["claim", "estimate", "ci_low", "ci_high", "p_value", "verdict", "test"]
@@ -137,6 +158,7 @@ class Results:
             "headline": self.headline,
             "labels": self.labels,
             "units": self.units,
+            "currency": self.currency,
             "exclusions": clean(LEDGER.exclusions_frame().drop(columns="example_rows").to_dict("records")),
             "notes": list(LEDGER.notes),
             "fits": clean(FITS.fits),
@@ -148,8 +170,9 @@ class Results:
         from IPython.display import display
 
         rows = "".join(
-            f"<tr><td>{html.escape(c['claim'])}</td><td>{_fmt(c['estimate'])}</td>"
-            f"<td>{_fmt(c['ci_low'])} to {_fmt(c['ci_high'])}</td><td>{fmt_p(c['p_value'])}</td>"
+            f"<tr><td>{html.escape(c['claim'])}{_meaning(c)}</td><td>{html.escape(self.fmt(c['estimate'], c['unit']))}</td>"
+            f"<td class='ci'>{html.escape(fmt_interval(c['ci_low'], c['ci_high'], c['unit'], self.currency))}"
+            f"</td><td>{fmt_p(c['p_value'])}</td>"
             f"<td class='verdict {c['verdict'].replace(' ', '-')}'>{c['verdict']}</td>"
             f"<td>{html.escape(c['test'])}{_note(c)}</td></tr>"
             for c in self.claims
@@ -166,8 +189,8 @@ def _note(c: dict[str, Any]) -> str:
     return f"<br><em>{html.escape(c['note'])}</em>" if c.get("note") else ""
 
 
-def _fmt(x: Any) -> str:
-    return fmt_number(x) if x is None or isinstance(x, int | float) else html.escape(str(x))
+def _meaning(c: dict[str, Any]) -> str:
+    return f"<br><small>{html.escape(c['meaning'])}</small>" if c.get("meaning") else ""
 
 
 def suppress_small(counts: pd.DataFrame, count_col: str, min_n: int = 5, cols: list[str] | None = None) -> pd.DataFrame:

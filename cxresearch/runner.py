@@ -149,8 +149,10 @@ def _failure(nb: nbformat.NotebookNode | None, exc: BaseException) -> dict[str, 
 
 
 def run_notebook(spec: RunSpec, out_dir: str | Path = "reports", base: str | Path | None = None,
-                 notebooks: Path | None = None, checked: bool = False) -> dict[str, Any]:
+                 notebooks: Path | None = None, checked: bool = False, progress: bool = False) -> dict[str, Any]:
     """Execute one notebook and write ``notebook.ipynb``, ``report.html`` and ``results.json``.
+
+    ``progress`` shows papermill's progress bar over the notebook's cells on standard error.
 
     Returns the results dictionary (``status`` is ``ok`` or ``failed``). Bad parameters raise
     :class:`ParameterError` before anything runs; after that it never raises: whatever goes wrong (the
@@ -171,7 +173,7 @@ def run_notebook(spec: RunSpec, out_dir: str | Path = "reports", base: str | Pat
                 "ename": "Busy", "evalue": f"another run is writing to {target} right now; give this run another "
                                           "name or --out, or wait for the other run to finish"}, write=False)
         try:
-            return _execute(spec, path, parameters, target, folder)
+            return _execute(spec, path, parameters, target, folder, progress)
         except Exception as exc:  # the runner itself failed (serialising, writing): still leave a report
             return _write_failure(spec, path, parameters, target, {
                 "ename": type(exc).__name__, "evalue": f"the runner failed while writing the outputs: {exc}"})
@@ -216,7 +218,8 @@ def _kernel_manager_class() -> type:
     return IPCKernelManager
 
 
-def _execute(spec: RunSpec, path: Path, parameters: dict[str, Any], target: Path, folder: Path) -> dict[str, Any]:
+def _execute(spec: RunSpec, path: Path, parameters: dict[str, Any], target: Path, folder: Path,
+             progress: bool = False) -> dict[str, Any]:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -233,7 +236,7 @@ def _execute(spec: RunSpec, path: Path, parameters: dict[str, Any], target: Path
     status, error = "ok", None
     try:
         papermill.execute_notebook(str(path), str(executed), parameters=parameters, cwd=str(folder),
-                                   kernel_name="python3", progress_bar=False, log_output=False,
+                                   kernel_name="python3", progress_bar=progress, log_output=False,
                                    kernel_manager_class=_kernel_manager_class())
     except PapermillExecutionError as exc:
         status = "failed"
@@ -259,6 +262,7 @@ def _execute(spec: RunSpec, path: Path, parameters: dict[str, Any], target: Path
         "headline": payload.get("headline", []),
         "labels": payload.get("labels", {}),
         "units": payload.get("units", {}),
+        "currency": payload.get("currency", ""),
         "exclusions": payload.get("exclusions", []),
         "notes": payload.get("notes", []),
         "fits": payload.get("fits", []),
@@ -291,7 +295,8 @@ def _write_failure(spec: RunSpec, path: Path, parameters: dict[str, Any], target
         "notebook": spec.notebook, "title": spec.notebook, "status": "failed",
         "parameters": json.loads(json.dumps({**notebook_parameters(path), **parameters}, default=str)),
         "provenance": _provenance(path.parent, {}, now, now),
-        "metrics": {}, "claims": [], "headline": [], "labels": {}, "units": {}, "exclusions": [], "notes": [],
+        "metrics": {}, "claims": [], "headline": [], "labels": {}, "units": {}, "currency": "", "exclusions": [],
+        "notes": [],
         "fits": [], "converged": True, "error": error,
     }
     if write:
@@ -319,12 +324,12 @@ def _title(nb: nbformat.NotebookNode) -> str | None:
     return None
 
 
-def _run_one(args: tuple[RunSpec, str, str, Path | None]) -> dict[str, Any]:
-    spec, out_dir, base, notebooks = args
+def _run_one(args: tuple[RunSpec, str, str, Path | None, bool]) -> dict[str, Any]:
+    spec, out_dir, base, notebooks, progress = args
     t0 = time.monotonic()
     print(f"start   {spec.run_name}", flush=True)
     try:
-        res = run_notebook(spec, out_dir, base, notebooks, checked=True)
+        res = run_notebook(spec, out_dir, base, notebooks, checked=True, progress=progress)
     except Exception as exc:  # never let one run stop the others
         res = {"notebook": spec.notebook, "status": "failed",
                "error": {"ename": type(exc).__name__, "evalue": str(exc)}}
@@ -333,11 +338,14 @@ def _run_one(args: tuple[RunSpec, str, str, Path | None]) -> dict[str, Any]:
 
 
 def run_many(specs: list[RunSpec], out_dir: str | Path = "reports", jobs: int = 1,
-             base: str | Path | None = None, notebooks: Path | None = None) -> list[dict[str, Any]]:
+             base: str | Path | None = None, notebooks: Path | None = None,
+             progress: bool | None = None) -> list[dict[str, Any]]:
     """Run several notebooks (in parallel processes when ``jobs`` > 1) and rebuild the index page.
 
     Every run's parameters are typed and checked before any notebook executes; one
-    :class:`ParameterError` lists the problems.
+    :class:`ParameterError` lists the problems. Each run prints a line when it starts and when it ends
+    (with its time); ``progress`` adds a progress bar over cells (default: for a single run when standard
+    error is a terminal; parallel runs never draw bars over each other).
     """
     base = str(Path(base or Path.cwd()))
     checked, problems = [], []
@@ -354,7 +362,10 @@ def run_many(specs: list[RunSpec], out_dir: str | Path = "reports", jobs: int = 
     if len(set(names)) != len(names):
         dup = sorted({s.run_name for s in checked if names.count(s.run_name.casefold()) > 1})
         raise ParameterError(f"Run names must be unique (as folder names); repeated: {dup}.")
-    args = [(s, str(out_dir), base, notebooks) for s in checked]
+    if progress is None:
+        progress = len(checked) == 1 and sys.stderr.isatty()
+    bars = bool(progress) and (jobs == 1 or len(checked) == 1)
+    args = [(s, str(out_dir), base, notebooks, bars) for s in checked]
     if jobs > 1 and len(checked) > 1:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=get_context("spawn")) as pool:
             results = list(pool.map(_run_one, args))

@@ -33,13 +33,18 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
 import numpy as np
 import pandas as pd
+import seaborn as sns
 import statsmodels.api as sm
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
+from cxresearch import plots
+from cxresearch.display import Table, fmt_value, table
 from cxresearch.fits import FitError, fit_with_retries, is_number
 from cxresearch.io import InputError
 from cxresearch.params import ParameterError
@@ -51,6 +56,56 @@ Z = 1.959964
 QUADRANTS = {(True, False): "improve first", (True, True): "maintain", (False, False): "monitor",
              (False, True): "possible overkill"}  # (important, performing well)
 MAX_FAILED_SHARE = 0.05  # bootstrap replicates that may fail before intervals are withheld
+# how a reader sees the usual construct and attribute-group names (the notebook's ``labels`` parameter wins)
+CONSTRUCT_LABELS = {"service": "service at the touchpoints", "expectation": "expectations",
+                    "emotional": "emotional attributes", "tangible": "tangible attributes",
+                    "recommend": "likelihood to recommend"}
+GROUP_LABELS = {"touchpoint": "service at the touchpoints", "emotional": "emotional attributes",
+                "tangible": "tangible attributes"}
+
+
+def dictionary_labels(items: pd.DataFrame) -> dict[str, str]:
+    """What a reader sees instead of the dictionary's names: the usual constructs spelled out
+    (:data:`CONSTRUCT_LABELS`) and each item's ``label`` (items without one keep their name); a reverse-coded
+    item's label says "(reverse-scored)", since its answers are flipped before any figure is computed.
+
+    Register with ``cx.display.use_labels(survey.dictionary_labels(items), labels)``.
+    """
+    out = {c: CONSTRUCT_LABELS[c] for c in items["construct"].dropna().astype(str) if c in CONSTRUCT_LABELS}
+    reverse = items["reverse"] if "reverse" in items else pd.Series(False, index=items.index)
+    for item, lab, flag in zip(items["item"], items["label"] if "label" in items else items["item"], reverse,
+                               strict=True):
+        if isinstance(lab, str) and lab.strip():
+            flipped = flag is True or (isinstance(flag, np.bool_) and bool(flag))
+            out[str(item)] = lab.strip() + (" (reverse-scored)" if flipped else "")
+    return out
+
+
+def planted_values(truth: dict[str, Any] | None, outcome: str, predictors: list[str], good_col: str | None,
+                   bad_col: str | None) -> dict[str, float]:
+    """Claim id -> the synthetic world's planted value on the same scale as the claim's estimate.
+
+    Empty for real data, and a claim is left out when the analysis departs from the planted model (another
+    outcome than ``nps``, other drivers, other experience counts). The negativity ratio is compared with the
+    ratio on the observed 0–10 answers in a large sample of the same model
+    (``negativity_ratio_observed_scale_large_sample``), which is what the regression on the answers
+    estimates; the planted ``negativity_ratio`` acts on a latent score before the answers are rounded and
+    capped at 0 and 10, which changes the ratio. Attribute-group shares are the shares of explained variance
+    in that large sample.
+    """
+    s = (truth or {}).get("survey")
+    if not s or outcome != "nps" or set(predictors) != set(s.get("nps_model", {}).get("driver_coefs", {})):
+        return {}
+    out: dict[str, float] = {}
+    share = s.get("driver_group_share") or {}
+    if {"emotional", "tangible"} <= set(share):
+        out["emotional_beats_tangible"] = float(share["emotional"] - share["tangible"])
+    if "tangible" in share:
+        out["tangible_share_5_to_10"] = float(share["tangible"])
+    observed = s.get("negativity_ratio_observed_scale_large_sample")
+    if (good_col, bad_col) == ("n_good", "n_bad") and is_number(observed):
+        out["bad_experience_needs_five_good"] = float(observed)
+    return out
 
 
 def percentile_interval(draws: np.ndarray, estimate: float) -> tuple[float, float, str]:
@@ -723,7 +778,15 @@ def negativity_claim(ratio: dict[str, Any]) -> dict[str, Any]:
     return {"test": "ratio of OLS effects of bad and good experience counts on the outcome, drivers held fixed; "
                     "delta-method 95% CI; supported when the interval contains 5 and excludes 1",
             "estimate": ratio["estimate"], "ci_low": lo, "ci_high": hi, "p_value": None, "verdict": v,
-            "n": int(ratio["n"]), "note": ratio.get("note") or None}
+            "n": int(ratio["n"]), "note": ratio.get("note") or None, "unit": "ratio",
+            "meaning": "How many good experiences it takes to offset one bad one (5× = five)"}
+
+
+GROUP_CLAIM_UNITS = {
+    "emotional_beats_tangible": {
+        "unit": "pp", "meaning": "Emotional minus tangible attributes' share of what the drivers explain"},
+    "tangible_share_5_to_10": {
+        "unit": "share", "meaning": "The tangible attributes' share of what the drivers explain"}}
 
 
 def group_claims(groups: pd.DataFrame | None, n: int, available: dict[str, list[str]] | None = None,
@@ -743,7 +806,8 @@ def group_claims(groups: pd.DataFrame | None, n: int, available: dict[str, list[
         have = set(available or {})
         needs = {"emotional_beats_tangible": {"emotional", "tangible"}, "tangible_share_5_to_10": {"tangible"}}
         return {k: {"test": tests[k], "estimate": None, "ci_low": None, "ci_high": None, "p_value": None,
-                    "verdict": "not testable", "n": n, "note": reason or "the key drivers could not be estimated"}
+                    "verdict": "not testable", "n": n, "note": reason or "the key drivers could not be estimated",
+                    **GROUP_CLAIM_UNITS[k]}
                 for k, need in needs.items() if need <= have}
     g = groups.set_index("group")
     if {"emotional", "tangible"} <= set(g.index):
@@ -752,13 +816,13 @@ def group_claims(groups: pd.DataFrame | None, n: int, available: dict[str, list[
         lo, hi, why = percentile_interval(diff, est)
         out["emotional_beats_tangible"] = {
             "test": tests["emotional_beats_tangible"], "estimate": est, "ci_low": lo, "ci_high": hi, "p_value": None,
-            "verdict": verdict(lo, hi), "n": n, "note": why or None}
+            "verdict": verdict(lo, hi), "n": n, "note": why or None, **GROUP_CLAIM_UNITS["emotional_beats_tangible"]}
     if "tangible" in g.index:
         lo, hi = g.at["tangible", "ci_low"], g.at["tangible", "ci_high"]
         out["tangible_share_5_to_10"] = {
             "test": tests["tangible_share_5_to_10"], "estimate": float(g.at["tangible", "share"]), "ci_low": lo,
             "ci_high": hi, "p_value": None, "verdict": verdict(lo, hi, within=(0.05, 0.10)), "n": n,
-            "note": g.at["tangible", "note"] or None}
+            "note": g.at["tangible", "note"] or None, **GROUP_CLAIM_UNITS["tangible_share_5_to_10"]}
     return out
 
 
@@ -776,16 +840,17 @@ def satisfied_vs_others(responses: pd.DataFrame, items: pd.DataFrame, satisfacti
     a, b = nps(responses.loc[happy, nps_col]), nps(responses.loc[answered & ~happy, nps_col])
     n = int(min(a["n"], b["n"]))
     test = "NPS of satisfied customers minus NPS of the others, z-test"
+    unit = {"unit": "points", "meaning": "NPS of satisfied customers minus NPS of the others"}
     if n < min_n:
         return {"testable": False, "n": n, "claim": {
             "test": test, "estimate": None, "ci_low": None, "ci_high": None, "p_value": None,
             "verdict": "not testable", "n": n,
-            "note": f"fewer than {min_n} NPS answers among the satisfied customers or among the others"}}
+            "note": f"fewer than {min_n} NPS answers among the satisfied customers or among the others", **unit}}
     change = nps_change(b, a)
     return {"testable": True, "satisfied": a["estimate"], "others": b["estimate"], **change, "n": n,
             "claim": {"test": test, "estimate": change["estimate"], "ci_low": change["ci_low"],
                       "ci_high": change["ci_high"], "p_value": change["p_value"],
-                      "verdict": verdict(change["ci_low"], change["ci_high"]), "n": n}}
+                      "verdict": verdict(change["ci_low"], change["ci_high"]), "n": n, **unit}}
 
 
 def ipa(top: pd.DataFrame, weights: pd.DataFrame) -> pd.DataFrame:
@@ -825,85 +890,320 @@ def expectation_gaps(responses: pd.DataFrame, items: pd.DataFrame) -> pd.DataFra
 
 
 # ---------------------------------------------------------------------------------------------
+# tables for readers: cx.table views with plain column names; item, construct and touchpoint names are shown by
+# their labels (cx.table runs every text cell through cxresearch.display.plain); ci_low/ci_high become "95% CI"
+
+
+def _without_empty_notes(df: pd.DataFrame) -> pd.DataFrame:
+    if "note" in df and not df["note"].fillna("").astype(str).str.strip().any():
+        return df.drop(columns="note")
+    return df
+
+
+def weighting_table(check: pd.DataFrame) -> Table:
+    """Population share and weighted share of each level raked to (:attr:`Weighting.check`)."""
+    return table(check.rename(columns={"variable": "weighted by", "target": "customer base",
+                                       "weighted": "respondents after weighting"}),
+                 percent=["customer base", "respondents after weighting"])
+
+
+def nps_overall_table(overall: dict[str, dict[str, Any]]) -> Table:
+    """Overall NPS (unweighted and weighted): NPS, 95% CI, respondents, interval method."""
+    names = {"unweighted": "unweighted", "weighted": "weighted to the customer mix"}
+    return table(pd.DataFrame([{"": names.get(k, k), "NPS": v["estimate"], "ci_low": v["ci_low"],
+                                "ci_high": v["ci_high"], "respondents": v["n"], "interval method": v["method"]}
+                               for k, v in overall.items()]))
+
+
+def nps_group_table(groups: pd.DataFrame, by: str) -> Table:
+    """NPS per group of :func:`nps_by` with the shares of promoters and detractors."""
+    return table(groups[[by, "respondents", "estimate", "ci_low", "ci_high", "promoters", "detractors", "interval"]]
+                 .rename(columns={"estimate": "NPS", "interval": "interval method"}),
+                 percent=["promoters", "detractors"])
+
+
+def nps_change_table(changes: pd.DataFrame) -> Table:
+    """Wave-to-wave changes of :func:`nps_changes`."""
+    return table(changes.rename(columns={"estimate": "change in NPS (points)"}))
+
+
+def top_box_table(top: pd.DataFrame) -> Table:
+    """Top-2-box share per item of :func:`top_box` with its 95% CI, the mean answer and the scale."""
+    out = pd.DataFrame({"question": top["item"], "touchpoint": top["touchpoint"].fillna("").astype(str),
+                        "top-2-box": top["top_box"], "ci_low": top["ci_low"], "ci_high": top["ci_high"],
+                        "mean answer": top["mean"],
+                        "scale": [f"{lo:g}–{hi:g}" for lo, hi in zip(top["scale_min"], top["scale_max"], strict=True)]})
+    if not out["touchpoint"].str.strip().any():
+        out = out.drop(columns="touchpoint")
+    return table(out, percent=["top-2-box", "ci_low", "ci_high"])
+
+
+BEHAVIOUR = {"prior_spend": ("average spend in the year before the invitation", "money"),
+             "tenure_months": ("average time as a customer", "months"),
+             "left_within_a_year": ("left within a year of the invitation", "share")}
+
+
+def behaviour_table(behaviour: pd.DataFrame, currency: str = "") -> Table:
+    """Respondents vs non-respondents (:func:`response_bias`), each number written with its unit."""
+    rows = []
+    for r in behaviour.to_dict("records"):
+        name, unit = BEHAVIOUR.get(r["measure"], (r["measure"], ""))
+        rows.append({"": name, **{k: fmt_value(v, unit, currency) for k, v in r.items() if k != "measure"}})
+    return table(pd.DataFrame(rows))
+
+
+def reliability_table(rel: pd.DataFrame) -> Table:
+    """:func:`reliability` with plain headers (the 95% CI is alpha's)."""
+    out = rel.rename(columns={"alpha": "Cronbach's alpha", "omega": "McDonald's omega",
+                              "weakest item-total r": "weakest item's correlation with the others"})
+    return table(_without_empty_notes(out), rename={"ci": "alpha 95% CI"})
+
+
+def efa_table(efa: pd.DataFrame) -> Table:
+    """The factor-analysis check of :func:`efa_check` with plain headers."""
+    return table(efa.rename(columns={"item": "question", "fits": "fits its construct"}))
+
+
+def groups_table(groups: pd.DataFrame) -> Table:
+    """Attribute-group shares of :func:`group_shares`, as %."""
+    out = pd.DataFrame({"attribute group": [GROUP_LABELS.get(str(g), str(g)) for g in groups["group"]],
+                        "share of explained variance": groups["share"], "ci_low": groups["ci_low"],
+                        "ci_high": groups["ci_high"], "note": groups["note"]})
+    return table(_without_empty_notes(out), percent=["share of explained variance", "ci_low", "ci_high"])
+
+
+def drivers_table(weights: pd.DataFrame) -> Table:
+    """Relative weights, largest first, as %: the part of the outcome's variation each driver explains (with
+    its 95% CI) and its share of what all drivers explain."""
+    t = stable_sort(weights, "weight", ascending=False, tie="driver")
+    out = pd.DataFrame({"driver": t["driver"], "explains (% of the variation)": t["weight"],
+                        "ci_low": t["ci_low"], "ci_high": t["ci_high"],
+                        "share of explained variance": t["share"], "note": t["note"]})
+    return table(_without_empty_notes(out), percent=["explains (% of the variation)", "ci_low", "ci_high",
+                                                     "share of explained variance"])
+
+
+def ipa_table(matrix: pd.DataFrame) -> Table:
+    """The importance–performance matrix of :func:`ipa`."""
+    return table(matrix.rename(columns={"importance": "importance (share of explained variance)",
+                                        "performance": "performance (% of the scale)", "quadrant": "action"}),
+                 percent=["importance (share of explained variance)"])
+
+
+def gaps_table(gaps: pd.DataFrame) -> Table:
+    """Perception minus expectation per touchpoint (:func:`expectation_gaps`), in points of the answer scale."""
+    return table(gaps.rename(columns={"gap": "perception minus expectation (scale points)", "n": "respondents"}))
+
+
+def path_table(model: PathModel, path_model: list) -> Table:
+    """Each arrow of the path model with its standardized coefficient."""
+    return table(pd.DataFrame([{"from": a, "to": b, "standardized effect": float(model.paths.at[a, b])}
+                               for a, b in path_model]))
+
+
+def r2_table(model: PathModel) -> Table:
+    """R² of each construct the path model explains."""
+    return table(pd.DataFrame({"construct": model.r2.index, "R²": model.r2.to_numpy()}))
+
+
+def truth_table(weights: pd.DataFrame, planted: dict[str, float]) -> Table:
+    """Estimated driver weights next to the synthetic world's planted ones (large sample, all customers), as %."""
+    out = pd.DataFrame({"driver": weights["driver"], "estimated weight": weights["weight"],
+                        "ci_low": weights["ci_low"], "ci_high": weights["ci_high"],
+                        "planted weight": weights["driver"].map(planted)})
+    out["planted inside the 95% CI"] = ((out["ci_low"] <= out["planted weight"])
+                                        & (out["planted weight"] <= out["ci_high"]))
+    return table(out, percent=["estimated weight", "ci_low", "ci_high", "planted weight"])
+
+
+# ---------------------------------------------------------------------------------------------
 # plots
 
 
-NPS_COLORS = ("#c0504d", "#bfbfbf", "#4f8f3a")
+def _light(colour: Any, amount: float = 0.35) -> tuple[float, float, float]:
+    """``colour`` mixed with white (opaque, so grid lines do not show through a bar)."""
+    return tuple(1 - amount * (1 - c) for c in mcolors.to_rgb(colour))
 
 
-def plot_nps(table: pd.DataFrame, label: str, ax: plt.Axes | None = None) -> plt.Axes:
-    """Promoters, passives and detractors per row (stacked to 100%) with the NPS written beside."""
+def _nps_colours() -> list:
+    """Detractors, passives, promoters: the ends of the diverging palette and a neutral grey."""
+    div = sns.color_palette(plots.DIVERGING, 7)
+    return [div[1], _light(plots.MUTED), div[5]]
+
+
+def _minus(x: float) -> str:
+    return f"{x:+.0f}".replace("-", "−")
+
+
+def plot_nps(table: pd.DataFrame, label: str, ax: plt.Axes | None = None,
+             title: str = "Net Promoter Score: detractors, passives and promoters") -> plt.Axes:
+    """Detractors, passives and promoters per row (stacked to 100%) with the NPS and its 95% CI beside."""
     t = table.dropna(subset=["estimate"])
-    ax = ax or plt.subplots(figsize=(8, 0.5 * len(t) + 1.3))[1]
+    ax = ax or plt.subplots(figsize=(9, 0.55 * len(t) + 1.9), layout="constrained")[1]
     y = np.arange(len(t))[::-1]
     det, pro = t["detractors"].to_numpy(float) * 100, t["promoters"].to_numpy(float) * 100
-    pas = 100 - det - pro
-    ax.barh(y, det, color=NPS_COLORS[0], label="detractors (0–6)")
-    ax.barh(y, pas, left=det, color=NPS_COLORS[1], label="passives (7–8)")
-    ax.barh(y, pro, left=det + pas, color=NPS_COLORS[2], label="promoters (9–10)")
+    parts = [("detractors (0–6)", det), ("passives (7–8)", 100 - det - pro), ("promoters (9–10)", pro)]
+    left = np.zeros(len(t))
+    for (name, width), colour in zip(parts, _nps_colours(), strict=True):
+        ax.barh(y, width, left=left, color=colour, label=name, edgecolor="white", linewidth=0.6)
+        for yi, lft, w in zip(y, left, width, strict=True):
+            if w >= 8:
+                ax.text(lft + w / 2, yi, f"{w:.0f}%", ha="center", va="center", fontsize=8.5)
+        left = left + width
     for yi, e, lo, hi in zip(y, t["estimate"], t["ci_low"], t["ci_high"], strict=True):
-        ax.text(101, yi, f"NPS {e:+.0f} ({lo:+.0f} to {hi:+.0f})", va="center", fontsize=8)
-    ax.set_yticks(y, t[label].astype(str))
-    ax.set_xlim(0, 135)
+        ax.text(1.02, yi, f"NPS {_minus(e)}  (95% CI {_minus(lo)} to {_minus(hi)})", va="center", fontsize=9,
+                transform=ax.get_yaxis_transform(), clip_on=False)
+    ax.set_yticks(y, plots.labels(t[label].astype(str), 28))
+    ax.set_xlim(0, 100)
     ax.set_xlabel("% of respondents")
-    ax.legend(ncol=3, fontsize=8, frameon=False, loc="lower center", bbox_to_anchor=(0.4, -0.45))
-    ax.set_title("Net Promoter Score (95% CI)")
+    ax.grid(axis="y", visible=False)
+    ax.legend(ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.35 / max(len(t), 1) - 0.1))
+    ax.set_title(title, loc="left")
     return ax
 
 
-def plot_likert(responses: pd.DataFrame, items: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
-    """Diverging stacked bars: disagreeing answers left of zero, agreeing right, the middle split."""
-    ax = ax or plt.subplots(figsize=(10, 0.45 * len(items) + 1.5))[1]
-    cmap = plt.get_cmap("RdYlGn")
-    for yi, it in zip(np.arange(len(items))[::-1], items.itertuples(index=False), strict=True):
+def likert_shares(responses: pd.DataFrame, items: pd.DataFrame, weights: np.ndarray | None = None,
+                  max_categories: int = 11) -> pd.DataFrame:
+    """Share of (weighted) respondents giving each answer, per item: item, scale, answer, share.
+
+    Answers are rounded to whole categories of the item's scale; items nobody answered, or with more than
+    ``max_categories`` categories (not a Likert item), are left out.
+    """
+    w_all = np.ones(len(responses)) if weights is None else np.asarray(weights, float)
+    rows = []
+    for it in items.itertuples(index=False):
         lo, hi = int(it.scale_min), int(it.scale_max)
-        levels = np.arange(lo, hi + 1)
-        share = responses[it.item].value_counts(normalize=True).reindex(levels, fill_value=0).to_numpy() * 100
+        x = responses[it.item].to_numpy(float)
+        ok = ~np.isnan(x)
+        if not ok.any() or hi - lo + 1 > max_categories or w_all[ok].sum() <= 0:
+            continue
+        x, w = np.clip(np.rint(x[ok]), lo, hi), w_all[ok]
+        for level in range(lo, hi + 1):
+            rows.append({"item": it.item, "scale": f"{lo}–{hi}", "scale_min": lo, "scale_max": hi, "answer": level,
+                         "share": float(w[x == level].sum() / w.sum())})
+    return pd.DataFrame(rows, columns=["item", "scale", "scale_min", "scale_max", "answer", "share"])
+
+
+def _likert_colours(k: int) -> list:
+    colours = list(sns.color_palette(plots.DIVERGING, k))
+    if k % 2:  # the middle answer: neutral grey (the palette's own middle is almost white)
+        colours[k // 2] = _light(plots.MUTED)
+    return colours
+
+
+def plot_likert(shares: pd.DataFrame, axes: Any = None, title: str = "How customers rate each question") -> list:
+    """Diverging stacked bars from :func:`likert_shares`: answers below the middle of the scale left of zero,
+    above it right, the middle answer split. One panel per answer scale (1–5 and 1–7 are never mixed), each
+    with its legend; all panels share the % axis. Returns the axes."""
+    scales = list(dict.fromkeys(shares["scale"]))
+    counts = [shares.loc[shares["scale"] == sc, "item"].nunique() for sc in scales]
+    if axes is None:
+        fig, axes = plt.subplots(len(scales), 1, figsize=(11, sum(0.42 * n + 1.3 for n in counts) + 0.6),
+                                 height_ratios=[n + 2 for n in counts], layout="constrained", squeeze=False)
+        axes = list(axes[:, 0])
+        fig.suptitle(title, fontweight="bold", fontsize=12, x=0.02, ha="left")
+        fig.get_layout_engine().set(h_pad=0.12)
+    extent = [0.0, 0.0]
+    for ax, sc in zip(axes, scales, strict=True):
+        sub = shares[shares["scale"] == sc]
+        lo, hi = int(sub["scale_min"].iloc[0]), int(sub["scale_max"].iloc[0])
+        levels = list(range(lo, hi + 1))
+        wide = sub.pivot_table(index="item", columns="answer", values="share", sort=False).reindex(columns=levels)
+        wide = wide.fillna(0.0) * 100
         mid = (lo + hi) / 2
-        left = -share[levels < mid].sum() - (share[levels == mid].sum() / 2 if (levels == mid).any() else 0)
-        for lv, sh in zip(levels, share, strict=True):
-            ax.barh(yi, sh, left=left, color=cmap((lv - lo) / max(hi - lo, 1)), edgecolor="white", lw=0.5)
-            left += sh
-    ax.axvline(0, color="black", lw=1)
-    ax.set_yticks(np.arange(len(items))[::-1], [f"{getattr(i, 'label', i.item)}" for i in items.itertuples()],
-                  fontsize=8)
-    ax.set_xlabel("% of respondents (left: low scores, right: high scores)")
-    ax.set_title("How customers rate each item")
-    return ax
+        below = wide[[lv for lv in levels if lv < mid]].sum(axis=1) + (wide[mid] / 2 if mid in levels else 0)
+        left = -below.to_numpy()
+        extent = [min(extent[0], left.min()), max(extent[1], (left + wide.sum(axis=1).to_numpy()).max())]
+        y = np.arange(len(wide))[::-1]
+        colours = _likert_colours(len(levels))
+        for i, lv in enumerate(levels):
+            name = f"{lv} (lowest)" if i == 0 else f"{lv} (highest)" if i == len(levels) - 1 else str(lv)
+            ax.barh(y, wide[lv].to_numpy(), left=left, color=colours[i], edgecolor="white", linewidth=0.5, label=name)
+            left = left + wide[lv].to_numpy()
+        ax.axvline(0, color=plots.MUTED, lw=1)
+        ax.set_yticks(y, plots.labels(wide.index, 48))
+        ax.grid(axis="y", visible=False)
+        ax.set_title(f"Questions answered on a {lo}–{hi} scale", loc="left", fontsize=10.5)
+        ax.legend(title="answer", loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8.5, title_fontsize=9)
+    pad = 5
+    for ax in axes:
+        ax.set_xlim(extent[0] - pad, extent[1] + pad)
+        ax.xaxis.set_major_formatter(mticker.FuncFormatter(lambda v, _: f"{abs(v):.0f}%"))
+    axes[-1].set_xlabel("% of respondents: lower answers left of the line, higher answers right "
+                        "(the middle answer is split)")
+    return axes
 
 
-def plot_drivers(table: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
-    """Relative weights (share of explained variance) with bootstrap intervals (largest on top)."""
-    t = stable_sort(table, "weight", ascending=True, tie="driver")
-    ax = ax or plt.subplots(figsize=(7, 0.4 * len(t) + 1.3))[1]
-    y = np.arange(len(t))
-    ax.barh(y, t["weight"], color="#1f4e79", alpha=0.8)
+def plot_drivers(table: pd.DataFrame, outcome: str | None = None, groups: dict[str, list[str]] | None = None,
+                 ax: plt.Axes | None = None) -> plt.Axes:
+    """Relative weights as % of the outcome's variation, with bootstrap 95% intervals (largest on top);
+    bars coloured by attribute group when ``groups`` are given."""
+    t = stable_sort(table, "weight", ascending=False, tie="driver").reset_index(drop=True)
+    ax = ax or plt.subplots(figsize=(9, 0.42 * len(t) + 1.9), layout="constrained")[1]
+    group_of = {d: GROUP_LABELS.get(g, plots.label(g)) for g, ds in (groups or {}).items() for d in ds}
+    d = pd.DataFrame({"driver": plots.labels(t["driver"], 42), "pct": t["weight"] * 100,
+                      "group": [group_of.get(x, "other") for x in t["driver"]]})
+    if groups:
+        order = list(dict.fromkeys(d["group"]))
+        sns.barplot(data=d, y="driver", x="pct", hue="group", hue_order=order, dodge=False, orient="h", ax=ax,
+                    palette=dict(zip(order, plots.PALETTE, strict=False)), saturation=1)
+        ax.legend(title="attribute group", loc="lower right")
+    else:
+        sns.barplot(data=d, y="driver", x="pct", color=plots.MAIN, orient="h", ax=ax, saturation=1)
     has = t["ci_low"].notna().to_numpy()
-    ax.errorbar(t["weight"][has], y[has], xerr=[(t["weight"] - t["ci_low"])[has], (t["ci_high"] - t["weight"])[has]],
-                fmt="none", color="black", capsize=3)
-    ax.set_yticks(y, t["driver"])
-    ax.set_xlabel("relative weight (part of R² each driver accounts for)")
-    ax.set_title("What drives the outcome")
+    y = np.arange(len(t))
+    est, lo, hi = t["weight"].to_numpy() * 100, t["ci_low"].to_numpy() * 100, t["ci_high"].to_numpy() * 100
+    ax.errorbar(est[has], y[has], xerr=[(est - lo)[has], (hi - est)[has]], fmt="none", ecolor=plots.MUTED,
+                capsize=3, lw=1.2)
+    total = float(t["weight"].sum()) * 100
+    ax.set_xlabel(f"% of the variation in the answers each driver explains (95% CI); all drivers together: "
+                  f"{total:.0f}%")
+    ax.set_ylabel("")
+    ax.grid(axis="y", visible=False)
+    what = plots.label(outcome) if outcome else "the outcome"
+    ax.set_title(plots.label(f"What drives the answers to “{what}”" if outcome else "What drives the outcome", 55),
+                 loc="left")
     return ax
 
 
 def plot_ipa(matrix: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
-    """Importance–performance matrix with the four action quadrants."""
-    ax = ax or plt.subplots(figsize=(7.5, 6))[1]
-    ax.scatter(matrix["performance"], matrix["importance"] * 100, color="#1f4e79")
-    for r in matrix.itertuples():
-        ax.annotate(r.driver, (r.performance, r.importance * 100), xytext=(4, 4), textcoords="offset points",
-                    fontsize=8)
-    px, iy = matrix["performance"].mean(), matrix["importance"].mean() * 100
-    ax.axvline(px, color="grey", ls="--")
-    ax.axhline(iy, color="grey", ls="--")
-    lims_x, lims_y = ax.get_xlim(), ax.get_ylim()
-    for text, x, y, ha in (("IMPROVE FIRST", lims_x[0], lims_y[1], "left"), ("MAINTAIN", lims_x[1], lims_y[1], "right"),
-                           ("MONITOR", lims_x[0], lims_y[0], "left"), ("POSSIBLE OVERKILL", lims_x[1], lims_y[0], "right")):
-        ax.text(x, y, text, ha=ha, va="top" if y == lims_y[1] else "bottom", fontsize=9, color="#c0504d", weight="bold")
-    ax.set_xlabel("performance (mean score, % of the scale)")
-    ax.set_ylabel("importance (% of explained variance)")
-    ax.set_title("Importance–performance: where to act")
+    """Importance–performance matrix: each driver by importance (share of explained variance, from 0) and
+    performance (mean answer as % of its scale), the borders at their averages, the four action quadrants
+    named in the corners. Labels are pushed apart (adjustText) and kept inside the axes."""
+    from adjustText import adjust_text
+
+    ax = ax or plt.subplots(figsize=(10, 7.5), layout="constrained")[1]
+    x, y = matrix["performance"].to_numpy(float), matrix["importance"].to_numpy(float) * 100
+    first = (matrix["quadrant"] == "improve first").to_numpy()
+    ax.scatter(x[~first], y[~first], color=plots.MAIN, s=45, zorder=3)
+    ax.scatter(x[first], y[first], color=plots.ACCENT, s=60, zorder=3)
+    lo, hi = max(0.0, 5 * math.floor((x.min() - 4) / 5)), min(100.0, 5 * math.ceil((x.max() + 4) / 5))
+    full = hi - lo >= 60
+    if full:
+        lo, hi = 0.0, 100.0
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(0, max(y.max() * 1.25, 1.0))
+    ax.axvline(x.mean(), color=plots.MUTED, ls="--", lw=1)
+    ax.axhline(y.mean(), color=plots.MUTED, ls="--", lw=1)
+    ax.fill_between([lo, x.mean()], y.mean(), ax.get_ylim()[1], color=_light(plots.ACCENT, 0.08), zorder=0)
+    corners = []
+    for text, cx_, cy, ha, va in (("IMPROVE FIRST", 0.01, 0.99, "left", "top"), ("MAINTAIN", 0.99, 0.99, "right", "top"),
+                                  ("MONITOR", 0.01, 0.01, "left", "bottom"),
+                                  ("POSSIBLE OVERKILL", 0.99, 0.01, "right", "bottom")):
+        colour = plots.ACCENT if text == "IMPROVE FIRST" else plots.MUTED
+        corners.append(ax.text(cx_, cy, text, transform=ax.transAxes, ha=ha, va=va, fontsize=9.5, color=colour,
+                               weight="bold", zorder=4))
+    texts = [ax.text(xi, yi, plots.label(d, 24), fontsize=8.5, zorder=5,
+                     color=plots.ACCENT if f else "black")
+             for xi, yi, d, f in zip(x, y, matrix["driver"], first, strict=True)]
+    ax.figure.canvas.draw()
+    adjust_text(texts, x=x, y=y, objects=corners, ax=ax, expand=(1.15, 1.35), force_text=(0.3, 0.5),
+                force_static=(0.3, 0.5), arrowprops={"arrowstyle": "-", "color": plots.MUTED, "lw": 0.6},
+                ensure_inside_axes=True)
+    scale = "" if full else f"; axis shows {lo:.0f}–{hi:.0f} of 0–100"
+    ax.set_xlabel(f"Performance: mean answer as % of its scale (0 = everyone lowest, 100 = everyone highest{scale})")
+    ax.set_ylabel("Importance: share of explained variance (%)")
+    ax.set_title("Importance–performance: where to act (dashed lines: averages)", loc="left")
     return ax
 
 

@@ -42,11 +42,16 @@ def chromium(url: str, *extra: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory) -> Path:
-    from cxresearch.runner import RunSpec, run_many
+    """Every notebook's report (small synthetic worlds: the layout, not the numbers, is under test)."""
+    from cxresearch.params import declared
+    from cxresearch.runner import RunSpec, all_notebooks, notebook_path, run_many
 
     out = tmp_path_factory.mktemp("browser") / "reports"
-    run_many([RunSpec("data_overview", parameters={"n_customers": 600}),
-              RunSpec("loyalty_payoff", parameters={"n_customers": 800, "n_boot": 50})], out_dir=out, jobs=2)
+    small = {"n_customers": 1500, "n_boot": 50}
+    specs = [RunSpec(n, parameters={k: v for k, v in small.items() if k in declared(notebook_path(n))})
+             for n in all_notebooks()]
+    results = run_many(specs, out_dir=out, jobs=2)
+    assert all(r["status"] == "ok" for r in results), [r.get("error") for r in results]
     return out
 
 
@@ -92,3 +97,12 @@ def test_the_report_page_has_no_script_and_a_strict_policy(tmp_path):
                                                        "provenance": {}, "parameters": {"x": "<script>"}})
     assert "<script" not in html and "&lt;b&gt;T&lt;/b&gt;" in html and "&lt;script&gt;" in html
     assert html_lib.unescape(re.search(r'Content-Security-Policy" content="([^"]*)"', html).group(1)) == CSP
+
+
+@pytest.mark.slow
+def test_fresh_reports_speak_plain_words(reports):
+    from tests.plain_words import raw_words
+
+    for page in sorted(reports.glob("*/report.html")):
+        words = raw_words(page.read_text(encoding="utf-8"))
+        assert not words, f"{page.parent.name}: a reader sees raw names or e-notation: {words[:8]}"

@@ -15,6 +15,7 @@ from cxresearch.io import InputError, Ledger, read_table
 from cxresearch.params import ParameterError
 from cxresearch.runner import RunSpec, run_notebook
 from cxresearch.synth import ensure_world, load_truth, make_world, write_world
+from tests.plain_words import RAW
 
 COVARIATES = ["plan", "segment", "channel", "region"]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -438,3 +439,119 @@ def test_claims_break_ties_deterministically():
     service = pd.DataFrame({"segment": ["x", "w"], "responses": [9, 9], "service_score": [3.2, 3.2]})
     assert churn.worst_segment(service) == "w"
     assert churn.worst_segment(service.iloc[::-1]) == "w"
+
+
+# ---------------------------------------------------------------------------------------------
+# plain words, units and figures (issue 11)
+
+
+
+
+def small_table(n: int = 600, seed: int = 5) -> churn.SurvivalTable:
+    rng = np.random.default_rng(seed)
+    plan = rng.choice(["monthly", "annual", "two_year"], n, p=[0.5, 0.3, 0.2])
+    spend = rng.normal(50, 10, n)
+    rate = np.exp(np.where(plan == "annual", np.log(0.6), 0) + np.where(plan == "two_year", np.log(0.4), 0))
+    t = rng.exponential(20 / rate)
+    c = rng.uniform(5, 40, n)
+    data = pd.DataFrame({"id": [f"c{i}" for i in range(n)], "duration": np.minimum(t, c), "event": (t <= c).astype(int),
+                         "plan": plan, "spend": spend})
+    return churn.SurvivalTable(data, "months", "plan", ["plan", "spend"], "id")
+
+
+def test_model_terms_read_as_plain_words(clean_labels):
+    from cxresearch import display
+
+    st = small_table()
+    cox = churn.fit_cox(st)
+    assert cox.references == {"plan": "monthly"}  # the most common level, exposed for the notebook
+    display.use_labels({"two_year": "two-year contract"}, references=cox.references)
+    shown = churn.hazard_table(cox.hazard_ratios)
+    assert list(shown.columns) == ["factor", "hazard ratio", "ci_low", "ci_high", "p-value"]
+    assert set(shown["factor"]) == {"plan: annual vs monthly", "plan: two-year contract vs monthly",
+                                    "spend (per 1 more)"}
+    text = repr(display.table(shown))
+    assert "95% CI" in text and "ci_low" not in text and not RAW.search(text)
+    states = pd.DataFrame({"term": ["fast", "unresolved", "fast vs slow"], "hr": [0.6, 2.0, 0.5],
+                           "ci_low": [0.5, 1.5, 0.4], "ci_high": [0.7, 2.5, 0.6], "p": [0.01, 0.001, 0.02]})
+    assert list(churn.hazard_table(states)["factor"]) == [
+        "complaint resolved fast vs no complaint", "complaint unresolved vs no complaint",
+        "complaint resolved fast vs slowly"]
+    ph = repr(display.table(churn.ph_table(cox.ph_test)))
+    assert "p-value (Holm)" in ph and not RAW.search(ph)
+
+
+def test_claims_carry_units_meanings_and_comparable_truth(clean_labels):
+    tv = pd.DataFrame({"term": ["fast", "slow", "unresolved", "fast vs slow"], "hr": [0.64, 1.4, 2.1, 0.46],
+                       "ci_low": [0.57, 1.2, 1.9, 0.4], "ci_high": [0.72, 1.6, 2.4, 0.55], "p": [1e-6] * 4})
+    episodes = pd.DataFrame({"id": ["a", "b", "c", "d"] * 10, "state": ["fast", "slow", "unresolved", "none"] * 10})
+    truth = {"effects": {"fast_resolution_hours": 24.0},
+             "churn": {"complaint_hazard_ratios": {"fast_resolved": 0.7, "slow_resolved": 1.4, "unresolved": 2.2}}}
+    claims = {c["id"]: c for c in churn.complaint_claims(tv, episodes, 40, 24, truth)}
+    fast = claims["service_recovery"]
+    assert fast["unit"] == "rate ratio" and fast["truth"] == 0.7
+    assert fast["meaning"].startswith("Below 1×") and "0.64× the rate of those without a complaint" in fast["meaning"]
+    assert claims["unresolved_complaints_raise_churn"]["meaning"].startswith("Above 1×")
+    assert claims["fast_resolution_beats_slow"]["truth"] == pytest.approx(0.5)
+    # another definition of "fast" than the planted one: nothing comparable to check against
+    assert all(c["truth"] is None for c in churn.complaint_claims(tv, episodes, 40, 48, truth))
+    assert all(c["truth"] is None for c in churn.complaint_claims(tv, episodes, 40, 24, None))
+    summary = pd.DataFrame({"group": ["mass", "value"], "customers": [50, 40]})
+    diffs = pd.DataFrame({"group": ["value"], "reference": ["mass"], "difference": [-1.78], "ci_low": [-2.29],
+                          "ci_high": [-1.27]})
+    groups = churn.groups_claim(diffs, summary, {"p": 0.001}, "customer_segment", 24, "months")
+    assert groups["unit"] == "months" and groups["verdict"] == "supported"
+    assert groups["meaning"].startswith("Negative: customers in the value group stay 1.8 months less")
+    assert "customer segment" in groups["claim"] and not RAW.search(groups["claim"] + groups["test"])
+    service = pd.DataFrame({"segment": ["value", "mass"], "responses": [30, 40], "service_score": [3.0, 3.5]})
+    vs = pd.DataFrame({"segment": ["mass"], "hr": [0.7], "ci_low": [0.6], "ci_high": [0.8], "p": [0.001],
+                       "customers": [50]})
+    worst = churn.worst_served_claim(service, vs, "value", "segment", 90)
+    assert worst["unit"] == "rate ratio" and "truth" not in worst  # the segment-only model is not the planted one
+    assert worst["meaning"].startswith("Above 1×: customers in value leave at 1.4× the rate")
+    from cxresearch.results import Results
+
+    results = Results("x", "x")
+    for c in claims.values():
+        results.claim(**c)
+    assert {c["unit"] for c in results.claims} == {"rate ratio"}
+
+
+def test_input_rules_are_shown_in_plain_words():
+    exclusions = pd.DataFrame({"table": ["complaints", "complaints", "customers"],
+                               "rule": ["opened_at before the customer's start date",
+                                        "customer_id not among the customers analysed (unknown, or a relationship of "
+                                        "zero length)", "signup_date after the observation end (2024-12-31)"],
+                               "rows_excluded": [3, 0, 2]})
+    notes = [{"rule": "churn_date after the observation end: counted as still a customer at 2024-12-31", "rows": 4}]
+    shown = churn.rules_table(exclusions, notes)
+    assert list(shown["rows"]) == [3, 2, 4]  # rules that changed nothing are left out
+    assert shown["rule"].iloc[0] == "complaints opened before the customer's start date"
+    assert not any(RAW.search(r) for r in shown["rule"]), list(shown["rule"])
+
+
+def test_figures_name_things_plainly_with_units(clean_labels):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cxresearch import display
+
+    st = small_table()
+    cox = churn.fit_cox(st)
+    display.use_labels({"plan": "contract"}, references=cox.references)
+    ax = churn.plot_forest(cox.hazard_ratios)
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert "contract: annual vs monthly" in ticks and not any(RAW.search(t) for t in ticks)
+    assert ax.get_xscale() == "log" and all(t.get_text().endswith("×") for t in ax.get_xticklabels())
+    assert "1×" in [t.get_text() for t in ax.get_xticklabels()] and "× the rate" in ax.get_xlabel()
+    assert ax.get_legend() is not None
+    plt.close("all")
+    groups, _ = churn.groups_of(st)
+    ax = churn.plot_km(churn.fit_km(groups), "months", group="plan")
+    legend = ax.get_legend()
+    assert legend.get_title().get_text() == "contract"
+    assert {t.get_text() for t in legend.get_texts()} == {"annual", "monthly", "two year"}
+    assert "months" in ax.get_xlabel() and ax.yaxis.get_major_formatter()(0.5, 0) == "50%"
+    plt.close("all")

@@ -12,6 +12,7 @@ from cxresearch import clv
 from cxresearch.io import Ledger
 from cxresearch.runner import RunSpec, run_notebook
 from cxresearch.synth import ensure_world, load_truth
+from tests.plain_words import RAW
 
 
 @pytest.fixture(scope="module")
@@ -255,3 +256,99 @@ def test_spend_assumption_verdict_from_the_interval():
     assert clv.spend_independence({"ci_low": 0.2, "ci_high": 0.4}).startswith("is questionable")
     assert clv.spend_independence({"ci_low": -0.2, "ci_high": 0.4}).startswith("cannot be confirmed")
     assert clv.spend_independence({"ci_low": float("nan"), "ci_high": 0.4}) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# plain words, units and figures (issue 11)
+
+
+
+
+def test_claims_carry_units_meanings_and_item_labels(clean_labels):
+    from cxresearch import display
+
+    values = pd.Series(np.r_[np.full(20, 100.0), np.full(80, 1.0)])
+    top = clv.concentration_claim(values, 0.96, (0.9, 0.98))
+    assert top["unit"] == "share" and "96.0% of all lifetime value" in top["meaning"]
+    display.use_labels({"sat_1": "Overall I am satisfied"})
+    gap = pd.DataFrame({"measure": ["clv", "expected_purchases"], "satisfied": [60.0, 2.0], "others": [48.0, 1.5],
+                        "n_satisfied": [40, 40], "n_others": [30, 30], "difference": [12.3, 0.5],
+                        "ci_low": [4.0, 0.1], "ci_high": [20.0, 0.9], "p": [0.004, 0.02]})
+    sat = clv.satisfaction_claim(gap, "sat_1", 4, 100, "EUR")
+    assert sat["unit"] == "money" and sat["verdict"] == "supported" and sat["n"] == 30
+    assert "“Overall I am satisfied”" in sat["test"] and not RAW.search(sat["test"])
+    assert sat["meaning"] == "Positive: a satisfied customer is worth 12 EUR more on average than the others."
+    assert clv.satisfaction_claim(None, "sat_1", 4, 100)["unit"] == "money"
+    shown = repr(display.table(clv.gap_table(gap, "EUR")))
+    assert "lifetime value (EUR)" in shown and "expected purchases" in shown and not RAW.search(shown)
+
+
+def test_money_tables_name_the_currency_and_parameters_stay_parameters(cdnow, clean_labels):
+    from cxresearch import display
+
+    _, s = cdnow
+    gg = clv.fit_gamma_gamma(s)
+    shown = repr(display.table(clv.parameter_table(gg)))
+    assert "p-value" not in shown  # the spend model's p is a parameter, not a p-value
+    assert "p — spend per purchase" in shown and "standard error" in shown
+    by = clv.value_by(pd.Series(np.arange(40.0)), pd.Series(["a", "b"] * 20), 5)
+    assert list(clv.value_display(by, "channel", "USD").columns) == [
+        "channel", "customers", "mean lifetime value (USD)", "total lifetime value (USD)"]
+    assert clv.money_unit("cdnow", None, "RUB") == "USD"  # the CDNOW sample is in dollars
+    assert clv.money_unit("cdnow", None, "EUR") == "EUR" and clv.money_unit("synthetic", None, "RUB") == "RUB"
+    exclusions = pd.DataFrame({"table": ["transactions"] * 3, "rule": [
+        "customer_id not found in the customers table", "amount below zero (returns)",
+        "timestamp after the observation end (2024-02-01)"], "rows_excluded": [2, 1, 0]})
+    rules = clv.rules_table(exclusions, [{"rule": "purchases by the same customer on the same day merged into one",
+                                          "rows": 3}])
+    assert list(rules["rule"]) == ["purchases by customers missing from the customer table",
+                                   "purchases with an amount below zero (returns)",
+                                   "purchases after the observation end (2024-02-01)",
+                                   "purchases by the same customer on the same day merged into one"]
+
+
+def test_tracking_leaves_a_partial_last_period_out_of_the_weekly_plot(cdnow):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tx, s = cdnow
+    fit = clv.fit_pareto_nbd(s)
+    track = clv.tracking("Pareto/NBD", fit.params, s, tx.daily, "1997-09-30", "1998-06-30")
+    assert int(track["actual"].sum()) == int(s["frequency"].sum() + s["holdout"].sum())  # every repeat purchase
+    assert track["complete"].all()  # 1997-01-01 to 1998-06-30 is exactly 78 weeks
+    track = clv.tracking("Pareto/NBD", fit.params, s, tx.daily, "1997-09-30", "1998-06-26")
+    assert not track["complete"].iloc[-1] and track["complete"].iloc[:-1].all()  # 1998-06-26 ends mid-week
+    assert track["period_start"].iloc[-1] + pd.Timedelta(days=7) > pd.Timestamp("1998-06-27")
+    ax = clv.plot_tracking(track, "Pareto/NBD", cumulative=False)
+    assert len(ax.get_lines()[0].get_xdata()) == len(track) - 1
+    assert ax.get_ylabel() == "repeat purchases per week"
+    plt.close("all")
+
+
+def test_figures_show_money_percent_and_whole_counts(cdnow, clean_labels):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cxresearch import display
+
+    _, s = cdnow
+    display.use_labels({"champions": "Champions"})
+    table = clv.segment_table(clv.rfm_segments(s), s["revenue"])
+    ax = clv.plot_segments(table, currency="USD")
+    assert "Champions" in [t.get_text() for t in ax.get_yticklabels()]
+    money = [t.get_text() for t in ax.texts]
+    assert len(money) == len(table) and all(m.endswith(" USD") for m in money)
+    assert ax.xaxis.get_major_formatter()(50, 0) == "50%" and ax.get_legend() is not None
+    plt.close("all")
+    fit = clv.fit_pareto_nbd(s)
+    ax = clv.plot_p_alive_matrix("Pareto/NBD", fit.params, float(s["T"].max()))
+    assert all(float(t).is_integer() for t in ax.get_yticks())
+    assert "weeks" in ax.get_xlabel() and "weeks ago" in ax.get_title()
+    plt.close("all")
+    ax = clv.plot_lorenz(pd.Series(np.arange(1.0, 101.0)))
+    assert ax.xaxis.get_major_formatter()(20, 0) == "20%" and ax.get_legend() is not None
+    plt.close("all")

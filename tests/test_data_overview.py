@@ -36,6 +36,24 @@ def test_default_run_is_complete(default_run):
     assert html.count("data:image/png;base64") >= 3  # figures embedded
 
 
+def test_default_run_speaks_plain_words_with_units(default_run):
+    from tests.plain_words import raw_words
+
+    results, html = default_run
+    assert raw_words(html) == []
+    units = {c["id"]: c["unit"] for c in results["claims"]}
+    assert units == {"cleaning_removes_little": "share", "response_differs_by_segment": "pp",
+                     "respondents_spend_more": "money"}
+    assert results["currency"] == "RUB" and results["units"]["respondent_spend_gap"] == "money"
+    truth = json.loads(ensure_world()["truth"].read_text())
+    planted = {c["id"]: c["truth"] for c in results["claims"]}["cleaning_removes_little"]
+    kinds = truth["purchases"]["rows_by_kind"]
+    assert planted == pytest.approx((kinds["return"] + kinds["zero_amount"]) / truth["rows"]["transactions"])
+    for plain in ("complaint opened after the observation end", "customer not found in the customers table",
+                  "survey answers", "date the customer left", "two year"):
+        assert plain in html, plain
+
+
 def test_default_run_respondents_truth(default_run):
     results, _ = default_run
     truth = json.loads(ensure_world()["truth"].read_text())
@@ -68,6 +86,7 @@ def test_own_data_cp1251_mapped_columns_and_excel(tmp_path):
             "customers_path": "клиенты.csv", "transactions_path": "tx.xlsx",
             "columns": {"customers": {"customer_id": "Клиент", "signup_date": "Дата регистрации",
                                       "segment": "Сегмент", "churn_date": "Дата ухода"}},
+            "labels": {"segment": "Сегмент клиента"}, "currency": "EUR",
         }),
         tmp_path / "out", base=tmp_path)
     assert res["status"] == "ok", res.get("error")
@@ -79,7 +98,8 @@ def test_own_data_cp1251_mapped_columns_and_excel(tmp_path):
     verdicts = {c["id"]: c["verdict"] for c in res["claims"]}
     assert verdicts["respondents_spend_more"] == "not testable"  # no survey
     html = (tmp_path / "out" / "data_overview" / "report.html").read_text()
-    assert "K001" not in html and "survey_invitations" in html  # listed as not provided
+    assert "K001" not in html and "survey invitations" in html  # listed as not provided, in words
+    assert "By Сегмент клиента" in html and res["currency"] == "EUR"  # the labels and currency parameters
 
 
 def test_bad_input_gives_a_failed_report_naming_file_column_rows(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
@@ -49,3 +50,77 @@ def test_respondent_spend_gap_matches_welch():
     gap = ov.respondent_spend_gap(inv, tx)
     ref = stats.ttest_ind(tx["amount"][inv["responded"] == 1], tx["amount"][inv["responded"] == 0], equal_var=False)
     assert np.isclose(gap["p_value"], ref.pvalue) and np.isclose(gap["ci_low"], ref.confidence_interval().low)
+
+
+# ---------------------------------------------------------------------------------------------
+# what a reader sees: plain table, column and rule names; units and planted truth on the claims
+
+
+@pytest.fixture
+def registered_labels():
+    from cxresearch.display import LABELS, use_labels
+
+    saved = dict(LABELS)
+    LABELS.reset()
+    use_labels(ov.LABELS, {"churn_date": "Дата ухода"})  # the labels parameter wins over the module's labels
+    yield LABELS
+    LABELS.reset()
+    LABELS.update(saved)
+
+
+def test_exclusion_rules_and_missing_columns_read_in_words(registered_labels):
+    from tests.plain_words import RAW
+
+    ex = pd.DataFrame({"table": ["complaints", "transactions", "audits", "transactions"],
+                       "rule": ["opened_at after the observation end (2024-12-31)",
+                                "customer_id not found in the customers table",
+                                "date after the observation end (2024-12-31)", "amount below zero (returns)"],
+                       "rows_excluded": [1, 2, 0, 5], "rows_before": [10, 20, 30, 20], "share": [0.1, 0.1, 0, 0.25],
+                       "example_rows": ["2", "3, 4", "", "5"]})
+    out = ov.exclusions_display(ex)
+    assert list(out["rule"]) == ["complaint opened after the observation end (2024-12-31)",
+                                 "customer not found in the customers table",
+                                 "audit date after the observation end (2024-12-31)", "amount below zero (returns)"]
+    assert list(out["input"]) == ["complaints", "transactions", "service audits", "transactions"]
+    missing = pd.DataFrame({"table": ["customers", "survey_responses"], "column": ["churn_date", "open_text"],
+                            "missing": [3, 4], "share": [0.3, 0.4]})
+    shown = ov.missing_display(missing)
+    assert list(shown["column"]) == ["Дата ухода", "open answer"] and list(shown["input"]) == ["customers",
+                                                                                            "survey answers"]
+    for frame in (out, shown):
+        assert not any(RAW.search(str(v)) for v in [*frame.columns, *frame.select_dtypes(object).stack()])
+
+
+def test_claims_carry_units_meaning_and_planted_truth():
+    ex = pd.DataFrame({"table": ["transactions"], "rule": ["amount below zero (returns)"], "rows_excluded": [30],
+                       "rows_before": [1000], "share": [0.03], "example_rows": [""]})
+    c = ov.cleaning_claim(ex, truth=0.03)
+    assert c["unit"] == "share" and c["truth"] == 0.03 and c["ci_low"] < 0.03 < c["ci_high"]
+    r = ov.response_claim({"gap": 0.08, "ci_low": 0.02, "ci_high": 0.14, "p_value": 0.01, "df": 2, "n": 300,
+                           "highest": "premium", "lowest": "value"})
+    assert r["unit"] == "pp" and "premium" in r["meaning"] and "value" in r["meaning"] and "df=" not in r["test"]
+    s = ov.spend_claim({"estimate": 18.6, "ci_low": 7.5, "ci_high": 29.7, "p_value": 0.001, "n": 400})
+    assert s["unit"] == "money" and s["meaning"]
+    assert ov.spend_claim(None)["verdict"] == "not testable"
+
+
+def test_missing_chart_uses_plain_labels_and_a_percent_axis(registered_labels):
+    import matplotlib.pyplot as plt
+
+    missing = pd.DataFrame({"table": ["complaints", "audits"], "column": ["hours_to_resolve", "date"],
+                            "missing": [3, 4], "share": [0.3, 0.4]})
+    ax = ov.plot_missing(missing)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["complaints: hours to resolve", "service audits: audit date"]
+    assert ax.get_xlim() == (0.0, 100.0)
+    plt.close(ax.figure)
+
+
+def test_figures_get_alt_texts_in_words(registered_labels):
+    monthly = pd.DataFrame({"signups": [3, 0, 4], "survey_responses": [0, 5, 0]},
+                           index=pd.Index(["2024-01", "2024-02", "2024-03"], name="month"))
+    alt = ov.activity_alt(monthly)
+    assert "new customers (sign-ups) Jan 2024 to Mar 2024" in alt and "survey answers Feb 2024 to Feb 2024" in alt
+    rates = pd.DataFrame({"segment": ["a", "b"], "rate": [0.2, 0.4], "ci_low": [0.1, 0.3], "ci_high": [0.3, 0.5]})
+    assert ov.response_rates_alt(rates, "segment", 0.3).endswith("b 40.0%, a 20.0%; all invited customers 30.0%.")
+    missing = pd.DataFrame({"table": ["customers"], "column": ["churn_date"], "missing": [3], "share": [0.3]})
+    assert "customers, Дата ухода: 30.0%" in ov.missing_alt(missing)

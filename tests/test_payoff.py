@@ -291,3 +291,115 @@ def test_notebook_randomized_design_runs(tmp_path):
     m = res["metrics"]
     assert set(m["effects"]["loyalty"]) == {"spend", "visits", "converted", "retained"}
     assert 0 < m["cuped_variance_reduction"]["loyalty"]["spend"] < 1 and m["mde_next_pilot"] > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# what a reader sees: plain labels, units, planted truth on the same scale, readable figures
+
+
+@pytest.fixture
+def registered_labels():
+    from cxresearch.display import LABELS, use_labels
+
+    saved, refs = dict(LABELS), dict(LABELS.references)
+    LABELS.reset()
+    use_labels(payoff.COLUMN_LABELS)
+    yield LABELS
+    LABELS.reset()
+    LABELS.update(saved)
+    LABELS.references.update(refs)
+
+
+def test_covariate_terms_read_in_words(registered_labels):
+    assert payoff.term_label("log1p(pre_spend_12m)") == "spend in the 12 months before (log scale)"
+    assert payoff.term_label("segment=premium", {"segment": "mass"}) == "segment: premium vs mass"
+    assert payoff.term_label("tenure_months") == "months as a customer"
+    assert payoff.term_label("odd_name") == "odd name"
+    df = pd.DataFrame({"seg": ["b", "a", "b", "a", "c"]})
+    assert payoff.reference_levels(df, ["seg"]) == {"seg": "a"}  # same tie rule as covariate_matrix
+
+
+def test_balance_and_selection_claim_use_labels_and_units(registered_labels):
+    rng = np.random.default_rng(6)
+    n = 600
+    pre = rng.gamma(2, 50, n)
+    member = rng.random(n) < 1 / (1 + np.exp(-(pre - 100) / 50))
+    units = pd.DataFrame({"id": [f"u{i}" for i in range(n)], "member": np.where(member, "1", "0"),
+                          "pre_spend_12m": pre, "region": rng.choice(["North", "South", "East"], n),
+                          "spend": 0.1 * pre + 2 * member + rng.normal(size=n)})
+    a = payoff.analyse_observational(units, None, unit_col="id", arm_col="member", control_arm="0", outcome="spend",
+                                     covariates=["pre_spend_12m", "region"], n_boot=40)
+    shown = list(a.result.balance["label"])
+    assert "spend in the 12 months before" in shown and "spend in the 12 months before (log scale)" in shown
+    assert any(s.startswith("region: ") and " vs " in s for s in shown)
+    claim = payoff.self_selection_claim(a)
+    assert claim["unit"] == "money" and claim["meaning"].startswith("Positive")
+    assert "spend in the 12 months before" in claim["test"] and "pre_spend_12m" not in claim["test"]
+    assert not payoff.is_money("tenure_months") and payoff.is_money("pre_spend")
+    for text in a.estimates["method"]:
+        assert "_" not in text and "ATT" not in text
+
+
+def test_display_frames_have_plain_headers(registered_labels):
+    from tests.plain_words import RAW
+
+    table = pd.DataFrame({"arm": ["loyalty"], "outcome": ["converted"], "estimate": [0.05], "ci_low": [0.01],
+                          "ci_high": [0.09], "p_value": [0.01], "se": [0.02], "n_treated": [1200], "n_control": [1100],
+                          "note": [""], "adjusted": [0.04], "adjusted_ci_low": [0.01], "adjusted_ci_high": [0.07],
+                          "adjusted_p": [0.02], "adjusted_se": [0.015], "variance_reduction": [0.3], "p_holm": [0.02],
+                          "adjusted_p_holm": [0.03]})
+    out = payoff.effects_display(table, adjusted=True)
+    assert not [c for c in out.columns if RAW.search(c) and c not in ("ci_low", "ci_high")]
+    assert out.at[0, "group"] == "loyalty programme" and out.at[0, "outcome"] == "bought anything"
+    assert out.at[0, "customers (group / control)"] == "1,200 / 1,100" and "note" not in out
+    est = pd.DataFrame({"method": ["naive"], "key": ["naive"], "estimate": [1.0], "ci_low": [0.5], "ci_high": [1.5],
+                        "note": [""]})
+    assert list(payoff.estimates_display(est, "RUB", "month").columns) == [
+        "method", "effect per member and month (RUB)", "ci_low", "ci_high"]
+    assert payoff.period_word("observational", "month", True) == "month"
+    assert payoff.period_word("randomized", "month", False) == "pilot period"
+    assert payoff.arm_label("loyalty") == "loyalty programme" and payoff.arm_label("a_solo") == "a_solo"
+
+
+def test_planted_roi_goes_through_the_same_money_model():
+    eff = payoff.Effect(3.0, 1.0, 5.0, 1.0, 250, 570, "test")
+    pay = payoff.money_verdict(eff, margin=0.4, cost_per_member=0.5, horizon=12)
+    assert math.isclose(payoff.planted_roi(pay, 3.4), (0.4 * 3.4 - 0.5) / 0.5)
+    assert payoff.planted_roi(pay, None) is None
+    assert "12 months" in payoff.money_verdict(eff, 0.4, 0.5, 12, period="month").test
+
+
+def test_event_study_has_a_date_axis_when_periods_are_months():
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    es = pd.DataFrame({"period": [f"2024-{m:02d}" for m in range(1, 11)], "gap": np.linspace(0, 2, 10)})
+    es["ci_low"], es["ci_high"] = es["gap"] - 1, es["gap"] + 1
+    ax = payoff.plot_event_study(es, "2024-04", "2024-07")
+    assert isinstance(ax.xaxis.get_major_formatter(), mdates.ConciseDateFormatter)
+    assert ax.get_xlabel() == "January 2024 to October 2024"
+    plt.close(ax.figure)
+    ax = payoff.plot_event_study(es.assign(period=[f"w{i}" for i in range(10)]), "w3", "w6")
+    assert [t.get_text() for t in ax.get_xticklabels()][:2] == ["w0", "w1"]
+    plt.close(ax.figure)
+
+
+def test_figures_get_alt_texts_in_words(registered_labels):
+    from tests.plain_words import RAW
+
+    es = pd.DataFrame({"period": [f"2024-{m:02d}" for m in range(1, 11)], "gap": np.r_[np.zeros(3), np.full(7, 2.0)]})
+    es["ci_low"], es["ci_high"] = es["gap"] - 1, es["gap"] + 1
+    alt = payoff.event_study_alt(es, "2024-04", "2024-07", "RUB")
+    assert "3 of 3 intervals include zero" in alt and "2 RUB" in alt
+    balance = pd.DataFrame({"covariate": ["pre_spend_12m", "region=East"],
+                            "label": ["spend in the 12 months before", "region: East vs North"],
+                            "smd_before": [0.6, -0.1], "smd_after": [0.05, 0.02]})
+    alt = payoff.balance_alt(balance)
+    assert "spend in the 12 months before (0.60)" in alt and "within ±0.1" in alt
+    eff = payoff.Effect(3.0, 1.0, 5.0, 1.0, 250, 570, "test")
+    alt = payoff.roi_alt(payoff.money_verdict(eff, margin=0.4, cost_per_member=0.5, horizon=12))
+    assert alt.startswith("Curve") and "chance that it is above 0%" in alt
+    table = pd.DataFrame({"arm": ["loyalty"], "outcome": ["converted"], "adjusted": [0.05],
+                          "adjusted_ci_low": [0.01], "adjusted_ci_high": [0.09]})
+    alt = payoff.randomized_alt(table, True, "spend", "RUB", ["converted"])
+    assert "loyalty programme on bought anything: +5.0 pp" in alt and not RAW.search(alt)

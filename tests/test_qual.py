@@ -120,8 +120,10 @@ def test_audit_input_errors(tmp_path):
 
 
 def test_notebooks_default_runs(tmp_path):
-    fg = run_notebook(RunSpec("focus_groups"), tmp_path)
-    au = run_notebook(RunSpec("service_audits"), tmp_path)
+    from tests.plain_words import raw_words
+
+    fg = run_notebook(RunSpec("focus_groups", parameters={"labels": {"wait_time": "Waiting too long"}}), tmp_path)
+    au = run_notebook(RunSpec("service_audits", parameters={"labels": {"S01": "Tverskaya store"}}), tmp_path)
     assert fg["status"] == "ok" and au["status"] == "ok", (fg.get("error"), au.get("error"))
     for key in ("n_sessions", "n_speakers", "theme_counts", "kappa", "krippendorff_alpha", "cooccurrence_top_pairs"):
         assert key in fg["metrics"], key
@@ -129,6 +131,155 @@ def test_notebooks_default_runs(tmp_path):
         assert key in au["metrics"], key
     html = (tmp_path / "focus_groups" / "report.html").read_text()
     assert "@example.com" not in html and "+7 9" not in html
+    assert "Waiting too long" in html and "coder A" in html and "Russian" in html and "English" in html
+    audit_html = (tmp_path / "service_audits" / "report.html").read_text()
+    assert "Tverskaya store" in audit_html and "rank (worst)" in audit_html and "must-have" in audit_html
+    for page in (html, audit_html):
+        assert raw_words(page) == [], raw_words(page)
+        assert "Chart for" not in page  # every figure describes itself
+    claims = {c["id"]: c for c in fg["claims"] + au["claims"]}
+    assert claims["only_10_20_percent_get_intended_service"]["unit"] == "share"
+    assert claims["only_10_20_percent_get_intended_service"]["truth"] is not None
+    assert "Negative" in claims["better_audited_units_keep_customers"]["meaning"]
+    assert "chance" in claims["coding_is_reliable"]["meaning"]
+
+
+# ---------------------------------------------------------------------------------------------
+# plain words: labels, quotes with their language, tables and figures a director reads
+
+
+def test_labels_come_from_an_optional_label_column_and_coder_names(tmp_path, clean_labels):
+    from cxresearch.display import plain, use_labels
+
+    world = make_world(300, seed=4)
+    book = world["fg_codebook"].assign(label="")
+    book.loc[book["code"] == "wait_time", "label"] = "Waiting too long"
+    world.tables["fg_codebook"] = book
+    paths = write_world(world, tmp_path)
+    _, codes, codebook, _, _ = qual.load_focus_groups(str(paths["fg_transcripts"]), str(paths["fg_codes"]),
+                                                      str(paths["fg_codebook"]))
+    assert qual.table_labels(codebook, "code") == {"wait_time": "Waiting too long"}  # empty labels: spelled out
+    assert qual.table_labels(world["audit_criteria"], "criterion") == {}  # no label column at all
+    assert qual.coder_labels(["coder_a", "rater_2", "Anna"]) == {"coder_a": "coder A", "rater_2": "rater 2",
+                                                                 "Anna": "Anna"}
+    use_labels(qual.coder_labels(codes["coder"]), qual.table_labels(codebook, "code"), {"trust_brand": "Trust"})
+    assert [plain(c) for c in ("wait_time", "trust_brand", "feeling_ignored", "coder_b")] == [
+        "Waiting too long", "Trust", "feeling ignored", "coder B"]
+    criteria = world["audit_criteria"].assign(label=lambda d: d["criterion"].str.upper())
+    criteria.to_csv(tmp_path / "criteria.csv", index=False)
+    _, crit, *_ = qual.load_audits(str(paths["audits"]), str(tmp_path / "criteria.csv"))
+    assert qual.table_labels(crit, "criterion")["needs_question"] == "NEEDS_QUESTION"
+
+
+@pytest.mark.parametrize(("text", "language"), [
+    ("Я им доверяю уже много лет.", "Russian"), ("The app crashes when I pay.", "English"),
+    ("Очередь была огромная. I waited forty minutes.", "Russian and English"),
+    ("Купил iPhone в магазине на Тверской улице", "Russian"),  # a brand name does not make it bilingual
+    ("Меня зовут [name], пишите на [e-mail].", "Russian"),  # scrubbing placeholders are not the speaker's words
+    ("123 456", ""), ("日本語です", "other language"),
+])
+def test_quote_language_is_told_by_script(text, language):
+    assert qual.quote_language(text) == language
+
+
+def test_quotes_are_deduplicated_on_normalised_text_and_carry_their_language():
+    t = pd.DataFrame({"session_id": "S", "turn": [1, 2, 3, 4, 5], "speaker": list("abcde"), "role": "customer",
+                      "text": ["Rude!", " rude. ", "RUDE", "Грубо.", "Ещё грубо"]})
+    agreed = pd.DataFrame({"session_id": "S", "turn": [1, 2, 3, 4, 5], "rude_staff": 1})
+    book = pd.DataFrame({"code": ["rude_staff"], "theme": ["staff"]})
+    q = qual.quotes(t, agreed, book, k=5, min_group=1)
+    assert q["quote"].tolist() == ["RUDE", "Грубо.", "Ещё грубо"]  # shortest first; "Rude!" and "rude." repeat it
+    assert q["language"].tolist() == ["English", "Russian", "Russian"]
+    assert qual.normalised("  Ещё,  ГРУБО!") == qual.normalised("еще грубо")
+    assert "language" in qual.quotes_table(q) and "what was said" in qual.quotes_table(q)
+
+
+def test_claims_carry_units_meanings_and_the_planted_truth():
+    from cxresearch.results import Results
+
+    overall = {"estimate": 0.75, "ci_low": 0.7, "ci_high": 0.8, "turns": 300, "failed": 0, "n_boot": 100, "reason": None}
+    coding = qual.coding_claim(overall)
+    assert coding["unit"] == "" and "0.667" in coding["meaning"]
+    full = {"estimate": 0.52, "ci_low": 0.46, "ci_high": 0.58, "audits": 240, "reason": None}
+    results = Results("t", "t")
+    results.claim(**qual.compliance_claim(full, truth=0.532))
+    assert results.claims[-1]["unit"] == "share" and results.claims[-1]["note"] is None  # the truth is inside
+    results.claim(**qual.compliance_claim(full, truth=0.15))
+    assert "planted value 15.0%" in results.claims[-1]["note"]
+    link = {"estimate": -0.54, "ci_low": -0.79, "ci_high": -0.13, "p_value": 0.01, "n": 20, "reason": None}
+    pieces = qual.churn_link_claim(link)
+    assert pieces["verdict"] == "supported" and pieces["meaning"].startswith("A rank correlation")
+
+
+SNAKE = r"\b[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+\b"
+
+
+def test_report_tables_have_plain_headers():
+    import re
+
+    world = make_world(300, seed=2)
+    t, c, b = world["fg_transcripts"], world["fg_codes"], world["fg_codebook"]
+    grid = qual.coding_grid(t, c, b)
+    agree = qual.agreement(grid, b)
+    agreed = qual.consensus(grid, b)
+    freq = qual.code_frequencies(t, agreed, b, "role", 1)
+    scores = qual.primary_scores(world["audits"])
+    rates = qual.criterion_pass_rates(scores, world["audit_criteria"])
+    ranking = qual.separable(qual.unit_ranking(qual.audit_scores(scores, world["audit_criteria"]), 50))
+    tables = [qual.agreement_table(agree), qual.frequency_table(freq, b), qual.theme_table(
+        qual.theme_frequencies(t, agreed, b)), qual.pairs_table(qual.top_pairs(qual.cooccurrence(agreed, b))),
+        qual.pass_rate_table(rates), qual.scale_table(rates, world["audit_criteria"]), qual.ranking_table(ranking),
+        qual.auditor_table(qual.auditor_agreement(world["audits"]))]
+    for table in tables:
+        assert not [h for h in table.columns if re.search(SNAKE, str(h)) and h not in ("ci_low", "ci_high")], table.columns
+    assert "applied by coder A" in tables[0].columns and "Cohen's kappa" in tables[0].columns
+    assert "note" not in tables[0].columns  # nothing to say: no empty column
+    assert {"rank (best)", "rank (worst)", "score (0–100)"} <= set(tables[6].columns)
+    assert tables[4].columns.tolist()[:3] == ["criterion", "must-have", "audits"]
+    assert tables[4]["must-have"].iloc[0]  # must-have criteria first
+
+
+def test_figures_use_labels_dates_and_percent_axes(clean_labels):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    from cxresearch.display import use_labels
+
+    world = make_world(300, seed=2)
+    t, c, b = world["fg_transcripts"], world["fg_codes"], world["fg_codebook"]
+    use_labels({"wait_time": "Waiting too long", "S01": "Tverskaya store"})
+    agreed = qual.consensus(qual.coding_grid(t, c, b), b)
+    ax = qual.plot_heatmap(qual.cooccurrence(agreed, b))
+    ticks = [x.get_text() for x in ax.get_xticklabels() + ax.get_yticklabels()]
+    assert "Waiting too long" in ticks and not any("_" in x for x in ticks)
+    assert len(ax.texts) == len(b) * (len(b) - 1) // 2  # every cell of the lower triangle is annotated
+    ax = qual.plot_themes(qual.code_frequencies(t, agreed, b, "role", 1), themes=qual.theme_frequencies(t, agreed, b))
+    assert "Waiting too long" in [x.get_text() for x in ax.get_yticklabels()]
+    assert ax.get_legend() is not None and "speakers" in ax.get_legend().get_texts()[0].get_text()
+    scores = qual.primary_scores(world["audits"])
+    table = qual.audit_scores(scores, world["audit_criteria"])
+    ax = qual.plot_ranking(qual.separable(qual.unit_ranking(table, 50)))
+    assert "Tverskaya store" in [x.get_text() for x in ax.get_yticklabels()]
+    plt.gcf().canvas.draw()
+    assert all(x.get_text().endswith("%") for x in ax.get_xticklabels() if x.get_text())
+    ax = qual.plot_trend(qual.monthly_trend(table, 1))
+    assert isinstance(ax.xaxis.get_major_formatter(), mdates.ConciseDateFormatter)
+    assert "% of the maximum" in ax.get_ylabel()
+    plt.close("all")
+
+
+def test_alt_texts_describe_the_figures(clean_labels):
+    world = make_world(300, seed=2)
+    scores = qual.primary_scores(world["audits"])
+    rates = qual.criterion_pass_rates(scores, world["audit_criteria"])
+    table = qual.audit_scores(scores, world["audit_criteria"])
+    assert "Lowest: next steps confirmed" in qual.pass_rates_alt(rates)
+    assert qual.trend_alt(qual.monthly_trend(table, 1)).startswith("Line chart of the average audit score per month")
+    ranking = qual.separable(qual.unit_ranking(table, 50))
+    assert "best first" in qual.ranking_alt(ranking) and "_" not in qual.ranking_alt(ranking)
 
 
 def _alpha_by_pairs(data: np.ndarray, level: str) -> float:

@@ -79,3 +79,63 @@ def test_holm_matches_statsmodels():
     for m in (1, 2, 7, 30):
         p = rng.random(m) ** 3
         assert np.allclose(holm(p), multipletests(p, method="holm")[1])
+
+
+def test_plain_labels_in_tables_and_the_interval_on_one_column():
+    from cxresearch.display import LABELS, plain, use_labels
+
+    LABELS.reset()
+    try:
+        use_labels({"perc_website": "How good was the website?"}, None, {"two_year": "2-year contract"},
+                   references={"plan": "monthly"})
+        assert plain("perc_website") == "How good was the website?"
+        assert plain("plan[annual]") == "plan: annual vs monthly" and plain("plan[T.two_year]") == \
+            "plan: 2-year contract vs monthly"
+        assert plain("region[East]") == "region: East"  # no reference known: no invented one
+        assert plain("wait_time") == "wait time" and plain("p_value", header=True) == "p-value"
+        assert plain("p") == "p"  # a model parameter called p is not a p-value
+        assert plain("Waited 40 min, rude_staff?") == "Waited 40 min, rude_staff?"  # free text is left alone
+        df = pd.DataFrame({"term": ["plan[annual]", "wait_time"], "hr": [0.5, 2.0], "ci_low": [0.4, 1.5],
+                           "ci_high": [0.6, 2.6], "p_value": [0.0002, 0.2]})
+        text = repr(cx.table(df))
+        assert "plan: annual vs monthly" in text and "95% CI" in text and "0.400 to 0.600" in text
+        assert "ci_low" not in text and "p-value" in text and "< 0.001" in text and "hazard ratio" in text
+        shares = cx.table(pd.DataFrame({"x": ["a"], "share": [0.5], "ci_low": [0.4], "ci_high": [0.6]}),
+                          percent=["share", "ci_low"])
+        assert "40.0% to 60.0%" in repr(shares)
+    finally:
+        LABELS.reset()
+
+
+@pytest.mark.parametrize("unit, value, text", [
+    ("share", 0.885, "88.5%"), ("pp", 0.0846, "+8.5 pp"), ("pp", -0.02, "-2.0 pp"),
+    ("rate ratio", 0.6427, "0.643× the rate"), ("ratio", 2.846, "2.85×"), ("money", 1250.4, "1,250 RUB"),
+    ("months", 1.77, "1.77 months"), (None, 4450.0, "4,450"), ("share", None, "–"),
+])
+def test_numbers_carry_their_unit(unit, value, text):
+    from cxresearch.display import fmt_value
+
+    assert fmt_value(value, unit, "RUB") == text
+
+
+def test_claims_carry_unit_meaning_and_a_missed_planted_value():
+    from cxresearch.report import _cards, _claims
+
+    r = cx.Results("nb", "Title", currency="EUR")
+    r.claim("hr", "Fast fixes keep customers", "Cox", 0.64, 0.57, 0.72, 0.001, "supported", n=50,
+            unit="rate ratio", meaning="Below 1: fewer leave", truth=0.65)
+    r.claim("ratio", "One bad needs five good", "regression", 2.85, 1.51, 4.18, None, "not supported", n=50,
+            unit="ratio", truth=5)
+    r.metric("clv", cx.interval(1200.0, 1100.0, 1300.0), headline=True, label="mean CLV", unit="money")
+    r.metric("top", 0.885, headline=True, label="value held by the top 20%", percent=True)
+    hr, ratio = r.claims
+    assert hr["unit"] == "rate ratio" and hr["truth"] == 0.65 and hr["note"] is None
+    assert "planted value 5×" in ratio["note"] and "misses" in ratio["note"]
+    payload = {**r.payload(), "status": "ok"}
+    shown = {c["claim"]: c for c in _claims(payload)}
+    assert shown["Fast fixes keep customers"]["estimate"] == "0.640× the rate"
+    assert shown["Fast fixes keep customers"]["ci"] == "0.570 to 0.720× the rate"
+    assert shown["Fast fixes keep customers"]["meaning"] == "Below 1: fewer leave"
+    assert [c["value"] for c in _cards(payload)] == ["1,200 EUR (1,100 to 1,300 EUR)", "88.5%"]
+    with pytest.raises(ValueError, match="unit must be one of"):
+        r.claim("x", "x", "x", 1.0, 0.5, 1.5, unit="furlongs")

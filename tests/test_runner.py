@@ -237,3 +237,15 @@ def test_cli_params_and_version(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])
     assert exit_.value.code == 0 and "cxresearch" in capsys.readouterr().out
+
+
+def test_a_single_run_can_show_a_progress_bar_over_cells(notebooks, tmp_path, capfd):
+    assert main(["run", "ok", "--out", str(tmp_path / "out"), "--notebooks", str(notebooks), "--progress"]) == 0
+    captured = capfd.readouterr()
+    assert "start   ok" in captured.out and "ok      ok (" in captured.out
+    assert "Executing" in captured.err and "cell/s" in captured.err
+
+
+def test_currency_is_checked_like_other_parameters(tmp_path):
+    with pytest.raises(ParameterError, match="currency"):
+        run_many([RunSpec("customer_lifetime_value", parameters={"currency": "x" * 20})], out_dir=tmp_path)

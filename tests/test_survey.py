@@ -355,3 +355,93 @@ def test_nps_interval_always_contains_the_estimate():
     for scores in ([10] * 12, [0] * 12, [10] * 40 + [0], [9, 10, 7]):
         r = survey.nps(np.array(scores, float))
         assert r["ci_low"] <= r["estimate"] <= r["ci_high"], scores
+
+
+# ---------------------------------------------------------------------------------------------
+# plain words, units and planted values
+
+
+def _dictionary() -> pd.DataFrame:
+    return pd.DataFrame({"item": ["perc_call_centre", "emo_trust", "sat_3"], "construct": ["service", "emotional",
+                                                                                        "satisfaction"],
+                         "touchpoint": ["call_centre", "", ""], "kind": ["perception", "perception", "outcome"],
+                         "scale_min": 1, "scale_max": [7, 5, 5],
+                         "label": ["How good was the call centre?", "I trust this company", "I am often disappointed"],
+                         "reverse": [False, False, True]})
+
+
+def test_dictionary_labels_name_items_and_constructs_and_the_users_labels_win(clean_labels):
+    from cxresearch.display import plain, use_labels
+
+    labels = survey.dictionary_labels(_dictionary())
+    assert labels["perc_call_centre"] == "How good was the call centre?"
+    assert labels["sat_3"] == "I am often disappointed (reverse-scored)"
+    assert labels["service"] == "service at the touchpoints" and labels["emotional"] == "emotional attributes"
+    use_labels(labels, {"perc_call_centre": "Call centre"})
+    assert plain("perc_call_centre") == "Call centre" and plain("emo_trust") == "I trust this company"
+    assert plain("call_centre") == "call centre"  # touchpoints are spelled out
+
+
+def test_reader_tables_use_labels_and_plain_headers(clean_labels):
+    from cxresearch.display import use_labels
+
+    use_labels(survey.dictionary_labels(_dictionary()))
+    weights = pd.DataFrame({"driver": ["emo_trust", "perc_call_centre"], "weight": [0.1, 0.3], "ci_low": [0.05, 0.2],
+                            "ci_high": [0.15, 0.4], "share": [0.25, 0.75], "note": ["", ""]})
+    f = survey.drivers_table(weights).formatted()
+    assert list(f.columns) == ["driver", "explains (% of the variation)", "95% CI", "share of explained variance"]
+    assert list(f["driver"]) == ["How good was the call centre?", "I trust this company"]  # largest first
+    assert f.iloc[0].tolist()[1:] == ["30.0%", "20.0% to 40.0%", "75.0%"]
+    top = pd.DataFrame({"item": ["perc_call_centre"], "label": ["x"], "touchpoint": ["call_centre"], "top_box": [0.45],
+                        "ci_low": [0.41], "ci_high": [0.49], "mean": [5.28], "scale_min": [1], "scale_max": [7]})
+    f = survey.top_box_table(top).formatted()
+    assert f.iloc[0].tolist() == ["How good was the call centre?", "call centre", "45.0%", "41.0% to 49.0%", "5.28",
+                                  "1–7"]
+    behaviour = pd.DataFrame({"measure": ["prior_spend", "tenure_months", "left_within_a_year"],
+                              "non-respondents": [27.5, 21.3, 0.2], "respondents": [46.1, 21.2, 0.221]})
+    f = survey.behaviour_table(behaviour, "EUR").formatted()
+    assert f["respondents"].tolist() == ["46.1 EUR", "21.2 months", "22.1%"]
+    for t in (survey.drivers_table(weights), survey.top_box_table(top), survey.behaviour_table(behaviour, "EUR")):
+        assert not any("_" in str(c) for c in t.formatted().columns)
+
+
+def test_every_survey_claim_carries_its_unit_and_meaning():
+    ratio = {"estimate": 2.8, "ci_low": 1.5, "ci_high": 4.2, "n": 600}
+    c = survey.negativity_claim(ratio)
+    assert c["unit"] == "ratio" and "5×" in c["meaning"]
+    draws = np.random.default_rng(0).normal(size=(200, 1))
+    groups = pd.DataFrame({"group": ["emotional", "tangible"], "share": [0.5, 0.08], "ci_low": [0.45, 0.05],
+                           "ci_high": [0.55, 0.11], "note": ["", ""],
+                           "draws": [list(0.5 + 0.01 * draws[:, 0]), list(0.08 + 0.01 * draws[:, 0])]})
+    pieces = survey.group_claims(groups, 600)
+    assert pieces["emotional_beats_tangible"]["unit"] == "pp" and pieces["tangible_share_5_to_10"]["unit"] == "share"
+    untestable = survey.group_claims(None, 0, {"emotional": ["a"], "tangible": ["b"]})
+    assert {p["unit"] for p in untestable.values()} == {"pp", "share"}
+    resp, items = _survey_frame()
+    gap = survey.satisfied_vs_others(resp, items, "loyalty", "nps", min_n=5)
+    assert gap["testable"]
+    assert gap["claim"]["unit"] == "points" and gap["claim"]["meaning"]
+
+
+def test_planted_values_are_on_the_estimates_scale_and_only_for_the_planted_model():
+    truth = {"survey": {"negativity_ratio": 5.0, "negativity_ratio_observed_scale_large_sample": 5.1,
+                        "driver_group_share": {"emotional": 0.5, "tangible": 0.08, "touchpoint": 0.42},
+                        "nps_model": {"driver_coefs": {"a": 1.0, "b": 0.5}}}}
+    planted = survey.planted_values(truth, "nps", ["b", "a"], "n_good", "n_bad")
+    assert planted == pytest.approx({"bad_experience_needs_five_good": 5.1, "emotional_beats_tangible": 0.42,
+                                     "tangible_share_5_to_10": 0.08})
+    assert survey.planted_values(truth, "loyalty", ["a", "b"], "n_good", "n_bad") == {}  # another outcome
+    assert survey.planted_values(truth, "nps", ["a"], "n_good", "n_bad") == {}  # other drivers
+    assert "bad_experience_needs_five_good" not in survey.planted_values(truth, "nps", ["a", "b"], None, None)
+    assert survey.planted_values(None, "nps", ["a", "b"], "n_good", "n_bad") == {}
+
+
+def test_a_missed_planted_ratio_is_said_next_to_the_claim():
+    from cxresearch.results import Results
+
+    r = Results("t", "t")
+    r.claim("bad_experience_needs_five_good", "One bad experience needs about five good ones",
+            **survey.negativity_claim({"estimate": 2.8, "ci_low": 1.5, "ci_high": 4.2, "n": 600}), truth=5.1)
+    c = r.claims[0]
+    assert c["unit"] == "ratio" and c["truth"] == 5.1
+    assert "planted value 5.10× lies outside this interval" in c["note"]
