@@ -967,7 +967,7 @@ def plot_forest(table: pd.DataFrame, ax: plt.Axes | None = None, title: str = "W
     from matplotlib.ticker import NullLocator
     from matplotlib.transforms import ScaledTranslation
 
-    from cxresearch.plots import ACCENT, MUTED, PALETTE, labels
+    from cxresearch.plots import ACCENT, INK, MUTED, PALETTE, labels
 
     ax = ax or plt.subplots(figsize=(9, 0.42 * len(table) + 1.9))[1]
     y = np.arange(len(table))[::-1]
@@ -976,7 +976,7 @@ def plot_forest(table: pd.DataFrame, ax: plt.Axes | None = None, title: str = "W
     color = [sooner if a > 1 else longer if b < 1 else MUTED for a, b in zip(lo, hi, strict=True)]
     ax.hlines(y, lo, hi, color=color, lw=2.5)
     ax.scatter(hr, y, color=color, zorder=3, s=40)
-    ax.axvline(1, color="black", lw=1, ls="--")
+    ax.axvline(1, color=INK, lw=1, ls="--")
     ax.set_xscale("log")
     left, right = min(float(np.nanmin(lo)), 1.0) / 1.15, max(float(np.nanmax(hi)), 1.0) * 1.15
     ax.set_xlim(left, right)

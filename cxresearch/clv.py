@@ -1253,7 +1253,7 @@ def plot_p_alive_matrix(model: str, params, T: float, max_frequency: int = 20, a
     """P(alive) for every (recency, frequency) at tenure T, with the 50% line."""
     from matplotlib.ticker import MaxNLocator, PercentFormatter
 
-    from cxresearch.plots import DIVERGING
+    from cxresearch.plots import DIVERGING, INK
 
     ax = ax or plt.subplots(figsize=(8, 5.5))[1]
     rec = np.linspace(0, T, 60)
@@ -1263,7 +1263,7 @@ def plot_p_alive_matrix(model: str, params, T: float, max_frequency: int = 20, a
     im = ax.imshow(pa, origin="lower", aspect="auto", extent=(0, T, -0.5, max_frequency + 0.5), cmap=DIVERGING,
                    vmin=0, vmax=1)
     if np.nanmin(pa[1:]) < 0.5 < np.nanmax(pa[1:]):
-        lines = ax.contour(rec, freq[1:], pa[1:], levels=[0.5], colors="black", linewidths=1, linestyles="--")
+        lines = ax.contour(rec, freq[1:], pa[1:], levels=[0.5], colors=INK, linewidths=1, linestyles="--")
         ax.clabel(lines, fmt={0.5: "50%"}, fontsize=9)
     bar = ax.figure.colorbar(im, ax=ax, format=PercentFormatter(1.0, decimals=0))
     bar.set_label("chance the customer is still active")

@@ -76,9 +76,11 @@ def fmt_interval(lo: Any, hi: Any, unit: str | None = None, currency: str = "", 
     """An interval on one line: "0.57 to 0.72" (the unit written once, after the upper bound)."""
     if not _finite(lo) or not _finite(hi):
         return "–"
-    if unit in ("share", "pp"):
-        a, b = fmt_number(lo, True, digits), fmt_number(hi, True, digits)
-        return f"{a} to {b}".replace("%", " pp") if unit == "pp" else f"{a} to {b}"
+    if unit == "share":
+        return f"{fmt_number(lo, True, digits)} to {fmt_number(hi, True, digits)}"
+    if unit == "pp":  # "+1.5 to +15.4 pp"
+        a, b = (fmt_value(v, "pp", digits=digits).removesuffix(" pp") for v in (lo, hi))
+        return f"{a} to {b} pp"
     return f"{fmt_number(lo, digits=digits)} to {fmt_value(hi, unit, currency, digits)}"
 
 
@@ -112,28 +114,31 @@ class Labels(dict):
     def __init__(self) -> None:
         super().__init__()
         self.references: dict[str, str] = {}
+        self.user: dict[str, str] = {}  # the notebook's ``labels`` parameter: wins over every other label
 
     def reset(self) -> None:
         self.clear()
         self.references.clear()
+        self.user.clear()
 
 
 LABELS = Labels()
 
 
-def use_labels(*mappings: Any, references: dict[str, Any] | None = None) -> Labels:
+def use_labels(*mappings: Any, references: dict[str, Any] | None = None, user: Any = None) -> Labels:
     """Register labels (later mappings win): dicts, Series (index → value) or None.
 
-    A notebook calls this with its data dictionary first and the user's ``labels`` parameter last, e.g.
-    ``cx.use_labels(items.set_index("item")["label"], labels)``.
+    Data dictionaries (item labels, codebooks) are registered as ``mappings``; the user's ``labels``
+    parameter as ``user``, which wins over them whenever either is registered, e.g.
+    ``cx.display.use_labels(items.set_index("item")["label"], user=labels)``.
     """
-    for m in mappings:
+    for m, target in [*((m, LABELS) for m in mappings), (user, LABELS.user)]:
         if m is None:
             continue
         pairs = m.items() if hasattr(m, "items") else m
         for k, v in pairs:
             if v is not None and not (isinstance(v, float) and math.isnan(v)) and str(v).strip():
-                LABELS[str(k)] = str(v)
+                target[str(k)] = str(v)
     for var, level in (references or {}).items():
         LABELS.references[str(var)] = str(level)
     return LABELS
@@ -144,22 +149,25 @@ def plain(name: Any, header: bool = False) -> str:
 
     Registered labels win; then, for a column ``header``, standard statistics headers (``p_value`` →
     "p-value"; a value "p" in a cell stays "p"); then model terms
-    (``plan[annual]`` → "plan: annual vs monthly" when the reference level is known); then snake_case
-    names are spelled out (``wait_time`` → "wait time"). Anything else (free text, numbers) is returned
-    unchanged.
+    (``plan[annual]`` → "plan: annual vs monthly", for covariates whose reference level is registered);
+    then snake_case names are spelled out (``wait_time`` → "wait time"; in cells only names made of
+    letters, so an id like ``fg_01`` stays). Anything else (free text such as "ask for [name]", numbers)
+    is returned unchanged.
     """
     text = str(name)
+    if text in LABELS.user:
+        return LABELS.user[text]
     if text in LABELS:
         return LABELS[text]
     if header and text in STANDARD_LABELS:
         return STANDARD_LABELS[text]
     m = _TERM.match(text)
-    if m:
+    if m and (m.group("var") in LABELS.references or header):
         var, level = m.group("var"), m.group("level")
         ref = LABELS.references.get(var)
         head = f"{plain(var)}: {plain(level)}"
         return f"{head} vs {plain(ref)}" if ref is not None else head
-    if _IDENTIFIER.match(text):
+    if _IDENTIFIER.match(text) and (header or not any(ch.isdigit() for ch in text)):
         return text.replace("_", " ")
     return text
 

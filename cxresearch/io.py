@@ -126,7 +126,6 @@ class Ledger:
         return pd.DataFrame(self.exclusions, columns=["source", *cols])[cols]
 
 
-LEDGER = Ledger()
 
 
 def file_sha256(path: str | Path) -> str:
@@ -405,7 +404,8 @@ def read_table(
     sheet
         Excel sheet name or number.
     ledger
-        Where to record inputs and exclusions (default: the module's :data:`LEDGER`).
+        The run's record of inputs, exclusions and notes (``results.ledger`` in a notebook). Without one,
+        nothing is recorded: a notebook must pass its ledger so that every exclusion reaches the report.
 
     Returns
     -------
@@ -482,6 +482,9 @@ def _label_columns(df: pd.DataFrame, contract: Contract) -> list[str]:
         if df[name].dtype == object or pd.api.types.is_string_dtype(df[name]):
             out.append(name)
     return out
+
+
+LEDGER = Ledger()  # transitional: loaders still recording here move to results.ledger (issue 12)
 
 
 def _hide_personal_labels(df: pd.DataFrame, contract: Contract, ledger: Ledger) -> None:

@@ -27,9 +27,7 @@ from typing import Any
 import nbformat
 import yaml
 
-
-class ParameterError(ValueError):
-    """A run was asked for with parameters the notebook does not have or values it cannot take."""
+from cxresearch.errors import ParameterError
 
 
 @dataclass(frozen=True)

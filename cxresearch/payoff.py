@@ -1002,7 +1002,7 @@ def self_selection_claim(obs: ObservationalAnalysis) -> dict[str, Any]:
             "p_value": g.get("p_value"), "verdict": verdict(g.get("ci_low"), g.get("ci_high")), "n": n,
             "note": None if g else "no numeric pre-period covariate was given",
             "unit": "money" if is_money(obs.pre_covariate) else "",
-            "meaning": f"Positive: before joining, members were higher than non-members on {what}" if g else None}
+            "meaning": f"Positive means members were higher than non-members on {what} before joining" if g else None}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1035,15 +1035,22 @@ def estimates_display(est: pd.DataFrame, currency: str = "", period: str = "peri
     return out.drop(columns="note") if (out["note"].fillna("") == "").all() else out
 
 
-def effects_display(table: pd.DataFrame, adjusted: bool) -> pd.DataFrame:
-    """Randomized effects per group and outcome with plain headers (interval bounds merged by ``cx.table``)."""
+def effects_display(table: pd.DataFrame, adjusted: bool, money_outcome: str | None = None, currency: str = "",
+                    binary: list[str] | None = None) -> pd.DataFrame:
+    """Randomized effects per group and outcome with plain headers, each difference in its outcome's unit.
+
+    Money outcomes in ``currency``, ``binary`` (0/1) outcomes in percentage points, others as numbers.
+    """
+    units = [_outcome_unit(o, money_outcome, binary) for o in table["outcome"]]
     out = pd.DataFrame({"group": table["arm"].map(plain), "outcome": table["outcome"].map(plain),
-                        "difference": table["estimate"], "ci_low": table["ci_low"], "ci_high": table["ci_high"],
+                        "difference": [fmt_value(v, u, currency) for v, u in zip(table["estimate"], units, strict=True)],
+                        "95% CI": [fmt_interval(lo, hi, u, currency) for lo, hi, u in
+                                   zip(table["ci_low"], table["ci_high"], units, strict=True)],
                         "p-value (Holm)": table["p_holm"]})
     if adjusted:
-        out["adjusted difference"] = table["adjusted"]
-        out["adjusted 95% CI"] = [fmt_interval(lo, hi) for lo, hi in
-                                  zip(table["adjusted_ci_low"], table["adjusted_ci_high"], strict=True)]
+        out["adjusted difference"] = [fmt_value(v, u, currency) for v, u in zip(table["adjusted"], units, strict=True)]
+        out["adjusted 95% CI"] = [fmt_interval(lo, hi, u, currency) for lo, hi, u in
+                                  zip(table["adjusted_ci_low"], table["adjusted_ci_high"], units, strict=True)]
         out["adjusted p-value (Holm)"] = table["adjusted_p_holm"]
         out["variance removed"] = table["variance_reduction"]
     out["customers (group / control)"] = [f"{a:,} / {b:,}" for a, b in
@@ -1051,6 +1058,12 @@ def effects_display(table: pd.DataFrame, adjusted: bool) -> pd.DataFrame:
     if (table["note"].fillna("") != "").any():
         out["note"] = table["note"]
     return out
+
+
+def _outcome_unit(outcome: str, money_outcome: str | None, binary: list[str] | None) -> str:
+    if outcome == money_outcome:
+        return "money"
+    return "pp" if outcome in (binary or []) else ""
 
 
 def planted_roi(pay: Payoff, planted_effect: float | None) -> float | None:
@@ -1258,8 +1271,7 @@ def randomized_alt(table: pd.DataFrame, adjusted: bool, money_outcome: str | Non
     est, lo, hi = ("adjusted", "adjusted_ci_low", "adjusted_ci_high") if adjusted else ("estimate", "ci_low", "ci_high")
     parts = []
     for r in table.dropna(subset=[est, lo, hi]).itertuples():
-        unit = "pp" if r.outcome in (binary or []) and r.outcome != money_outcome else (
-            "money" if r.outcome == money_outcome else "")
+        unit = _outcome_unit(r.outcome, money_outcome, binary)
         parts.append(f"{plain(r.arm)} on {plain(r.outcome)}: {fmt_value(getattr(r, est), unit, currency)} "
                      f"(95% CI {fmt_interval(getattr(r, lo), getattr(r, hi), unit, currency)})")
     return "Dot charts of the effect of the programme vs control, one per outcome. " + "; ".join(parts) + "."

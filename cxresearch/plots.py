@@ -23,6 +23,8 @@ PALETTE = sns.color_palette("colorblind")  # categorical colours, in this order 
 MAIN = PALETTE[0]  # a single series
 ACCENT = PALETTE[3]  # a highlight, e.g. "improve first"
 MUTED = "#6b7280"  # references, guides, annotations
+INK = "#111827"  # reference lines that must stand out (no effect, 50%)
+PAPER = "white"  # separators between stacked bars and heatmap cells
 DIVERGING = "RdBu"  # negative → positive (Likert disagree → agree, correlations)
 SEQUENTIAL = "Blues"  # counts, shares
 

@@ -986,7 +986,7 @@ def plot_heatmap(co: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
     """
     import seaborn as sns
 
-    from cxresearch.plots import SEQUENTIAL, labels
+    from cxresearch.plots import PAPER, SEQUENTIAL, labels
 
     n = len(co)
     if n < 2:
@@ -1001,7 +1001,7 @@ def plot_heatmap(co: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
     annot_size = 10 if n <= 12 else 8 if n <= 20 else 0
     sns.heatmap(pd.DataFrame(m, index=labels(co.index[1:], 22), columns=labels(co.columns[:-1])), mask=mask,
                 cmap=SEQUENTIAL, annot=annot_size > 0, fmt=".0f", annot_kws={"size": annot_size}, linewidths=0.6,
-                linecolor="white", square=True, vmin=0, cbar_kws={"label": "turns with both codes", "shrink": 0.7},
+                linecolor=PAPER, square=True, vmin=0, cbar_kws={"label": "turns with both codes", "shrink": 0.7},
                 ax=ax)
     ax.grid(False)
     ax.tick_params(axis="both", length=0, labelsize=10)

@@ -16,7 +16,7 @@ from typing import Any
 
 import nbformat
 
-from cxresearch.display import fmt_interval, fmt_number, fmt_p, fmt_value
+from cxresearch.display import fmt_interval, fmt_number, fmt_p, fmt_value, plain
 from cxresearch.paths import atomic_write
 from cxresearch.results import schema_problems
 
@@ -74,7 +74,7 @@ def _claims(results: dict[str, Any]) -> list[dict[str, str]]:
 def _cards(results: dict[str, Any]) -> list[dict[str, str]]:
     labels, units, metrics = results.get("labels", {}), results.get("units", {}), results.get("metrics", {})
     currency = str(results.get("currency") or "")
-    return [{"value": _metric_text(metrics[n], _unit(units, n), currency), "label": str(labels.get(n, n))}
+    return [{"value": _metric_text(metrics[n], _unit(units, n), currency), "label": str(labels.get(n) or plain(n, header=True))}
             for n in results.get("headline", []) if n in metrics]
 
 

@@ -18,14 +18,16 @@ import pandas as pd
 
 from cxresearch import stats as _stats
 from cxresearch.display import UNITS, fmt_interval, fmt_p, fmt_value
+from cxresearch.errors import NotEstimable  # noqa: F401  (re-exported)
 from cxresearch.fits import FITS, is_number
-from cxresearch.io import LEDGER
+from cxresearch.io import LEDGER, Ledger
 
 RESULTS_MIME = "application/vnd.cxresearch.results+json"
 PROVENANCE_MIME = "application/vnd.cxresearch.provenance+json"
 VERDICTS = ("supported", "not supported", "inconclusive", "not testable")
 TESTED = VERDICTS[:3]
 verdict = _stats.verdict  # re-exported as cx.verdict
+suppress_small = _stats.suppress_small
 SIGNIFICANT = 6
 
 
@@ -72,9 +74,10 @@ class Results:
     units: dict[str, str] = field(default_factory=dict)
     min_group_size: int = 5
     currency: str = ""
+    ledger: Ledger = field(default_factory=lambda: LEDGER)  # inputs read, rows excluded, notes: pass it to loaders
 
     def __post_init__(self) -> None:
-        LEDGER.reset()  # a new run starts a new record of inputs, exclusions and fits
+        self.ledger.reset()  # a new run starts a new record of inputs, exclusions and fits
         FITS.reset()
 
     def metric(self, name: str, value: Any, headline: bool = False, label: str | None = None,
@@ -119,8 +122,9 @@ class Results:
         est, lo, hi, p = (clean_number(x) for x in (estimate, ci_low, ci_high, p_value))
         if verdict in TESTED and not (is_number(est) and is_number(lo) and is_number(hi)):
             verdict, note = "not testable", note or "the data do not allow an estimate with an interval"
+            meaning = None  # it may quote the estimate
         if n is not None and int(n) < self.min_group_size:
-            verdict = "not testable"
+            verdict, meaning = "not testable", None
             small = f"fewer than {self.min_group_size} units in a group (min_group_size): no estimate is shown"
             note = f"{note}; {small}" if note else small
             est = lo = hi = p = None
@@ -128,6 +132,9 @@ class Results:
             tol = 1e-9 * max(1.0, abs(est))
             if not (lo - tol <= est <= hi + tol):
                 raise ValueError(f"claim {id!r}: estimate {est} lies outside its own interval [{lo}, {hi}]")
+        if meaning and verdict == "inconclusive":
+            meaning = (f"{meaning.rstrip('. ')}. The 95% interval includes no effect, so not even the direction is "
+                       "established.")
         truth = clean_number(truth)
         if is_number(truth) and is_number(lo) and is_number(hi) and not (lo <= truth <= hi):
             miss = (f"Check against the synthetic world: the planted value {self.fmt(truth, unit)} lies outside "
@@ -139,6 +146,12 @@ class Results:
                   "unit": unit or "", "meaning": meaning or "", "truth": truth}
         self.claims.append(record)
 
+    def add(self, *claims: _stats.Claim | None) -> None:
+        """Record claims returned by the analyses (``None`` — a claim the run could not pose — is skipped)."""
+        for c in claims:
+            if c is not None:
+                self.claim(**{f: getattr(c, f) for f in c.__dataclass_fields__})
+
     def fmt(self, x: Any, unit: str | None) -> str:
         return fmt_value(x, unit, self.currency)
 
@@ -147,7 +160,7 @@ class Results:
         return pd.DataFrame(self.claims, columns=["id", *cols])[cols]
 
     def exclusions_frame(self) -> pd.DataFrame:
-        return LEDGER.exclusions_frame()
+        return self.ledger.exclusions_frame()
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -159,8 +172,8 @@ class Results:
             "labels": self.labels,
             "units": self.units,
             "currency": self.currency,
-            "exclusions": clean(LEDGER.exclusions_frame().drop(columns="example_rows").to_dict("records")),
-            "notes": list(LEDGER.notes),
+            "exclusions": clean(self.ledger.exclusions_frame().drop(columns="example_rows").to_dict("records")),
+            "notes": list(self.ledger.notes),
             "fits": clean(FITS.fits),
             "converged": FITS.all_converged(),
         }
@@ -172,15 +185,15 @@ class Results:
         rows = "".join(
             f"<tr><td>{html.escape(c['claim'])}{_meaning(c)}</td><td>{html.escape(self.fmt(c['estimate'], c['unit']))}</td>"
             f"<td class='ci'>{html.escape(fmt_interval(c['ci_low'], c['ci_high'], c['unit'], self.currency))}"
-            f"</td><td>{fmt_p(c['p_value'])}</td>"
-            f"<td class='verdict {c['verdict'].replace(' ', '-')}'>{c['verdict']}</td>"
+            f"</td><td>{html.escape(fmt_p(c['p_value']))}</td>"
+            f"<td class='verdict {c['verdict'].replace(' ', '-')}'>{html.escape(c['verdict'])}</td>"
             f"<td>{html.escape(c['test'])}{_note(c)}</td></tr>"
             for c in self.claims
         )
         table = ("<table class='claims'><thead><tr><th>Claim</th><th>Estimate</th><th>95% CI</th>"
                  f"<th>p-value</th><th>Verdict</th><th>How it was tested</th></tr></thead><tbody>{rows}</tbody></table>")
         text = "\n".join(f"{c['verdict']:>14}: {c['claim']}" for c in self.claims) or "(no claims)"
-        inputs = LEDGER.inputs_frame().to_dict("records")
+        inputs = self.ledger.inputs_frame().to_dict("records")
         display({"text/plain": text, "text/html": table, RESULTS_MIME: self.payload(),
                  PROVENANCE_MIME: {"inputs": inputs}}, raw=True)
 
@@ -191,20 +204,6 @@ def _note(c: dict[str, Any]) -> str:
 
 def _meaning(c: dict[str, Any]) -> str:
     return f"<br><small>{html.escape(c['meaning'])}</small>" if c.get("meaning") else ""
-
-
-def suppress_small(counts: pd.DataFrame, count_col: str, min_n: int = 5, cols: list[str] | None = None) -> pd.DataFrame:
-    """Blank out cells that describe fewer than ``min_n`` people (confidentiality).
-
-    ``count_col`` is replaced by text ("<5" for suppressed groups) and the ``cols`` derived from it are
-    emptied on those rows.
-    """
-    out = counts.copy()
-    small = out[count_col] < min_n
-    for c in cols or []:
-        out[c] = out[c].astype(object).where(~small, None)
-    out[count_col] = out[count_col].astype(object).where(~small, f"<{min_n}")
-    return out
 
 
 TOP_KEYS = ("notebook", "title", "status", "parameters", "provenance", "metrics", "claims")
@@ -242,5 +241,3 @@ def schema_problems(results: dict[str, Any]) -> list[str]:
     return problems
 
 
-class NotEstimable(ValueError):
-    """The data cannot answer the analysis at all (e.g. nobody churned, one arm only); the message says why and what to change."""

@@ -1,11 +1,151 @@
-"""Small statistical helpers shared by the analysis modules."""
+"""Core statistics shared by every analysis: intervals, tests, bootstrap, weights, agreement, ties.
+
+No file I/O and nothing about any particular data set. Interval methods: normal (Wald) with :data:`Z95`,
+Welch t, Wilson score for proportions, Fisher z for correlations, percentile bootstrap.
+"""
 
 from __future__ import annotations
 
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
+from scipy import stats as _st
 
 from cxresearch.fits import is_number
+
+Z95 = 1.959963984540054  # two-sided 95% normal quantile (scipy.stats.norm.ppf(0.975)), the one used everywhere
+
+
+def normal_interval(estimate: float, se: float, z: float = Z95) -> tuple[float, float]:
+    """Wald interval ``estimate ± z·se`` (NaN bounds when ``se`` is not a positive number)."""
+    if not (is_number(estimate) and is_number(se) and se >= 0):
+        return math.nan, math.nan
+    return estimate - z * se, estimate + z * se
+
+
+def wilson_interval(successes: float, n: float) -> tuple[float, float]:
+    """Wilson score 95% interval of a proportion (NaN when ``n`` is 0)."""
+    if not n:
+        return math.nan, math.nan
+    p, z2 = successes / n, Z95 ** 2
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def fisher_z_interval(r: float, n: int) -> tuple[float, float]:
+    """95% interval of a correlation by Fisher's z transform (NaN when n ≤ 3 or |r| = 1)."""
+    if n <= 3 or not is_number(r) or abs(r) >= 1:
+        return math.nan, math.nan
+    z, se = math.atanh(r), 1 / math.sqrt(n - 3)
+    return math.tanh(z - Z95 * se), math.tanh(z + Z95 * se)
+
+
+def welch(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """Difference in means ``a - b`` with a Welch t 95% interval and p-value.
+
+    Needs at least two units per group and some spread; otherwise the interval and p-value are NaN (the
+    caller reports "not testable").
+    """
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    out = {"estimate": float(a.mean() - b.mean()) if len(a) and len(b) else math.nan, "ci_low": math.nan,
+           "ci_high": math.nan, "p_value": math.nan, "se": math.nan, "n_treated": len(a), "n_control": len(b)}
+    if len(a) < 2 or len(b) < 2:
+        return out
+    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
+    if not se > 0:
+        return out
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = _st.ttest_ind(a, b, equal_var=False)
+        ci = res.confidence_interval(0.95)
+    out.update({"ci_low": float(ci.low), "ci_high": float(ci.high), "p_value": float(res.pvalue), "se": se})
+    return out
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """A percentile bootstrap: the interval, the draws, and how many replicates failed."""
+
+    ci_low: float
+    ci_high: float
+    draws: np.ndarray
+    n_boot: int
+    failed: int
+    problem: str | None = None  # why no interval is given (too many failures, interval misses the estimate)
+
+
+def percentile_bootstrap(statistic: Callable[[np.ndarray], float], n: int, n_boot: int, seed: int = 0,
+                         estimate: float | None = None, max_failed_share: float = 0.05) -> Bootstrap:
+    """Percentile 95% interval of ``statistic(indices)`` over ``n_boot`` resamples of ``n`` units.
+
+    ``statistic`` receives the resampled row indices and returns a number; replicates that raise or give
+    NaN count as failed (reported, never silently dropped). No interval is given when more than
+    ``max_failed_share`` of the replicates failed or when it does not contain ``estimate``. Use
+    ``scipy.stats.bootstrap`` instead where the statistic vectorises.
+    """
+    rng = np.random.default_rng(seed)
+    draws, failed = [], 0
+    for _ in range(int(n_boot)):
+        idx = rng.integers(0, n, n)
+        try:
+            value = float(statistic(idx))
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError):
+            value = math.nan
+        if math.isfinite(value):
+            draws.append(value)
+        else:
+            failed += 1
+    arr = np.asarray(draws, float)
+    if not n_boot or failed > max_failed_share * n_boot or len(arr) < 2:
+        return Bootstrap(math.nan, math.nan, arr, int(n_boot), failed,
+                         f"{failed} of {int(n_boot)} bootstrap replicates could not be computed")
+    lo, hi = (float(v) for v in np.quantile(arr, [0.025, 0.975]))
+    if estimate is not None and is_number(estimate) and not lo <= estimate <= hi:
+        return Bootstrap(math.nan, math.nan, arr, int(n_boot), failed,
+                         "the bootstrap distribution does not contain the estimate (unstable in these data)")
+    return Bootstrap(lo, hi, arr, int(n_boot), failed)
+
+
+def kish_n(weights: np.ndarray) -> float:
+    """Kish's effective sample size (Σw)² / Σw² of a weighted sample."""
+    w = np.asarray(weights, float)
+    return float(w.sum() ** 2 / (w ** 2).sum()) if len(w) and (w ** 2).sum() > 0 else 0.0
+
+
+def krippendorff_alpha(data: np.ndarray, level: str = "nominal") -> float:
+    """Krippendorff's alpha of a coders × units matrix (NaN = not coded), by the ``krippendorff`` package.
+
+    NaN when it is undefined (fewer than two coded values per unit anywhere, or no variation at all).
+    """
+    import krippendorff
+
+    x = np.asarray(data, float)
+    pairable = (np.sum(~np.isnan(x), axis=0) >= 2).sum()
+    values = x[~np.isnan(x)]
+    if pairable == 0 or len(np.unique(values)) < 2:
+        return math.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(krippendorff.alpha(reliability_data=x, level_of_measurement=level))
+
+
+def suppress_small(counts: pd.DataFrame, count_col: str, min_n: int = 5, cols: list[str] | None = None) -> pd.DataFrame:
+    """Blank out cells that describe fewer than ``min_n`` people (confidentiality).
+
+    ``count_col`` is replaced by text ("<5" for suppressed groups) and the ``cols`` derived from it are
+    emptied on those rows.
+    """
+    out = counts.copy()
+    small = out[count_col] < min_n
+    for c in cols or []:
+        out[c] = out[c].astype(object).where(~small, None)
+    out[count_col] = out[count_col].astype(object).where(~small, f"<{min_n}")
+    return out
 
 
 def holm(p_values: np.ndarray | list[float]) -> np.ndarray:
@@ -100,3 +240,28 @@ def verdict(ci_low: float | None, ci_high: float | None, null: float = 0.0, dire
     if margin is not None and -margin <= lo and hi <= margin:
         return "not supported"
     return "inconclusive"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A tested claim as an analysis returns it; the notebook records it with ``results.add(claim)``.
+
+    ``verdict`` comes from :func:`verdict` inside the analysis (never from a rule in a notebook); ``n`` is
+    the number of units in the smallest group the claim rests on; ``unit`` and ``meaning`` tell the reader
+    how the estimate reads (see :data:`cxresearch.display.UNITS`); ``truth`` is the planted value when
+    the data are synthetic and the estimate targets it on the same scale.
+    """
+
+    id: str
+    claim: str
+    test: str
+    estimate: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    p_value: float | None = None
+    verdict: str = "not testable"
+    n: int | None = None
+    note: str | None = None
+    unit: str | None = None
+    meaning: str | None = None
+    truth: float | None = None

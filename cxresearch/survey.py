@@ -44,7 +44,7 @@ from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
 from cxresearch import plots
-from cxresearch.display import Table, fmt_value, table
+from cxresearch.display import LABELS, Table, fmt_value, plain, table
 from cxresearch.fits import FitError, fit_with_retries, is_number
 from cxresearch.io import InputError
 from cxresearch.params import ParameterError
@@ -966,7 +966,7 @@ def efa_table(efa: pd.DataFrame) -> Table:
 
 def groups_table(groups: pd.DataFrame) -> Table:
     """Attribute-group shares of :func:`group_shares`, as %."""
-    out = pd.DataFrame({"attribute group": [GROUP_LABELS.get(str(g), str(g)) for g in groups["group"]],
+    out = pd.DataFrame({"attribute group": [LABELS.user.get(str(g)) or GROUP_LABELS.get(str(g), plain(str(g))) for g in groups["group"]],
                         "share of explained variance": groups["share"], "ci_low": groups["ci_low"],
                         "ci_high": groups["ci_high"], "note": groups["note"]})
     return table(_without_empty_notes(out), percent=["share of explained variance", "ci_low", "ci_high"])
@@ -1045,7 +1045,7 @@ def plot_nps(table: pd.DataFrame, label: str, ax: plt.Axes | None = None,
     parts = [("detractors (0–6)", det), ("passives (7–8)", 100 - det - pro), ("promoters (9–10)", pro)]
     left = np.zeros(len(t))
     for (name, width), colour in zip(parts, _nps_colours(), strict=True):
-        ax.barh(y, width, left=left, color=colour, label=name, edgecolor="white", linewidth=0.6)
+        ax.barh(y, width, left=left, color=colour, label=name, edgecolor=plots.PAPER, linewidth=0.6)
         for yi, lft, w in zip(y, left, width, strict=True):
             if w >= 8:
                 ax.text(lft + w / 2, yi, f"{w:.0f}%", ha="center", va="center", fontsize=8.5)
@@ -1118,7 +1118,7 @@ def plot_likert(shares: pd.DataFrame, axes: Any = None, title: str = "How custom
         colours = _likert_colours(len(levels))
         for i, lv in enumerate(levels):
             name = f"{lv} (lowest)" if i == 0 else f"{lv} (highest)" if i == len(levels) - 1 else str(lv)
-            ax.barh(y, wide[lv].to_numpy(), left=left, color=colours[i], edgecolor="white", linewidth=0.5, label=name)
+            ax.barh(y, wide[lv].to_numpy(), left=left, color=colours[i], edgecolor=plots.PAPER, linewidth=0.5, label=name)
             left = left + wide[lv].to_numpy()
         ax.axvline(0, color=plots.MUTED, lw=1)
         ax.set_yticks(y, plots.labels(wide.index, 48))
@@ -1140,7 +1140,7 @@ def plot_drivers(table: pd.DataFrame, outcome: str | None = None, groups: dict[s
     bars coloured by attribute group when ``groups`` are given."""
     t = stable_sort(table, "weight", ascending=False, tie="driver").reset_index(drop=True)
     ax = ax or plt.subplots(figsize=(9, 0.42 * len(t) + 1.9), layout="constrained")[1]
-    group_of = {d: GROUP_LABELS.get(g, plots.label(g)) for g, ds in (groups or {}).items() for d in ds}
+    group_of = {d: LABELS.user.get(g) or GROUP_LABELS.get(g, plots.label(g)) for g, ds in (groups or {}).items() for d in ds}
     d = pd.DataFrame({"driver": plots.labels(t["driver"], 42), "pct": t["weight"] * 100,
                       "group": [group_of.get(x, "other") for x in t["driver"]]})
     if groups:
@@ -1194,7 +1194,7 @@ def plot_ipa(matrix: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
         corners.append(ax.text(cx_, cy, text, transform=ax.transAxes, ha=ha, va=va, fontsize=9.5, color=colour,
                                weight="bold", zorder=4))
     texts = [ax.text(xi, yi, plots.label(d, 24), fontsize=8.5, zorder=5,
-                     color=plots.ACCENT if f else "black")
+                     color=plots.ACCENT if f else plots.INK)
              for xi, yi, d, f in zip(x, y, matrix["driver"], first, strict=True)]
     ax.figure.canvas.draw()
     adjust_text(texts, x=x, y=y, objects=corners, ax=ax, expand=(1.15, 1.35), force_text=(0.3, 0.5),

@@ -91,7 +91,8 @@ def test_plain_labels_in_tables_and_the_interval_on_one_column():
         assert plain("perc_website") == "How good was the website?"
         assert plain("plan[annual]") == "plan: annual vs monthly" and plain("plan[T.two_year]") == \
             "plan: 2-year contract vs monthly"
-        assert plain("region[East]") == "region: East"  # no reference known: no invented one
+        assert plain("region[East]") == "region[East]" and plain("region[East]", header=True) == "region: East"
+        assert plain("Please ask [name]") == "Please ask [name]" and plain("fg_01") == "fg_01"  # text, ids stay
         assert plain("wait_time") == "wait time" and plain("p_value", header=True) == "p-value"
         assert plain("p") == "p"  # a model parameter called p is not a p-value
         assert plain("Waited 40 min, rude_staff?") == "Waited 40 min, rude_staff?"  # free text is left alone
@@ -116,6 +117,14 @@ def test_numbers_carry_their_unit(unit, value, text):
     from cxresearch.display import fmt_value
 
     assert fmt_value(value, unit, "RUB") == text
+
+
+def test_intervals_keep_signs_and_write_the_unit_once():
+    from cxresearch.display import fmt_interval
+
+    assert fmt_interval(-0.015, 0.154, "pp") == "-1.5 to +15.4 pp"
+    assert fmt_interval(0.4, 0.6, "share") == "40.0% to 60.0%"
+    assert fmt_interval(0.57, 0.72, "rate ratio") == "0.570 to 0.720× the rate"
 
 
 def test_claims_carry_unit_meaning_and_a_missed_planted_value():

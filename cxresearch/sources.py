@@ -1,0 +1,96 @@
+"""Where a run's tables come from: the files a user gives, the cached synthetic world, or the CDNOW sample.
+
+Analyses never know which: a notebook resolves a :class:`Source` and hands it to the analysis's loader,
+which reads ``source.paths[table]`` through the validated readers of :mod:`cxresearch.io`. Only this
+module knows the synthetic world's generator and calendar (``source.defaults``) and where sample data
+live; an engine that reads tables elsewhere (a database, a Parquet folder) slots in here as another kind
+of source.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Source:
+    """The tables of one run and what is known about them.
+
+    Attributes
+    ----------
+    paths
+        Table name → file, for the tables this source has (a user may give only some).
+    synthetic
+        Whether the tables are the built-in synthetic world.
+    truth
+        The synthetic world's planted values (``truth.json``); ``None`` for real data.
+    description
+        How a report names the data ("the files given as parameters").
+    defaults
+        The data's own dates used when a parameter is not given: ``observation_end``,
+        ``calibration_end``, ``holdout_end`` (empty for a user's files).
+    """
+
+    paths: dict[str, Path]
+    synthetic: bool = False
+    truth: dict[str, Any] | None = None
+    description: str = "the files given as parameters"
+    defaults: dict[str, str] = field(default_factory=dict)
+
+    def __contains__(self, table: object) -> bool:
+        return table in self.paths
+
+    def path(self, table: str) -> Path | None:
+        return self.paths.get(table)
+
+
+def from_files(paths: Mapping[str, str | Path | None]) -> Source:
+    """A user's files (tables given as ``None`` are absent)."""
+    return Source({k: Path(v) for k, v in paths.items() if v})
+
+
+# The synthetic world's calendar: the calibration/holdout split its CLV checks use.
+SYNTHETIC_CLV_PERIODS = {"calibration_end": "2023-06-30", "holdout_end": "2023-12-31"}
+
+
+def synthetic_world(tables: Iterable[str], seed: int = 20240101, n_customers: int = 5000,
+                    effects: dict[str, Any] | None = None) -> Source:
+    """The built-in synthetic world's files for ``tables`` (generated once per seed, size and effects)."""
+    from cxresearch.synth import ensure_world
+
+    world = ensure_world(seed=seed, n_customers=n_customers, effects=effects)
+    truth = json.loads(Path(world["truth"]).read_text())
+    calendar = truth.get("calendar", {})
+    defaults = {"observation_end": str(calendar.get("observation_end")), **SYNTHETIC_CLV_PERIODS}
+    return Source({t: world[t] for t in tables}, True, truth,
+                  f"the built-in synthetic world ({n_customers:,} customers, seed {seed})", defaults)
+
+
+def resolve(paths: Mapping[str, str | Path | None], seed: int = 20240101, n_customers: int = 5000,
+            effects: dict[str, Any] | None = None) -> Source:
+    """The given files, or — when none is given — the synthetic world's tables of the same names.
+
+    Mixing a user's table with synthetic ones would describe nobody, so once any path is given only the
+    given tables are used.
+    """
+    if any(paths.values()):
+        return from_files(paths)
+    return synthetic_world(paths, seed, n_customers, effects)
+
+
+CDNOW_PERIODS = {"calibration_end": "1997-09-30", "holdout_end": "1998-06-30"}
+
+
+def cdnow() -> Source:
+    """The CDNOW 2,357-customer sample (Fader, Hardie & Lee 2005) shipped with the package.
+
+    One transactions table: ``customer_id``, ``timestamp``, ``amount`` (see ``cxresearch/datasets/README.md``).
+    """
+    path = Path(str(resources.files("cxresearch") / "datasets" / "cdnow_sample.csv"))
+    return Source({"transactions": path}, False, None,
+                  "the CDNOW sample (2,357 customers, Fader, Hardie & Lee 2005)", dict(CDNOW_PERIODS))
