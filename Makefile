@@ -31,10 +31,7 @@ unit: $(STAMP)
 # Re-execute the committed notebooks in place (after changing them): tests/test_notebooks.py compares
 # fresh runs with these outputs (numbers at 4 significant digits). One BLAS thread, as the runner uses.
 notebooks: $(STAMP)
-	for nb in notebooks/*.ipynb; do \
-	  OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 \
-	  $(VENV)/bin/papermill --cwd notebooks --no-progress-bar "$$nb" "$$nb" || exit 1; \
-	done
+	$(PY) -m cxresearch.runner notebooks/*.ipynb
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check cxresearch tests notebooks benchmarks

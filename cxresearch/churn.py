@@ -10,6 +10,11 @@ for the counting-process Cox model with time-varying complaint states, which han
   (Klein & Moeschberger 2003, eq. 4.5.1), normal interval; differences of independent groups add
   variances;
 * hazard ratios: Wald intervals on the log scale from the partial likelihood.
+
+The notebook reads a run's tables with :func:`load_inputs` (a :class:`cxresearch.sources.Source` and the run's
+ledger), calls one step per section (:func:`lifetimes`, :func:`drivers`, :func:`extrapolate`, :func:`calibrate`,
+:func:`service_and_churn`; each returns a typed result), shows what the presentation helpers at the end of this
+module return, and records :func:`metrics` and :func:`claims` (verdicts are decided here, never in the notebook).
 """
 
 from __future__ import annotations
@@ -25,7 +30,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cxresearch.display import fmt_value, plain
+from cxresearch import contracts
+from cxresearch.display import Sentence, Table, fmt_value, plain, sentence
+from cxresearch.display import table as display_table
+from cxresearch.errors import NotEstimable, ParameterError
 from cxresearch.fits import FitError, finite, fit_with_retries
 from cxresearch.io import (
     Column,
@@ -37,10 +45,8 @@ from cxresearch.io import (
     parse_number,
     read_table,
 )
-from cxresearch.params import ParameterError
 from cxresearch.privacy import OTHER, merge_small_groups
-from cxresearch.results import NotEstimable, verdict
-from cxresearch.stats import holm, pick, stable_sort
+from cxresearch.stats import Z95, Claim, holm, normal_interval, pick, stable_sort, verdict
 
 TIME_UNITS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12, "years": 365.25}
 REPORT_TIMES = (3, 6, 12, 24)
@@ -93,13 +99,14 @@ def survival_table(
     covariates: list[str] | None = None,
     time_unit: str = "months",
     id_col: str | None = "customer_id",
-    ledger: Ledger | None = None,
+    ledger: Ledger,
 ) -> SurvivalTable:
     """Read a customer table and turn it into durations and events.
 
     Either dates (``start_col``, ``end_col``; customers without an end date, or ending after ``as_of``,
     are censored at ``as_of``) or a ready duration (``duration_col``, already in ``time_unit``) and event
     indicator (``event_col``; the event is ``event_value``, or 1/true/yes when ``event_value`` is None).
+    Rows read and excluded are recorded in ``ledger`` (the run's ``results.ledger``).
 
     Raises
     ------
@@ -380,7 +387,7 @@ def rmst(durations: np.ndarray, events: np.ndarray, tau: float) -> tuple[float, 
 
 
 def km_summary(kms: dict[str, Any], groups: dict[str, pd.DataFrame], times: list[float], horizon: float,
-               z: float = 1.959964) -> pd.DataFrame:
+               z: float = Z95) -> pd.DataFrame:
     """Per group: customers, who left, median lifetime, survival at ``times`` and RMST up to ``horizon``."""
     rows = []
     for name, kmf in kms.items():
@@ -391,7 +398,7 @@ def km_summary(kms: dict[str, Any], groups: dict[str, pd.DataFrame], times: list
         for t in times:
             row[f"S({t:g})"], row[f"S({t:g}) low"], row[f"S({t:g}) high"] = survival_at(kmf, t)
         est, se = rmst(d["duration"], d["event"], horizon)
-        row["rmst"], row["rmst_low"], row["rmst_high"] = est, est - z * se, est + z * se
+        row["rmst"], (row["rmst_low"], row["rmst_high"]) = est, normal_interval(est, se, z)
         row["rmst_se"] = se
         rows.append(row)
     return pd.DataFrame(rows)
@@ -420,7 +427,7 @@ def pairwise_logrank(groups: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return out
 
 
-def rmst_differences(summary: pd.DataFrame, reference: str | None = None, z: float = 1.959964) -> pd.DataFrame:
+def rmst_differences(summary: pd.DataFrame, reference: str | None = None, z: float = Z95) -> pd.DataFrame:
     """RMST of each group minus the reference group's (default: the largest group), with 95% CI and p."""
     if len(summary) < 2:
         return pd.DataFrame(columns=["group", "reference", "difference", "ci_low", "ci_high", "p"])
@@ -430,8 +437,9 @@ def rmst_differences(summary: pd.DataFrame, reference: str | None = None, z: flo
     for g in r.index.drop(ref):
         diff = r.at[g, "rmst"] - r.at[ref, "rmst"]
         se = math.hypot(r.at[g, "rmst_se"], r.at[ref, "rmst_se"])
-        rows.append({"group": g, "reference": ref, "difference": diff, "ci_low": diff - z * se,
-                     "ci_high": diff + z * se, "p": float(2 * stats.norm.sf(abs(diff) / se)) if se > 0 else math.nan})
+        lo, hi = normal_interval(diff, se, z)
+        rows.append({"group": g, "reference": ref, "difference": diff, "ci_low": lo, "ci_high": hi,
+                     "p": float(2 * stats.norm.sf(abs(diff) / se)) if se > 0 else math.nan})
     return pd.DataFrame(rows)
 
 
@@ -719,7 +727,7 @@ def fit_time_varying(st: SurvivalTable, episodes: pd.DataFrame, ties: str = "efr
     params = np.asarray(fit.params) / sd
     cov = np.asarray(fit.cov_params()) / np.outer(sd, sd)
     se = np.sqrt(np.diag(cov))
-    z = 1.959964
+    z = Z95
     table = pd.DataFrame({"term": exog.columns, "hr": np.exp(params), "ci_low": np.exp(params - z * se),
                           "ci_high": np.exp(params + z * se), "p": 2 * stats.norm.sf(np.abs(params / se))})
     names = list(exog.columns)
@@ -743,11 +751,13 @@ def state_customers(episodes: pd.DataFrame) -> dict[str, int]:
 
 @dataclass
 class ParametricResult:
-    """The AFT model chosen by AIC and its fit statistics."""
+    """The AFT model chosen by AIC and its fit statistics (with :func:`extrapolate`: the groups' curves)."""
 
     fitter: Any
     name: str
     aic: pd.DataFrame  # model, aic, log_likelihood
+    curves: pd.DataFrame | None = None  # time -> each group's model survival (:func:`group_survival_curves`)
+    observed_end: float = math.nan  # the longest follow-up: where the data end and the extrapolation begins
 
 
 def fit_parametric(st: SurvivalTable) -> ParametricResult:
@@ -960,8 +970,9 @@ def plot_km(kms: dict[str, Any], time_unit: str, ax: plt.Axes | None = None, at_
 def plot_forest(table: pd.DataFrame, ax: plt.Axes | None = None, title: str = "What drives churn") -> plt.Axes:
     """Hazard ratios ("× the rate" of leaving) with 95% intervals on a log scale, reference line at 1×.
 
-    ``table`` has term, hr, ci_low, ci_high; terms are shown by :func:`term_label`. Colour says which side of 1×
-    the whole interval lies on (leave sooner, stay longer, or no clear difference); a legend explains it.
+    ``table`` has term, hr, ci_low, ci_high and side (:func:`with_side`); terms are shown by :func:`term_label`.
+    Colour says which side of 1× the whole interval lies on (leave sooner, stay longer, or no clear
+    difference); a legend explains it.
     """
     from matplotlib.lines import Line2D
     from matplotlib.ticker import NullLocator
@@ -973,7 +984,7 @@ def plot_forest(table: pd.DataFrame, ax: plt.Axes | None = None, title: str = "W
     y = np.arange(len(table))[::-1]
     lo, hi, hr = (table[c].to_numpy(float) for c in ("ci_low", "ci_high", "hr"))
     sooner, longer = ACCENT, PALETTE[2]
-    color = [sooner if a > 1 else longer if b < 1 else MUTED for a, b in zip(lo, hi, strict=True)]
+    color = [{"sooner": sooner, "longer": longer}.get(side, MUTED) for side in table["side"]]
     ax.hlines(y, lo, hi, color=color, lw=2.5)
     ax.scatter(hr, y, color=color, zorder=3, s=40)
     ax.axvline(1, color=INK, lw=1, ls="--")
@@ -1057,7 +1068,7 @@ def plot_rmst(summary: pd.DataFrame, horizon: float, time_unit: str, ax: plt.Axe
 
 
 # ---------------------------------------------------------------------------------------------
-# notebook plumbing
+# reading a run's tables
 
 
 @dataclass
@@ -1073,36 +1084,35 @@ class ChurnInputs:
     as_of: pd.Timestamp | None
 
 
-def load_inputs(customers_path: str | None, complaints_path: str | None = None, survey_path: str | None = None,
-                *, seed: int = 20240101, n_customers: int = 5000, effects: dict[str, Any] | None = None,
-                as_of: str | None = None, min_group_size: int = 5, **table_args: Any) -> ChurnInputs:
-    """Read the customer table (and optional complaints and survey) or, with no paths, the synthetic world.
+def load_inputs(source: Any, ledger: Ledger, *, as_of: str | None = None, min_group_size: int = 5,
+                **table_args: Any) -> ChurnInputs:
+    """Read the customer table of ``source`` and, when it has them, its complaints and survey answers.
 
-    The survival table is checked (:func:`check_estimable`) and its small groups folded
-    (:func:`fold_small_groups`). Complaints that cannot belong to an analysed customer's history are
-    excluded and counted in the report's exclusions table: unknown customers, complaints before the
-    customer's start, and complaints after the customer's observed time ended.
+    ``source`` is a :class:`cxresearch.sources.Source` (tables ``customers``, optionally ``complaints`` and
+    ``survey_responses``); rows read and excluded are recorded in ``ledger`` (the run's ``results.ledger``).
+    The observation end is ``as_of`` or, when it is not given, the data's own
+    (``source.defaults["observation_end"]``; none: the last date in the customer table). ``table_args`` go to
+    :func:`survival_table`. The survival table is checked (:func:`check_estimable`) and its small groups folded
+    (:func:`fold_small_groups`). Complaints that cannot belong to an analysed customer's history are excluded
+    and counted in the report's exclusions table: unknown customers, complaints before the customer's start,
+    and complaints after the customer's observed time ended.
     """
-    from cxresearch import contracts
-    from cxresearch.synth import resolve_inputs
-
-    paths, synthetic, truth = resolve_inputs(
-        {"customers": customers_path, "complaints": complaints_path, "survey_responses": survey_path},
-        seed, n_customers, effects)
+    paths = source.paths
     if "customers" not in paths:
         raise InputError("'customers'", ["customers_path is needed when other tables are given. Fix: set it."])
-    cutoff = as_of or (truth["calendar"]["observation_end"] if truth else None)
-    st = survival_table(str(paths["customers"]), as_of=cutoff, **table_args)
+    cutoff = as_of or source.defaults.get("observation_end")
+    st = survival_table(str(paths["customers"]), as_of=cutoff, ledger=ledger, **table_args)
     check_estimable(st)
     st = fold_small_groups(st, min_group_size)
     complaints = survey = customers = None
     if "complaints" in paths and st.id_col and st.start_col:
-        complaints = read_table(paths["complaints"], contracts.COMPLAINTS, exclusions=complaint_rules(st))
+        complaints = read_table(paths["complaints"], contracts.COMPLAINTS, exclusions=complaint_rules(st),
+                                ledger=ledger)
     if "survey_responses" in paths and st.id_col:
-        survey = read_table(paths["survey_responses"], contracts.SURVEY_RESPONSES)
+        survey = read_table(paths["survey_responses"], contracts.SURVEY_RESPONSES, ledger=ledger)
     if st.id_col:
         customers = st.data[["id", *([st.group_col] if st.group_col else [])]].rename(columns={"id": "customer_id"})
-    return ChurnInputs(st, complaints, survey, customers, synthetic, truth,
+    return ChurnInputs(st, complaints, survey, customers, source.synthetic, source.truth,
                        pd.Timestamp(cutoff) if cutoff else None)
 
 
@@ -1173,19 +1183,18 @@ def median_text(row: Any) -> str:
     return f"{row['median']:.1f} ({lo} to {hi})"
 
 
-def km_table(summary: pd.DataFrame, times: list[float], unit: str, group: str = "group") -> pd.DataFrame:
-    """The Kaplan–Meier summary as shown: counts, median lifetime and survival at ``times`` as text.
-
-    ``group`` heads the first column (e.g. the reader's label of the group column).
-    """
-    shown = pd.DataFrame({group: summary["group"], "customers": summary["customers"], "left": summary["left"],
+def km_table(life: Lifetimes) -> Table:
+    """The Kaplan–Meier summary as shown: counts, median lifetime and survival at the reported times as text
+    (the first column headed by the reader's name of the groups)."""
+    summary, unit = life.summary, life.time_unit
+    shown = pd.DataFrame({life.group: summary["group"], "customers": summary["customers"], "left": summary["left"],
                           f"median {unit} (95% CI)": summary.apply(median_text, axis=1)})
-    for t in times:
+    for t in life.times:
         shown[f"still a customer at {t:g} {unit}"] = [
             "–" if not math.isfinite(e) else f"{e:.1%} ({lo:.1%} to {hi:.1%})"
             for e, lo, hi in zip(summary[f"S({t:g})"], summary[f"S({t:g}) low"], summary[f"S({t:g}) high"],
                                  strict=True)]
-    return shown
+    return display_table(shown)
 
 
 def overall_lifetime(st: SurvivalTable, horizon: float) -> dict[str, tuple[float, float, float]]:
@@ -1211,9 +1220,10 @@ def term_label(term: str) -> str:
 
 def hazard_table(table: pd.DataFrame) -> pd.DataFrame:
     """A hazard-ratio table as shown: "factor" (plain term labels), "hazard ratio", the interval bounds (shown as
-    one "95% CI" column by :func:`cxresearch.display.table`), "p-value"; other columns pass through."""
-    out = table.rename(columns={"hr": "hazard ratio", "estimate": "hazard ratio", "p": "p-value",
-                                "planted": "planted hazard ratio"})
+    one "95% CI" column by :func:`cxresearch.display.table`), "p-value"; other columns pass through (the forest
+    plot's ``side`` is left out)."""
+    out = table.drop(columns=["side"], errors="ignore").rename(columns={
+        "hr": "hazard ratio", "estimate": "hazard ratio", "p": "p-value", "planted": "planted hazard ratio"})
     out.insert(0, "factor", [term_label(t) for t in table["term"]])
     return out.drop(columns="term").reset_index(drop=True)
 
@@ -1226,23 +1236,24 @@ def ph_table(ph: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------------
-# claims (the notebook records them as they are: ``results.claim(**claim)``)
+# claims (each returned as a :class:`cxresearch.stats.Claim`; the notebook records them with ``results.add``)
 
 
 def groups_claim(diffs: pd.DataFrame, summary: pd.DataFrame, lr: dict[str, float] | None, group_col: str | None,
-                 horizon: float, unit: str) -> dict[str, Any]:
+                 horizon: float, unit: str) -> Claim:
     """"Groups stay for different lengths of time": the largest RMST difference, gated by the log-rank test.
 
-    The largest absolute difference is picked tie-safely; ``n`` is the smaller of the two groups compared.
-    The estimate is in ``unit`` (the time unit): a group's average time as a customer within the horizon minus
-    the reference group's, so a negative value means the group leaves sooner.
+    The largest absolute difference is picked tie-safely (after looking), so the verdict also needs the
+    overall log-rank test at 5%; ``n`` is the smaller of the two groups compared. The estimate is in ``unit``
+    (the time unit): a group's average time as a customer within the horizon minus the reference group's, so
+    a negative value means the group leaves sooner.
     """
     name = plain(group_col) if group_col else "group"
     claim = f"How long customers stay depends on their {name}"
     if not len(diffs) or lr is None:
-        return {"id": "groups_stay_differently", "claim": claim, "test": "log-rank test and differences in average "
-                "time as a customer", "estimate": None, "verdict": "not testable",
-                "n": int(summary["customers"].sum()), "note": "only one group to compare", "unit": unit}
+        return Claim("groups_stay_differently", claim, "log-rank test and differences in average time as a customer",
+                     None, verdict="not testable", n=int(summary["customers"].sum()), note="only one group to compare",
+                     unit=unit)
     best = diffs.loc[pick(diffs["difference"].abs(), "max")]
     sizes = summary.set_index("group")["customers"]
     direction = 1 if best["difference"] > 0 else -1
@@ -1250,14 +1261,14 @@ def groups_claim(diffs: pd.DataFrame, summary: pd.DataFrame, lr: dict[str, float
     group, reference = plain(best["group"]), plain(best["reference"])
     size = fmt_value(abs(float(best["difference"])), unit, digits=2)
     word = "less" if best["difference"] < 0 else "more"
-    return {"id": "groups_stay_differently", "claim": claim,
-            "test": f"log-rank test across {name} groups; estimate: the largest difference in average {unit} as a "
-                    f"customer within the first {horizon:g} ({group} vs {reference})",
-            "estimate": best["difference"], "ci_low": best["ci_low"], "ci_high": best["ci_high"], "p_value": lr["p"],
-            "verdict": tested, "n": int(min(sizes[best["group"]], sizes[best["reference"]])), "unit": unit,
-            "meaning": f"{'Negative' if best['difference'] < 0 else 'Positive'}: customers in the {group} group stay "
-                       f"{size} {word} on average within their first {horizon:g} {unit} than those in the {reference} "
-                       "group."}
+    return Claim(
+        "groups_stay_differently", claim,
+        f"log-rank test across {name} groups; estimate: the largest difference in average {unit} as a customer "
+        f"within the first {horizon:g} ({group} vs {reference})",
+        best["difference"], best["ci_low"], best["ci_high"], lr["p"], tested,
+        int(min(sizes[best["group"]], sizes[best["reference"]])), unit=unit,
+        meaning=f"{'Negative' if best['difference'] < 0 else 'Positive'}: customers in the {group} group stay "
+                f"{size} {word} on average within their first {horizon:g} {unit} than those in the {reference} group.")
 
 
 #: (claim id, claim, state term, expected direction, what is compared, with what)
@@ -1291,7 +1302,7 @@ def planted_state_ratios(truth: dict[str, Any] | None, fast_hours: float) -> dic
 
 
 def complaint_claims(tv: pd.DataFrame | None, episodes: pd.DataFrame | None, n_customers: int,
-                     fast_hours: float = 24.0, truth: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                     fast_hours: float = 24.0, truth: dict[str, Any] | None = None) -> list[Claim]:
     """The three service-recovery claims from the time-varying model (``not testable`` without complaints).
 
     ``n`` is the number of customers who were ever in the state (for fast vs slow, the smaller of the two).
@@ -1307,22 +1318,21 @@ def complaint_claims(tv: pd.DataFrame | None, episodes: pd.DataFrame | None, n_c
                 + STATE_TESTS[term].format(hours=fast_hours))
         if table is None or term not in table.index:
             why = "no complaint table was given" if tv is None else f"no customer was in the state '{STATE_TERMS[term]}'"
-            out.append({"id": cid, "claim": text, "test": test, "estimate": None, "verdict": "not testable",
-                        "n": n_customers, "note": f"{why}, so this was not tested", "unit": "rate ratio"})
+            out.append(Claim(cid, text, test, None, verdict="not testable", n=n_customers,
+                             note=f"{why}, so this was not tested", unit="rate ratio"))
             continue
         r = table.loc[term]
         n = min(counts.get(s, 0) for s in term.split(" vs "))
-        out.append({"id": cid, "claim": text, "test": test, "estimate": r["hr"], "ci_low": r["ci_low"],
-                    "ci_high": r["ci_high"], "p_value": r["p"],
-                    "verdict": verdict(r["ci_low"], r["ci_high"], null=1.0, direction=direction), "n": int(n),
-                    "unit": "rate ratio", "truth": planted.get(term),
-                    "meaning": f"{'Below' if r['hr'] < 1 else 'Above'} 1×: {who} leave at "
-                               f"{fmt_value(r['hr'], 'rate ratio', digits=2)} of {than}."})
+        out.append(Claim(cid, text, test, r["hr"], r["ci_low"], r["ci_high"], r["p"],
+                         verdict(r["ci_low"], r["ci_high"], null=1.0, direction=direction), int(n), unit="rate ratio",
+                         truth=planted.get(term),
+                         meaning=f"{'Below' if r['hr'] < 1 else 'Above'} 1×: {who} leave at "
+                                 f"{fmt_value(r['hr'], 'rate ratio', digits=2)} of {than}."))
     return out
 
 
 def worst_served_claim(service: pd.DataFrame | None, vs_worst: pd.DataFrame | None, worst: str | None,
-                       group_col: str | None, n_customers: int, reason: str | None = None) -> dict[str, Any]:
+                       group_col: str | None, n_customers: int, reason: str | None = None) -> Claim:
     """"The worst-served segment churns fastest": its hazard vs the fastest-churning other segment.
 
     The fastest other segment is picked tie-safely; ``n`` is the smaller of the two segments' customers.
@@ -1331,23 +1341,22 @@ def worst_served_claim(service: pd.DataFrame | None, vs_worst: pd.DataFrame | No
     """
     name = plain(group_col) if group_col else "segment"
     if service is None or vs_worst is None or worst is None or not len(vs_worst):
-        return {"id": "worst_served_segment_churns_fastest",
-                "claim": f"The {name} with the worst service scores loses customers fastest",
-                "test": f"Cox model by {name}", "estimate": None, "verdict": "not testable", "n": n_customers,
-                "note": reason or "no survey answers linked to customers in two or more groups, so this was not tested",
-                "unit": "rate ratio"}
+        return Claim("worst_served_segment_churns_fastest",
+                     f"The {name} with the worst service scores loses customers fastest", f"Cox model by {name}",
+                     None, verdict="not testable", n=n_customers,
+                     note=reason or "no survey answers linked to customers in two or more groups, so this was not tested",
+                     unit="rate ratio")
     closest = vs_worst.set_index("segment").loc[pick(vs_worst.set_index("segment")["hr"], "max")]
     est, lo, hi = 1 / closest["hr"], 1 / closest["ci_high"], 1 / closest["ci_low"]
     n_worst = int(service.set_index("segment").at[worst, "responses"])
     w, c = plain(worst), plain(closest.name)
-    return {"id": "worst_served_segment_churns_fastest",
-            "claim": f"The {name} with the worst service scores ({w}) loses customers fastest",
-            "test": f"Cox model by {name}: {w} vs the fastest-leaving other group ({c})",
-            "estimate": est, "ci_low": lo, "ci_high": hi, "p_value": closest["p"],
-            "verdict": verdict(lo, hi, null=1.0, direction=1),
-            "n": int(min(n_worst, int(closest["customers"]))), "unit": "rate ratio",
-            "meaning": f"{'Above' if est > 1 else 'Below'} 1×: customers in {w} leave at "
-                       f"{fmt_value(est, 'rate ratio', digits=2)} of those in {c}, the fastest-leaving other group."}
+    return Claim("worst_served_segment_churns_fastest",
+                 f"The {name} with the worst service scores ({w}) loses customers fastest",
+                 f"Cox model by {name}: {w} vs the fastest-leaving other group ({c})",
+                 est, lo, hi, closest["p"], verdict(lo, hi, null=1.0, direction=1),
+                 int(min(n_worst, int(closest["customers"]))), unit="rate ratio",
+                 meaning=f"{'Above' if est > 1 else 'Below'} 1×: customers in {w} leave at "
+                         f"{fmt_value(est, 'rate ratio', digits=2)} of those in {c}, the fastest-leaving other group.")
 
 
 def truth_check(estimates: pd.DataFrame, truth: dict[str, Any], family_alpha: float = 0.05) -> pd.DataFrame:
@@ -1361,9 +1370,346 @@ def truth_check(estimates: pd.DataFrame, truth: dict[str, Any], family_alpha: fl
     rows = []
     for t in terms:
         log_hr = math.log(est.at[t, "hr"])
-        se = (math.log(est.at[t, "ci_high"]) - math.log(est.at[t, "ci_low"])) / (2 * 1.959964)
+        se = (math.log(est.at[t, "ci_high"]) - math.log(est.at[t, "ci_low"])) / (2 * Z95)
         rows.append({"term": t, "planted": planted[t], "estimate": est.at[t, "hr"], "ci_low": est.at[t, "ci_low"],
                      "ci_high": est.at[t, "ci_high"],
                      "inside 95% CI": est.at[t, "ci_low"] <= planted[t] <= est.at[t, "ci_high"],
                      "inside simultaneous CI": abs(log_hr - math.log(planted[t])) <= z_family * se})
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# the notebook's steps: each takes the inputs (or an earlier step) and returns one typed result
+
+
+@dataclass
+class Lifetimes:
+    """How long customers stay: Kaplan–Meier per group, its summary, log-rank tests and RMST differences."""
+
+    groups: dict[str, pd.DataFrame]  # the customers of each group shown (at least min_group_size)
+    fits: dict[str, Any]  # group -> fitted lifelines KaplanMeierFitter
+    times: list[float]  # the times survival is reported at: REPORT_TIMES and the horizon
+    summary: pd.DataFrame  # :func:`km_summary`
+    logrank: dict[str, float] | None  # :func:`logrank`; None with one group
+    pairwise: pd.DataFrame | None  # :func:`pairwise_logrank`; None with one group
+    differences: pd.DataFrame  # :func:`rmst_differences`
+    horizon: float
+    time_unit: str
+    group: str  # how a reader names the groups ("segment", or the label of the group column)
+
+
+def lifetimes(st: SurvivalTable, horizon: float, min_group_size: int = 5) -> Lifetimes:
+    """Kaplan–Meier curves of every group with at least ``min_group_size`` customers, median lifetime and
+    survival at :data:`REPORT_TIMES` and ``horizon``, the restricted mean up to ``horizon``, the overall and
+    pairwise (Holm) log-rank tests and each group's RMST difference from the largest group."""
+    groups, _ = groups_of(st, min_group_size)
+    kms = fit_km(groups)
+    times = sorted({*REPORT_TIMES, horizon})
+    summary = km_summary(kms, groups, times, horizon)
+    lr = logrank(groups) if len(groups) > 1 else None
+    return Lifetimes(groups, kms, times, summary, lr, pairwise_logrank(groups) if lr else None,
+                     rmst_differences(summary), horizon, st.time_unit, plain(st.group_col or "group"))
+
+
+#: how the forest plot colours a hazard ratio: by the side of 1× its whole 95% interval lies on
+SIDES = {"supported": "sooner", "not supported": "longer"}
+
+
+def with_side(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` (term, hr, ci_low, ci_high, ...) with a ``side`` column for :func:`plot_forest`: "sooner" when
+    the whole 95% interval lies above 1× (they leave sooner), "longer" when below, else "unclear"."""
+    sides = [SIDES.get(verdict(lo, hi, null=1.0), "unclear") for lo, hi in zip(table["ci_low"], table["ci_high"],
+                                                                                 strict=True)]
+    return table.assign(side=sides)
+
+
+@dataclass
+class Drivers:
+    """What drives churn: the Cox model and, with complaints, the model with complaint states over time."""
+
+    cox: CoxResult
+    time_varying: pd.DataFrame | None  # :func:`fit_time_varying` (with the "fast vs slow" contrast)
+    episodes: pd.DataFrame | None  # :func:`complaint_episodes`
+    main: pd.DataFrame  # the hazard ratios shown: the time-varying model's without the contrast, else the Cox model's
+    states: pd.DataFrame | None  # the complaint states' rows of the time-varying model; None when there are none
+
+    @property
+    def penalised(self) -> bool:
+        return is_penalised(self.cox.fitter)
+
+
+def drivers(inputs: ChurnInputs, fast_hours: float = 24.0) -> Drivers:
+    """The Cox model (:func:`fit_cox`) and, when complaints were read, the Cox model with each customer's
+    complaint history as a time-varying state (``fast`` = resolved within ``fast_hours``). ``main`` and
+    ``states`` carry the ``side`` column of :func:`with_side`."""
+    st = inputs.table
+    cox = fit_cox(st)
+    tv = episodes = None
+    if inputs.complaints is not None:
+        episodes = complaint_episodes(st, inputs.complaints, fast_hours)
+        tv = fit_time_varying(st, episodes)
+    main = tv[tv["term"] != "fast vs slow"] if tv is not None else cox.hazard_ratios
+    states = tv[tv["term"].isin([*STATE_LABELS, "fast vs slow"])] if tv is not None else None
+    return Drivers(cox, tv, episodes, with_side(main),
+                   with_side(states) if states is not None and len(states) else None)
+
+
+def extrapolate(st: SurvivalTable, life: Lifetimes) -> ParametricResult:
+    """:func:`fit_parametric` with each group's model curve (:func:`group_survival_curves`) from 0 to 1.5 times
+    the later of the horizon and the longest follow-up, and the end of the data (``observed_end``)."""
+    par = fit_parametric(st)
+    par.observed_end = float(st.data["duration"].max())
+    grid = np.arange(0, int(max(life.horizon, par.observed_end) * 1.5) + 1, dtype=float)
+    par.curves = group_survival_curves(par.fitter, st, life.groups, grid)
+    return par
+
+
+@dataclass
+class Calibration:
+    """Predicted against observed survival at the horizon, and the segments most at risk."""
+
+    predicted: pd.Series  # each customer's model survival at the horizon
+    table: pd.DataFrame  # :func:`calibration`
+    error: float | None  # :func:`calibration_error`
+    segments: pd.DataFrame  # :func:`at_risk_segments`
+    horizon: float
+    time_unit: str
+
+
+def calibrate(st: SurvivalTable, cox: CoxResult, horizon: float, min_group_size: int = 5) -> Calibration:
+    """The Cox model's calibration at ``horizon`` in tenths of predicted risk, and the combinations of the first
+    three covariates with the highest predicted churn by then (none under ``min_group_size``)."""
+    predicted = predicted_survival(cox.fitter, st, horizon)
+    table = calibration(st, predicted, horizon, min_n=min_group_size)
+    segments = at_risk_segments(st, predicted, [c for c in st.covariates if c in st.data][:3], horizon, min_group_size)
+    return Calibration(predicted, table, calibration_error(table), segments, horizon, st.time_unit)
+
+
+@dataclass
+class ServiceAndChurn:
+    """Service scores per group from the linked survey, and how fast the worst-served group leaves."""
+
+    scores: pd.DataFrame | None  # :func:`worst_served_segment`; None without a linked survey
+    worst: str | None  # the group with the lowest score (None with fewer than two groups)
+    vs_worst: pd.DataFrame | None  # :func:`hazard_vs_segment`
+    reason: str | None  # why ``vs_worst`` could not be estimated
+    group: str  # how a reader names the groups
+
+
+def service_and_churn(inputs: ChurnInputs, items: list[str] | None = None, min_group_size: int = 5) -> ServiceAndChurn:
+    """Mean service score per group (the survey's ``items``; None: every ``perc_*`` column) and the hazard ratio
+    of every other group against the worst-served one. Needs survey answers linked to customers by ID."""
+    st = inputs.table
+    scores = vs_worst = worst = reason = None
+    if inputs.survey is not None and inputs.customers is not None and st.group_col:
+        items = items or [c for c in inputs.survey.columns if str(c).startswith("perc_")]
+        scores = worst_served_segment(inputs.survey, inputs.customers, st.group_col, items, min_n=min_group_size)
+    if scores is not None and len(scores) > 1:
+        worst = worst_segment(scores)
+        vs_worst, reason = compare_with_worst(st, st.group_col, worst)
+    return ServiceAndChurn(scores, worst, vs_worst, reason, plain(st.group_col or "group"))
+
+
+def _interval(estimate: float, low: float, high: float) -> dict[str, float]:
+    return {"estimate": estimate, "ci_low": low, "ci_high": high}
+
+
+def metrics(st: SurvivalTable, life: Lifetimes, drv: Drivers, par: ParametricResult,
+            cal: Calibration) -> list[dict[str, Any]]:
+    """The run's figures, each as the arguments of ``results.metric`` (``for m in ...: results.metric(**m)``).
+
+    Headline: customers analysed, the share who left, and the median lifetime — or, when more than half are
+    still customers, the share still a customer at the horizon.
+    """
+    overall = overall_lifetime(st, life.horizon)
+    unit, s, h = st.time_unit, life.summary, f"S({life.horizon:g})"
+    median_reached = math.isfinite(overall["median"][0])
+    out: list[dict[str, Any]] = [
+        {"name": "n_customers", "value": st.n, "headline": True, "label": "customers analysed"},
+        {"name": "n_events", "value": st.n_events},
+        {"name": "churn_rate", "value": st.n_events / st.n, "headline": True, "label": "share who left",
+         "unit": "share"},
+        {"name": "median_lifetime", "value": _interval(*overall["median"]), "headline": median_reached,
+         "label": "median time as a customer", "unit": unit},
+        {"name": "retained_at_horizon", "value": _interval(*overall["retained"]), "headline": not median_reached,
+         "label": f"still a customer after {life.horizon:g} {unit}", "unit": "share"},
+        {"name": "km_median", "unit": unit, "value": {r.group: _interval(r.median, r.median_low, r.median_high)
+                                                      for r in s.itertuples()}},
+        {"name": "survival_at_horizon", "unit": "share", "value": {
+            g: _interval(e, lo, hi) for g, e, lo, hi in zip(s["group"], s[h], s[f"{h} low"], s[f"{h} high"],
+                                                             strict=True)}},
+        {"name": "rmst", "unit": unit, "value": {r.group: _interval(r.rmst, r.rmst_low, r.rmst_high)
+                                                 for r in s.itertuples()}},
+        {"name": "rmst_difference", "unit": unit, "value": {r.group: _interval(r.difference, r.ci_low, r.ci_high)
+                                                            for r in life.differences.itertuples()}},
+    ]
+    if life.logrank:
+        out += [{"name": f"logrank_{k}", "value": life.logrank[k]} for k in ("chi2", "df", "p")]
+    out += [
+        {"name": "hazard_ratios", "unit": "rate ratio",
+         "value": {r.term: _interval(r.hr, r.ci_low, r.ci_high) for r in drv.main.itertuples()}},
+        {"name": "hazard_ratios_static", "unit": "rate ratio",
+         "value": {r.term: _interval(r.hr, r.ci_low, r.ci_high) for r in drv.cox.hazard_ratios.itertuples()}},
+        {"name": "concordance", "value": drv.cox.concordance, "label": "concordance of the churn model"},
+        {"name": "ph_test_p", "value": dict(zip(drv.cox.ph_test["term"], drv.cox.ph_test["p adjusted"], strict=True))},
+        {"name": "parametric_aic", "value": dict(zip(par.aic["model"], par.aic["aic"], strict=True))},
+    ]
+    if cal.error is not None:
+        out.append({"name": "calibration_error", "value": cal.error, "unit": "pp"})
+    return out
+
+
+def claims(st: SurvivalTable, life: Lifetimes, drv: Drivers, service: ServiceAndChurn, fast_hours: float = 24.0,
+           truth: dict[str, Any] | None = None) -> list[Claim]:
+    """Every claim of the churn report: groups stay differently, the three service-recovery claims, and the
+    worst-served group leaves fastest (``truth``: the synthetic world's planted values, None for real data)."""
+    return [groups_claim(life.differences, life.summary, life.logrank, st.group_col, life.horizon, st.time_unit),
+            *complaint_claims(drv.time_varying, drv.episodes, st.n, fast_hours, truth),
+            worst_served_claim(service.scores, service.vs_worst, service.worst, st.group_col, st.n, service.reason)]
+
+
+# ---------------------------------------------------------------------------------------------
+# what the notebook shows: sentences as the arguments of ``cx.say`` (``cx.say(**sentence)``: the Markdown
+# template and its values, escaped by ``say``) and tables as :class:`cxresearch.display.Table`
+
+
+#: a Markdown sentence for :func:`cxresearch.display.say`: ``cx.say(**sentence)`` (values are escaped there)
+
+
+def customer_sentences(inputs: ChurnInputs, rules: pd.DataFrame, min_group_size: int = 5) -> list[Sentence]:
+    """Who was analysed: customers, who left, follow-up; the groups folded for confidentiality; and a heading for
+    the input rules when any applied (``rules``: :func:`rules_table`)."""
+    st = inputs.table
+    follow = st.data["duration"]
+    ending = inputs.as_of is not None
+    out = [sentence("**{n:,} customers**, of whom **{left:,} left** ({share:.1%}) during the observation window"
+                + (" ending {end}" if ending else "") + ". Follow-up per customer: median {median:.1f} {unit}, "
+                "longest {longest:.1f} {unit}.", n=st.n, left=st.n_events, share=st.n_events / st.n,
+                end=str(inputs.as_of.date()) if ending else "", median=float(follow.median()),
+                longest=float(follow.max()), unit=st.time_unit)]
+    if fold_note(st):
+        out.append(sentence("{note} (Groups smaller than {k} customers are never shown.)", note=fold_note(st),
+                        k=min_group_size))
+    if len(rules):
+        out.append(sentence("Rules applied to the inputs (nothing is dropped silently):"))
+    return out
+
+
+def logrank_sentence(life: Lifetimes) -> Sentence:
+    """The overall log-rank test in words (or that there is only one group)."""
+    if not life.logrank:
+        return sentence("Only one group: nothing to compare.")
+    return sentence("Log-rank test across {k} groups: χ² = {chi2:.1f} on {df} degrees of freedom, {p:p}.",
+                k=len(life.groups), chi2=life.logrank["chi2"], df=life.logrank["df"], p=life.logrank["p"])
+
+
+def pairwise_table(life: Lifetimes) -> Table | None:
+    """The pairwise log-rank tests as shown (None with one group)."""
+    if life.pairwise is None:
+        return None
+    return display_table(life.pairwise, rename={"group A": life.group, "group B": "compared with", "chi2": "χ²",
+                                                "p": "p-value"})
+
+
+def rmst_sentences(life: Lifetimes) -> list[Sentence]:
+    """One bullet per group: how much longer or shorter it stays within the horizon than the reference group."""
+    unit = life.time_unit
+    return [sentence("- Customers in **{group}** stay **{size:.2f} {unit} {word}** within {horizon:g} {unit} than those "
+                 "in **{reference}** (95% CI {lo:.2f} to {hi:.2f}).", group=r.group, size=abs(r.difference),
+                 unit=unit, word="longer" if r.difference > 0 else "shorter", horizon=float(life.horizon),
+                 reference=r.reference, lo=r.ci_low, hi=r.ci_high) for r in life.differences.itertuples()]
+
+
+def rmst_table(life: Lifetimes) -> Table:
+    """The RMST differences as shown."""
+    return display_table(life.differences, rename={"group": life.group, "reference": "compared with",
+                                                   "difference": f"difference in {life.time_unit}", "p": "p-value"})
+
+
+def driver_sentences(drv: Drivers) -> list[Sentence]:
+    """The reference level of every text covariate, the model's concordance, and a warning when the Cox model
+    needed a penalty (register the references first: ``cx.display.use_labels(references=drv.cox.references)``)."""
+    refs = "; ".join(f"{plain(k)}: {plain(v)}" for k, v in drv.cox.references.items()) or "none"
+    out = [sentence("Each factor is compared with its most common value: {refs}. Concordance of the model: **{c:.3f}** "
+                "(0.5 = no better than chance, 1 = always ranks who leaves first correctly).", refs=refs,
+                c=drv.cox.concordance)]
+    if drv.penalised:
+        out.append(sentence("**The Cox model converged only with a small ridge penalty**: its hazard ratios are shrunk "
+                        "slightly towards 1 (see the model fits in the report)."))
+    return out
+
+
+def ph_sentence(drv: Drivers) -> Sentence:
+    """Whether the proportional-hazards assumption holds, and what was done when it fails."""
+    if drv.cox.ph_failures:
+        return sentence("**The assumption fails for: {failing}.** Their effect changes over the customer's lifetime, so a "
+                    "single hazard ratio would mislead. The model was refitted with a separate baseline for each of "
+                    "their levels (stratified); the other factors' ratios from that model are:",
+                    failing=", ".join(plain(c) for c in drv.cox.ph_failures))
+    return sentence("The assumption holds for every factor (no Holm-adjusted p below 0.05): each hazard ratio can be read "
+                "as one number for the whole relationship.")
+
+
+def stratified_table(drv: Drivers) -> Table | None:
+    """The stratified model's hazard ratios as shown (None when the assumption held)."""
+    if drv.cox.stratified_hazard_ratios is None:
+        return None
+    return display_table(hazard_table(drv.cox.stratified_hazard_ratios))
+
+
+def complaint_sentences(drv: Drivers, fast_hours: float = 24.0) -> list[Sentence]:
+    """The rate of leaving after a complaint resolved fast, in words (or why this part is skipped)."""
+    if drv.time_varying is None:
+        return [sentence("No complaint table (with customer IDs and start dates) was given, so this part is skipped.")]
+    table = drv.time_varying.set_index("term")
+    if "fast" not in table.index:
+        return []
+    fast = table.loc["fast"]
+    return [sentence("After a complaint resolved within {hours:g} hours, customers leave at **{hr:.2f}× the rate** of "
+                 "customers without a complaint (95% CI {lo:.2f}× to {hi:.2f}×).", hours=float(fast_hours),
+                 hr=fast["hr"], lo=fast["ci_low"], hi=fast["ci_high"])]
+
+
+def calibration_sentence(cal: Calibration) -> Sentence:
+    """The average gap between predicted and observed survival, or why it cannot be checked."""
+    if cal.error is None:
+        return sentence("The horizon lies beyond the follow-up of every risk group, so calibration at the horizon cannot "
+                    "be checked.")
+    return sentence("Average gap between predicted and observed: **{gap:.1f} percentage points**.", gap=100 * cal.error)
+
+
+def segments_table(cal: Calibration) -> Table:
+    """The segments most at risk as shown."""
+    return display_table(cal.segments, percent=["predicted_churn", "left_so_far"], rename={
+        "predicted_churn": f"predicted to leave by {cal.horizon:g} {cal.time_unit}", "left_so_far": "left so far"})
+
+
+def service_table(service: ServiceAndChurn) -> Table | None:
+    """Mean service score per group as shown (None unless two or more groups have linked answers)."""
+    if service.worst is None:
+        return None
+    return display_table(service.scores, rename={"segment": service.group, "service_score": "mean service score"})
+
+
+def service_sentence(service: ServiceAndChurn) -> Sentence:
+    """Which group is served worst and whether its churn could be compared."""
+    if service.worst is None:
+        return sentence("No survey linked to customers by ID in two or more groups, so this claim is not tested.")
+    if service.vs_worst is None:
+        return sentence("Worst service scores: **{worst}**, but its churn cannot be compared: {why}.",
+                    worst=plain(service.worst), why=service.reason)
+    return sentence("Worst service scores: **{worst}**. Rate of leaving of the other groups compared with {worst} (below "
+                "1×: they leave less often):", worst=plain(service.worst))
+
+
+def vs_worst_table(service: ServiceAndChurn) -> Table | None:
+    """Hazard ratios of the other groups against the worst-served one as shown (None when not estimated)."""
+    if service.vs_worst is None:
+        return None
+    return display_table(service.vs_worst, rename={"segment": service.group, "hr": "hazard ratio vs "
+                                                   + plain(service.worst), "p": "p-value"})
+
+
+def truth_table(estimates: pd.DataFrame, truth: dict[str, Any]) -> Table:
+    """:func:`truth_check` as shown."""
+    return display_table(hazard_table(truth_check(estimates, truth)))

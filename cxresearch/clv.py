@@ -10,118 +10,150 @@ weights, so millions of customers fit in seconds:
 
 Standard errors come from the inverse numerical Hessian of the log-likelihood in log-parameter space,
 mapped back by the delta method (Wald intervals are formed on the log scale, so they stay positive).
+
+A fitted model is an object with its predictions (like ``lifetimes`` and ``pymc-marketing``):
+:class:`BetaGeoFit` and :class:`ParetoNBDFit` (``p_alive``, ``expected_purchases``) and
+:class:`GammaGammaFit` (``expected_spend``), each with ``params``, ``se``, ``log_likelihood`` and ``aic``.
+
+The notebook's steps, each returning a typed result: :func:`load_inputs` (a data source in, the purchase
+log and its per-customer summary out), :func:`rfm_analysis`, :func:`fit_models`, :func:`holdout_check`,
+:func:`lifetime_value`, :func:`value_by_attributes`, :func:`spend_check`, :func:`satisfaction_check`,
+:func:`truth_check`, then :func:`metrics` and the claims (:class:`cxresearch.stats.Claim`). Plot functions
+take these results and draw them; they compute nothing.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from scipy import optimize, special, stats
+from scipy import optimize, special
+from scipy.stats import pearsonr
 
 from cxresearch import contracts
-from cxresearch.display import fmt_value, plain
-from cxresearch.fits import fit_with_retries, is_number
+from cxresearch.display import Sentence, fmt_value, plain, sentence
+from cxresearch.errors import NotEstimable, ParameterError
+from cxresearch.fits import FITS, FitError, fit_with_retries
 from cxresearch.io import Contract, Exclusion, InputError, Ledger, after, read_table, unlinked
-from cxresearch.params import ParameterError
 from cxresearch.privacy import merge_small_groups
-from cxresearch.results import NotEstimable, verdict
-from cxresearch.stats import pick, stable_sort
+from cxresearch.stats import (
+    Z95,
+    Bootstrap,
+    Claim,
+    fisher_z_interval,
+    percentile_bootstrap,
+    pick,
+    stable_sort,
+    verdict,
+    welch,
+)
 
 UNIT_DAYS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12}
-MODEL_KEYS = {"BG/NBD": "bgnbd", "Pareto/NBD": "pareto_nbd", "Gamma-Gamma": "gamma_gamma"}
+#: the built-in data sets of ``-p dataset`` (the notebook takes CDNOW from :func:`cxresearch.sources.cdnow`)
+DATASETS = ("synthetic", "cdnow")
+
+#: a Markdown sentence for :func:`cxresearch.display.say`: ``cx.say(**sentence)`` (values are escaped there)
 
 
 # ---------------------------------------------------------------------------------------------
 # data
 
 
-def cdnow_csv(target: str | Path | None = None) -> Path:
-    """The CDNOW 2,357-customer sample as a CSV (customer_id, date, amount), written once from the copy
-    that ships inside the ``lifetimes`` package (no download)."""
-    from cxresearch.paths import data_dir
+def tables(dataset: str = "synthetic", transactions_path: str | Path | None = None,
+           customers_path: str | Path | None = None, survey_path: str | Path | None = None
+           ) -> dict[str, str | Path | None] | None:
+    """The tables a run reads, for :func:`cxresearch.notebook.start`.
 
-    target = Path(target) if target else data_dir() / "cdnow" / "cdnow_sample.csv"
-    if target.exists():
-        return target
-    spec = importlib.util.find_spec("lifetimes")  # locate only: importing lifetimes.datasets breaks
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("The CDNOW sample ships with the 'lifetimes' package; run `make install`.")
-    raw = Path(spec.submodule_search_locations[0]) / "datasets" / "CDNOW_sample.txt"
-    df = pd.read_csv(raw, sep=r"\s+", header=None, names=["master_id", "customer_id", "date", "cds", "amount"])
-    df["timestamp"] = pd.to_datetime(df["date"].astype(str), format="%Y%m%d").dt.strftime("%Y-%m-%d")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    df[["customer_id", "timestamp", "amount"]].to_csv(target, index=False, lineterminator="\n")
-    return target
-
-
-#: default periods of the built-in data sets
-DATASETS = {
-    "synthetic": {"calibration_end": "2023-06-30", "holdout_end": "2023-12-31"},
-    "cdnow": {"calibration_end": "1997-09-30", "holdout_end": "1998-06-30"},
-}
-
-
-@dataclass
-class ClvInputs:
-    """Transactions and (for the synthetic world) customer attributes, survey and truth."""
-
-    transactions: Transactions
-    customers: pd.DataFrame | None
-    survey: pd.DataFrame | None
-    calibration_end: pd.Timestamp
-    holdout_end: pd.Timestamp | None
-    source: str
-    truth: dict[str, Any] | None = None
-    item_labels: pd.Series | None = None  # survey item -> its wording (from the synthetic world's item dictionary)
-
-
-def load_inputs(dataset: str = "synthetic", transactions_path: str | None = None, customers_path: str | None = None,
-                survey_path: str | None = None, *, customer_col: str = "customer_id", date_col: str = "timestamp",
-                amount_col: str = "amount", calibration_end: str | None = None, holdout_end: str | None = None,
-                seed: int = 20240101, n_customers: int = 5000, effects: dict[str, Any] | None = None) -> ClvInputs:
-    """Transactions from the user's file, the built-in CDNOW sample or the synthetic world.
-
-    With the user's file and no ``calibration_end``, the whole log is calibration and there is no holdout.
-    When a customer table is given, purchases by customers missing from it are excluded (and counted).
+    The given files; with none given, the synthetic world's transactions, customers and survey
+    (``dataset="synthetic"``); ``None`` for ``dataset="cdnow"``, whose one table comes from
+    :func:`cxresearch.sources.cdnow` (``dataset`` is ignored when ``transactions_path`` is given).
 
     Raises
     ------
     ParameterError
-        The periods do not fit the data: holdout not after calibration, calibration before the first or
-        after the last purchase, holdout after the last purchase.
-    NotEstimable
-        Every purchase is on one day.
+        An unknown ``dataset``, or a customer table or survey without the transaction log they belong to.
     """
-    from cxresearch.synth import resolve_inputs
-
-    truth = customers = survey = item_labels = None
-    if transactions_path:
-        path, source = Path(transactions_path), "the files given as parameters"
-        extra = {k: Path(v) for k, v in (("customers", customers_path), ("survey_responses", survey_path)) if v}
-        defaults: dict[str, str | None] = {"calibration_end": None, "holdout_end": None}
-    elif dataset == "cdnow":
-        path, source, extra = cdnow_csv(), "the CDNOW sample (2,357 customers, Fader, Hardie & Lee 2005)", {}
-        defaults = DATASETS["cdnow"]
-        customer_col, date_col, amount_col = "customer_id", "timestamp", "amount"
-    elif dataset == "synthetic":
-        paths, _, truth = resolve_inputs({"transactions": None, "customers": None, "survey_responses": None,
-                                          "survey_items": None}, seed, n_customers, effects)
-        path, source = paths["transactions"], f"the built-in synthetic world ({n_customers:,} customers, seed {seed})"
-        extra = {k: paths[k] for k in ("customers", "survey_responses", "survey_items")}
-        defaults = DATASETS["synthetic"]
-        customer_col, date_col, amount_col = "customer_id", "timestamp", "amount"
-    else:
+    if dataset not in DATASETS:
         raise ParameterError(f"-p dataset must be 'synthetic' or 'cdnow', got {dataset!r}.")
-    cal = calibration_end or defaults["calibration_end"]
-    hold = holdout_end or (defaults["holdout_end"] if not calibration_end else None)
+    if not transactions_path and (customers_path or survey_path):
+        given = "customers_path" if customers_path else "survey_path"
+        raise ParameterError(f"-p {given} needs -p transactions_path: customer attributes and survey answers are "
+                             "linked to the customers of your own transaction log. Fix: give -p transactions_path "
+                             "too, or leave both out to use the built-in data.")
+    if transactions_path:
+        return {"transactions": transactions_path, "customers": customers_path, "survey_responses": survey_path}
+    if dataset == "cdnow":
+        return None
+    return {"transactions": None, "customers": None, "survey_responses": None, "survey_items": None}
+
+
+def resolve_currency(currency: str | None, source: Any) -> str:
+    """The currency money is shown in: ``currency`` when given, else the data's own (``source.defaults``:
+    RUB for the synthetic world, USD for the CDNOW sample, none for a user's files)."""
+    return currency or source.defaults.get("currency", "")
+
+
+@dataclass
+class ClvInputs:
+    """The purchase log of a run, its per-customer summary and (when given) customer attributes and survey."""
+
+    transactions: Transactions
+    summary: pd.DataFrame  # per customer: frequency, recency, T, monetary, revenue, first_purchase (+ holdout)
+    customers: pd.DataFrame | None
+    survey: pd.DataFrame | None
+    calibration_end: pd.Timestamp
+    holdout_end: pd.Timestamp | None
+    time_unit: str
+    description: str  # where the data come from, as a report names it
+    currency: str = ""
+    truth: dict[str, Any] | None = None  # the synthetic world's planted values
+    item_labels: pd.Series | None = None  # survey item -> its wording (from the item dictionary)
+
+    @property
+    def has_holdout(self) -> bool:
+        return self.holdout_end is not None
+
+    @property
+    def holdout_length(self) -> float | None:
+        """The holdout period in time units (None without a holdout)."""
+        if self.holdout_end is None:
+            return None
+        return (self.holdout_end - self.calibration_end).days / UNIT_DAYS[self.time_unit]
+
+
+def load_inputs(source: Any, ledger: Ledger, *, customer_col: str = "customer_id", date_col: str = "timestamp",
+                amount_col: str = "amount", calibration_end: str | None = None, holdout_end: str | None = None,
+                time_unit: str = "weeks", min_group_size: int = 5, currency: str | None = None) -> ClvInputs:
+    """The purchase log of ``source`` (a :class:`cxresearch.sources.Source`), summarised per customer.
+
+    Reads ``source.paths``: ``transactions`` (required), and when present ``customers``, ``survey_responses``
+    and ``survey_items``; every read and excluded row is recorded in ``ledger``. The periods default to the
+    data's own (``source.defaults``: ``calibration_end``, ``holdout_end``); with a user's file and no
+    ``calibration_end`` the whole log is calibration and there is no holdout. When a customer table is
+    given, purchases by customers missing from it are excluded (and counted).
+
+    Raises
+    ------
+    ParameterError
+        No transaction log; the periods do not fit the data (holdout not after calibration, calibration
+        before the first or after the last purchase, holdout after the last purchase); an unknown time unit.
+    NotEstimable
+        Every purchase is on one day, or too few customers or repeat buyers (:func:`check_estimable`).
+    """
+    if "transactions" not in source.paths:
+        raise ParameterError("No transaction log was given. Fix: give -p transactions_path (a CSV, Parquet or Excel "
+                             "file with a customer, a date and an amount column).")
+    _unit_days(time_unit)
+    defaults: Mapping[str, Any] = source.defaults
+    cal = calibration_end or defaults.get("calibration_end")
+    hold = holdout_end or (defaults.get("holdout_end") if not calibration_end else None)
     if hold is not None and cal is None:
         raise ParameterError(f"-p holdout_end ({hold}) needs -p calibration_end: the holdout is the period after the "
                              "calibration period. Fix: give both, e.g. -p calibration_end 2024-06-30 -p holdout_end "
@@ -130,27 +162,42 @@ def load_inputs(dataset: str = "synthetic", transactions_path: str | None = None
         raise ParameterError(f"-p holdout_end ({pd.Timestamp(hold).date()}) must come after -p calibration_end "
                              f"({pd.Timestamp(cal).date()}): the holdout is the period after the calibration period. "
                              "Fix: e.g. -p calibration_end 2024-06-30 -p holdout_end 2024-12-31.")
-    if "customers" in extra:
-        customers = read_table(extra["customers"], contracts.CUSTOMERS)
+    paths = source.paths
+    customers = read_table(paths["customers"], contracts.CUSTOMERS, ledger=ledger) if "customers" in paths else None
     known = [unlinked("customer_id", customers["customer_id"], "customers")] if customers is not None else []
-    tx = load_transactions(path, customer_col, date_col, amount_col, observation_end=hold or cal, exclusions=known)
+    tx = load_transactions(paths["transactions"], customer_col, date_col, amount_col, ledger=ledger,
+                           observation_end=hold or cal, exclusions=known)
     check_periods(tx, cal, hold)
     cal_ts = pd.Timestamp(cal) if cal else tx.daily["date"].max()
-    if "survey_responses" in extra:
-        survey = read_table(extra["survey_responses"], contracts.SURVEY_RESPONSES)
-    if "survey_items" in extra:
-        items = read_table(extra["survey_items"], contracts.SURVEY_ITEMS)
+    hold_ts = pd.Timestamp(hold) if hold else None
+    survey = item_labels = None
+    if "survey_responses" in paths:
+        survey = read_table(paths["survey_responses"], contracts.SURVEY_RESPONSES, ledger=ledger)
+    if "survey_items" in paths:
+        items = read_table(paths["survey_items"], contracts.SURVEY_ITEMS, ledger=ledger)
         if "label" in items:
             item_labels = items.set_index("item")["label"].dropna()
-    return ClvInputs(tx, customers, survey, cal_ts, pd.Timestamp(hold) if hold else None, source, truth, item_labels)
+    summary = rfm_summary(tx.daily, cal_ts, hold_ts, time_unit)
+    check_estimable(summary, min_group_size)
+    return ClvInputs(tx, summary, customers, survey, cal_ts, hold_ts, time_unit, source.description,
+                     resolve_currency(currency, source), source.truth, item_labels)
 
 
-def money_unit(dataset: str, transactions_path: str | None, currency: str) -> str:
-    """The currency money is shown in: ``currency``, except that the CDNOW sample is in US dollars (when the
-    default currency was left unchanged)."""
-    if dataset == "cdnow" and not transactions_path and currency == "RUB":
-        return "USD"
-    return currency
+def purchases_sentence(inputs: ClvInputs) -> Sentence:
+    """Where the data come from, the periods, and how many customers and repeat purchases they hold (then a
+    line that introduces the input rules, :func:`rules_table`)."""
+    s, hold = inputs.summary, inputs.has_holdout
+    return sentence(
+        "Data: {source}. **{n:,} customers** made their first purchase by the end of the calibration period; "
+        "calibration up to **{cal}**"
+        + (", holdout to **{hold}** ({length:.0f} {unit})" if hold else ", no holdout period")
+        + ". In the calibration period they made **{repeat:,} repeat purchases**; {never:.0%} of them never bought "
+          "again." + (" In the holdout they made **{bought:,}** purchases." if hold else "")
+        + "\n\nRules applied to the inputs (nothing is dropped silently):",
+        source=inputs.description, n=len(s), cal=str(inputs.calibration_end.date()),
+        hold=str(inputs.holdout_end.date()) if hold else "", length=inputs.holdout_length or 0.0,
+        unit=inputs.time_unit, repeat=int(s["frequency"].sum()), never=float((s["frequency"] == 0).mean()),
+        bought=int(s["holdout"].sum()) if hold else 0)
 
 
 def check_periods(tx: Transactions, calibration_end: Any, holdout_end: Any) -> None:
@@ -206,15 +253,15 @@ class Transactions:
 
 
 def load_transactions(path: str | Path, customer_col: str = "customer_id", date_col: str = "timestamp",
-                      amount_col: str = "amount", observation_end: str | pd.Timestamp | None = None,
-                      ledger: Ledger | None = None, exclusions: list[Exclusion] | tuple[Exclusion, ...] = ()
-                      ) -> Transactions:
+                      amount_col: str = "amount", *, ledger: Ledger,
+                      observation_end: str | pd.Timestamp | None = None,
+                      exclusions: list[Exclusion] | tuple[Exclusion, ...] = ()) -> Transactions:
     """Read a transaction log and merge purchases on the same day.
 
-    Rules (each counted): amounts below zero (returns) are excluded; zero-value purchases are kept as
-    purchases; ``exclusions`` (e.g. purchases by customers missing from the customer table) are applied;
-    purchases after ``observation_end`` are excluded; purchases by one customer on the same day become one
-    purchase with the summed amount. Amounts that are not finite (``inf``) are refused.
+    Rules (each counted in ``ledger``): amounts below zero (returns) are excluded; zero-value purchases are
+    kept as purchases; ``exclusions`` (e.g. purchases by customers missing from the customer table) are
+    applied; purchases after ``observation_end`` are excluded; purchases by one customer on the same day
+    become one purchase with the summed amount. Amounts that are not finite (``inf``) are refused.
     """
     source = f"'transactions' ({path})"
     first_row = 0 if Path(path).suffix.lower() in (".parquet", ".pq") else 2
@@ -248,6 +295,7 @@ def load_transactions(path: str | Path, customer_col: str = "customer_id", date_
     notes = [{"rule": "zero-value purchases kept: they count as purchases, not as spend", "rows": int((df["amount"] == 0).sum())},
              {"rule": "purchases by the same customer on the same day merged into one",
               "rows": int(len(df) - len(daily))}]
+
     def day(key: str) -> pd.Timestamp | None:
         value = seen.get(key)
         return pd.Timestamp(value).normalize() if value is not None and pd.notna(value) else None
@@ -407,6 +455,164 @@ def gamma_gamma_ll(params: np.ndarray, x: np.ndarray, m: np.ndarray) -> np.ndarr
 
 
 # ---------------------------------------------------------------------------------------------
+# fitted models: parameters and predictions
+
+
+@dataclass
+class ModelFit:
+    """A fitted model: parameters, standard errors, log-likelihood, AIC, and how the optimiser got there.
+
+    Build one from known parameters (``BetaGeoFit([0.24, 4.4, 0.79, 2.4])``) to predict with them; the
+    fitting functions (:func:`fit_bgnbd`, :func:`fit_pareto_nbd`, :func:`fit_gamma_gamma`) also fill in the
+    standard errors, the log-likelihood, the number of customers, the optimiser setting that converged
+    (``method``) and the settings that failed before it (``failed_attempts``, also in the run's fit record).
+    """
+
+    params: np.ndarray
+    se: np.ndarray | None = None
+    log_likelihood: float = math.nan
+    n: int = 0
+    method: str = ""
+    failed_attempts: tuple[str, ...] = ()
+
+    model: ClassVar[str] = ""  # the name a reader sees, e.g. "BG/NBD"
+    key: ClassVar[str] = ""  # the name in results.json, e.g. "bgnbd"
+    names: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        self.params = np.asarray(self.params, dtype=float)
+        if self.params.shape != (len(self.names),):
+            raise ValueError(f"the {self.model} model has {len(self.names)} parameters ({', '.join(self.names)}), "
+                             f"got {self.params.tolist()}")
+        self.se = np.full(len(self.names), math.nan) if self.se is None else np.asarray(self.se, dtype=float)
+
+    @property
+    def aic(self) -> float:
+        return 2 * len(self.params) - 2 * self.log_likelihood
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(zip(self.names, self.params.tolist(), strict=True))
+
+    def table(self) -> pd.DataFrame:
+        """Parameter, estimate, standard error and 95% interval (Wald on the log scale: it stays positive)."""
+        log_se = self.se / self.params
+        return pd.DataFrame({"parameter": self.names, "estimate": self.params, "se": self.se,
+                             "ci_low": self.params * np.exp(-Z95 * log_se),
+                             "ci_high": self.params * np.exp(Z95 * log_se)})
+
+
+class PurchaseFit(ModelFit):
+    """A fitted purchase ("buy till you die") model: how often customers buy and whether they are still active."""
+
+    def p_alive(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
+        """Probability that a customer with ``frequency`` repeat purchases, the last at ``recency``, observed
+        for ``T`` time units since the first purchase, is still active."""
+        raise NotImplementedError
+
+    def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> np.ndarray:
+        """Expected purchases in the next ``t`` time units of a customer with history (frequency, recency, T)."""
+        raise NotImplementedError
+
+    def expected_purchases_new_customer(self, t: Any) -> np.ndarray:
+        """Expected repeat purchases of a new customer in the ``t`` time units after the first purchase."""
+        raise NotImplementedError
+
+
+class BetaGeoFit(PurchaseFit):
+    """BG/NBD (Fader, Hardie & Lee 2005): parameters r, alpha (purchase rates), a, b (dropout after a purchase)."""
+
+    model, key, names = "BG/NBD", "bgnbd", ("r", "alpha", "a", "b")
+
+    def p_alive(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
+        r, alpha, a, b = self.params
+        x, tx, T = (np.asarray(v, float) for v in (frequency, recency, T))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(x > 0, a / (b + x - 1) * ((alpha + T) / (alpha + tx)) ** (r + x), 0.0)
+        return 1 / (1 + ratio)
+
+    def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> np.ndarray:
+        r, alpha, a, b = self.params
+        x, tx, T = (np.asarray(v, float) for v in (frequency, recency, T))
+        t = np.asarray(t, float)
+        hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
+        num = (a + b + x - 1) / (a - 1) * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            den = 1 + np.where(x > 0, a / (b + x - 1) * ((alpha + T) / (alpha + tx)) ** (r + x), 0.0)
+        return num / den
+
+    def expected_purchases_new_customer(self, t: Any) -> np.ndarray:
+        r, alpha, a, b = self.params
+        t = np.asarray(t, float)
+        return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * special.hyp2f1(r, b, a + b - 1,
+                                                                                        t / (alpha + t)))
+
+
+class ParetoNBDFit(PurchaseFit):
+    """Pareto/NBD (Schmittlein, Morrison & Colombo 1987): r, alpha (purchase rates), s, beta (dropout rates)."""
+
+    model, key, names = "Pareto/NBD", "pareto_nbd", ("r", "alpha", "s", "beta")
+
+    def p_alive(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
+        r, alpha, s, beta = self.params
+        x, tx, T = (np.asarray(v, float) for v in (frequency, recency, T))
+        p_tx, p_T = _pnbd_log_a0_parts(self.params, x, tx, T)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_a0 = p_tx + np.log1p(-np.exp(p_T - p_tx))
+            log_ratio = np.log(s) - np.log(r + s + x) + (r + x) * np.log(alpha + T) + s * np.log(beta + T) + log_a0
+        log_ratio = np.where(tx < T, log_ratio, -np.inf)
+        return 1 / (1 + np.exp(log_ratio))
+
+    def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> np.ndarray:
+        r, alpha, s, beta = self.params
+        x, tx, T = (np.asarray(v, float) for v in (frequency, recency, T))
+        t = np.asarray(t, float)
+        if abs(s - 1) < 1e-9:
+            core = (r + x) * (beta + T) / (alpha + T) * np.log1p(t / (beta + T))
+        else:
+            core = (r + x) * (beta + T) / ((alpha + T) * (s - 1)) * (1 - ((beta + T) / (beta + T + t)) ** (s - 1))
+        return core * self.p_alive(x, tx, T)
+
+    def expected_purchases_new_customer(self, t: Any) -> np.ndarray:
+        r, alpha, s, beta = self.params
+        t = np.asarray(t, float)
+        if abs(s - 1) < 1e-9:
+            return r * beta / alpha * np.log1p(t / beta)
+        return r * beta / (alpha * (s - 1)) * (1 - (beta / (beta + t)) ** (s - 1))
+
+
+class GammaGammaFit(ModelFit):
+    """Gamma-Gamma spend model (Fader, Hardie & Lee 2005): p, q, v."""
+
+    model, key, names = "Gamma-Gamma", "gamma_gamma", ("p", "q", "v")
+
+    def expected_spend(self, frequency: Any, monetary: Any) -> np.ndarray:
+        """Expected average purchase value of a customer with ``frequency`` repeat purchases averaging
+        ``monetary`` (frequency 0: the population mean, defined when q > 1)."""
+        p, q, v = self.params
+        x, m = np.asarray(frequency, float), np.asarray(monetary, float)
+        return p * (v + x * m) / (p * x + q - 1)
+
+
+#: every model by the name a reader sees
+MODELS: dict[str, type[ModelFit]] = {c.model: c for c in (BetaGeoFit, ParetoNBDFit, GammaGammaFit)}
+#: model name -> its key in results.json
+MODEL_KEYS = {name: c.key for name, c in MODELS.items()}
+
+
+def model_fit(model: str, params: Any, **fitted: Any) -> ModelFit:
+    """The model called ``model`` ("BG/NBD", "Pareto/NBD", "Gamma-Gamma") with ``params``.
+
+    Raises
+    ------
+    ValueError
+        An unknown model name (nothing falls back to another model).
+    """
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}: the models are {', '.join(map(repr, MODELS))}")
+    return MODELS[model](params, **fitted)
+
+
+# ---------------------------------------------------------------------------------------------
 # fitting
 
 
@@ -417,31 +623,6 @@ SETTLED = 1e-7
 #: would gain less than this many nats and move no parameter by more than FLAT_STEP (the fit record says so)
 FLAT_GAIN, FLAT_STEP = 1e-6, 1e-3
 LOG_BOUND = 25.0  # |log parameter| beyond this (a parameter above 7e10 or below 1e-11) means it ran off
-
-
-@dataclass
-class FitResult:
-    """A fitted model: parameters, standard errors, log-likelihood, AIC."""
-
-    model: str
-    names: tuple[str, ...]
-    params: np.ndarray
-    se: np.ndarray
-    loglik: float
-    n: int
-
-    @property
-    def aic(self) -> float:
-        return 2 * len(self.params) - 2 * self.loglik
-
-    def as_dict(self) -> dict[str, float]:
-        return dict(zip(self.names, self.params.tolist(), strict=True))
-
-    def table(self) -> pd.DataFrame:
-        z = 1.959964
-        log_se = self.se / self.params
-        return pd.DataFrame({"parameter": self.names, "estimate": self.params, "se": self.se,
-                             "ci_low": self.params * np.exp(-z * log_se), "ci_high": self.params * np.exp(z * log_se)})
 
 
 @dataclass
@@ -538,13 +719,14 @@ def _optimise(value, grad, start: np.ndarray, method: str) -> _Optimum:
                                       f"{size:.2g} (relative)")
 
 
-def _fit_mle(model: str, names: tuple[str, ...], value, grad, starts: list[np.ndarray], n: int) -> FitResult:
+def _fit_mle(kind: type[ModelFit], value, grad, starts: list[np.ndarray], n: int) -> Any:
     """Maximum likelihood in log-parameter space through :func:`cxresearch.fits.fit_with_retries`.
 
     Attempts: L-BFGS-B from the default start, L-BFGS-B from other start values, BFGS, Nelder-Mead; each
     finished by Newton polishing. An attempt is accepted only when the Hessian is positive definite (a
     real maximum), every parameter is finite and bounded, and one more Newton step would move no
-    parameter by more than :data:`SETTLED` (relative).
+    parameter by more than :data:`SETTLED` (relative). The setting that converged and the ones that
+    failed before it are recorded in the run's fit record and in the returned ``kind`` fit.
     """
     attempts = [("L-BFGS-B from the default start, Newton polish", lambda: _optimise(value, grad, starts[0], "L-BFGS-B")),
                 ("L-BFGS-B from other start values, Newton polish",
@@ -553,17 +735,16 @@ def _fit_mle(model: str, names: tuple[str, ...], value, grad, starts: list[np.nd
                 ("Nelder-Mead from the default start, Newton polish",
                  lambda: _optimise(value, grad, starts[0], "Nelder-Mead"))]
     best = fit_with_retries(
-        model, attempts, check=lambda o: o.problem,
+        kind.model, attempts, check=lambda o: o.problem,
         fix="check the purchase log (enough customers with repeat purchases, dates and amounts plausible) and the "
             "calibration period; a longer calibration period or more customers usually helps.")
+    record = FITS.fits[-1]
     if best.note:  # say it where the fits are listed
-        from cxresearch.fits import FITS
-
-        FITS.fits[-1]["method"] += f" — {best.note}"
+        record["method"] += f" — {best.note}"
     cov_log = np.linalg.inv(best.hess)
     se_log = np.sqrt(np.clip(np.diag(cov_log), 0, None))
     params = np.exp(best.x)
-    return FitResult(model, names, params, params * se_log, -float(best.fun), n)
+    return kind(params, params * se_log, -float(best.fun), n, record["method"], tuple(record["failed_attempts"]))
 
 
 def _bgnbd_value_grad(log_p: np.ndarray, x_idx: np.ndarray, xu: np.ndarray, tx: np.ndarray, T: np.ndarray,
@@ -607,7 +788,7 @@ def _require_repeat_buyers(summary: pd.DataFrame, model: str, need: int = 1) -> 
             "Fix: use a longer calibration period (a later calibration_end) or a log with repeat purchases.")
 
 
-def fit_bgnbd(summary: pd.DataFrame) -> FitResult:
+def fit_bgnbd(summary: pd.DataFrame) -> BetaGeoFit:
     """BG/NBD by maximum likelihood on unique rows (weights = counts), with the analytic gradient."""
     _require_repeat_buyers(summary, "BG/NBD")
     c = compress(summary)
@@ -622,10 +803,10 @@ def fit_bgnbd(summary: pd.DataFrame) -> FitResult:
 
     t_scale = max(1.0, float(summary["T"].mean()) / 4)
     starts = [np.log([0.5, t_scale, 1.0, 2.0]), np.log([1.0, 4 * t_scale, 0.5, 5.0])]
-    return _fit_mle("BG/NBD", ("r", "alpha", "a", "b"), value, grad, starts, int(c["weight"].sum()))
+    return _fit_mle(BetaGeoFit, value, grad, starts, int(c["weight"].sum()))
 
 
-def fit_pareto_nbd(summary: pd.DataFrame) -> FitResult:
+def fit_pareto_nbd(summary: pd.DataFrame) -> ParetoNBDFit:
     """Pareto/NBD by maximum likelihood on unique rows (weights = counts); five-point numerical gradient."""
     _require_repeat_buyers(summary, "Pareto/NBD")
     c = compress(summary)
@@ -641,7 +822,7 @@ def fit_pareto_nbd(summary: pd.DataFrame) -> FitResult:
 
     t_scale = max(1.0, float(summary["T"].mean()) / 4)
     starts = [np.log([0.5, t_scale, 0.5, t_scale]), np.log([1.0, 4 * t_scale, 1.0, 4 * t_scale])]
-    return _fit_mle("Pareto/NBD", ("r", "alpha", "s", "beta"), value, grad, starts, int(w.sum()))
+    return _fit_mle(ParetoNBDFit, value, grad, starts, int(w.sum()))
 
 
 def _gamma_gamma_value_grad(log_p: np.ndarray, x: np.ndarray, m: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
@@ -658,7 +839,7 @@ def _gamma_gamma_value_grad(log_p: np.ndarray, x: np.ndarray, m: np.ndarray, w: 
     return float(value), grad
 
 
-def fit_gamma_gamma(summary: pd.DataFrame) -> FitResult:
+def fit_gamma_gamma(summary: pd.DataFrame) -> GammaGammaFit:
     """Gamma-Gamma spend model on repeat buyers (frequency > 0, monetary > 0), analytic gradient."""
     rep = summary[(summary["frequency"] > 0) & (summary["monetary"] > 0)]
     if len(rep) < 2 or rep["monetary"].nunique() < 2:
@@ -679,92 +860,49 @@ def fit_gamma_gamma(summary: pd.DataFrame) -> FitResult:
 
     mean = float(rep["monetary"].mean())
     starts = [np.log([2.0, 3.0, mean]), np.log([1.0, 1.5, mean / 2])]
-    return _fit_mle("Gamma-Gamma", ("p", "q", "v"), value, grad, starts, int(len(rep)))
+    return _fit_mle(GammaGammaFit, value, grad, starts, int(len(rep)))
 
 
-def fit_purchase_models(summary: pd.DataFrame) -> tuple[dict[str, FitResult], list[str]]:
-    """BG/NBD and Pareto/NBD; a model that cannot be fitted is left out with the reason (plain words).
+@dataclass
+class FittedModels:
+    """The purchase models that converged (by name), the spend model, and why any model was left out."""
 
-    Lifetime value then rests on the model(s) that did converge. When neither does, the first model's
-    :class:`~cxresearch.fits.FitError` (or :class:`NotEstimable`) is raised.
+    purchase: dict[str, PurchaseFit]
+    spend: GammaGammaFit
+    not_fitted: list[str] = field(default_factory=list)
+
+    @property
+    def all(self) -> list[ModelFit]:
+        """Every fitted model: the purchase models, then the spend model."""
+        return [*self.purchase.values(), self.spend]
+
+
+def fit_models(summary: pd.DataFrame) -> FittedModels:
+    """BG/NBD, Pareto/NBD and Gamma-Gamma on the calibration period.
+
+    A purchase model that cannot be fitted is left out with the reason (plain words in ``not_fitted``);
+    lifetime value then rests on the model(s) that did converge. When neither purchase model converges,
+    the first one's :class:`~cxresearch.fits.FitError` (or :class:`NotEstimable`) is raised; so is the spend
+    model's.
     """
-    from cxresearch.fits import FitError
-
-    models: dict[str, FitResult] = {}
+    models: dict[str, PurchaseFit] = {}
     problems: list[str] = []
     errors: list[Exception] = []
-    for name, fit in (("BG/NBD", fit_bgnbd), ("Pareto/NBD", fit_pareto_nbd)):
+    for fit in (fit_bgnbd, fit_pareto_nbd):
         try:
-            models[name] = fit(summary)
+            result = fit(summary)
         except (FitError, NotEstimable) as exc:
             errors.append(exc)
             problems.append(str(exc))
+            continue
+        models[result.model] = result
     if not models:
         raise errors[0]
-    return models, problems
+    return FittedModels(models, fit_gamma_gamma(summary), problems)
 
 
 # ---------------------------------------------------------------------------------------------
-# predictions
-
-
-def bgnbd_expected(params, t: np.ndarray | float) -> np.ndarray:
-    """Unconditional expected repeat purchases of a new customer by time t (BG/NBD)."""
-    r, alpha, a, b = params
-    t = np.asarray(t, float)
-    return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * special.hyp2f1(r, b, a + b - 1, t / (alpha + t)))
-
-
-def pareto_nbd_expected(params, t: np.ndarray | float) -> np.ndarray:
-    """Unconditional expected repeat purchases of a new customer by time t (Pareto/NBD)."""
-    r, alpha, s, beta = params
-    t = np.asarray(t, float)
-    if abs(s - 1) < 1e-9:
-        return r * beta / alpha * np.log1p(t / beta)
-    return r * beta / (alpha * (s - 1)) * (1 - (beta / (beta + t)) ** (s - 1))
-
-
-def p_alive(model: str, params, x, tx, T) -> np.ndarray:
-    """Probability that a customer with history (x, t_x, T) is still active."""
-    x, tx, T = (np.asarray(v, float) for v in (x, tx, T))
-    if model == "BG/NBD":
-        r, alpha, a, b = params
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(x > 0, a / (b + x - 1) * ((alpha + T) / (alpha + tx)) ** (r + x), 0.0)
-        return 1 / (1 + ratio)
-    r, alpha, s, beta = params
-    p_tx, p_T = _pnbd_log_a0_parts(params, x, tx, T)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_a0 = p_tx + np.log1p(-np.exp(p_T - p_tx))
-        log_ratio = np.log(s) - np.log(r + s + x) + (r + x) * np.log(alpha + T) + s * np.log(beta + T) + log_a0
-    log_ratio = np.where(tx < T, log_ratio, -np.inf)
-    return 1 / (1 + np.exp(log_ratio))
-
-
-def conditional_expected(model: str, params, t, x, tx, T) -> np.ndarray:
-    """Expected purchases in (T, T + t] given the history (x, t_x, T)."""
-    x, tx, T = (np.asarray(v, float) for v in (x, tx, T))
-    t = np.asarray(t, float)
-    if model == "BG/NBD":
-        r, alpha, a, b = params
-        hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
-        num = (a + b + x - 1) / (a - 1) * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            den = 1 + np.where(x > 0, a / (b + x - 1) * ((alpha + T) / (alpha + tx)) ** (r + x), 0.0)
-        return num / den
-    r, alpha, s, beta = params
-    if abs(s - 1) < 1e-9:
-        core = (r + x) * (beta + T) / (alpha + T) * np.log1p(t / (beta + T))
-    else:
-        core = (r + x) * (beta + T) / ((alpha + T) * (s - 1)) * (1 - ((beta + T) / (beta + T + t)) ** (s - 1))
-    return core * p_alive(model, params, x, tx, T)
-
-
-def expected_spend(params, x, m) -> np.ndarray:
-    """Gamma-Gamma expected average purchase value given x repeat purchases averaging m (x = 0: mean)."""
-    p, q, v = params
-    x, m = np.asarray(x, float), np.asarray(m, float)
-    return p * (v + x * m) / (p * x + q - 1)
+# which model predicts the holdout
 
 
 def check_value_parameters(horizon: Any, annual_discount: Any, margin: Any) -> None:
@@ -785,80 +923,65 @@ def check_value_parameters(horizon: Any, annual_discount: Any, margin: Any) -> N
         raise ParameterError(" ".join(problems))
 
 
-def compare_models(models: dict[str, FitResult], summary: pd.DataFrame, holdout_length: float | None
+def compare_models(models: dict[str, PurchaseFit], summary: pd.DataFrame, holdout_length: float | None
                    ) -> pd.DataFrame:
     """Log-likelihood, AIC and (with a holdout) predicted vs actual holdout purchases per purchase model."""
     rows = []
     for name, fit in models.items():
-        row: dict[str, Any] = {"model": name, "log-likelihood": fit.loglik, "AIC": fit.aic}
+        row: dict[str, Any] = {"model": name, "log-likelihood": fit.log_likelihood, "AIC": fit.aic}
         if holdout_length is not None:
-            pred = conditional_expected(name, fit.params, holdout_length, summary["frequency"], summary["recency"],
-                                        summary["T"])
+            pred = fit.expected_purchases(holdout_length, summary["frequency"], summary["recency"], summary["T"])
             row.update({"holdout predicted": float(pred.sum()), "holdout actual": int(summary["holdout"].sum()),
                         "mean abs. error per customer": float((pred - summary["holdout"]).abs().mean())})
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def clv(model: str, params, gg_params, summary: pd.DataFrame, horizon: float, annual_discount: float,
-        margin: float, time_unit: str = "weeks") -> pd.DataFrame:
-    """Discounted value of each customer's purchases over the next ``horizon`` time units.
+def choose_model(comparison: pd.DataFrame, has_holdout: bool) -> tuple[str, str]:
+    """The model used for lifetime value: smaller holdout error per customer, or smaller AIC without a holdout.
 
-    Expected purchases per period come from differences of the conditional expectation, each discounted
-    at the period rate implied by ``annual_discount``; value = purchases × expected spend × margin.
-    Computed on unique (x, t_x, T) rows, then mapped back to customers.
-
-    Raises
-    ------
-    ParameterError
-        ``horizon`` not above 0, ``annual_discount`` below 0 or ``margin`` outside 0..1.
+    Ties (equal to 9 significant digits) go to the first model name in sorted order. Returns the model
+    and the criterion's column name.
     """
-    check_value_parameters(horizon, annual_discount, margin)
-    per_year = 365.25 / _unit_days(time_unit)
-    if gg_params[1] <= 1:
-        raise NotEstimable(f"The spend model's q is {gg_params[1]:.3g} (not above 1), so the expected spend of a "
-                           "customer without repeat purchases is not defined and lifetime value cannot be computed. "
-                           "Fix: use a longer calibration period or a log with more repeat buyers.")
-    c = compress(summary)
-    periods = np.arange(1, int(math.ceil(horizon)) + 1, dtype=float)
-    periods[-1] = horizon
-    disc = (1 + annual_discount) ** (-periods / per_year)
-    x, tx, T = (c[k].to_numpy(float)[:, None] for k in ("frequency", "recency", "T"))
-    cum = conditional_expected(model, params, periods[None, :], x, tx, T)
-    step = np.diff(np.concatenate([np.zeros((len(c), 1)), cum], axis=1), axis=1)
-    c["expected_purchases"] = cum[:, -1]
-    c["discounted_purchases"] = step @ disc
-    c["p_alive"] = p_alive(model, params, c["frequency"], c["recency"], c["T"])
-    out = summary.reset_index().merge(c.drop(columns="weight"), on=["frequency", "recency", "T"], how="left")
-    out["expected_spend"] = expected_spend(gg_params, out["frequency"], out["monetary"])
-    out["clv"] = out["discounted_purchases"] * out["expected_spend"] * margin
-    return out.set_index("customer_id")
+    key = "mean abs. error per customer" if has_holdout else "AIC"
+    return str(pick(comparison.set_index("model")[key], "min")), key
 
 
-def top_share(values: pd.Series, share: float) -> float:
-    """Share of the total held by the top ``share`` of customers."""
-    v = np.sort(values.to_numpy(float))[::-1]
-    k = max(1, int(round(share * len(v))))
-    return float(v[:k].sum() / v.sum()) if len(v) and v.sum() > 0 else float("nan")
+@dataclass
+class HoldoutCheck:
+    """The purchase models compared, the one chosen for lifetime value, and its checks on the holdout."""
+
+    comparison: pd.DataFrame  # one row per purchase model
+    model: str  # the chosen model's name
+    criterion: str  # the comparison column that chose it
+    fit: PurchaseFit
+    track: pd.DataFrame | None = None  # repeat purchases per period, actual vs model (with a holdout)
+    conditional: pd.DataFrame | None = None  # holdout purchases by calibration purchases (with a holdout)
+
+    @property
+    def sentence(self) -> Sentence:
+        return sentence("Model used for lifetime value: **{chosen}** (lower {key}).", chosen=self.model,
+                        key="error per customer on the holdout" if self.track is not None else "AIC")
 
 
-def bootstrap_top_share(values: pd.Series, share: float, n_boot: int = 500, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap 95% interval of :func:`top_share`."""
-    rng = np.random.default_rng(seed)
-    v = values.to_numpy(float)
-    k = max(1, int(round(share * len(v))))
-    draws = []
-    for _ in range(n_boot):
-        s = np.sort(rng.choice(v, len(v)))[::-1]
-        draws.append(s[:k].sum() / s.sum())
-    return float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
+def holdout_check(models: FittedModels, inputs: ClvInputs, min_n: int = 5) -> HoldoutCheck:
+    """Compare the purchase models, choose one (:func:`choose_model`) and check it on the holdout.
+
+    With a holdout: the tracking of repeat purchases over time (:func:`tracking`) and the conditional
+    expectations by calibration purchases (:func:`conditional_expectations`, rows of at least ``min_n``).
+    """
+    comparison = compare_models(models.purchase, inputs.summary, inputs.holdout_length)
+    chosen, key = choose_model(comparison, inputs.has_holdout)
+    fit = models.purchase[chosen]
+    if not inputs.has_holdout:
+        return HoldoutCheck(comparison, chosen, key, fit)
+    track = tracking(fit, inputs.summary, inputs.transactions.daily, inputs.calibration_end, inputs.holdout_end,
+                     inputs.time_unit)
+    ce = conditional_expectations(fit, inputs.summary, inputs.holdout_length, min_n=min_n)
+    return HoldoutCheck(comparison, chosen, key, fit, track, ce)
 
 
-# ---------------------------------------------------------------------------------------------
-# holdout diagnostics, RFM segments, checks
-
-
-def tracking(model: str, params, summary: pd.DataFrame, daily: pd.DataFrame, calibration_end, holdout_end,
+def tracking(fit: PurchaseFit, summary: pd.DataFrame, daily: pd.DataFrame, calibration_end: Any, holdout_end: Any,
              time_unit: str = "weeks") -> pd.DataFrame:
     """Repeat purchases per period, actual vs model, from the first purchase date to the holdout end.
 
@@ -876,12 +999,11 @@ def tracking(model: str, params, summary: pd.DataFrame, daily: pd.DataFrame, cal
     d = d[d["date"] > d["customer_id"].map(first)]  # repeat purchases only
     actual = np.histogram(d["date"].to_numpy("datetime64[ns]").astype("int64"),
                           bins=edges.to_numpy("datetime64[ns]").astype("int64"))[0]
-    fn = bgnbd_expected if model == "BG/NBD" else pareto_nbd_expected
     cohorts = first.value_counts()
     cum = np.zeros(len(edges))
     for day, n in cohorts.items():
         age = np.clip((edges - day).days / unit, 0, None)
-        cum += n * fn(params, age.to_numpy(float))
+        cum += n * fit.expected_purchases_new_customer(age.to_numpy(float))
     predicted = np.diff(cum)
     out = pd.DataFrame({"period_start": edges[:-1], "actual": actual, "predicted": predicted,
                         "complete": np.diff(edges.to_numpy("datetime64[ns]").astype("int64"))
@@ -892,14 +1014,14 @@ def tracking(model: str, params, summary: pd.DataFrame, daily: pd.DataFrame, cal
     return out
 
 
-def conditional_expectations(model: str, params, summary: pd.DataFrame, holdout_length: float,
+def conditional_expectations(fit: PurchaseFit, summary: pd.DataFrame, holdout_length: float,
                              max_frequency: int = 7, min_n: int = 1) -> pd.DataFrame:
     """Mean holdout purchases by calibration frequency: actual vs model (``7+`` pools the tail).
 
     The tail is pooled from a lower count when needed so that every row describes at least ``min_n``
     customers (a row of fewer is never shown).
     """
-    pred = conditional_expected(model, params, holdout_length, summary["frequency"], summary["recency"], summary["T"])
+    pred = fit.expected_purchases(holdout_length, summary["frequency"], summary["recency"], summary["T"])
     counts = summary["frequency"].value_counts()
 
     def has_small_row(cap: int) -> bool:
@@ -914,6 +1036,177 @@ def conditional_expectations(model: str, params, summary: pd.DataFrame, holdout_
     out["calibration purchases"] = out["f"].astype(int).astype(str).where(out["f"] < max_frequency, f"{max_frequency}+")
     out = out[out["customers"] >= min_n]  # only possible when even "0" or "1+" is small: nothing is shown then
     return out[["calibration purchases", "customers", "actual", "predicted"]].reset_index(drop=True)
+
+
+@dataclass
+class PAliveGrid:
+    """P(alive) of a customer first seen ``T`` time units ago, for every (frequency, recency) on a grid."""
+
+    model: str
+    T: float
+    recency: np.ndarray  # grid columns, 0..T
+    frequency: np.ndarray  # grid rows, 0..max_frequency
+    p_alive: np.ndarray  # frequency × recency
+
+    @property
+    def crosses_half(self) -> bool:
+        """Whether the 50% line runs through the repeat buyers' part of the grid."""
+        inner = self.p_alive[1:]
+        return bool(inner.size) and bool(np.nanmin(inner) < 0.5 < np.nanmax(inner))
+
+
+def p_alive_grid(fit: PurchaseFit, summary: pd.DataFrame, max_frequency: int = 20, points: int = 60) -> PAliveGrid:
+    """P(alive) at the longest tenure in ``summary`` for 0..``max_frequency`` repeat purchases and ``points``
+    recencies from 0 to that tenure (customers without repeat purchases have recency 0)."""
+    T = float(summary["T"].max())
+    rec = np.linspace(0, T, points)
+    freq = np.arange(0, max_frequency + 1)
+    f, r = np.meshgrid(freq, rec, indexing="ij")
+    pa = fit.p_alive(f, np.where(f > 0, r, 0), np.full_like(r, T))
+    return PAliveGrid(fit.model, T, rec, freq, pa)
+
+
+# ---------------------------------------------------------------------------------------------
+# lifetime value
+
+
+def customer_values(fit: PurchaseFit, spend: GammaGammaFit, summary: pd.DataFrame, horizon: float,
+                    annual_discount: float, margin: float, time_unit: str = "weeks") -> pd.DataFrame:
+    """Discounted value of each customer's purchases over the next ``horizon`` time units.
+
+    Expected purchases per period come from differences of the conditional expectation, each discounted
+    at the period rate implied by ``annual_discount``; value = purchases × expected spend × margin.
+    Computed on unique (x, t_x, T) rows, then mapped back to customers. Columns: the summary's, then
+    ``expected_purchases``, ``discounted_purchases``, ``p_alive``, ``expected_spend``, ``clv``.
+
+    Raises
+    ------
+    ParameterError
+        ``horizon`` not above 0, ``annual_discount`` below 0 or ``margin`` outside 0..1.
+    NotEstimable
+        The spend model's q is not above 1 (the mean spend of a customer without repeat purchases is undefined).
+    """
+    check_value_parameters(horizon, annual_discount, margin)
+    per_year = 365.25 / _unit_days(time_unit)
+    if spend.params[1] <= 1:
+        raise NotEstimable(f"The spend model's q is {spend.params[1]:.3g} (not above 1), so the expected spend of a "
+                           "customer without repeat purchases is not defined and lifetime value cannot be computed. "
+                           "Fix: use a longer calibration period or a log with more repeat buyers.")
+    c = compress(summary)
+    periods = np.arange(1, int(math.ceil(horizon)) + 1, dtype=float)
+    periods[-1] = horizon
+    disc = (1 + annual_discount) ** (-periods / per_year)
+    x, tx, T = (c[k].to_numpy(float)[:, None] for k in ("frequency", "recency", "T"))
+    cum = fit.expected_purchases(periods[None, :], x, tx, T)
+    step = np.diff(np.concatenate([np.zeros((len(c), 1)), cum], axis=1), axis=1)
+    c["expected_purchases"] = cum[:, -1]
+    c["discounted_purchases"] = step @ disc
+    c["p_alive"] = fit.p_alive(c["frequency"], c["recency"], c["T"])
+    out = summary.reset_index().merge(c.drop(columns="weight"), on=["frequency", "recency", "T"], how="left")
+    out["expected_spend"] = spend.expected_spend(out["frequency"], out["monetary"])
+    out["clv"] = out["discounted_purchases"] * out["expected_spend"] * margin
+    return out.set_index("customer_id")
+
+
+def top_share(values: pd.Series, share: float) -> float:
+    """Share of the total held by the top ``share`` of customers."""
+    v = np.sort(values.to_numpy(float))[::-1]
+    k = max(1, int(round(share * len(v))))
+    return float(v[:k].sum() / v.sum()) if len(v) and v.sum() > 0 else float("nan")
+
+
+def bootstrap_top_share(values: pd.Series, share: float, n_boot: int = 500, seed: int = 0) -> Bootstrap:
+    """Percentile bootstrap 95% interval of :func:`top_share` over customers (failed replicates counted)."""
+    v = values.to_numpy(float)
+    k = max(1, int(round(share * len(v))))
+
+    def statistic(idx: np.ndarray) -> float:
+        s = np.sort(v[idx])[::-1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return s[:k].sum() / s.sum()
+
+    return percentile_bootstrap(statistic, len(v), n_boot, seed, estimate=top_share(values, share))
+
+
+@dataclass
+class Lorenz:
+    """Share of total value held by the most valuable customers, from the most valuable down."""
+
+    customers: np.ndarray  # share of customers, 0..1
+    value: np.ndarray  # share of total value they hold
+    points: dict[float, float]  # e.g. 0.1 -> share of value held by the top 10%
+
+
+def lorenz_curve(values: pd.Series, marks: tuple[float, ...] = (0.1, 0.2)) -> Lorenz:
+    """The concentration curve of ``values`` with the shares held by the top ``marks`` of customers."""
+    v = np.sort(values.to_numpy(float))[::-1]
+    cum = np.concatenate([[0], np.cumsum(v) / v.sum()])
+    share = np.linspace(0, 1, len(cum))
+    return Lorenz(share, cum, {s: float(cum[int(round(s * len(v)))]) for s in marks})
+
+
+@dataclass
+class LifetimeValue:
+    """Each customer's discounted lifetime value and how concentrated it is."""
+
+    values: pd.DataFrame  # per customer (see :func:`customer_values`)
+    horizon: float
+    time_unit: str
+    margin: float
+    annual_discount: float
+    top10: float
+    top20: float
+    top10_ci: Bootstrap
+    top20_ci: Bootstrap
+    lorenz: Lorenz
+
+    @property
+    def total(self) -> float:
+        return float(self.values["clv"].sum())
+
+    @property
+    def mean(self) -> float:
+        return float(self.values["clv"].mean())
+
+    @property
+    def share_likely_active(self) -> float:
+        """Share of customers more likely active than not (P(alive) above 50%)."""
+        return float((self.values["p_alive"] > 0.5).mean())
+
+    @property
+    def claim(self) -> Claim:
+        return concentration_claim(self.values["clv"], self.top20, (self.top20_ci.ci_low, self.top20_ci.ci_high),
+                                   note=self.top20_ci.problem)
+
+    def sentence(self, currency: str = "") -> Sentence:
+        caveat = "".join(f" Top {s}: {b.problem or f'{b.failed} of {b.n_boot} bootstrap replicates failed'}."
+                         for s, b in (("10%", self.top10_ci), ("20%", self.top20_ci)) if b.failed or b.problem)
+        return sentence(
+            "Total lifetime value over the next {horizon:g} {unit}: **{total:,.0f} {money}** (margin {margin:.0%}, "
+            "discount rate {rate:.0%} a year). The top 10% of customers hold **{top10:.0%}** of it (95% CI {lo10:.0%} "
+            "to {hi10:.0%}), the top 20% hold **{top20:.0%}** ({lo20:.0%} to {hi20:.0%}). On average a customer is "
+            "expected to make **{purchases:.2f}** purchases in that time; **{active:.0%}** of customers are more "
+            "likely active than not." + ("{caveat}" if caveat else ""),
+            horizon=float(self.horizon), unit=self.time_unit, total=self.total, money=currency,
+            margin=float(self.margin), rate=float(self.annual_discount), top10=self.top10, lo10=self.top10_ci.ci_low,
+            hi10=self.top10_ci.ci_high, top20=self.top20, lo20=self.top20_ci.ci_low, hi20=self.top20_ci.ci_high,
+            purchases=float(self.values["expected_purchases"].mean()), active=self.share_likely_active, caveat=caveat)
+
+
+def lifetime_value(fit: PurchaseFit, spend: GammaGammaFit, summary: pd.DataFrame, horizon: float,
+                   annual_discount: float, margin: float, time_unit: str = "weeks", n_boot: int = 500,
+                   seed: int = 0) -> LifetimeValue:
+    """Lifetime value per customer (:func:`customer_values`), the shares held by the top 10% and 20% with
+    percentile bootstrap 95% intervals (``n_boot`` resamples of customers), and the concentration curve."""
+    values = customer_values(fit, spend, summary, horizon, annual_discount, margin, time_unit)
+    v = values["clv"]
+    return LifetimeValue(values, horizon, time_unit, margin, annual_discount, top_share(v, 0.1), top_share(v, 0.2),
+                         bootstrap_top_share(v, 0.1, n_boot, seed), bootstrap_top_share(v, 0.2, n_boot, seed),
+                         lorenz_curve(v))
+
+
+# ---------------------------------------------------------------------------------------------
+# RFM segments, value by group
 
 
 RFM_SEGMENTS = (  # first match wins: (name, R range, F range)
@@ -964,6 +1257,37 @@ def segment_table(segments: pd.DataFrame, value: pd.Series, min_n: int = 5) -> p
     return out
 
 
+def _folded_note(folded: list[str], min_n: int, what: str = "Groups") -> str:
+    """A sentence template saying that groups were folded into "Other (small groups)" (their names fill
+    ``{names}``; empty when none was)."""
+    if not folded:
+        return ""
+    return f"{what} with fewer than {min_n} customers are combined into *Other (small groups)*: {{names}}."
+
+
+@dataclass
+class RfmSegments:
+    """RFM scores and segment per customer, and the segments' shares of customers and revenue."""
+
+    scores: pd.DataFrame  # per customer: R, F, M, segment
+    table: pd.DataFrame  # per segment: customers, value, shares (see :func:`segment_table`)
+    min_n: int = 5
+
+    @property
+    def note(self) -> Sentence | None:
+        """Which segments were combined because they are small (None: none was)."""
+        folded = list(self.table.attrs.get("folded", []))
+        if not folded:
+            return None
+        return sentence(_folded_note(folded, self.min_n, "Segments"), names=", ".join(folded))
+
+
+def rfm_analysis(summary: pd.DataFrame, min_n: int = 5) -> RfmSegments:
+    """RFM scores and named segments (:func:`rfm_segments`) and their shares of calibration revenue."""
+    scores = rfm_segments(summary)
+    return RfmSegments(scores, segment_table(scores, summary["revenue"], min_n), min_n)
+
+
 NO_VALUE = "(no value)"
 
 
@@ -983,14 +1307,49 @@ def value_by(values: pd.Series, labels: pd.Series, min_n: int = 5) -> pd.DataFra
     return g
 
 
-def choose_model(comparison: pd.DataFrame, has_holdout: bool) -> tuple[str, str]:
-    """The model used for lifetime value: smaller holdout error per customer, or smaller AIC without a holdout.
+def value_by_segment(value: LifetimeValue, rfm: RfmSegments, min_n: int = 5, currency: str = "") -> pd.DataFrame:
+    """Lifetime value by RFM segment, as shown (:func:`value_by`, :func:`value_display`)."""
+    return value_display(value_by(value.values["clv"], rfm.scores["segment"], min_n), "RFM segment", currency)
 
-    Ties (equal to 9 significant digits) go to the first model name in sorted order. Returns the model
-    and the criterion's column name.
-    """
-    key = "mean abs. error per customer" if has_holdout else "AIC"
-    return str(pick(comparison.set_index("model")[key], "min")), key
+
+@dataclass
+class GroupValue:
+    """Lifetime value by one customer attribute, as shown: a heading and the table."""
+
+    heading: Sentence
+    table: pd.DataFrame  # as shown (:func:`value_display`)
+
+
+def value_by_attributes(values: pd.DataFrame, customers: pd.DataFrame | None, min_n: int = 5, currency: str = "",
+                        columns: tuple[str, ...] = ("channel", "segment")) -> list[GroupValue]:
+    """Lifetime value by each of ``columns`` the customer table has (:func:`value_by`); empty without one."""
+    if customers is None:
+        return []
+    attrs = customers.set_index("customer_id")
+    out = []
+    for col in (c for c in columns if c in attrs):
+        table = value_by(values["clv"], attrs[col], min_n)
+        folded = list(table.attrs["folded"])
+        note = _folded_note(folded, min_n)
+        heading = sentence("**Lifetime value by {col}**" + (f"\n\n{note}" if note else ""), col=plain(col),
+                           names=", ".join(folded))
+        out.append(GroupValue(heading, value_display(table, plain(col), currency)))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# the spend model's assumption, satisfaction and value, the planted truth
+
+
+def frequency_spend_correlation(summary: pd.DataFrame) -> dict[str, float]:
+    """Pearson correlation of frequency and average spend among repeat buyers (Fisher-z 95% CI)."""
+    rep = summary[summary["frequency"] > 0]
+    n = len(rep)
+    if n < 4 or rep["frequency"].nunique() < 2 or rep["monetary"].nunique() < 2:
+        return {"estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_value": math.nan, "n": n}
+    r, p = pearsonr(rep["frequency"], rep["monetary"])
+    lo, hi = fisher_z_interval(float(r), n)
+    return {"estimate": float(r), "ci_low": lo, "ci_high": hi, "p_value": float(p), "n": n}
 
 
 def spend_independence(corr: dict[str, Any], small: float = 0.1) -> str | None:
@@ -999,26 +1358,34 @@ def spend_independence(corr: dict[str, Any], small: float = 0.1) -> str | None:
     "holds" when the whole 95% interval lies within ±``small``; "is questionable" when it lies wholly
     outside; otherwise "cannot be confirmed" (too few repeat buyers to tell).
     """
-    lo, hi = corr.get("ci_low"), corr.get("ci_high")
-    if not (is_number(lo) and is_number(hi)):
-        return None
-    if -small <= lo and hi <= small:
-        return "holds: the correlation is small"
-    if hi < -small or lo > small:
-        return "is questionable: treat spend estimates with care"
-    return "cannot be confirmed or ruled out with these data: treat spend estimates with some care"
+    decided = verdict(corr.get("ci_low"), corr.get("ci_high"), within=(-small, small))
+    return {"supported": "holds: the correlation is small",
+            "not supported": "is questionable: treat spend estimates with care",
+            "inconclusive": "cannot be confirmed or ruled out with these data: treat spend estimates with some care",
+            }.get(decided)
 
 
-def frequency_spend_correlation(summary: pd.DataFrame) -> dict[str, float]:
-    """Pearson correlation of frequency and average spend among repeat buyers (Fisher-z 95% CI)."""
-    rep = summary[summary["frequency"] > 0]
-    n = len(rep)
-    if n < 4 or rep["frequency"].nunique() < 2 or rep["monetary"].nunique() < 2:
-        return {"estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p": math.nan, "n": n}
-    r, p = stats.pearsonr(rep["frequency"], rep["monetary"])
-    z, se = np.arctanh(r), 1 / math.sqrt(n - 3)
-    return {"estimate": float(r), "ci_low": float(np.tanh(z - 1.959964 * se)),
-            "ci_high": float(np.tanh(z + 1.959964 * se)), "p": float(p), "n": n}
+@dataclass
+class SpendCheck:
+    """The Gamma-Gamma assumption: is spend per purchase unrelated to purchase frequency?"""
+
+    correlation: dict[str, float]  # estimate, ci_low, ci_high, p_value, n
+    verdict: str | None  # "holds: ...", "is questionable: ...", "cannot be confirmed ...", None: not estimable
+
+    @property
+    def sentence(self) -> Sentence:
+        c = self.correlation
+        if self.verdict is None:
+            return sentence("Too few repeat buyers with varying spend ({n:,}) to check this assumption.", n=int(c["n"]))
+        return sentence("Correlation of purchase frequency and average spend among {n:,} repeat buyers: **{r:.3f}** "
+                        "(95% CI {lo:.3f} to {hi:.3f}). The assumption {verdict}.", n=int(c["n"]), r=c["estimate"],
+                        lo=c["ci_low"], hi=c["ci_high"], verdict=self.verdict)
+
+
+def spend_check(summary: pd.DataFrame, small: float = 0.1) -> SpendCheck:
+    """:func:`frequency_spend_correlation` and its verdict (:func:`spend_independence`)."""
+    corr = frequency_spend_correlation(summary)
+    return SpendCheck(corr, spend_independence(corr, small))
 
 
 def satisfaction_gap(values: pd.DataFrame, survey: pd.DataFrame, item: str, threshold: float,
@@ -1036,62 +1403,148 @@ def satisfaction_gap(values: pd.DataFrame, survey: pd.DataFrame, item: str, thre
         a, b = linked.loc[happy, c], linked.loc[~happy, c]
         if len(a) < max(2, min_n) or len(b) < max(2, min_n):
             continue
-        res = stats.ttest_ind(a, b, equal_var=False)
-        ci = res.confidence_interval(0.95)
+        w = welch(a.to_numpy(float), b.to_numpy(float))
         rows.append({"measure": c, "satisfied": float(a.mean()), "others": float(b.mean()),
-                     "n_satisfied": len(a), "n_others": len(b), "difference": float(a.mean() - b.mean()),
-                     "ci_low": float(ci.low), "ci_high": float(ci.high), "p": float(res.pvalue)})
+                     "n_satisfied": len(a), "n_others": len(b), "difference": w["estimate"],
+                     "ci_low": w["ci_low"], "ci_high": w["ci_high"], "p_value": w["p_value"]})
     return pd.DataFrame(rows)
 
 
+@dataclass
+class SatisfactionCheck:
+    """Satisfied customers vs the others: the comparison (None when not tested), why not, and the claim."""
+
+    gap: pd.DataFrame | None  # see :func:`satisfaction_gap`
+    reason: Sentence | None  # why the claim was not tested
+    claim: Claim
+    currency: str = ""
+
+    @property
+    def table(self) -> pd.DataFrame | None:
+        """The comparison as shown (:func:`gap_table`)."""
+        return None if self.gap is None else gap_table(self.gap, self.currency)
+
+
+def satisfaction_check(values: pd.DataFrame, survey: pd.DataFrame | None, item: str | None, threshold: float,
+                       min_n: int = 5, currency: str = "") -> SatisfactionCheck:
+    """Compare satisfied customers with the others (:func:`satisfaction_gap`) when the survey has ``item``."""
+    gap, reason = None, None
+    if survey is not None and item in survey:
+        gap = satisfaction_gap(values, survey, item, threshold, min_n=min_n)
+        if not len(gap):
+            reason = sentence("Fewer than {k} linked customers on one side of the threshold, so this claim is not "
+                              "tested.", k=min_n)
+    elif survey is not None:
+        reason = sentence("The survey has no column **{item}**, so this claim is not tested.", item=str(item))
+    else:
+        reason = sentence("No survey linked to customers, so this claim is not tested.")
+    claim = satisfaction_claim(gap, item, threshold, len(values), currency)
+    return SatisfactionCheck(gap if gap is not None and len(gap) else None, reason, claim, currency)
+
+
+def truth_table(fits: list[ModelFit], planted: dict[str, float]) -> pd.DataFrame:
+    """Estimates beside the synthetic world's planted parameters: is each planted value inside the 95% CI?"""
+    rows = pd.concat([f.table() for f in fits], ignore_index=True)
+    rows["planted"] = rows["parameter"].map(planted)
+    rows["inside 95% CI"] = (rows["ci_low"] <= rows["planted"]) & (rows["planted"] <= rows["ci_high"])
+    rows["parameter"] = rows["parameter"].map(_parameter_text)
+    return rows[["parameter", "planted", "estimate", "ci_low", "ci_high", "inside 95% CI"]]
+
+
+def truth_check(models: FittedModels, truth: dict[str, Any] | None) -> pd.DataFrame | None:
+    """The Pareto/NBD and Gamma-Gamma estimates beside the planted values (None: no truth to compare with)."""
+    if truth is None or "Pareto/NBD" not in models.purchase:
+        return None
+    planted = {**truth["purchases"]["pareto_nbd_params"], **truth["purchases"]["gamma_gamma_params"]}
+    return truth_table([models.purchase["Pareto/NBD"], models.spend], planted)
+
+
 # ---------------------------------------------------------------------------------------------
-# claims (the notebook records them as they are: ``results.claim(**claim)``)
+# metrics and claims (the notebook records them: ``results.metric(**m)``, ``results.add(claim)``)
 
 
-def concentration_claim(values: pd.Series, top20: float, ci: tuple[float, float]) -> dict[str, Any]:
+def _interval(estimate: float, lo: float, hi: float) -> dict[str, float]:
+    return {"estimate": estimate, "ci_low": lo, "ci_high": hi}
+
+
+def metrics(inputs: ClvInputs, models: FittedModels, holdout: HoldoutCheck, value: LifetimeValue,
+            spend: SpendCheck) -> list[dict[str, Any]]:
+    """The run's metrics as keyword arguments of :meth:`cxresearch.results.Results.metric`."""
+    s = inputs.summary
+    keyed = {fit.key: fit for fit in models.all}
+    out: list[dict[str, Any]] = [
+        {"name": "n_customers", "value": len(s), "headline": True, "label": "customers"},
+        {"name": "n_repeat_transactions_calibration", "value": int(s["frequency"].sum())}]
+    if inputs.has_holdout:
+        keys = holdout.comparison["model"].map(MODEL_KEYS)
+        out += [{"name": "n_repeat_transactions_holdout", "value": int(s["holdout"].sum())},
+                {"name": "holdout_predicted_repeat_transactions",
+                 "value": dict(zip(keys, holdout.comparison["holdout predicted"], strict=True))},
+                {"name": "holdout_mae", "value": dict(zip(keys, holdout.comparison["mean abs. error per customer"],
+                                                          strict=True))}]
+    out.append({"name": "chosen_model", "value": {holdout.fit.key: 1}})
+    for key, fit in keyed.items():
+        out += [{"name": f"{key}_params", "value": fit.as_dict()},
+                {"name": f"{key}_se", "value": dict(zip(fit.names, fit.se, strict=True))}]
+    corr = spend.correlation
+    out += [
+        {"name": "loglik", "value": {k: f.log_likelihood for k, f in keyed.items()}},
+        {"name": "aic", "value": {k: f.aic for k, f in keyed.items()}},
+        {"name": "clv_total", "value": value.total, "headline": True,
+         "label": f"total lifetime value, next {value.horizon:g} {value.time_unit}", "unit": "money"},
+        {"name": "clv_mean", "value": value.mean, "label": "average lifetime value per customer", "unit": "money"},
+        {"name": "clv_top10_share", "value": _interval(value.top10, value.top10_ci.ci_low, value.top10_ci.ci_high),
+         "headline": True, "label": "value held by the top 10%", "unit": "share"},
+        {"name": "clv_top20_share", "value": _interval(value.top20, value.top20_ci.ci_low, value.top20_ci.ci_high),
+         "unit": "share"},
+        {"name": "clv_top_share_bootstrap_failed", "value": {"top10": value.top10_ci.failed,
+                                                              "top20": value.top20_ci.failed}},
+        {"name": "frequency_spend_correlation", "value": _interval(corr["estimate"], corr["ci_low"], corr["ci_high"])},
+        {"name": "share_likely_active", "value": value.share_likely_active, "unit": "share"},
+    ]
+    return out
+
+
+def concentration_claim(values: pd.Series, top20: float, ci: tuple[float, float], note: str | None = None) -> Claim:
     """"The top 20% of customers hold most of the value": share held by the top 20% vs 50%.
 
     ``n`` is the size of the top-20% group (the smaller side of the comparison). Unit "share".
     """
     k = max(1, int(round(0.2 * len(values))))
-    return {"id": "value_is_concentrated", "claim": "The top 20% of customers hold most (over half) of the lifetime value",
-            "test": "share of total lifetime value held by the top 20%, percentile bootstrap 95% CI, compared with 50%",
-            "estimate": top20, "ci_low": ci[0], "ci_high": ci[1], "p_value": None,
-            "verdict": verdict(ci[0], ci[1], null=0.5), "n": k, "unit": "share",
-            "meaning": f"The 20% most valuable customers are expected to bring {fmt_value(top20, 'share')} of all "
-                       "lifetime value (over 50% supports the claim)."}
+    return Claim("value_is_concentrated", "The top 20% of customers hold most (over half) of the lifetime value",
+                 "share of total lifetime value held by the top 20%, percentile bootstrap 95% CI, compared with 50%",
+                 top20, ci[0], ci[1], None, verdict(ci[0], ci[1], null=0.5), k, note, "share",
+                 f"The 20% most valuable customers are expected to bring {fmt_value(top20, 'share')} of all "
+                 "lifetime value (over 50% supports the claim).")
 
 
 def satisfaction_claim(gap: pd.DataFrame | None, item: str | None, threshold: float, n_customers: int,
-                       currency: str = "") -> dict[str, Any]:
+                       currency: str = "") -> Claim:
     """"Satisfied customers are worth more": difference in mean CLV (Welch), or not testable without a survey.
 
     The estimate is money (unit "money", shown in ``currency``); the item is named by its label.
     """
     claim = "Satisfied customers buy more often and more (higher lifetime value)"
     if gap is None or not len(gap) or "clv" not in set(gap["measure"]):
-        return {"id": "satisfied_customers_worth_more", "claim": claim, "test": "difference in mean lifetime value, "
-                "satisfied customers vs the others; Welch t-test", "estimate": None, "verdict": "not testable",
-                "n": n_customers, "unit": "money",
-                "note": "no survey answers linked to customers (or too few on one side), so this was not tested"}
+        return Claim("satisfied_customers_worth_more", claim, "difference in mean lifetime value, satisfied customers "
+                     "vs the others; Welch t-test", None, verdict="not testable", n=n_customers, unit="money",
+                     note="no survey answers linked to customers (or too few on one side), so this was not tested")
     row = gap.set_index("measure").loc["clv"]
     diff = float(row["difference"])
-    return {"id": "satisfied_customers_worth_more", "claim": claim,
-            "test": f"difference in mean lifetime value, customers answering {threshold:g} or more to "
-                    f"“{plain(item)}” vs the others; Welch t-test",
-            "estimate": diff, "ci_low": row["ci_low"], "ci_high": row["ci_high"], "p_value": row["p"],
-            "verdict": verdict(row["ci_low"], row["ci_high"]), "n": int(min(row["n_satisfied"], row["n_others"])),
-            "unit": "money",
-            "meaning": f"{'Positive' if diff >= 0 else 'Negative'}: a satisfied customer is worth "
-                       f"{fmt_value(abs(diff), 'money', currency, digits=2)} {'more' if diff >= 0 else 'less'} on average than "
-                       "the others."}
+    return Claim("satisfied_customers_worth_more", claim,
+                 f"difference in mean lifetime value, customers answering {threshold:g} or more to “{plain(item)}” "
+                 "vs the others; Welch t-test", diff, row["ci_low"], row["ci_high"], row["p_value"],
+                 verdict(row["ci_low"], row["ci_high"]), int(min(row["n_satisfied"], row["n_others"])), unit="money",
+                 meaning=f"{'Positive' if diff >= 0 else 'Negative'}: a satisfied customer is worth "
+                         f"{fmt_value(abs(diff), 'money', currency, digits=2)} {'more' if diff >= 0 else 'less'} on "
+                         "average than the others.")
 
 
-def referral_claim(n_customers: int) -> dict[str, Any]:
+def referral_claim(n_customers: int) -> Claim:
     """"A loyal customer brings several others": never testable from a purchase log."""
-    return {"id": "loyal_customers_bring_others", "claim": "A loyal customer brings several others",
-            "test": "needs referral links (who referred whom)", "estimate": None, "verdict": "not testable",
-            "n": n_customers, "note": "the data have no referral links, so this was not tested"}
+    return Claim("loyal_customers_bring_others", "A loyal customer brings several others",
+                 "needs referral links (who referred whom)", None, verdict="not testable", n=n_customers,
+                 note="the data have no referral links, so this was not tested")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1144,19 +1597,10 @@ def _parameter_text(name: str) -> str:
     return f"{name} — {meaning}" if meaning else name
 
 
-def parameter_table(fit: FitResult) -> pd.DataFrame:
+def parameter_table(fit: ModelFit) -> pd.DataFrame:
     """A model's parameters as shown: parameter with what it describes, estimate, standard error, 95% CI."""
     t = fit.table()
     return t.assign(parameter=t["parameter"].map(_parameter_text)).rename(columns={"se": "standard error"})
-
-
-def truth_table(fits: list[FitResult], planted: dict[str, float]) -> pd.DataFrame:
-    """Estimates beside the synthetic world's planted parameters: is each planted value inside the 95% CI?"""
-    rows = pd.concat([f.table() for f in fits], ignore_index=True)
-    rows["planted"] = rows["parameter"].map(planted)
-    rows["inside 95% CI"] = (rows["ci_low"] <= rows["planted"]) & (rows["planted"] <= rows["ci_high"])
-    rows["parameter"] = rows["parameter"].map(_parameter_text)
-    return rows[["parameter", "planted", "estimate", "ci_low", "ci_high", "inside 95% CI"]]
 
 
 def comparison_table(comparison: pd.DataFrame) -> pd.DataFrame:
@@ -1192,7 +1636,7 @@ def gap_table(gap: pd.DataFrame, currency: str = "") -> pd.DataFrame:
     out = gap.assign(measure=gap["measure"].map(lambda m: measures.get(m, plain(m))))
     return out.rename(columns={"satisfied": "mean, satisfied", "others": "mean, others",
                                "n_satisfied": "satisfied customers", "n_others": "other customers",
-                               "difference": "difference", "p": "p-value"})
+                               "difference": "difference", "p_value": "p-value"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1232,6 +1676,15 @@ def plot_tracking(track: pd.DataFrame, model: str, cumulative: bool = True, ax: 
     return ax
 
 
+def plot_tracking_pair(track: pd.DataFrame, model: str, time_unit: str = "weeks") -> np.ndarray:
+    """:func:`plot_tracking` twice in one figure: repeat purchases so far (top) and per period (bottom)."""
+    fig, axes = plt.subplots(2, 1, figsize=(10, 7), sharex=True)
+    plot_tracking(track, model, cumulative=True, ax=axes[0], time_unit=time_unit)
+    plot_tracking(track, model, cumulative=False, ax=axes[1], time_unit=time_unit)
+    fig.tight_layout()
+    return axes
+
+
 def plot_conditional(ce: pd.DataFrame, model: str, ax: plt.Axes | None = None) -> plt.Axes:
     """Holdout purchases by calibration purchases: actual vs model."""
     from cxresearch.plots import ACCENT, MAIN
@@ -1248,22 +1701,19 @@ def plot_conditional(ce: pd.DataFrame, model: str, ax: plt.Axes | None = None) -
     return ax
 
 
-def plot_p_alive_matrix(model: str, params, T: float, max_frequency: int = 20, ax: plt.Axes | None = None,
-                        time_unit: str = "weeks") -> plt.Axes:
-    """P(alive) for every (recency, frequency) at tenure T, with the 50% line."""
+def plot_p_alive_matrix(grid: PAliveGrid, ax: plt.Axes | None = None, time_unit: str = "weeks") -> plt.Axes:
+    """P(alive) for every (recency, frequency) at tenure T (:func:`p_alive_grid`), with the 50% line."""
     from matplotlib.ticker import MaxNLocator, PercentFormatter
 
     from cxresearch.plots import DIVERGING, INK
 
     ax = ax or plt.subplots(figsize=(8, 5.5))[1]
-    rec = np.linspace(0, T, 60)
-    freq = np.arange(0, max_frequency + 1)
-    f, r = np.meshgrid(freq, rec, indexing="ij")
-    pa = p_alive(model, params, f, np.where(f > 0, r, 0), np.full_like(r, T))
-    im = ax.imshow(pa, origin="lower", aspect="auto", extent=(0, T, -0.5, max_frequency + 0.5), cmap=DIVERGING,
+    T, top = grid.T, int(grid.frequency[-1])
+    im = ax.imshow(grid.p_alive, origin="lower", aspect="auto", extent=(0, T, -0.5, top + 0.5), cmap=DIVERGING,
                    vmin=0, vmax=1)
-    if np.nanmin(pa[1:]) < 0.5 < np.nanmax(pa[1:]):
-        lines = ax.contour(rec, freq[1:], pa[1:], levels=[0.5], colors=INK, linewidths=1, linestyles="--")
+    if grid.crosses_half:
+        lines = ax.contour(grid.recency, grid.frequency[1:], grid.p_alive[1:], levels=[0.5], colors=INK, linewidths=1,
+                           linestyles="--")
         ax.clabel(lines, fmt={0.5: "50%"}, fontsize=9)
     bar = ax.figure.colorbar(im, ax=ax, format=PercentFormatter(1.0, decimals=0))
     bar.set_label("chance the customer is still active")
@@ -1271,7 +1721,7 @@ def plot_p_alive_matrix(model: str, params, T: float, max_frequency: int = 20, a
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(f"{time_unit} from first to last purchase (recency)")
     ax.set_ylabel("repeat purchases")
-    ax.set_title(f"Who is still active? Customers who first bought {T:,.0f} {time_unit} ago ({model})")
+    ax.set_title(f"Who is still active? Customers who first bought {T:,.0f} {time_unit} ago ({grid.model})")
     return ax
 
 
@@ -1301,22 +1751,18 @@ def plot_segments(table: pd.DataFrame, ax: plt.Axes | None = None, currency: str
     return ax
 
 
-def plot_lorenz(values: pd.Series, ax: plt.Axes | None = None) -> plt.Axes:
-    """Share of total value held by the top x% of customers."""
+def plot_lorenz(lorenz: Lorenz, ax: plt.Axes | None = None) -> plt.Axes:
+    """Share of total value held by the top x% of customers (:func:`lorenz_curve`)."""
     from matplotlib.ticker import PercentFormatter
 
     from cxresearch.plots import ACCENT, MAIN, MUTED
 
     ax = ax or plt.subplots(figsize=(6, 5.5))[1]
-    v = np.sort(values.to_numpy(float))[::-1]
-    cum = np.concatenate([[0], np.cumsum(v) / v.sum()])
-    share = np.linspace(0, 1, len(cum))
-    ax.plot(share * 100, cum * 100, color=MAIN, lw=2, label="customers, most valuable first")
+    ax.plot(lorenz.customers * 100, lorenz.value * 100, color=MAIN, lw=2, label="customers, most valuable first")
     ax.plot([0, 100], [0, 100], color=MUTED, ls="--", lw=1, label="if every customer were worth the same")
-    for s in (0.1, 0.2):
-        k = int(round(s * len(v)))
-        ax.scatter([s * 100], [cum[k] * 100], color=ACCENT, zorder=3)
-        ax.annotate(f"top {s:.0%} of customers: {cum[k]:.0%} of value", (s * 100, cum[k] * 100), xytext=(8, -14),
+    for s, held in lorenz.points.items():
+        ax.scatter([s * 100], [held * 100], color=ACCENT, zorder=3)
+        ax.annotate(f"top {s:.0%} of customers: {held:.0%} of value", (s * 100, held * 100), xytext=(8, -14),
                     textcoords="offset points", fontsize=9)
     ax.xaxis.set_major_formatter(PercentFormatter(100, decimals=0))
     ax.yaxis.set_major_formatter(PercentFormatter(100, decimals=0))

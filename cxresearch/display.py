@@ -329,3 +329,38 @@ def say(template: str, **values: Any) -> None:
     from IPython.display import Markdown, display
 
     display(Markdown(_SafeFormatter().format(template, **values)))
+
+
+Sentence = dict[str, Any]  # {"template": markdown with fields, **values}: shown with say(**sentence)
+
+
+def sentence(template: str, **values: Any) -> Sentence:
+    """A sentence for :func:`say`, built by an analysis and shown by the notebook: ``cx.say(**s)`` or :func:`tell`."""
+    return {"template": template, **values}
+
+
+def tell(sentences: Iterable[Sentence | tuple[str, dict[str, Any]]]) -> None:
+    """Show each sentence with :func:`say` (values from data escaped); accepts :func:`sentence` dicts or
+    ``(template, values)`` pairs."""
+    for s in sentences:
+        if isinstance(s, dict):
+            say(**s)
+        else:
+            template, values = s
+            say(template, **values)
+
+
+def table_labels(table: pd.DataFrame, key: str, label_col: str = "label") -> dict[str, str]:
+    """``{key: label}`` from a data dictionary's optional ``label`` column (codebook, criteria file).
+
+    Rows with an empty label are left out, so :func:`plain` spells those names out (``wait_time`` → "wait time").
+    """
+    if label_col not in table or key not in table:
+        return {}
+    return {str(k): str(v).strip() for k, v in zip(table[key], table[label_col], strict=True)
+            if filled(v) and filled(k)}
+
+
+def filled(v: Any) -> bool:
+    """Whether a cell holds something (not None, NA, NaN or blank text)."""
+    return v is not None and v is not pd.NA and not (isinstance(v, float) and math.isnan(v)) and str(v).strip() != ""

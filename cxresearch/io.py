@@ -19,10 +19,10 @@ import csv
 import hashlib
 import io as _io
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -126,6 +126,20 @@ class Ledger:
         return pd.DataFrame(self.exclusions, columns=["source", *cols])[cols]
 
 
+
+
+class TableSource(Protocol):
+    """Where a run's tables come from, as an analysis's loader sees it (:class:`cxresearch.sources.Source`).
+
+    Table name → file, whether they are the synthetic world, its planted truth (None for real data), how a
+    report names the data, and what the data say themselves (``defaults``: dates, currency).
+    """
+
+    paths: Mapping[str, Path]
+    synthetic: bool
+    truth: dict[str, Any] | None
+    description: str
+    defaults: Mapping[str, str]
 
 
 def file_sha256(path: str | Path) -> str:
@@ -367,8 +381,14 @@ def _infer(s: pd.Series) -> pd.Series:
 # validation
 
 
-def _rows(mask: pd.Series, df: pd.DataFrame, col: str | None, line_offset: int) -> str:
-    idx = np.flatnonzero(mask.to_numpy())
+def first_row(path: str | Path) -> int:
+    """Row number of a table's first data row as the file shows it (the header is row 1 in CSV/Excel)."""
+    return 0 if Path(path).suffix.lower() in (".parquet", ".pq") else 2
+
+
+def row_list(mask: pd.Series, df: pd.DataFrame, col: str | None, line_offset: int) -> str:
+    """``row 3: 'x'; row 7: 'y' (and 4 more)`` for the flagged rows of ``df`` (values that look personal hidden)."""
+    idx = np.flatnonzero(np.asarray(mask, bool))
     shown = []
     for i in idx[:MAX_EXAMPLES]:
         raw = None if col is None else df[col].iloc[i]
@@ -417,7 +437,7 @@ def read_table(
     InputError
         Listing every broken rule with the column, first offending rows and the fix.
     """
-    ledger = LEDGER if ledger is None else ledger
+    ledger = Ledger() if ledger is None else ledger
     path = Path(path)
     source = f"'{contract.name}' ({path})"
     raw = read_raw(path, sheet, contract.name)
@@ -484,9 +504,6 @@ def _label_columns(df: pd.DataFrame, contract: Contract) -> list[str]:
     return out
 
 
-LEDGER = Ledger()  # transitional: loaders still recording here move to results.ledger (issue 12)
-
-
 def _hide_personal_labels(df: pd.DataFrame, contract: Contract, ledger: Ledger) -> None:
     """Category labels that look like personal data (names, e-mails, phones) become pseudonyms, flagged."""
     for name in _label_columns(df, contract):
@@ -502,7 +519,7 @@ def _violation(problems: list[str], mask: pd.Series, df: pd.DataFrame, col: str,
                line_offset: int, show_values: bool = True) -> None:
     """Append "column 'x': N value(s) <what>: <rows>. Fix: <fix>" when ``mask`` flags any row."""
     if mask.any():
-        rows = _rows(mask, df, col if show_values else None, line_offset)
+        rows = row_list(mask, df, col if show_values else None, line_offset)
         problems.append(f"column '{col}': {int(mask.sum())} {what}: {rows}. Fix: {fix}")
 
 
@@ -565,7 +582,7 @@ def _check_table(df: pd.DataFrame, contract: Contract, present: list[Column], li
         dup = df.duplicated(list(contract.key), keep=False)
         if dup.any():
             problems.append(f"key {list(contract.key)}: {int(dup.sum())} row(s) share a key with another row: "
-                            f"{_rows(dup, df, None, line_offset)}. Fix: remove the duplicates; each "
+                            f"{row_list(dup, df, None, line_offset)}. Fix: remove the duplicates; each "
                             f"{'/'.join(contract.key)} may appear once.")
     for earlier, later in contract.ordered:
         if earlier not in df or later not in df:
@@ -573,7 +590,7 @@ def _check_table(df: pd.DataFrame, contract: Contract, present: list[Column], li
         wrong = df[earlier].notna() & df[later].notna() & (df[later] < df[earlier])
         if wrong.any():
             problems.append(f"columns '{earlier}' and '{later}': {int(wrong.sum())} row(s) where '{later}' is "
-                            f"before '{earlier}': {_rows(wrong, df, later, line_offset)}. Fix: correct the dates.")
+                            f"before '{earlier}': {row_list(wrong, df, later, line_offset)}. Fix: correct the dates.")
     return problems
 
 
@@ -586,7 +603,7 @@ def apply_exclusions(
     ledger: Ledger | None = None,
 ) -> pd.DataFrame:
     """Remove rows matched by each rule in turn and record the counts (also when zero)."""
-    ledger = LEDGER if ledger is None else ledger
+    ledger = Ledger() if ledger is None else ledger
     for rule in rules:
         n_before = len(df)
         hit = rule.where(df).fillna(False).astype(bool).to_numpy()
@@ -626,10 +643,10 @@ def require_items(responses: pd.DataFrame, items: pd.DataFrame, source: str = "s
         out = values.notna() & ((values < row.scale_min) | (values > row.scale_max))
         if bad.any():
             problems.append(f"column '{row.item}': {int(bad.sum())} value(s) are not numbers: "
-                            f"{_rows(bad, responses, row.item, 2)}. Fix: code answers as numbers.")
+                            f"{row_list(bad, responses, row.item, 2)}. Fix: code answers as numbers.")
         if out.any():
             problems.append(f"column '{row.item}': {int(out.sum())} value(s) outside the scale "
-                            f"{row.scale_min:g}..{row.scale_max:g}: {_rows(out, responses, row.item, 2)}. "
+                            f"{row.scale_min:g}..{row.scale_max:g}: {row_list(out, responses, row.item, 2)}. "
                             "Fix: correct the answers or the scale in the item dictionary.")
     if problems:
         raise InputError(f"'{source}'", problems)

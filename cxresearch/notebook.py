@@ -23,12 +23,19 @@ from cxresearch.results import Results
 
 def start(notebook: str, title: str, tables: Mapping[str, str | Path | None] | None = None, *, seed: int = 20240101,
           n_customers: int = 5000, effects: dict[str, Any] | None = None, min_group_size: int = 5,
-          labels: Mapping[str, str] | None = None, currency: str = "",
-          announce: bool = True) -> tuple[Results, sources.Source | None]:
-    """The run's results record and data source (``None`` when ``tables`` is not given)."""
+          labels: Mapping[str, str] | None = None, currency: str | None = None,
+          source: sources.Source | None = None, announce: bool = True) -> tuple[Results, sources.Source | None]:
+    """The run's results record and data source (``None`` when neither ``tables`` nor ``source`` is given).
+
+    ``source`` is a ready source (e.g. ``cx.sources.cdnow()``) used instead of resolving ``tables``.
+    ``currency`` None means the data's own (``source.defaults["currency"]``: RUB for the synthetic world,
+    USD for CDNOW, none for a user's files); ``results.currency`` holds the one used.
+    """
+    if source is None and tables is not None:
+        source = sources.resolve(tables, seed, n_customers, effects)
+    currency = currency or (source.defaults.get("currency", "") if source is not None else "")
     results = Results(notebook, title, min_group_size=min_group_size, currency=currency)
     use_labels(user=labels)
-    source = sources.resolve(tables, seed, n_customers, effects) if tables is not None else None
     if source is not None and announce:
         say("Data: {source}.", source=source.description)
     return results, source

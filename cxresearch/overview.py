@@ -1,4 +1,10 @@
-"""Data-quality overview of all inputs: what was read, what is missing, what was excluded and why."""
+"""Data-quality overview of all inputs: what was read, what is missing, what was excluded and why.
+
+The notebook reads a run's tables with :func:`load_inputs` (a :class:`cxresearch.sources.Source` and the run's
+ledger), computes each section with one call (:func:`monthly_activity`, :func:`missing_values`,
+:func:`survey_response`, ...), shows what the presentation helpers return, and records :func:`metrics` and
+:func:`claims` (verdicts are decided here, never in the notebook).
+"""
 
 from __future__ import annotations
 
@@ -11,14 +17,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
 
 from cxresearch import contracts
-from cxresearch.display import plain
-from cxresearch.io import Exclusion, after, read_table, unlinked
+from cxresearch.display import Sentence, Table, fmt_interval, fmt_value, plain, sentence
+from cxresearch.display import table as display_table
+from cxresearch.io import Exclusion, Ledger, after, read_table, unlinked
 from cxresearch.privacy import merge_small_groups
-from cxresearch.stats import pick, stable_sort, verdict
-from cxresearch.synth import resolve_inputs
+from cxresearch.stats import Claim, normal_interval, pick, stable_sort, verdict, welch, wilson_interval
 
 #: table name -> (contract, columns that carry dates)
 OVERVIEW_TABLES: dict[str, tuple[Any, tuple[str, ...]]] = {
@@ -59,17 +64,21 @@ class Inputs:
     synthetic: bool
     truth: dict[str, Any] | None = None
     skipped: list[str] = field(default_factory=list)
+    data_end: pd.Timestamp | None = None  # the data's own observation end (``source.defaults``), if they have one
 
 
-def load_inputs(paths: dict[str, str | None], seed: int = 20240101, n_customers: int = 5000,
-                effects: dict[str, Any] | None = None, columns: dict[str, dict[str, str]] | None = None,
+def load_inputs(source: Any, ledger: Ledger, *, columns: dict[str, dict[str, str]] | None = None,
                 as_of: str | None = None) -> Inputs:
-    """Read and validate every available input; link child tables to the customers table.
+    """Read and validate every table of ``source``; link child tables to the customers table.
 
-    Rows of child tables whose customer is unknown, and rows dated after ``as_of``, are excluded and
-    counted (see the ledger in :mod:`cxresearch.io`).
+    ``source`` is a :class:`cxresearch.sources.Source` with any of :data:`OVERVIEW_TABLES`; rows read and
+    excluded are recorded in ``ledger`` (the run's ``results.ledger``). Rows of child tables whose customer is
+    unknown, and rows dated after the observation end, are excluded and counted. The observation end is
+    ``as_of`` or, when it is not given, the data's own (``source.defaults["observation_end"]``; none for a
+    user's files: nothing is cut).
     """
-    unknown = set(paths) - set(OVERVIEW_TABLES)
+    resolved = dict(source.paths)
+    unknown = set(resolved) - set(OVERVIEW_TABLES)
     if unknown:
         raise ValueError(f"No overview table named {sorted(unknown)}; tables: {sorted(OVERVIEW_TABLES)}.")
     columns = columns or {}
@@ -77,9 +86,9 @@ def load_inputs(paths: dict[str, str | None], seed: int = 20240101, n_customers:
     if bad_cols:
         raise ValueError(f"The 'columns' parameter names unknown tables {sorted(bad_cols)}; "
                          f"use table names {sorted(OVERVIEW_TABLES)}.")
-    resolved, synthetic, truth = resolve_inputs(paths, seed, n_customers, effects)
-    cutoff = pd.Timestamp(as_of) if as_of else (pd.Timestamp(truth["calendar"]["observation_end"])
-                                                 if truth else None)
+    data_end = source.defaults.get("observation_end")
+    data_end = pd.Timestamp(data_end) if data_end else None
+    cutoff = pd.Timestamp(as_of) if as_of else data_end
     tables: dict[str, pd.DataFrame] = {}
     order = ["customers"] + [t for t in OVERVIEW_TABLES if t != "customers"]
     for name in order:
@@ -91,9 +100,9 @@ def load_inputs(paths: dict[str, str | None], seed: int = 20240101, n_customers:
             rules.append(unlinked("customer_id", tables["customers"]["customer_id"], "customers"))
         if cutoff is not None:
             rules += [after(c, cutoff) for c in date_cols if c != "churn_date"]
-        tables[name] = read_table(resolved[name], contract, columns.get(name), exclusions=rules)
+        tables[name] = read_table(resolved[name], contract, columns.get(name), exclusions=rules, ledger=ledger)
     skipped = [t for t in OVERVIEW_TABLES if t not in tables]
-    return Inputs(tables, resolved, cutoff, synthetic, truth, skipped)
+    return Inputs(tables, resolved, cutoff, source.synthetic, source.truth, skipped, data_end)
 
 
 def column_label(table: str, column: str) -> str:
@@ -219,10 +228,11 @@ def response_rates(invitations: pd.DataFrame, customers: pd.DataFrame, by: str =
     df = _linked(invitations, customers, by, min_n)
     g = df.groupby(by)["responded"].agg(["size", "sum"]).reset_index()
     g.columns = [by, "invited", "responded"]
-    g = g[g["invited"] >= min_n]
-    lo, hi = proportion_confint(g["responded"], g["invited"], alpha=0.05, method="wilson")
-    g["rate"], g["ci_low"], g["ci_high"] = g["responded"] / g["invited"], lo, hi
-    return g.reset_index(drop=True)
+    g = g[g["invited"] >= min_n].reset_index(drop=True)
+    bounds = [wilson_interval(k, n) for k, n in zip(g["responded"], g["invited"], strict=True)]
+    g["rate"] = g["responded"] / g["invited"]
+    g["ci_low"], g["ci_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
+    return g
 
 
 def response_by_group_test(invitations: pd.DataFrame, customers: pd.DataFrame, by: str = "segment",
@@ -240,8 +250,9 @@ def response_by_group_test(invitations: pd.DataFrame, customers: pd.DataFrame, b
     hi, lo = pick(rates["mean"], "max"), pick(rates["mean"], "min")
     gap = rates.loc[hi, "mean"] - rates.loc[lo, "mean"]
     se = np.sqrt(sum(rates.loc[k, "mean"] * (1 - rates.loc[k, "mean"]) / rates.loc[k, "size"] for k in (hi, lo)))
-    return {"chi2": chi2, "df": dof, "p_value": p, "gap": gap, "ci_low": gap - 1.96 * se,
-            "ci_high": gap + 1.96 * se, "highest": hi, "lowest": lo, "n": int(rates["size"].min())}
+    ci_low, ci_high = normal_interval(gap, se)
+    return {"chi2": chi2, "df": dof, "p_value": p, "gap": gap, "ci_low": ci_low, "ci_high": ci_high, "highest": hi,
+            "lowest": lo, "n": int(rates["size"].min())}
 
 
 def spend_before(invitations: pd.DataFrame, transactions: pd.DataFrame, days: int = 365) -> pd.Series:
@@ -262,11 +273,9 @@ def respondent_spend_gap(invitations: pd.DataFrame, transactions: pd.DataFrame, 
     a, b = spend[inv["responded"] == 1], spend[inv["responded"] == 0]
     if len(a) < 2 or len(b) < 2:
         return {"estimate": None, "ci_low": None, "ci_high": None, "p_value": None}
-    res = stats.ttest_ind(a, b, equal_var=False)
-    ci = res.confidence_interval(0.95)
-    return {"estimate": float(a.mean() - b.mean()), "ci_low": float(ci.low), "ci_high": float(ci.high),
-            "p_value": float(res.pvalue), "respondents": float(a.mean()), "non_respondents": float(b.mean()),
-            "n": int(min(len(a), len(b)))}
+    res = welch(a, b)
+    return {"estimate": res["estimate"], "ci_low": res["ci_low"], "ci_high": res["ci_high"], "p_value": res["p_value"],
+            "respondents": float(a.mean()), "non_respondents": float(b.mean()), "n": int(min(len(a), len(b)))}
 
 
 def exclusion_share(exclusions: pd.DataFrame, table: str) -> tuple[int, int]:
@@ -279,64 +288,188 @@ def exclusion_share(exclusions: pd.DataFrame, table: str) -> tuple[int, int]:
 
 def planted_noise_share(inputs: Inputs) -> float | None:
     """Share of transaction rows the synthetic world planted as noise (returns and zero amounts), the value the
-    cleaning rules should remove; None for real data or when ``as_of`` cuts the world's observation period."""
+    cleaning rules should remove; None for real data or when ``as_of`` cuts the data's own observation period."""
     t = inputs.truth
-    if not t or "transactions" not in inputs.tables or inputs.as_of is None \
-            or inputs.as_of != pd.Timestamp(t["calendar"]["observation_end"]):
+    if not t or "transactions" not in inputs.tables or inputs.as_of is None or inputs.as_of != inputs.data_end:
         return None
     kinds, rows = t["purchases"]["rows_by_kind"], t["rows"]["transactions"]
     return (kinds.get("return", 0) + kinds.get("zero_amount", 0)) / rows if rows else None
 
 
-def cleaning_claim(exclusions: pd.DataFrame, truth: float | None = None) -> dict[str, Any]:
-    """Claim "cleaning removes less than 5% of transaction rows" (Wilson interval) as ``Results.claim`` arguments.
+def cleaning_claim(exclusions: pd.DataFrame, truth: float | None = None) -> Claim:
+    """Claim "cleaning removes less than 5% of transaction rows" (Wilson 95% interval compared with 5%).
 
     ``truth`` is the share of planted noise rows in a synthetic world (:func:`planted_noise_share`).
     """
-    claim = {"id": "cleaning_removes_little", "claim": "Cleaning rules remove less than 5% of transaction rows",
-             "unit": "share"}
+    cid, text = "cleaning_removes_little", "Cleaning rules remove less than 5% of transaction rows"
     n_out, n_read = exclusion_share(exclusions, "transactions")
     if not n_read:
-        return {**claim, "test": "needs a transactions table", "estimate": None, "verdict": "not testable"}
-    lo, hi = proportion_confint(n_out, n_read, method="wilson")
-    return {**claim, "test": "share of transaction rows excluded, with a Wilson 95% interval, compared with 5%",
-            "estimate": n_out / n_read, "ci_low": lo, "ci_high": hi, "verdict": verdict(lo, hi, null=0.05, direction=-1),
-            "n": n_read, "truth": truth}
+        return Claim(cid, text, "needs a transactions table", None, unit="share")
+    lo, hi = wilson_interval(n_out, n_read)
+    return Claim(cid, text, "share of transaction rows excluded, with a Wilson 95% interval, compared with 5%",
+                 n_out / n_read, lo, hi, verdict=verdict(lo, hi, null=0.05, direction=-1), n=n_read, unit="share",
+                 truth=truth)
 
 
-def response_claim(test: dict[str, Any] | None) -> dict[str, Any]:
+def response_claim(test: dict[str, Any] | None) -> Claim:
     """Claim "response rates differ between segments": the gap's interval, and p < 0.05 for the chi-square test.
 
     The gap between the highest and the lowest segment is picked after looking, so its Wald interval alone
     would overstate the evidence: the verdict also requires the overall chi-square test at 5%.
     """
-    claim = {"id": "response_differs_by_segment", "claim": "Survey response rates differ between customer segments",
-             "unit": "pp"}
+    cid, text = "response_differs_by_segment", "Survey response rates differ between customer segments"
     if not test or test.get("gap") is None:
-        return {**claim, "test": "needs survey invitations linked to customers in two or more segments",
-                "estimate": None, "verdict": "not testable"}
+        return Claim(cid, text, "needs survey invitations linked to customers in two or more segments", None, unit="pp")
     ok = test["p_value"] is not None and test["p_value"] < 0.05
-    return {**claim, "test": f"chi-square test that every segment answers at the same rate ({test['df']} degrees of "
-            "freedom); the estimate is the gap between the segments that answer most and least (Wald interval; as "
-            "the two were picked after looking, the verdict also needs p < 0.05)", "estimate": test["gap"],
-            "ci_low": test["ci_low"], "ci_high": test["ci_high"], "p_value": test["p_value"],
-            "verdict": verdict(test["ci_low"], test["ci_high"]) if ok else "inconclusive", "n": test["n"],
-            "meaning": f"Response rate of {plain(test['highest'])} minus that of {plain(test['lowest'])}, in "
-                       "percentage points"}
+    return Claim(cid, text, f"chi-square test that every segment answers at the same rate ({test['df']} degrees of "
+                 "freedom); the estimate is the gap between the segments that answer most and least (Wald interval; as "
+                 "the two were picked after looking, the verdict also needs p < 0.05)", test["gap"], test["ci_low"],
+                 test["ci_high"], test["p_value"], verdict(test["ci_low"], test["ci_high"]) if ok else "inconclusive",
+                 test["n"], unit="pp", meaning=f"Response rate of {plain(test['highest'])} minus that of "
+                 f"{plain(test['lowest'])}, in percentage points")
 
 
-def spend_claim(gap: dict[str, Any] | None) -> dict[str, Any]:
+def spend_claim(gap: dict[str, Any] | None) -> Claim:
     """Claim "survey respondents are heavier buyers" from :func:`respondent_spend_gap`."""
-    claim = {"id": "respondents_spend_more",
-             "claim": "Customers who answer surveys are heavier buyers than those who do not", "unit": "money"}
+    cid, text = "respondents_spend_more", "Customers who answer surveys are heavier buyers than those who do not"
     if not gap or gap.get("estimate") is None:
-        return {**claim, "test": "needs survey invitations and transactions", "estimate": None,
-                "verdict": "not testable"}
-    return {**claim, "test": "difference in mean spend over the year before the invitation, Welch t-test",
-            "meaning": "Average spend in the year before the invitation: customers who answered minus those who did "
-                       "not",
-            "estimate": gap["estimate"], "ci_low": gap["ci_low"], "ci_high": gap["ci_high"],
-            "p_value": gap["p_value"], "verdict": verdict(gap["ci_low"], gap["ci_high"]), "n": gap["n"]}
+        return Claim(cid, text, "needs survey invitations and transactions", None, unit="money")
+    return Claim(cid, text, "difference in mean spend over the year before the invitation, Welch t-test",
+                 gap["estimate"], gap["ci_low"], gap["ci_high"], gap["p_value"], verdict(gap["ci_low"], gap["ci_high"]),
+                 gap["n"], unit="money", meaning="Average spend in the year before the invitation: customers who "
+                 "answered minus those who did not")
+
+
+# ---------------------------------------------------------------------------------------------
+# the notebook's steps beyond reading: typed results, the figures of the run, its claims
+
+
+@dataclass
+class SurveyResponse:
+    """Who answers the survey: response rates by segment, the test that they differ, and the respondents' spend."""
+
+    linked: bool  # survey invitations and a customers table were given
+    invited: int
+    responded: int
+    rate: tuple[float, float, float] | None  # overall response rate with its Wilson 95% interval
+    rates: pd.DataFrame | None  # :func:`response_rates` by segment; None when the customers have no segment
+    test: dict[str, Any] | None  # :func:`response_by_group_test`
+    spend_gap: dict[str, Any] | None  # :func:`respondent_spend_gap`; None without transactions
+
+    @property
+    def overall(self) -> float | None:
+        return self.rate[0] if self.rate else None
+
+
+def survey_response(inputs: Inputs, min_group_size: int = 5, by: str = "segment") -> SurveyResponse:
+    """Response rates overall and per ``by`` group (folded below ``min_group_size``), the chi-square test that
+    they are equal, and the spend gap between respondents and non-respondents in the year before the invitation.
+    Parts that need a missing table or column are None."""
+    invitations, customers = inputs.tables.get("survey_invitations"), inputs.tables.get("customers")
+    if invitations is None or customers is None:
+        return SurveyResponse(False, 0, 0, None, None, None, None)
+    invited, responded = len(invitations), int(invitations["responded"].sum())
+    rate = (float(invitations["responded"].mean()), *wilson_interval(responded, invited)) if invited else None
+    rates = test = None
+    if by in customers:
+        rates = response_rates(invitations, customers, by, min_group_size)
+        test = response_by_group_test(invitations, customers, by, min_group_size)
+    gap = respondent_spend_gap(invitations, inputs.tables["transactions"]) if "transactions" in inputs.tables else None
+    return SurveyResponse(True, invited, responded, rate, rates, test, gap)
+
+
+def _interval(estimate: float, low: float, high: float) -> dict[str, float]:
+    return {"estimate": estimate, "ci_low": low, "ci_high": high}
+
+
+def metrics(inputs: Inputs, exclusions: pd.DataFrame, survey: SurveyResponse) -> list[dict[str, Any]]:
+    """The run's figures, each as the arguments of ``results.metric`` (``for m in ...: results.metric(**m)``).
+
+    Headline: customers, the share who left, the share of transaction rows excluded and the survey response
+    rate (each when its table was given).
+    """
+    tables = inputs.tables
+    rows = {name: len(df) for name, df in tables.items()}
+    out: list[dict[str, Any]] = [
+        {"name": "n_customers", "value": rows.get("customers"), "headline": True, "label": "customers"},
+        {"name": "rows", "value": rows},
+        {"name": "rows_excluded", "value": {t: exclusion_share(exclusions, t)[0] for t in tables}},
+        {"name": "n_exclusion_rules", "value": len(exclusions)},
+    ]
+    customers = tables.get("customers")
+    if customers is not None and "churn_date" in customers:
+        out.append({"name": "share_left", "value": customers["churn_date"].notna().mean(), "headline": True,
+                    "label": "customers who left", "unit": "share"})
+    cleaning = cleaning_claim(exclusions)
+    if cleaning.estimate is not None:
+        out.append({"name": "transactions_excluded_share", "headline": True, "unit": "share",
+                    "value": _interval(cleaning.estimate, cleaning.ci_low, cleaning.ci_high),
+                    "label": "transaction rows excluded (95% CI)"})
+    if survey.rate is not None:
+        out.append({"name": "survey_response_rate", "value": _interval(*survey.rate), "headline": True,
+                    "label": "survey response rate (95% CI)", "unit": "share"})
+    gap = survey.spend_gap
+    if gap and gap["estimate"] is not None:
+        out.append({"name": "respondent_spend_gap", "unit": "money",
+                    "value": _interval(gap["estimate"], gap["ci_low"], gap["ci_high"])})
+    return out
+
+
+def claims(inputs: Inputs, exclusions: pd.DataFrame, survey: SurveyResponse) -> list[Claim]:
+    """Every claim of the overview: cleaning removes little, response differs by segment, respondents spend more."""
+    return [cleaning_claim(exclusions, truth=planted_noise_share(inputs)), response_claim(survey.test),
+            spend_claim(survey.spend_gap)]
+
+
+# ---------------------------------------------------------------------------------------------
+# what the notebook shows: sentences as the arguments of ``cx.say`` (``cx.say(**sentence)``), tables as
+# :class:`cxresearch.display.Table`, figures with their alt text
+
+
+#: a Markdown sentence for :func:`cxresearch.display.say`: ``cx.say(**sentence)`` (values are escaped there)
+
+
+def read_sentences(inputs: Inputs) -> list[Sentence]:
+    """The observation end and the tables not provided."""
+    out = []
+    if inputs.as_of is not None:
+        out.append(sentence("Observation end: **{as_of}**.", as_of=str(inputs.as_of.date())))
+    if inputs.skipped:
+        out.append(sentence("Not provided: {tables}.", tables=", ".join(plain(t) for t in inputs.skipped)))
+    return out
+
+
+def customer_tables(inputs: Inputs, min_n: int = 5) -> dict[str, Table]:
+    """Customers and the share who left by segment, plan, channel and region (those present), as shown."""
+    customers = inputs.tables.get("customers")
+    if customers is None:
+        return {}
+    return {by: display_table(customers_by(customers, by, inputs.as_of, min_n), percent=["share", "share_left"],
+                              rename={"share": "share of all", "left": "customers who left"})
+            for by in ("segment", "plan", "channel", "region") if by in customers}
+
+
+def rates_table(survey: SurveyResponse) -> Table:
+    """Response rates by segment as shown."""
+    return display_table(survey.rates, percent=["rate", "ci_low"], rename={"rate": "response rate"})
+
+
+def survey_sentences(survey: SurveyResponse, currency: str = "") -> list[Sentence]:
+    """Why response rates by segment are missing, if they are, and the respondents' spend in words."""
+    out = []
+    if not survey.linked:
+        out.append(sentence("No survey invitations linked to customers were given, so response rates cannot be computed."))
+    elif survey.rates is None:
+        out.append(sentence("The customers table has no segment column, so response rates by segment cannot be compared."))
+    gap = survey.spend_gap
+    if gap and gap["estimate"] is not None:
+        out.append(sentence("In the year before the invitation, customers who answered spent on average **{a}** against "
+                        "**{b}** for those who did not (difference {d}, 95% CI {ci}).",
+                        a=fmt_value(gap["respondents"], "money", currency),
+                        b=fmt_value(gap["non_respondents"], "money", currency),
+                        d=fmt_value(gap["estimate"], "money", currency),
+                        ci=fmt_interval(gap["ci_low"], gap["ci_high"], "money", currency)))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,30 +2,46 @@
 
 Interval methods:
 
-* randomized difference in means: Welch (unequal variances) t interval;
+* randomized difference in means: Welch (unequal variances) t interval (:func:`cxresearch.stats.welch`);
 * regression adjustment (CUPED / Lin 2013): OLS of the outcome on the arm, centred pre-period covariates and
   their interactions with the arm, HC2 robust standard errors;
 * multiplicity: Holm-adjusted p-values across arms and outcomes;
-* propensity weighting (ATT, Hájek) and doubly robust AIPW for the ATT: percentile bootstrap over units,
-  refitting the propensity and outcome models in every replicate. The percentile interval is checked to
-  contain the point estimate; when it does not (a badly skewed or unstable bootstrap) the estimate is
-  reported as not estimable instead of showing an interval that excludes it;
+* propensity weighting (IPW) and doubly robust AIPW, both for the effect on members (ATT), with
+  **normalised (Hájek) ATT weights**: every member weighs 1, every non-member e/(1 − e) (e: the estimated
+  chance of joining), and the non-members' weights are divided by their sum, so the weighted non-members
+  form an average, not a total:
+
+      IPW  = mean over members of y − Σ_non-members w·y / Σ_non-members w
+      AIPW = mean over members of (y − m0) − Σ_non-members w·(y − m0) / Σ_non-members w
+
+  with m0 the outcome regression (OLS) fitted on non-members. Intervals: percentile bootstrap over units
+  (members and non-members resampled separately), refitting both models in every replicate; replicates
+  whose propensity model fails are counted and reported, and more than 5% of them makes IPW/AIPW not
+  estimable. The percentile interval is checked to contain the point estimate; when it does not (a badly
+  skewed or unstable bootstrap) no interval is shown;
 * difference-in-differences: per-unit change (post minus pre), Welch interval of the member/non-member gap;
 * ROI and payback: the effect's own 95% interval mapped through the money model. ROI is increasing and
   payback decreasing in the effect, so the mapped interval always contains the point estimate (a
   percentile bootstrap of ROI need not, e.g. with one customer in an arm). P(ROI > 0) is the normal
   approximation from the effect's standard error (bootstrap share for AIPW, whose interval is a bootstrap).
 
+Covariates enter the models through one Wilkinson formula (:mod:`cxresearch.design`): ``covariate_formula``
+(e.g. ``age + I(age**2) + educ + I(re74 == 0)``), or — when none is given — the covariates as given,
+text columns as indicators against their most frequent level. Nothing is added silently (no logs).
+
 Convergence: the propensity logit runs through :func:`cxresearch.fits.fit_with_retries` — IRLS on the
 covariates as given, then on standardised covariates with more iterations, then BFGS — and each attempt is
 checked (converged, score equations solved, no separation). Groups below ``min_group_size`` are not tested.
+
+Layout: the randomized and observational analyses, the money model, inputs (a
+:class:`~cxresearch.sources.Source` and the run's ledger in), claims and metrics, plain tables, plots
+(computing nothing) and report sections (``show_*``: sentences, figures and tables for the notebook).
 """
 
 from __future__ import annotations
 
 import math
 import re
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,64 +51,40 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from cxresearch.display import fmt_interval, fmt_value, plain
+from cxresearch.design import DesignMatrix, design_matrix, formula_of
+from cxresearch.design import variables as formula_variables
+from cxresearch.display import fmt_interval, fmt_value, plain, say
+from cxresearch.errors import NotEstimable, ParameterError
 from cxresearch.fits import FitError, fit_with_retries, is_number
-from cxresearch.io import InputError
-from cxresearch.params import ParameterError
-from cxresearch.results import NotEstimable
-from cxresearch.stats import holm, pick
-
-Z = 1.959964
-Z_POWER = 0.841621  # 80% power
+from cxresearch.io import Column, Contract, InputError, Ledger, read_table
+from cxresearch.plots import show
+from cxresearch.stats import Z95, Claim, holm, percentile_interval, pick, verdict, welch
 
 #: Plain labels of the synthetic world's columns and arms, registered by the notebook with
-#: ``cx.display.use_labels(payoff.COLUMN_LABELS, labels)`` (the ``labels`` parameter wins).
+#: ``cx.display.use_labels(payoff.COLUMN_LABELS)`` (the ``labels`` parameter wins).
 COLUMN_LABELS = {
     "spend": "spend", "visits": "visits", "converted": "bought anything", "retained": "still a customer",
     "pre_spend": "spend before the pilot", "pre_visits": "visits before the pilot",
     "pre_spend_12m": "spend in the 12 months before", "pre_visits_12m": "visits in the 12 months before",
     "tenure_months": "months as a customer", "member": "member", "arm": "group", "loyalty": "loyalty programme",
 }
-#: Words that mark a money column (spend, revenue, ...): its differences are shown in the run's currency.
-MONEY_WORDS = ("spend", "amount", "revenue", "sales", "profit")
-
-
-def is_money(column: str | None) -> bool:
-    """Whether a column's name marks money (its differences are shown in the run's currency)."""
-    return bool(column) and any(w in str(column).lower() for w in MONEY_WORDS)
+#: The tables a run reads: the unit table per design, and the optional panel (observational designs).
+UNIT_TABLES = {"randomized": "loyalty_pilot", "observational": "loyalty_members"}
+PANEL_TABLE = "loyalty_panel"
+#: The synthetic world's enrolment window (used only on synthetic data, when the source gives none).
+SYNTHETIC_WINDOW = {"pre_end": "2024-04", "post_start": "2024-07"}
 
 
 # ---------------------------------------------------------------------------------------------
 # randomized designs
 
 
-def welch(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    """Difference in means a - b with a Welch 95% interval and p-value.
-
-    Needs at least two units per group and some spread; otherwise the interval and p-value are NaN
-    (the caller reports "not testable").
-    """
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    out = {"estimate": float(a.mean() - b.mean()) if len(a) and len(b) else math.nan, "ci_low": math.nan,
-           "ci_high": math.nan, "p_value": math.nan, "se": math.nan, "n_treated": len(a), "n_control": len(b)}
-    if len(a) < 2 or len(b) < 2:
-        return out
-    se = math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
-    if not se > 0:
-        return out
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        res = stats.ttest_ind(a, b, equal_var=False)
-        ci = res.confidence_interval(0.95)
-    out.update({"ci_low": float(ci.low), "ci_high": float(ci.high), "p_value": float(res.pvalue), "se": se})
-    return out
-
-
 def adjusted_effect(y: np.ndarray, treated: np.ndarray, covariates: pd.DataFrame) -> dict[str, float]:
     """Treatment effect adjusted for pre-period covariates (Lin 2013), HC2 standard errors.
 
-    Covariates are centred and scaled (the effect and its HC2 error do not depend on the scale, and
-    covariates on huge scales stay well conditioned); constant covariates are left out.
+    ``covariates`` is a design matrix (:func:`cxresearch.design.design_matrix`). Columns are centred and
+    scaled (the effect and its HC2 error do not depend on the scale, and covariates on huge scales stay
+    well conditioned); constant columns are left out.
     """
     x = covariates.astype(float)
     sd = x.std(ddof=0)
@@ -104,24 +96,27 @@ def adjusted_effect(y: np.ndarray, treated: np.ndarray, covariates: pd.DataFrame
     est, se = float(fit.params["treated"]), float(fit.bse["treated"])
     if not (math.isfinite(se) and se > 0):
         return {"estimate": est, "ci_low": math.nan, "ci_high": math.nan, "p_value": math.nan, "se": math.nan}
-    return {"estimate": est, "ci_low": est - Z * se, "ci_high": est + Z * se, "p_value": float(fit.pvalues["treated"]),
-            "se": se}
+    return {"estimate": est, "ci_low": est - Z95 * se, "ci_high": est + Z95 * se,
+            "p_value": float(fit.pvalues["treated"]), "se": se}
 
 
 def randomized_effects(df: pd.DataFrame, arm_col: str, control_arm: Any, outcomes: list[str],
-                       covariates: list[str], min_group_size: int = 2) -> pd.DataFrame:
+                       covariates: list[str], min_group_size: int = 2, formula: str | None = None) -> pd.DataFrame:
     """Per treatment arm and outcome: difference in means, adjusted effect, variance reduction, Holm p.
 
     Arms are compared with ``control_arm`` as text. Arms with fewer than ``min_group_size`` customers are
     left out (see :func:`arm_sizes`); a comparison whose outcome has no spread gets no interval and is
-    marked in ``note``. Holm's correction runs over the comparisons that have a p-value.
+    marked in ``note``. The adjustment uses ``formula`` (Wilkinson syntax), or ``covariates`` as given.
+    Holm's correction runs over the comparisons that have a p-value.
     """
     labels = df[arm_col].astype(str)
     control = str(control_arm)
     sizes = labels.value_counts()
     arms = sorted((a for a in sizes.index if a != control and sizes[a] >= min_group_size), key=str)
     ctrl = df[labels == control]
-    x_all = covariate_matrix(df, covariates, logs=False) if covariates else None
+    spec = formula if formula is not None else formula_of(covariates)
+    x_all = design_matrix(df, spec).X if spec.strip() else None
+    adjust = x_all is not None and x_all.shape[1] > 0
     rows = []
     for arm in arms:
         in_pair = labels.isin([arm, control]).to_numpy()
@@ -133,7 +128,7 @@ def randomized_effects(df: pd.DataFrame, arm_col: str, control_arm: Any, outcome
                    "n_treated": raw["n_treated"], "n_control": raw["n_control"], "note": ""}
             if not is_number(raw["ci_low"]):
                 row["note"] = "no spread in the outcome (or fewer than 2 customers): not testable"
-            if covariates:
+            if adjust:
                 adj = adjusted_effect(sub[out].to_numpy(), treated, x_all[in_pair]) if is_number(raw["ci_low"]) else \
                     {"estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_value": math.nan, "se": math.nan}
                 ok = is_number(adj["se"]) and is_number(raw["se"]) and raw["se"] > 0
@@ -144,9 +139,9 @@ def randomized_effects(df: pd.DataFrame, arm_col: str, control_arm: Any, outcome
             rows.append(row)
     cols = ["arm", "outcome", "estimate", "ci_low", "ci_high", "p_value", "se", "n_treated", "n_control", "note"]
     out = pd.DataFrame(rows, columns=cols + (["adjusted", "adjusted_ci_low", "adjusted_ci_high", "adjusted_p",
-                                             "adjusted_se", "variance_reduction"] if covariates else []))
+                                             "adjusted_se", "variance_reduction"] if adjust else []))
     out["p_holm"] = _holm_where_finite(out["p_value"])
-    if covariates:
+    if adjust:
         out["adjusted_p_holm"] = _holm_where_finite(out["adjusted_p"])
     return out
 
@@ -179,53 +174,6 @@ def customers_needed(sd: float, effect: float, alpha: float = 0.05, power: float
 
 # ---------------------------------------------------------------------------------------------
 # observational designs
-
-
-def _is_number_column(s: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-
-
-def reference_levels(df: pd.DataFrame, covariates: list[str]) -> dict[str, str]:
-    """The level left out of each text covariate: the most common (ties: the first in sorted order)."""
-    return {c: str(pick(df[c].astype(str).value_counts(), "max")) for c in covariates if not _is_number_column(df[c])}
-
-
-def covariate_matrix(df: pd.DataFrame, covariates: list[str], logs: bool = True) -> pd.DataFrame:
-    """Numbers as they are (plus log(1+x) for non-negative ones when ``logs``), text as dummies named
-    ``column=level``.
-
-    The most common level of a text covariate is left out (:func:`reference_levels`).
-    """
-    parts = []
-    refs = reference_levels(df, covariates)
-    for c in covariates:
-        s = df[c]
-        if _is_number_column(s):
-            v = s.astype(float)
-            parts.append(v.rename(c))
-            if logs and (v >= 0).all():
-                parts.append(np.log1p(v).rename(f"log1p({c})"))
-        else:
-            s = s.astype(str)
-            parts.append(pd.get_dummies(s, prefix=c, prefix_sep="=", dtype=float).drop(columns=f"{c}={refs[c]}"))
-    return pd.concat(parts, axis=1) if parts else pd.DataFrame(index=df.index)
-
-
-_LOG_TERM = re.compile(r"^log1p\((?P<var>.+)\)$")
-
-
-def term_label(term: str, references: dict[str, str] | None = None) -> str:
-    """A covariate-matrix column in words: ``log1p(pre_spend_12m)`` → "spend in the 12 months before (log
-    scale)", ``segment=premium`` → "segment: premium vs mass" (with the reference level known)."""
-    term = str(term)
-    m = _LOG_TERM.match(term)
-    if m:
-        return f"{plain(m.group('var'))} (log scale)"
-    refs = references or {}
-    for var, ref in refs.items():
-        if term.startswith(f"{var}="):
-            return f"{plain(var)}: {plain(term[len(var) + 1:])} vs {plain(ref)}"
-    return plain(term)
 
 
 def _standardise(x: pd.DataFrame) -> pd.DataFrame:
@@ -294,8 +242,17 @@ def _logit_check(x: pd.DataFrame, d: np.ndarray):
     return check
 
 
+_LEVEL_TERM = re.compile(r"^(?P<var>.+)\[(?P<level>[^\[\]]+)\]$")
+
+
+def term_text(term: str) -> str:
+    """A design term as an analyst types it in a message: ``seg[gold]`` → "seg = gold", others unchanged."""
+    m = _LEVEL_TERM.match(str(term))
+    return f"{m.group('var')} = {m.group('level')}" if m else str(term)
+
+
 def separating_columns(x: pd.DataFrame, d: np.ndarray) -> list[str]:
-    """Covariates that on their own separate the groups: a 0/1 column whose 1s are all members (or all
+    """Design terms that on their own separate the groups: a 0/1 column whose 1s are all members (or all
     non-members), or a number whose ranges for members and non-members do not overlap."""
     d = np.asarray(d, bool)
     out = []
@@ -304,9 +261,9 @@ def separating_columns(x: pd.DataFrame, d: np.ndarray) -> list[str]:
         if set(np.unique(v)) <= {0.0, 1.0}:
             ones = d[v == 1]
             if len(ones) and (ones.all() or not ones.any()):
-                out.append(str(c))
+                out.append(term_text(c))
         elif d.any() and (~d).any() and (v[d].min() > v[~d].max() or v[d].max() < v[~d].min()):
-            out.append(str(c))
+            out.append(term_text(c))
     return out
 
 
@@ -341,34 +298,28 @@ def smd(x: pd.DataFrame, treated: np.ndarray, weights: np.ndarray | None = None)
     return pd.Series((mt - mc) / np.where(sd > 0, sd, np.nan), index=x.columns)
 
 
+def att_weights(e: np.ndarray, treated: np.ndarray) -> np.ndarray:
+    """ATT weights: 1 for members, e/(1 − e) for non-members (normalise within each group: Hájek)."""
+    return np.where(np.asarray(treated, bool), 1.0, e / (1 - e))
+
+
 def att_estimates(y: np.ndarray, treated: np.ndarray, x: pd.DataFrame, e: np.ndarray | None = None,
                   record: bool = True) -> dict[str, float]:
-    """Naive gap, IPW (ATT, Hájek) and doubly robust AIPW for the ATT, on one sample."""
+    """Naive gap, IPW and doubly robust AIPW for the effect on members (ATT), Hájek-normalised, on one sample.
+
+    ``IPW = mean_members(y) − Σ_c w·y / Σ_c w`` and ``AIPW = mean_members(y − m0) − Σ_c w·(y − m0) / Σ_c w``
+    over non-members c with ``w = e/(1 − e)``; ``e`` is the propensity logit on ``x`` and ``m0`` the OLS
+    of y on ``x`` among non-members.
+    """
     y, d = np.asarray(y, float), np.asarray(treated, bool)
     e = propensity(x, d, record=record) if e is None else e
-    w0 = e / (1 - e)
-    ipw = y[d].mean() - np.sum(w0[~d] * y[~d]) / np.sum(w0[~d])
+    w0 = att_weights(e, d)[~d]
+    ipw = y[d].mean() - np.sum(w0 * y[~d]) / np.sum(w0)
     xc = sm.add_constant(_standardise(x), has_constant="add")
     m0 = np.asarray(sm.OLS(y[~d], xc[~d]).fit().predict(xc))
-    aipw = (np.sum(y[d] - m0[d]) - np.sum(w0[~d] * (y[~d] - m0[~d]))) / d.sum()
+    r = y - m0
+    aipw = r[d].mean() - np.sum(w0 * r[~d]) / np.sum(w0)
     return {"naive": float(y[d].mean() - y[~d].mean()), "ipw": float(ipw), "aipw": float(aipw)}
-
-
-def percentile_interval(draws: np.ndarray, estimate: float) -> tuple[float, float, str]:
-    """Percentile bootstrap 95% interval, checked to contain ``estimate``.
-
-    Returns ``(low, high, "")`` or ``(nan, nan, reason)`` when the interval would exclude the estimate
-    (a skewed or unstable bootstrap: no interval is better than one that contradicts its estimate).
-    """
-    draws = np.asarray(draws, float)
-    draws = draws[np.isfinite(draws)]
-    if len(draws) < 20 or not is_number(estimate):
-        return math.nan, math.nan, "too few bootstrap replicates succeeded"
-    lo, hi = float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
-    if not lo <= estimate <= hi:
-        return math.nan, math.nan, ("the bootstrap distribution does not contain the estimate (unstable in these "
-                                    "data): no interval is shown")
-    return lo, hi, ""
 
 
 #: How each observational estimate is named for a reader.
@@ -382,27 +333,38 @@ METHODS = {
 
 @dataclass
 class ObservationalResult:
-    """ATT estimates with bootstrap intervals, and the propensity scores for diagnostics."""
+    """ATT estimates with bootstrap intervals, the propensity scores and the balance, and the design used."""
 
     estimates: pd.DataFrame  # method, key, estimate, ci_low, ci_high, note
     propensity: np.ndarray | None
-    balance: pd.DataFrame  # covariate, label (in words), smd_before, smd_after
+    balance: pd.DataFrame  # covariate (design term), smd_before, smd_after
     effective_n_controls: float
     boot: pd.DataFrame  # bootstrap draws per method
     failed_replicates: int = 0
     problem: str = ""  # why IPW/AIPW are not estimable ("" when they are)
+    design: DesignMatrix | None = None
+    n_boot: int = 0
+
+
+def _covariate_design(df: pd.DataFrame, covariates: list[str], formula: str | None) -> DesignMatrix:
+    return design_matrix(df, formula if formula is not None else formula_of(covariates))
 
 
 def observational(df: pd.DataFrame, outcome: str, arm_col: str, control_arm: Any, covariates: list[str],
-                  n_boot: int = 300, seed: int = 0, max_failed_share: float = 0.05) -> ObservationalResult:
+                  n_boot: int = 300, seed: int = 0, max_failed_share: float = 0.05,
+                  formula: str | None = None) -> ObservationalResult:
     """Naive gap, propensity weighting and AIPW (both for the effect on members, ATT), bootstrap CIs.
 
-    Units whose ``arm_col`` differs from ``control_arm`` (compared as text) are the members. Raises
-    :class:`FitError` when the propensity logit does not converge; bootstrap replicates whose logit does
-    not converge are counted, and more than ``max_failed_share`` of them makes IPW/AIPW not estimable.
+    Units whose ``arm_col`` differs from ``control_arm`` (compared as text) are the members. The
+    propensity logit and the outcome regression use ``formula`` (Wilkinson syntax, see
+    :mod:`cxresearch.design`) or, without one, ``covariates`` as given. IPW and AIPW use normalised
+    (Hájek) ATT weights (:func:`att_estimates`). Raises :class:`FitError` when the propensity logit does
+    not converge; bootstrap replicates whose logit does not converge are counted, and more than
+    ``max_failed_share`` of them makes IPW/AIPW not estimable.
     """
     d = (df[arm_col].astype(str) != str(control_arm)).to_numpy()
-    x = covariate_matrix(df, covariates)
+    design = _covariate_design(df, covariates, formula)
+    x = design.X
     y = df[outcome].to_numpy(float)
     e = propensity(x, d)
     point = att_estimates(y, d, x, e)
@@ -428,19 +390,19 @@ def observational(df: pd.DataFrame, outcome: str, arm_col: str, control_arm: Any
         if not why and failed:
             why = f"{failed} of {n_boot} bootstrap replicates left out (propensity model did not converge)"
         rows.append({"method": name, "key": key, "estimate": point[key], "ci_low": lo, "ci_high": hi, "note": why})
-    w = np.where(d, 1.0, e / (1 - e))
-    refs = reference_levels(df, covariates)
-    balance = pd.DataFrame({"covariate": x.columns, "label": [term_label(c, refs) for c in x.columns],
-                            "smd_before": smd(x, d).to_numpy(), "smd_after": smd(x, d, w).to_numpy()})
+    w = att_weights(e, d)
+    balance = pd.DataFrame({"covariate": x.columns, "smd_before": smd(x, d).to_numpy(),
+                            "smd_after": smd(x, d, w).to_numpy()})
     ess = float(w[~d].sum() ** 2 / np.sum(w[~d] ** 2))
-    return ObservationalResult(pd.DataFrame(rows), e, balance, ess, boot, failed, problem)
+    return ObservationalResult(pd.DataFrame(rows), e, balance, ess, boot, failed, problem, design, n_boot)
 
 
 def naive_only(df: pd.DataFrame, outcome: str, arm_col: str, control_arm: Any, covariates: list[str],
-               problem: str) -> ObservationalResult:
+               problem: str, formula: str | None = None) -> ObservationalResult:
     """The naive gap and the unweighted balance when the propensity model cannot be fitted."""
     d = (df[arm_col].astype(str) != str(control_arm)).to_numpy()
-    x = covariate_matrix(df, covariates)
+    design = _covariate_design(df, covariates, formula)
+    x = design.X
     y = df[outcome].to_numpy(float)
     naive = welch(y[d], y[~d])
     rows = [{"method": METHODS["naive"], "key": "naive", "estimate": naive["estimate"],
@@ -448,10 +410,8 @@ def naive_only(df: pd.DataFrame, outcome: str, arm_col: str, control_arm: Any, c
     rows += [{"method": name, "key": key, "estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan,
               "note": f"not estimable: {problem}"}
              for key, name in (("ipw", METHODS["ipw"]), ("aipw", METHODS["aipw"]))]
-    refs = reference_levels(df, covariates)
-    balance = pd.DataFrame({"covariate": x.columns, "label": [term_label(c, refs) for c in x.columns],
-                            "smd_before": smd(x, d).to_numpy(), "smd_after": math.nan})
-    return ObservationalResult(pd.DataFrame(rows), None, balance, math.nan, pd.DataFrame(), 0, problem)
+    balance = pd.DataFrame({"covariate": x.columns, "smd_before": smd(x, d).to_numpy(), "smd_after": math.nan})
+    return ObservationalResult(pd.DataFrame(rows), None, balance, math.nan, pd.DataFrame(), 0, problem, design)
 
 
 def panel_changes(panel: pd.DataFrame, units: pd.DataFrame, unit_col: str, period_col: str, outcome: str,
@@ -546,15 +506,15 @@ def money_summary(money: Money, effect: float, ci_low: float, ci_high: float, se
 
 def verdict_sentence(summary: dict[str, Any], extra_needed: int | None = None) -> tuple[str, str]:
     """Plain verdict and the claim verdict from the ROI interval ("not testable" without a finite interval)."""
-    lo, hi = summary.get("roi_ci_low"), summary.get("roi_ci_high")
-    if not (is_number(lo) and is_number(hi)):
-        return "Cannot tell: the data do not give an interval for the effect.", "not testable"
-    if lo > 0:
-        return "The programme pays off.", "supported"
-    if hi < 0:
-        return "The programme does not pay off.", "not supported"
+    tested = verdict(summary.get("roi_ci_low"), summary.get("roi_ci_high"))
+    if tested == "not testable":
+        return "Cannot tell: the data do not give an interval for the effect.", tested
+    if tested == "supported":
+        return "The programme pays off.", tested
+    if tested == "not supported":
+        return "The programme does not pay off.", tested
     more = f" — need about {extra_needed:,} more customers per group" if extra_needed and extra_needed > 0 else ""
-    return f"Cannot tell yet{more}.", "inconclusive"
+    return f"Cannot tell yet{more}.", tested
 
 
 def payback_sentence(summary: dict[str, Any], setup_cost: float, period: str = "period") -> str:
@@ -585,7 +545,12 @@ class Effect:
 
 @dataclass
 class Payoff:
-    """The money verdict: summary numbers, the plain sentence and the claim pieces."""
+    """The money verdict: summary numbers, the plain sentence and the claim pieces.
+
+    ``roi_draws`` (the ROI of every bootstrap draw of the effect) or ``roi_curve`` (ROI and density of the
+    effect's normal sampling distribution, columns ``roi`` and ``density``) describe the ROI's uncertainty
+    for :func:`plot_roi`.
+    """
 
     summary: dict[str, Any]
     sentence: str
@@ -600,6 +565,19 @@ class Payoff:
     effect: Effect | None = None
     testable: bool = True
     details: dict[str, Any] = field(default_factory=dict)
+    roi_draws: np.ndarray | None = None
+    roi_curve: pd.DataFrame | None = None
+
+
+def roi_distribution(money: Money, effect: Effect) -> tuple[np.ndarray | None, pd.DataFrame | None]:
+    """The ROI's uncertainty: ROI of the bootstrap draws (AIPW), or ROI and density over ±4 standard errors
+    of the effect's normal sampling distribution (None when the effect has no standard error)."""
+    if effect.draws is not None and len(effect.draws):
+        return np.asarray(money.roi(effect.draws), float), None
+    if not (is_number(effect.se) and effect.se > 0):
+        return None, None
+    grid = effect.estimate + effect.se * np.linspace(-4, 4, 401)
+    return None, pd.DataFrame({"roi": money.roi(grid), "density": stats.norm.pdf(grid, effect.estimate, effect.se)})
 
 
 def money_verdict(effect: Effect, margin: float, cost_per_member: float, horizon: float, setup_cost: float = 0.0,
@@ -625,19 +603,36 @@ def money_verdict(effect: Effect, margin: float, cost_per_member: float, horizon
     sd = effect.se / math.sqrt(1 / effect.n_treated + 1 / effect.n_control) if is_number(effect.se) else math.nan
     needed = customers_needed(sd, effect.estimate - m["break_even_effect"])
     extra = needed - members if needed > 0 else -1
-    sentence, verdict = verdict_sentence(m, extra)
+    sentence, tested = verdict_sentence(m, extra)
     mde = minimum_detectable_effect(sd, members, members)
-    return Payoff(m, sentence, verdict, max(extra, 0) if verdict == "inconclusive" else 0, mde, sd, members, test,
-                  effect.note or None, money, effect)
+    roi_draws, roi_curve = roi_distribution(money, effect)
+    return Payoff(m, sentence, tested, max(extra, 0) if tested == "inconclusive" else 0, mde, sd, members, test,
+                  effect.note or None, money, effect, roi_draws=roi_draws, roi_curve=roi_curve)
 
 
 # ---------------------------------------------------------------------------------------------
 # inputs
 
 
+def check_design(design: str) -> None:
+    """Refuse a design other than "randomized" or "observational" (:class:`ParameterError`)."""
+    if design not in UNIT_TABLES:
+        raise ParameterError(f"design must be 'randomized' or 'observational', got {design!r}. "
+                             "Example: -p design randomized")
+
+
+def tables(design: str, data_path: str | None = None, panel_path: str | None = None) -> dict[str, str | None]:
+    """The tables a run reads, for ``cx.notebook.start(tables=...)``: the unit table (and, for an open
+    roll-out, the panel); ``None`` paths are taken from the synthetic world when no path is given at all."""
+    check_design(design)
+    if design == "randomized":
+        return {UNIT_TABLES[design]: data_path}
+    return {UNIT_TABLES[design]: data_path, PANEL_TABLE: panel_path}
+
+
 @dataclass
 class PayoffInputs:
-    """The unit table (and panel), with the money defaults of the synthetic world when used."""
+    """The unit table (and panel), and what is known about the data."""
 
     units: pd.DataFrame
     panel: pd.DataFrame | None
@@ -646,62 +641,54 @@ class PayoffInputs:
     source: str
 
 
-def load_inputs(design: str, data_path: str | None, panel_path: str | None = None, *, unit_col: str | None,
-                arm_col: str, outcome_cols: list[str], covariate_cols: list[str], period_col: str = "month",
-                seed: int = 20240101, n_customers: int = 5000, effects: dict[str, Any] | None = None) -> PayoffInputs:
-    """Read the unit table (one row per unit) and, for observational designs, an optional panel.
+def load_inputs(design: str, source: Any, ledger: Ledger | None = None, *, unit_col: str | None, arm_col: str,
+                outcome_cols: list[str], covariate_cols: list[str], period_col: str = "month",
+                formula: str | None = None) -> PayoffInputs:
+    """Read the unit table (one row per unit) and, for observational designs, the panel if the source has one.
 
-    With no ``data_path`` the synthetic world's loyalty pilot (randomized) or open enrolment
-    (observational, with its monthly panel) is used.
+    ``source`` is a :class:`cxresearch.sources.Source` with the tables of :func:`tables`; every read is
+    recorded in ``ledger`` (the run's ``results.ledger``). The columns of ``covariate_cols`` and of the
+    covariate ``formula`` must be present, complete and finite.
     """
-    from cxresearch.io import Column, Contract, read_table
-    from cxresearch.synth import resolve_inputs
-
-    if design not in ("randomized", "observational"):
-        raise ParameterError(f"design must be 'randomized' or 'observational', got {design!r}. "
-                               "Example: -p design randomized")
-    truth = None
-    if data_path:
-        paths = {"units": data_path, **({"panel": panel_path} if panel_path else {})}
-        synthetic, source = False, "the files given as parameters"
-    else:
-        tables = {"units": "loyalty_pilot"} if design == "randomized" else {"units": "loyalty_members",
-                                                                           "panel": "loyalty_panel"}
-        world, synthetic, truth = resolve_inputs({v: None for v in tables.values()}, seed, n_customers, effects)
-        paths = {k: world[v] for k, v in tables.items()}
-        source = f"the built-in synthetic world ({n_customers:,} customers, seed {seed})"
-    in_panel = design == "observational" and "panel" in paths
-    unit_outcomes = [] if in_panel else outcome_cols
+    check_design(design)
+    path = source.path(UNIT_TABLES[design])
+    if path is None:
+        raise ParameterError("Give data_path, the table with one row per customer (a panel alone cannot be "
+                             "analysed). Example: -p data_path units.csv")
+    panel_path = source.path(PANEL_TABLE) if design == "observational" else None
+    unit_outcomes = [] if panel_path is not None else outcome_cols
     cols = [Column(arm_col, "string"), *[Column(o, "float") for o in unit_outcomes]]
     if unit_col:
         cols.append(Column(unit_col, "string", role="id"))
-    units = read_table(paths["units"], Contract("loyalty units", tuple(cols), key=(unit_col,) if unit_col else ()))
-    where = f"'loyalty units' ({paths['units']})"
+    units = read_table(path, Contract("loyalty units", tuple(cols), key=(unit_col,) if unit_col else ()),
+                       ledger=ledger)
+    where = f"'loyalty units' ({path})"
     if units.empty:
         raise InputError(where, ["the table has no rows. Fix: export the customers with their arm and outcomes."])
-    missing = [c for c in covariate_cols if c not in units.columns]
+    needed = list(dict.fromkeys([*covariate_cols, *(formula_variables(formula) if formula else [])]))
+    missing = [c for c in needed if c not in units.columns]
     if missing:
         raise InputError(where, [
-            f"covariate column '{c}' is missing. Columns: {list(units.columns)}. Fix: correct covariate_cols."
-            for c in missing])
-    empty = [c for c in covariate_cols if units[c].isna().any()]
+            f"covariate column '{c}' is missing. Columns: {list(units.columns)}. Fix: correct covariate_cols"
+            + (" or covariate_formula." if formula else ".") for c in missing])
+    empty = [c for c in needed if units[c].isna().any()]
     if empty:
         raise InputError(where, [
             f"covariate '{c}' has {int(units[c].isna().sum())} empty value(s). Fix: fill them or leave it out."
             for c in empty])
-    bad = [c for c in covariate_cols if pd.api.types.is_numeric_dtype(units[c])
+    bad = [c for c in needed if pd.api.types.is_numeric_dtype(units[c])
            and not np.isfinite(units[c].astype(float)).all()]
     if bad:
         raise InputError(where, [f"covariate '{c}' has infinite values. Fix: correct them or leave it out."
                                  for c in bad])
     panel = None
-    if in_panel:
+    if panel_path is not None:
         if not unit_col:
             raise InputError("'panel'", ["a panel needs unit_col to link units. Fix: set unit_col."])
         pcols = (Column(unit_col, "string", role="id"), Column(period_col, "string"),
                  *[Column(o, "float") for o in outcome_cols])
-        panel = read_table(paths["panel"], Contract("loyalty panel", pcols, key=(unit_col, period_col)))
-    return PayoffInputs(units, panel, synthetic, truth, source)
+        panel = read_table(panel_path, Contract("loyalty panel", pcols, key=(unit_col, period_col)), ledger=ledger)
+    return PayoffInputs(units, panel, bool(source.synthetic), source.truth, source.description)
 
 
 def column_defaults(design: str, arm_col: str | None = None, outcome_cols: list[str] | None = None,
@@ -716,18 +703,23 @@ def column_defaults(design: str, arm_col: str | None = None, outcome_cols: list[
              ["pre_spend_12m", "pre_visits_12m", "tenure_months", "segment", "region"])}
 
 
-def resolve_defaults(design: str, synthetic: bool, truth: dict[str, Any] | None, **given: Any) -> dict[str, Any]:
+def resolve_defaults(design: str, synthetic: bool, truth: dict[str, Any] | None,
+                     source_defaults: dict[str, Any] | None = None, **given: Any) -> dict[str, Any]:
     """Fill parameters left as None with the design's defaults (money from the synthetic world's truth).
 
-    Checks the money parameters: ``margin`` in (0, 1], costs not negative and some cost to earn back,
-    ``horizon`` above 0. ``control_arm`` is returned as text.
+    The enrolment window (``pre_end``, ``post_start``) comes from ``source_defaults`` or, on synthetic
+    data, the synthetic world's; a user's panel needs both given. Checks the money parameters: ``margin``
+    in (0, 1], costs not negative and some cost to earn back, ``horizon`` above 0. ``control_arm`` is
+    returned as text.
     """
     randomized = design == "randomized"
+    window = {k: (source_defaults or {}).get(k) or (SYNTHETIC_WINDOW[k] if synthetic else None)
+              for k in SYNTHETIC_WINDOW}
     defaults: dict[str, Any] = {
         **column_defaults(design),
         "control_arm": "control" if randomized else "0",
         "horizon": 4 if randomized else 12,
-        "pre_end": "2024-04", "post_start": "2024-07",
+        **window,
     }
     if synthetic and truth is not None:
         t = truth["loyalty_pilot" if randomized else "loyalty_enrolment"]
@@ -784,7 +776,7 @@ def arm_label(arm: Any) -> str:
     value as it is in the data."""
     from cxresearch.display import LABELS
 
-    return LABELS.get(str(arm), str(arm))
+    return LABELS.user.get(str(arm), LABELS.get(str(arm), str(arm)))
 
 
 def arm_sizes(labels: pd.Series, min_group_size: int) -> str:
@@ -795,9 +787,21 @@ def arm_sizes(labels: pd.Series, min_group_size: int) -> str:
                      else f"{arm_label(k)} = <{min_group_size}" for k in order)
 
 
+def period_word(design: str, period_col: str, has_panel: bool) -> str:
+    """How the outcome period reads: "month" for a monthly panel, "pilot period" for a pilot, else "period"."""
+    if design == "randomized":
+        return "pilot period"
+    return "month" if has_panel and str(period_col).lower() in ("month", "months") else "period"
+
+
 @dataclass
 class Setup:
-    """Inputs read and checked, parameters resolved, arms labelled as text."""
+    """Inputs read and checked, parameters resolved, arms labelled as text.
+
+    ``params`` holds every resolved parameter (column names, control arm, money, enrolment window);
+    ``formula`` is the covariate formula the models use (given, or the covariates entered as given);
+    ``currency`` the resolved currency ("" for a user's files unless given).
+    """
 
     inputs: PayoffInputs
     units: pd.DataFrame
@@ -806,36 +810,70 @@ class Setup:
     treated_arms: list[str]  # arms with at least min_group_size customers (sorted)
     small_arms: list[str]  # arms below min_group_size (not tested)
     sizes_text: str
+    design: str = "randomized"
+    formula: str = ""
+    formula_given: bool = False
+    currency: str = ""
+    min_group_size: int = 5
+    ledger: Ledger | None = None
+
+    @property
+    def randomized(self) -> bool:
+        return self.design == "randomized"
+
+    @property
+    def money_outcome(self) -> str:
+        """The first outcome: the one the money rests on."""
+        return self.params["outcome_cols"][0]
+
+    @property
+    def period(self) -> str:
+        return period_word(self.design, self.params["period_col"], self.inputs.panel is not None)
+
+    @property
+    def truth(self) -> dict[str, Any] | None:
+        return self.inputs.truth
 
 
-def prepare(design: str, data_path: str | None, panel_path: str | None = None, *, unit_col: str | None,
-            arm_col: str | None, control_arm: Any, outcome_cols: list[str] | None, covariate_cols: list[str] | None,
+def prepare(design: str, source: Any, ledger: Ledger | None = None, *, unit_col: str | None, arm_col: str | None,
+            control_arm: Any, outcome_cols: list[str] | None, covariate_cols: list[str] | None,
             margin: float | None, cost_per_member: float | None, horizon: float | None, setup_cost: float = 0.0,
-            period_col: str = "month", pre_end: str | None = None, post_start: str | None = None,
-            seed: int = 20240101, n_customers: int = 5000, effects: dict[str, Any] | None = None,
-            min_group_size: int = 5) -> Setup:
+            covariate_formula: str | None = None, period_col: str = "month", pre_end: str | None = None,
+            post_start: str | None = None, currency: str | None = None, min_group_size: int = 5) -> Setup:
     """Read and check everything the notebook needs before any analysis.
 
-    Refuses (one clear message) when the control arm does not occur, when there is no second arm, when
-    the control group or every other arm is smaller than ``min_group_size`` (nothing can be tested).
+    ``source`` is a :class:`cxresearch.sources.Source` with the tables of :func:`tables`; reads and
+    exclusions are recorded in ``ledger``. ``covariate_formula`` (Wilkinson syntax) says how the
+    pre-period covariates enter the models; without one ``covariate_cols`` enter as given (and without
+    those, the columns the formula uses are the covariates). ``currency`` None: the data's own
+    (``source.defaults["currency"]``: RUB for the synthetic world, none for a user's files). Refuses (one clear message) when the control arm does not occur, when
+    there is no second arm, when the control group or every other arm is smaller than ``min_group_size``
+    (nothing can be tested), or when a user's panel comes without its enrolment window.
     """
+    check_design(design)
+    if covariate_cols is None and covariate_formula:
+        covariate_cols = formula_variables(covariate_formula)
     names = column_defaults(design, arm_col, outcome_cols, covariate_cols)
-    inputs = load_inputs(design, data_path, panel_path, unit_col=unit_col, arm_col=names["arm_col"],
+    inputs = load_inputs(design, source, ledger, unit_col=unit_col, arm_col=names["arm_col"],
                          outcome_cols=names["outcome_cols"], covariate_cols=names["covariate_cols"],
-                         period_col=period_col, seed=seed, n_customers=n_customers, effects=effects)
-    p = resolve_defaults(design, inputs.synthetic, inputs.truth, arm_col=arm_col, control_arm=control_arm,
-                         outcome_cols=outcome_cols, covariate_cols=covariate_cols, margin=margin,
-                         cost_per_member=cost_per_member, horizon=horizon, pre_end=pre_end, post_start=post_start,
-                         setup_cost=setup_cost)
+                         period_col=period_col, formula=covariate_formula)
+    p = resolve_defaults(design, inputs.synthetic, inputs.truth, dict(getattr(source, "defaults", {}) or {}),
+                         arm_col=arm_col, control_arm=control_arm, outcome_cols=outcome_cols,
+                         covariate_cols=names["covariate_cols"], margin=margin, cost_per_member=cost_per_member,
+                         horizon=horizon, pre_end=pre_end, post_start=post_start, setup_cost=setup_cost)
+    p.update(unit_col=unit_col, period_col=period_col)
+    if inputs.panel is not None and not (p["pre_end"] and p["post_start"]):
+        raise ParameterError("A panel needs its enrolment window: give pre_end (first period of the window) and "
+                             "post_start (first period after it). Example: -p pre_end 2024-04 -p post_start 2024-07")
     col = p["arm_col"]
-    source = f"'loyalty units' ({data_path or 'synthetic world'})"
+    where = f"'loyalty units' ({source.path(UNIT_TABLES[design]) if not inputs.synthetic else 'synthetic world'})"
     labels = inputs.units[col].astype(str).str.strip()
-    control = match_control(labels, p["control_arm"], col, source)
+    control = match_control(labels, p["control_arm"], col, where)
     units = inputs.units.assign(**{col: labels})
     sizes = labels.value_counts()
     others = sorted((a for a in sizes.index if a != control), key=str)
     if not others:
-        raise NotEstimable(f"Column '{col}' of {source} has only the control arm '{control}' "
+        raise NotEstimable(f"Column '{col}' of {where} has only the control arm '{control}' "
                            f"({sizes[control]:,} customers): there is nothing to compare it with. Fix: include the "
                            "customers of the programme arm(s), or check arm_col.")
     if sizes[control] < min_group_size:
@@ -854,8 +892,15 @@ def prepare(design: str, data_path: str | None, panel_path: str | None = None, *
                            "more customers of the programme arm.")
     for out_col in p["outcome_cols"] if design == "randomized" or inputs.panel is None else []:
         if out_col not in units:
-            raise InputError(source, [f"outcome column '{out_col}' is missing. Fix: correct outcome_cols."])
-    return Setup(inputs, units, p, control, ok, small, arm_sizes(labels, min_group_size))
+            raise InputError(where, [f"outcome column '{out_col}' is missing. Fix: correct outcome_cols."])
+    formula = covariate_formula.strip() if covariate_formula else formula_of(p["covariate_cols"])
+    currency = currency or (getattr(source, "defaults", {}) or {}).get("currency", "")
+    return Setup(inputs, units, p, control, ok, small, arm_sizes(labels, min_group_size), design, formula,
+                 bool(covariate_formula), currency, min_group_size, ledger)
+
+
+# ---------------------------------------------------------------------------------------------
+# analyses
 
 
 @dataclass
@@ -867,21 +912,27 @@ class RandomizedAnalysis:
     arm: str
     adjusted: bool
     binary: list[str] = field(default_factory=list)  # 0/1 outcomes: their differences are shares (percentage points)
+    design: DesignMatrix | None = None  # the covariates of the regression adjustment
+
+    @property
+    def references(self) -> dict[str, str]:
+        return dict(self.design.references) if self.design is not None else {}
 
 
 def analyse_randomized(setup: Setup) -> RandomizedAnalysis:
     """Effects of every testable arm on every outcome; the money effect is the first arm (sorted) on the
-    first outcome, regression-adjusted when covariates are given."""
+    first outcome, regression-adjusted when there are covariates (``setup.formula``)."""
     p = setup.params
+    design = design_matrix(setup.units, setup.formula) if setup.formula else None
     table = randomized_effects(setup.units, p["arm_col"], setup.control, p["outcome_cols"], p["covariate_cols"],
-                               min_group_size=1)
+                               min_group_size=1, formula=setup.formula)
     table = table[table["arm"].isin(setup.treated_arms)].reset_index(drop=True)
     for col, adj in (("p_holm", "p_value"), ("adjusted_p_holm", "adjusted_p")):
         if col in table:
             table[col] = _holm_where_finite(table[adj])
-    adjusted = bool(p["covariate_cols"])
+    adjusted = "adjusted" in table
     arm = setup.treated_arms[0]
-    row = table[(table["arm"] == arm) & (table["outcome"] == p["outcome_cols"][0])].iloc[0]
+    row = table[(table["arm"] == arm) & (table["outcome"] == setup.money_outcome)].iloc[0]
     pre = "adjusted_" if adjusted else ""
     est = row["adjusted"] if adjusted else row["estimate"]
     effect = Effect(float(est), float(row[f"{pre}ci_low"]), float(row[f"{pre}ci_high"]), float(row[f"{pre}se"]),
@@ -890,7 +941,7 @@ def analyse_randomized(setup: Setup) -> RandomizedAnalysis:
                     + ("adjusted for what customers did before, robust interval" if adjusted else "Welch interval") + ")",
                     note=row["note"] or "")
     binary = [o for o in p["outcome_cols"] if setup.units[o].dropna().isin([0, 1]).all()]
-    return RandomizedAnalysis(table, effect, arm, adjusted, binary)
+    return RandomizedAnalysis(table, effect, arm, adjusted, binary, design)
 
 
 @dataclass
@@ -904,32 +955,47 @@ class ObservationalAnalysis:
     placebo: dict[str, float] | None
     primary: str  # "did" or "aipw"
     draws: np.ndarray  # bootstrap draws of the primary effect (AIPW); empty for DiD
-    pre_gap: dict[str, float]  # members minus non-members on the first numeric covariate, before joining
-    pre_covariate: str | None = None
+    pre_gap: dict[str, float]  # members minus non-members before joining (Welch)
+    pre_covariate: str | None = None  # the covariate compared before joining (None: the outcome itself)
     estimates: pd.DataFrame | None = None  # every method, DiD included
     effect: Effect | None = None
     dropped_units: int = 0
+    outcome: str = ""
+    pre_from_outcome: bool = False  # pre_gap compares the outcome's own mean before the enrolment window
+
+    @property
+    def design(self) -> DesignMatrix | None:
+        return self.result.design
+
+    @property
+    def references(self) -> dict[str, str]:
+        return dict(self.design.references) if self.design is not None else {}
 
 
 def analyse_observational(units: pd.DataFrame, panel: pd.DataFrame | None, *, unit_col: str | None, arm_col: str,
-                          control_arm: str, outcome: str, covariates: list[str], period_col: str = "month",
-                          pre_end: str = "2024-04", post_start: str = "2024-07", n_boot: int = 300,
-                          seed: int = 0, min_group_size: int = 5) -> ObservationalAnalysis:
+                          control_arm: str, outcome: str, covariates: list[str], formula: str | None = None,
+                          period_col: str = "month", pre_end: str | None = None, post_start: str | None = None,
+                          n_boot: int = 300, seed: int = 0, min_group_size: int = 5,
+                          ledger: Ledger | None = None) -> ObservationalAnalysis:
     """Naive gap, IPW, AIPW and — with a panel — difference-in-differences, event study and a placebo.
 
     With a panel the outcome for IPW/AIPW is the mean per period from ``post_start`` on, and DiD compares
-    each unit's change from its mean before ``pre_end``. The placebo pretends the programme started in the
-    middle of the pre-period: its DiD should be near zero. With a panel DiD is the primary estimate and
-    IPW/AIPW are side analyses (not estimable when the propensity model does not converge); without one
-    AIPW is primary and a propensity model that does not converge stops the run (:class:`FitError`).
+    each unit's change from its mean before ``pre_end`` (both required with a panel). The placebo
+    pretends the programme started in the middle of the pre-period: its DiD should be near zero. With a
+    panel DiD is the primary estimate and IPW/AIPW are side analyses (not estimable when the propensity
+    model does not converge); without one AIPW is primary and a propensity model that does not converge
+    stops the run (:class:`FitError`). Self-selection compares members and non-members before joining on
+    the outcome's own mean before ``pre_end`` (with a panel) or on the first numeric covariate. Units left
+    out for lack of panel periods are recorded in ``ledger``.
     """
-    from cxresearch.io import LEDGER
-
     data, y_col = units.copy(), outcome
     did = event = placebo = None
     dropped = 0
-    has_panel = panel is not None and unit_col
+    has_panel = panel is not None and bool(unit_col)
     if has_panel:
+        if not (pre_end and post_start):
+            raise ParameterError("A panel needs its enrolment window: give pre_end and post_start. "
+                                 "Example: -p pre_end 2024-04 -p post_start 2024-07")
         where = "'loyalty panel'"
         periods = sorted(panel[period_col].astype(str).unique())
         if pre_end > post_start:
@@ -943,19 +1009,21 @@ def analyse_observational(units: pd.DataFrame, panel: pd.DataFrame | None, *, un
         data = units.set_index(unit_col).join(ch[["pre", "post", "change"]].add_prefix("__did_"),
                                               how="inner").reset_index()
         dropped = len(units) - len(data)
-        LEDGER.exclude("loyalty units", "panel", "units without panel periods both before pre_end and from "
-                       "post_start on", dropped, len(units))
+        (ledger if ledger is not None else Ledger()).exclude(
+            "loyalty units", "panel", "units without panel periods both before pre_end and from post_start on",
+            dropped, len(units))
         y_col = "__did_post"
     treated = (data[arm_col].astype(str) != str(control_arm)).to_numpy()
     if min(treated.sum(), (~treated).sum()) < min_group_size:
         raise NotEstimable(f"After linking the panel, members or non-members number fewer than {min_group_size} "
                            "(min_group_size): no effect can be tested. Fix: check that the panel covers the units.")
     try:
-        result = observational(data, y_col, arm_col, control_arm, covariates, n_boot=n_boot, seed=seed)
+        result = observational(data, y_col, arm_col, control_arm, covariates, n_boot=n_boot, seed=seed,
+                               formula=formula)
     except FitError as exc:
         if not has_panel:
             raise
-        result = naive_only(data, y_col, arm_col, control_arm, covariates, str(exc))
+        result = naive_only(data, y_col, arm_col, control_arm, covariates, str(exc), formula=formula)
     est = result.estimates
     draws = np.array([])
     if has_panel:
@@ -983,43 +1051,192 @@ def analyse_observational(units: pd.DataFrame, panel: pd.DataFrame | None, *, un
                         float(np.std(draws, ddof=1)) if len(draws) > 1 else math.nan, int(treated.sum()),
                         int((~treated).sum()), "doubly robust AIPW (bootstrap interval)", draws=draws,
                         note=a["note"])
-    numeric = [c for c in covariates if c in data and pd.api.types.is_numeric_dtype(data[c])]
-    first = numeric[0] if numeric else None
-    pre_gap = welch(data.loc[treated, first], data.loc[~treated, first]) if first else {}
+    if has_panel:
+        first, pre = None, data["__did_pre"]
+    else:
+        numeric = [c for c in covariates if c in data and pd.api.types.is_numeric_dtype(data[c])
+                   and not pd.api.types.is_bool_dtype(data[c])]
+        first = numeric[0] if numeric else None
+        pre = data[first] if first else None
+    pre_gap = welch(pre[treated], pre[~treated]) if pre is not None else {}
     return ObservationalAnalysis(result, treated, did, event, placebo, primary, draws, pre_gap, first, est, effect,
-                                 dropped)
+                                 dropped, outcome, has_panel)
 
 
-def self_selection_claim(obs: ObservationalAnalysis) -> dict[str, Any]:
-    """Claim pieces for "customers who joined were already heavier buyers" (Welch on the first numeric covariate)."""
-    from cxresearch.results import verdict
+def analyse(setup: Setup, n_boot: int = 300, seed: int = 0) -> RandomizedAnalysis | ObservationalAnalysis:
+    """The analysis of the setup's design (:func:`analyse_randomized` or :func:`analyse_observational`).
 
+    The covariate formula and its reference levels are recorded in the run's ledger (``results.json``
+    notes and the report's appendix).
+    """
+    p = setup.params
+    if setup.randomized:
+        fx: RandomizedAnalysis | ObservationalAnalysis = analyse_randomized(setup)
+        models = "the regression adjustment"
+    else:
+        fx = analyse_observational(setup.units, setup.inputs.panel, unit_col=p["unit_col"], arm_col=p["arm_col"],
+                                   control_arm=setup.control, outcome=setup.money_outcome,
+                                   covariates=p["covariate_cols"], formula=setup.formula, period_col=p["period_col"],
+                                   pre_end=p["pre_end"], post_start=p["post_start"], n_boot=n_boot, seed=seed,
+                                   min_group_size=setup.min_group_size, ledger=setup.ledger)
+        models = "the propensity logit and the outcome regression (IPW and AIPW)"
+    if setup.ledger is not None and fx.design is not None:
+        refs = "; ".join(f"{k} = {v}" for k, v in fx.references.items())
+        setup.ledger.note(f"Covariate formula of {models}: {fx.design.formula or 'none (no covariates)'} ("
+                          + ("given as covariate_formula" if setup.formula_given else "covariates entered as given")
+                          + (f"; reference levels: {refs})" if refs else ")"))
+    return fx
+
+
+def pays_off(setup: Setup, effect: Effect) -> Payoff:
+    """The money verdict of ``effect`` with the setup's margin, cost, horizon and set-up cost (:func:`money_verdict`)."""
+    p = setup.params
+    return money_verdict(effect, p["margin"], p["cost_per_member"], p["horizon"], p["setup_cost"] or 0.0,
+                         setup.min_group_size, period=setup.period)
+
+
+# ---------------------------------------------------------------------------------------------
+# claims, metrics and the check against the planted truth
+
+
+def pre_period_measure(obs: ObservationalAnalysis, period: str = "period") -> str:
+    """What members and non-members are compared on before joining, in words."""
+    if obs.pre_from_outcome:
+        return f"{plain(obs.outcome)} per {period} before the enrolment window"
+    return plain(obs.pre_covariate) if obs.pre_covariate else "a number measured before joining"
+
+
+def self_selection_claim(obs: ObservationalAnalysis, period: str = "period") -> Claim:
+    """"Customers who joined were already heavier buyers": members minus non-members before joining (Welch).
+
+    Compared on the outcome's own mean per ``period`` before the enrolment window when there is a panel
+    (in the outcome's money), otherwise on the first numeric covariate (as a number).
+    """
     g = obs.pre_gap
     n = int(min(obs.treated.sum(), (~obs.treated).sum()))
-    what = plain(obs.pre_covariate) if obs.pre_covariate else "a number measured before joining"
-    return {"test": f"members minus non-members: {what} (measured before joining; Welch t-test)",
-            "estimate": g.get("estimate"), "ci_low": g.get("ci_low"), "ci_high": g.get("ci_high"),
-            "p_value": g.get("p_value"), "verdict": verdict(g.get("ci_low"), g.get("ci_high")), "n": n,
-            "note": None if g else "no numeric pre-period covariate was given",
-            "unit": "money" if is_money(obs.pre_covariate) else "",
-            "meaning": f"Positive means members were higher than non-members on {what} before joining" if g else None}
+    what = pre_period_measure(obs, period)
+    return Claim("members_were_heavier_buyers", "Customers who joined were already heavier buyers (self-selection)",
+                 f"members minus non-members: {what} (measured before joining; Welch t-test)", g.get("estimate"),
+                 g.get("ci_low"), g.get("ci_high"), g.get("p_value"), verdict(g.get("ci_low"), g.get("ci_high")), n,
+                 None if g else "no numeric pre-period covariate was given", "money" if obs.pre_from_outcome else "",
+                 f"Positive means members were higher than non-members on {what}"
+                 + ("" if obs.pre_from_outcome else " before joining") if g else None)
+
+
+def planted_effect(setup: Setup) -> float | None:
+    """The synthetic world's planted effect on spend (the pilot's ATE, or the members' ATT per month); None for
+    real data or another money outcome."""
+    t = setup.truth
+    if t is None or setup.money_outcome != "spend":
+        return None
+    return float(t["loyalty_pilot"]["true_ate_spend"] if setup.randomized else
+                 t["loyalty_enrolment"]["true_att_spend_per_month"])
+
+
+def planted_roi(pay: Payoff, planted_effect: float | None) -> float | None:
+    """The return on investment at the planted effect, through the same money model (None without one)."""
+    if pay.money is None or not is_number(planted_effect):
+        return None
+    return float(pay.money.roi(planted_effect))
+
+
+def payoff_claim(setup: Setup, pay: Payoff) -> Claim:
+    """"The loyalty investment pays off": ROI over the horizon with its 95% interval (verdict from its sign)."""
+    m, effect = pay.summary, pay.effect
+    return Claim("loyalty_investment_pays_off", "The loyalty investment pays off", pay.test, m.get("roi"),
+                 m.get("roi_ci_low"), m.get("roi_ci_high"), None, pay.verdict,
+                 min(effect.n_treated, effect.n_control), pay.note, "share",
+                 f"Return on investment over {setup.params['horizon']:g} {setup.period}s. Above 0%: the extra gross "
+                 "profit is more than the programme costs; 100%: it is twice the cost",
+                 planted_roi(pay, planted_effect(setup)))
+
+
+def claims(setup: Setup, fx: RandomizedAnalysis | ObservationalAnalysis, pay: Payoff) -> list[Claim]:
+    """The run's claims: the money verdict, and for an open roll-out the self-selection of members."""
+    out = [payoff_claim(setup, pay)]
+    if not setup.randomized:
+        out.append(self_selection_claim(fx, setup.period))
+    return out
+
+
+def truth_check(setup: Setup, fx: RandomizedAnalysis | ObservationalAnalysis) -> pd.DataFrame | None:
+    """Each estimate of the money outcome beside the planted effect, and whether its interval covers it.
+
+    None when there is no planted effect (:func:`planted_effect`).
+    """
+    planted = planted_effect(setup)
+    if planted is None:
+        return None
+    if setup.randomized:
+        table = fx.table[fx.table["outcome"] == setup.money_outcome]
+        cols = ["adjusted", "adjusted_ci_low", "adjusted_ci_high"] if fx.adjusted else ["estimate", "ci_low", "ci_high"]
+        rows = pd.DataFrame({"method": table["arm"].map(plain) + ": " + table["outcome"].map(plain),
+                             **dict(zip(["estimate", "ci_low", "ci_high"], (table[c] for c in cols), strict=True))})
+    else:
+        rows = fx.estimates[["method", "estimate", "ci_low", "ci_high"]]
+    check = rows.reset_index(drop=True).assign(planted=planted)
+    check["covers the planted effect"] = (check["ci_low"] <= planted) & (planted <= check["ci_high"])
+    return check
+
+
+def _interval(estimate: Any, ci_low: Any, ci_high: Any) -> dict[str, Any]:
+    return {"estimate": estimate, "ci_low": ci_low, "ci_high": ci_high}
+
+
+def metrics(setup: Setup, fx: RandomizedAnalysis | ObservationalAnalysis, pay: Payoff) -> list[dict[str, Any]]:
+    """The run's metrics as keyword arguments of ``results.metric`` (name, value, headline, label, unit)."""
+    period, money = setup.period, setup.money_outcome
+    out: list[dict[str, Any]] = []
+    if setup.randomized:
+        table = fx.table
+        out.append({"name": "effects", "value": {
+            a: {r.outcome: {"estimate": r.estimate, "ci_low": r.ci_low, "ci_high": r.ci_high, "p_value": r.p_value}
+                for r in g.itertuples()} for a, g in table.groupby("arm")}})
+        if fx.adjusted:
+            out.append({"name": "cuped_variance_reduction", "unit": "share", "value": {
+                a: dict(zip(g["outcome"], g["variance_reduction"], strict=True)) for a, g in table.groupby("arm")}})
+    else:
+        e = fx.estimates.set_index("key")
+        iv = {k: _interval(e.at[k, "estimate"], e.at[k, "ci_low"], e.at[k, "ci_high"]) for k in e.index}
+        out.append({"name": "effects", "value": {"member": {money: {
+            **iv[fx.primary], "p_value": fx.did["p_value"] if fx.primary == "did" else None}}}})
+        out.append({"name": "naive_gap", "value": iv["naive"], "headline": True, "unit": "money",
+                    "label": f"members vs non-members as observed, per {period} (naive gap)"})
+        if is_number(e.at["ipw", "estimate"]):
+            out.append({"name": "ipw_effect", "value": iv["ipw"], "unit": "money"})
+            out.append({"name": "aipw_effect", "value": iv["aipw"], "headline": fx.primary == "aipw", "unit": "money",
+                        "label": f"effect per member and {period} (doubly robust AIPW)"})
+            out.append({"name": "effective_n_controls", "value": fx.result.effective_n_controls})
+            out.append({"name": "bootstrap_replicates_failed", "value": fx.result.failed_replicates})
+        if "did" in iv:
+            out.append({"name": "did_effect", "value": iv["did"], "headline": True, "unit": "money",
+                        "label": f"effect per member and {period} (difference-in-differences)"})
+        if fx.placebo is not None:
+            out.append({"name": "placebo_did", "unit": "money",
+                        "value": _interval(fx.placebo["estimate"], fx.placebo["ci_low"], fx.placebo["ci_high"])})
+    if pay.testable:
+        m = pay.summary
+        out.append({"name": "roi", "value": _interval(m["roi"], m["roi_ci_low"], m["roi_ci_high"]), "headline": True,
+                    "label": "return on investment (95% CI)", "unit": "share"})
+        out.append({"name": "prob_roi_positive", "value": m["prob_roi_positive"], "headline": True,
+                    "label": "plausible effects with ROI above 0%", "unit": "share"})
+        out.append({"name": "break_even_effect", "value": m["break_even_effect"], "unit": "money"})
+        if (setup.params["setup_cost"] or 0) > 0:
+            out.append({"name": "payback_periods", "unit": "months" if period == "month" else None,
+                        "value": _interval(m["payback"], m["payback_ci_low"], m["payback_ci_high"])})
+        out.append({"name": "mde_next_pilot", "value": pay.mde, "unit": "money"})
+        out.append({"name": "customers_needed_per_group", "value": pay.extra_needed})
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
 # presentation: plain-named tables and sentences for the report
 
 
-def period_word(design: str, period_col: str, has_panel: bool) -> str:
-    """How the outcome period reads: "month" for a monthly panel, "pilot period" for a pilot, else "period"."""
-    if design == "randomized":
-        return "pilot period"
-    return "month" if has_panel and str(period_col).lower() in ("month", "months") else "period"
-
-
-def design_sentence(setup: Setup, design: str) -> str:
+def design_sentence(setup: Setup) -> str:
     """The design and the group sizes in words (groups below ``min_group_size`` shown as "<5")."""
     col = setup.params["arm_col"]
-    if design == "observational":
+    if not setup.randomized:
         sizes = setup.units[col].value_counts()
         members = int(sizes.drop(setup.control, errors="ignore").sum())
         n0 = int(sizes.get(setup.control, 0))
@@ -1066,32 +1283,23 @@ def _outcome_unit(outcome: str, money_outcome: str | None, binary: list[str] | N
     return "pp" if outcome in (binary or []) else ""
 
 
-def planted_roi(pay: Payoff, planted_effect: float | None) -> float | None:
-    """The return on investment at the planted effect, through the same money model (None without one)."""
-    if pay.money is None or not is_number(planted_effect):
-        return None
-    return float(pay.money.roi(planted_effect))
-
-
 # ---------------------------------------------------------------------------------------------
 # plots (take results, optional ax, compute nothing, return the axes)
 
 
-def _percent_axis(ax: plt.Axes, axis: str = "x") -> None:
+def _percent_axis(ax: plt.Axes, axis: str = "x", whole: float = 100) -> None:
     from matplotlib.ticker import PercentFormatter
 
-    (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(PercentFormatter(100, decimals=0))
+    (ax.xaxis if axis == "x" else ax.yaxis).set_major_formatter(PercentFormatter(whole, decimals=0))
 
 
 def plot_effects(table: pd.DataFrame, est: str = "estimate", lo: str = "ci_low", hi: str = "ci_high",
                  label: str = "label", ax: plt.Axes | None = None, title: str = "Effect with 95% CI",
                  xlabel: str = "") -> plt.Axes:
     """Point estimates with intervals; the dashed line is no effect. Rows without an interval are left out."""
-    from cxresearch.plots import plot_intervals
+    from cxresearch.plots import MUTED, plot_intervals
 
     t = table[table[[est, lo, hi]].apply(pd.to_numeric, errors="coerce").notna().all(axis=1)]
-    from cxresearch.plots import MUTED
-
     ax = plot_intervals(t[label], t[est], t[lo], t[hi], ax, xlabel=xlabel, title=title, reference=0.0)
     top = len(t) - 1  # the reference line's name, in headroom above the first row
     ax.set_ylim(-0.6, top + 0.9)
@@ -1131,18 +1339,21 @@ def plot_randomized(table: pd.DataFrame, adjusted: bool, money_outcome: str | No
 
 
 def plot_balance(balance: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
-    """Standardized mean differences before and after weighting (|SMD| < 0.1 is usually taken as balanced)."""
+    """Standardized mean differences before and after weighting (|SMD| < 0.1 is usually taken as balanced).
+
+    Terms are named by their labels (``segment[premium]`` reads "segment: premium vs mass" once the design's
+    reference levels are registered with ``cx.display.use_labels(references=...)``).
+    """
     from cxresearch.plots import ACCENT, MAIN, MUTED, labels
 
     ax = ax or plt.subplots(figsize=(8, 0.42 * len(balance) + 1.8))[1]
     y = np.arange(len(balance))[::-1]
-    names = balance["label"] if "label" in balance else balance["covariate"]
     ax.axvspan(-0.1, 0.1, color=MUTED, alpha=0.12, lw=0, label="balanced (within ±0.1)")
     ax.axvline(0, color=MUTED, lw=1)
     ax.scatter(balance["smd_before"], y, color=ACCENT, s=36, label="before weighting", zorder=3)
     if balance["smd_after"].notna().any():
         ax.scatter(balance["smd_after"], y, color=MAIN, s=36, label="after weighting", zorder=3)
-    ax.set_yticks(y, labels(names, 48))
+    ax.set_yticks(y, labels(balance["covariate"], 48))
     ax.set_ylim(-0.7, len(balance) - 0.3)
     ax.grid(axis="y", visible=False)
     ax.set_xlabel("difference, members minus non-members (in standard deviations)")
@@ -1158,13 +1369,13 @@ def plot_overlap(score: np.ndarray, treated: np.ndarray, ax: plt.Axes | None = N
     from cxresearch.plots import MAIN, MUTED
 
     ax = ax or plt.subplots(figsize=(8, 3.6))[1]
-    df = pd.DataFrame({"score": 100 * np.asarray(score, float),
+    df = pd.DataFrame({"score": np.asarray(score, float),
                        "group": np.where(np.asarray(treated, bool), "members", "non-members")})
-    sns.histplot(df, x="score", hue="group", hue_order=["non-members", "members"], bins=np.linspace(0, 100, 31),
+    sns.histplot(df, x="score", hue="group", hue_order=["non-members", "members"], bins=np.linspace(0, 1, 31),
                  stat="density", common_norm=False, element="step", alpha=0.35,
                  palette={"non-members": MUTED, "members": MAIN}, ax=ax)
-    _percent_axis(ax)
-    ax.set_xlim(0, 100)
+    _percent_axis(ax, whole=1)
+    ax.set_xlim(0, 1)
     ax.set_xlabel("estimated chance of joining, from what we knew before")
     ax.set_ylabel("share of customers (density)")
     ax.set_yticks([])
@@ -1181,7 +1392,7 @@ _DATE_PERIOD = re.compile(r"^\d{4}-\d{2}(-\d{2})?$")
 def _period_dates(periods: pd.Series) -> pd.DatetimeIndex | None:
     """Periods such as "2024-05" or "2024-05-31" as dates (None when any is not a date)."""
     text = pd.Series(periods).astype(str)
-    if not text.map(lambda v: bool(_DATE_PERIOD.match(v))).all():
+    if not text.str.match(_DATE_PERIOD).all():
         return None
     when = pd.to_datetime(text.where(text.str.len() > 7, text + "-01"), format="%Y-%m-%d", errors="coerce")
     return None if when.isna().any() else pd.DatetimeIndex(when)
@@ -1224,27 +1435,25 @@ def plot_event_study(es: pd.DataFrame, pre_end: str, post_start: str, ax: plt.Ax
 
 
 def plot_roi(result: Payoff, ax: plt.Axes | None = None) -> plt.Axes:
-    """Uncertainty of the ROI: bootstrap histogram (AIPW) or the normal sampling distribution of the effect."""
+    """Uncertainty of the ROI: histogram of the bootstrap draws' ROI (AIPW) or the ROI's sampling curve
+    (``result.roi_draws`` / ``result.roi_curve``, computed by :func:`money_verdict`)."""
     import seaborn as sns
 
     from cxresearch.plots import ACCENT, MAIN
 
     ax = ax or plt.subplots(figsize=(8, 3.6))[1]
-    money, eff = result.money, result.effect
-    if eff.draws is not None and len(eff.draws):
-        sns.histplot(x=money.roi(eff.draws) * 100, bins=40, color=MAIN, ax=ax)
+    if result.roi_draws is not None:
+        sns.histplot(x=result.roi_draws, bins=40, color=MAIN, ax=ax)
         ax.set_ylabel("bootstrap draws")
-    else:
-        grid = eff.estimate + eff.se * np.linspace(-4, 4, 401)
-        roi = money.roi(grid) * 100
-        density = stats.norm.pdf(grid, eff.estimate, eff.se)
+    elif result.roi_curve is not None:
+        roi, density = result.roi_curve["roi"], result.roi_curve["density"]
         ax.plot(roi, density, color=MAIN)
         ax.fill_between(roi, density, where=roi >= 0, color=MAIN, alpha=0.25, lw=0, label="pays off (ROI above 0%)")
         ax.set_ylabel("how likely")
         ax.set_yticks([])
         ax.set_ylim(bottom=0)
     ax.axvline(0, color=ACCENT, lw=2, label="break-even (ROI 0%)")
-    _percent_axis(ax)
+    _percent_axis(ax, whole=1)
     ax.set_xlabel("return on investment over the horizon")
     ax.set_title(f"How sure are we that it pays? Chance that ROI is above 0%: "
                  f"{result.summary['prob_roi_positive']:.0%}")
@@ -1278,8 +1487,8 @@ def randomized_alt(table: pd.DataFrame, adjusted: bool, money_outcome: str | Non
 
 
 def balance_alt(balance: pd.DataFrame) -> str:
-    """Alt text of :func:`plot_balance`."""
-    names = balance["label"] if "label" in balance else balance["covariate"]
+    """Alt text of :func:`plot_balance` (terms named by their labels)."""
+    names = balance["covariate"].map(plain)
     before = balance["smd_before"].abs()
     if before.notna().sum() == 0:
         return "Dot chart of how members differed from non-members before joining: no difference could be computed."
@@ -1322,3 +1531,123 @@ def roi_alt(result: Payoff) -> str:
     return (f"Curve of how likely each return on investment is: estimate {m['roi']:.0%}, 95% interval "
             f"{m['roi_ci_low']:.0%} to {m['roi_ci_high']:.0%}; the chance that it is above 0% (break-even) is "
             f"{m['prob_roi_positive']:.0%}.")
+
+
+# ---------------------------------------------------------------------------------------------
+# report sections: what the notebook shows, in order (sentences, figures with alt text, tables; no computing)
+
+
+def _show_table(df: pd.DataFrame, **kw: Any) -> None:
+    from IPython.display import display
+
+    from cxresearch.display import table
+
+    display(table(df, **kw))
+
+
+def show_design(setup: Setup) -> None:
+    """The design, the group sizes and the control group; arms too small to test."""
+    say("Design: {design}; control group: **{control}**.", design=design_sentence(setup),
+        control=arm_label(setup.control))
+    if setup.small_arms:
+        say("Arms with fewer than {m} customers are not tested (the confidentiality threshold): {arms}.",
+            m=setup.min_group_size, arms=", ".join(arm_label(a) for a in setup.small_arms))
+
+
+def show_effects(setup: Setup, fx: RandomizedAnalysis | ObservationalAnalysis) -> None:
+    """The effects: per group and outcome (pilot), or per method with how the groups were made alike (roll-out)."""
+    cur, money, period = setup.currency, setup.money_outcome, setup.period
+    if setup.randomized:
+        axes = plot_randomized(fx.table, fx.adjusted, money, cur, fx.binary)
+        show(axes.flat[0].figure, randomized_alt(fx.table, fx.adjusted, money, cur, fx.binary))
+        _show_table(effects_display(fx.table, fx.adjusted, money, cur, fx.binary), percent=["variance removed"])
+        return
+    est = fx.estimates
+    ax = plot_effects(est.assign(label=est["method"]), title=f"Effect on {plain(money)} per member and {period} (95% CI)",
+                      xlabel=f"extra {plain(money)} per member and {period}" + (f" ({cur})" if cur else ""))
+    show(ax.figure, effects_alt(est, cur, money, period))
+    _show_table(estimates_display(est, cur, period))
+    if len(fx.result.balance):
+        say("Weighting and AIPW compare members with non-members weighted by their odds of joining, normalised to "
+            "an average (Hájek weights), on the {n} characteristics in the balance chart below — entered {how}, "
+            "with nothing added (the formula is listed under Data handling at the end).",
+            n=len(fx.result.balance), how="as the covariate formula gives them" if setup.formula_given else "as given")
+    if fx.result.problem:
+        say("Propensity weighting and AIPW are **not estimable** here: {why}", why=fx.result.problem)
+
+
+def show_selection(setup: Setup, fx: RandomizedAnalysis | ObservationalAnalysis) -> None:
+    """Why the naive gap misleads (open roll-outs only): self-selection, balance, overlap, event study, placebo."""
+    if setup.randomized:
+        return
+    cur, period = setup.currency, setup.period
+    selection = self_selection_claim(fx, period)
+    if selection.verdict != "not testable":
+        say("**Why the naive gap misleads.** Before joining, members already differed from non-members: "
+            "members minus non-members on {covariate} = **{gap}** (95% CI {ci}). The chart shows each "
+            "characteristic measured before joining, before and after weighting non-members to look like members; "
+            "differences within ±0.1 standard deviations count as balanced.",
+            covariate=pre_period_measure(fx, period),
+            gap=fmt_value(selection.estimate, selection.unit, cur),
+            ci=fmt_interval(selection.ci_low, selection.ci_high, selection.unit, cur))
+    balance = fx.result.balance
+    show(plot_balance(balance).figure, balance_alt(balance))
+    if fx.result.propensity is not None:
+        show(plot_overlap(fx.result.propensity, fx.treated).figure, overlap_alt(fx.result.propensity, fx.treated))
+        say("Weighted non-members count as **{ess:,.0f}** customers (effective sample size) out of {n:,}.",
+            ess=fx.result.effective_n_controls, n=int((~fx.treated).sum()))
+    p = setup.params
+    if fx.event is not None:
+        say("**Before and after joining.** Each point is the gap between members and non-members in one {period}, "
+            "measured from each customer's own average before the enrolment window. Before the window the gap "
+            "should hover around zero (the groups moved in parallel); after it, the gap is the programme's effect.",
+            period=period)
+        unit = f", {cur}" if cur else ""
+        ax = plot_event_study(fx.event, p["pre_end"], p["post_start"],
+                              ylabel=f"members minus non-members{unit}\n(change from own average before)")
+        show(ax.figure, event_study_alt(fx.event, p["pre_end"], p["post_start"], cur))
+    if fx.placebo is not None and is_number(fx.placebo["ci_low"]):
+        pl = fx.placebo
+        say("Placebo test: pretending the programme started halfway through the period before enrolment gives a "
+            "difference-in-differences of {e} (95% CI {ci}, {p:p}); an interval that contains zero supports "
+            "parallel trends.", e=fmt_value(pl["estimate"], "money", cur),
+            ci=fmt_interval(pl["ci_low"], pl["ci_high"], "money", cur), p=pl["p_value"])
+
+
+def show_money(setup: Setup, pay: Payoff) -> None:
+    """Does it pay: the ROI chart, the plain verdict with ROI, payback and break-even, the next pilot's power."""
+    if not pay.testable:
+        say("### {sentence}\n\nNo return on investment is shown: the claim below is *not testable*.",
+            sentence=pay.sentence)
+        return
+    m, effect, p, cur, period = pay.summary, pay.effect, setup.params, setup.currency, setup.period
+    show(plot_roi(pay).figure, roi_alt(pay))
+    say("### {sentence}\n\nEffect on {outcome}: **{effect}** per member and {period} (95% CI {ci}); break-even "
+        "effect **{be}** (margin {margin:.0%}, cost {cost} per member and {period}). Return on investment over "
+        "{horizon:g} {period}s for {members:,} members: **{roi:.0%}** (95% CI {roi_lo:.0%} to {roi_hi:.0%}); chance "
+        "that it is above 0%: **{prob:.0%}**. {payback}",
+        sentence=pay.sentence, outcome=plain(setup.money_outcome), effect=fmt_value(effect.estimate, "money", cur),
+        ci=fmt_interval(effect.ci_low, effect.ci_high, "money", cur), period=period,
+        be=fmt_value(m["break_even_effect"], "money", cur), margin=float(p["margin"]),
+        cost=fmt_value(float(p["cost_per_member"]), "money", cur), horizon=float(p["horizon"]),
+        members=pay.members, roi=m["roi"], roi_lo=m["roi_ci_low"], roi_hi=m["roi_ci_high"],
+        prob=m["prob_roi_positive"], payback=payback_sentence(m, p["setup_cost"] or 0.0, period))
+    if is_number(pay.mde):
+        say("A randomized pilot with {members:,} customers per group would detect an effect of **{mde}** on "
+            "{outcome} with 80% power (5% two-sided).", members=pay.members,
+            mde=fmt_value(pay.mde, "money", cur), outcome=plain(setup.money_outcome))
+
+
+def show_truth(setup: Setup, fx: RandomizedAnalysis | ObservationalAnalysis) -> None:
+    """Synthetic data only: every estimate of the money outcome beside the planted effect (:func:`truth_check`)."""
+    check = truth_check(setup, fx)
+    if check is None:
+        say("Not synthetic data: nothing to compare with." if setup.truth is None else
+            "The synthetic world plants an effect on spend only: nothing to compare {outcome} with.",
+            outcome=plain(setup.money_outcome))
+        return
+    cur = setup.currency
+    say("Planted effect on {outcome}: **{planted}** {what}", outcome=plain(setup.money_outcome),
+        planted=fmt_value(float(check["planted"].iloc[0]), "money", cur),
+        what="(average over pilot customers)." if setup.randomized else "(average over members, per month).")
+    _show_table(check, rename={"estimate": f"estimate ({cur})", "planted": f"planted ({cur})"})

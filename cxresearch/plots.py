@@ -59,6 +59,32 @@ def date_axis(ax: plt.Axes, axis: str = "x") -> plt.Axes:
     return ax
 
 
+def show(figure: object, alt: str) -> None:
+    """Show a figure (or the figure of axes, or of an array of axes) with its alt text, and close it.
+
+    ``alt`` says in words what the chart shows; the report puts it on the image for screen readers.
+    """
+    from IPython.display import display
+
+    if isinstance(figure, np.ndarray):
+        figure = figure.flat[0]
+    fig = getattr(figure, "figure", figure)
+    display(fig, metadata={"alt": alt})
+    plt.close(fig)
+
+
+def percent_axis(axis: object, whole: float = 1.0) -> None:
+    """Ticks at round steps (1, 2, 5, 10, ...; never 2.5) written as whole percents of ``whole``.
+
+    ``axis`` is an axis (``ax.xaxis``) or axes (then the y axis).
+    """
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+    target = getattr(axis, "yaxis", axis)
+    target.set_major_locator(MaxNLocator(nbins=7, steps=[1, 2, 5, 10]))
+    target.set_major_formatter(PercentFormatter(whole, decimals=0))
+
+
 def plot_intervals(names: Sequence[str], estimate: Sequence[float], low: Sequence[float], high: Sequence[float],
                    ax: plt.Axes | None = None, xlabel: str = "", title: str = "", reference: float | None = None,
                    scale: float = 1.0) -> plt.Axes:

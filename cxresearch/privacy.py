@@ -154,3 +154,14 @@ def merge_small_groups(groups: pd.Series, min_n: int = 5, other: str = OTHER) ->
         name += " "
     out = groups.astype(object).where(~groups.isin(folded), name)
     return out, sorted(map(str, folded))
+
+
+def fold_groups(groups: pd.Series, min_n: int = 5) -> tuple[pd.Series, list[str]]:
+    """:func:`merge_small_groups`, and when even everything folded together stays below ``min_n`` the folded
+    rows become missing (shown nowhere). Returns the recoded series and the folded labels."""
+    recoded, folded = merge_small_groups(groups, min_n)
+    if folded:
+        mask = groups.notna() & groups.astype(str).isin(folded)
+        if int(mask.sum()) < min_n:
+            recoded = recoded.astype(object).where(~mask, None)
+    return recoded, folded

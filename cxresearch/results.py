@@ -20,7 +20,7 @@ from cxresearch import stats as _stats
 from cxresearch.display import UNITS, fmt_interval, fmt_p, fmt_value
 from cxresearch.errors import NotEstimable  # noqa: F401  (re-exported)
 from cxresearch.fits import FITS, is_number
-from cxresearch.io import LEDGER, Ledger
+from cxresearch.io import Ledger
 
 RESULTS_MIME = "application/vnd.cxresearch.results+json"
 PROVENANCE_MIME = "application/vnd.cxresearch.provenance+json"
@@ -74,11 +74,10 @@ class Results:
     units: dict[str, str] = field(default_factory=dict)
     min_group_size: int = 5
     currency: str = ""
-    ledger: Ledger = field(default_factory=lambda: LEDGER)  # inputs read, rows excluded, notes: pass it to loaders
+    ledger: Ledger = field(default_factory=Ledger)  # inputs read, rows excluded, notes: pass it to the loaders
 
     def __post_init__(self) -> None:
-        self.ledger.reset()  # a new run starts a new record of inputs, exclusions and fits
-        FITS.reset()
+        FITS.reset()  # a new run starts a new record of fits
 
     def metric(self, name: str, value: Any, headline: bool = False, label: str | None = None,
                percent: bool = False, unit: str | None = None) -> Any:
@@ -145,6 +144,11 @@ class Results:
                   "p_value": p, "verdict": verdict, "n": None if n is None else int(n), "note": note,
                   "unit": unit or "", "meaning": meaning or "", "truth": truth}
         self.claims.append(record)
+
+    def add_metrics(self, metrics: dict[str, dict[str, Any]]) -> None:
+        """Record metrics returned by an analysis as ``{name: keyword arguments of metric()}``."""
+        for name, kwargs in metrics.items():
+            self.metric(name, **kwargs)
 
     def add(self, *claims: _stats.Claim | None) -> None:
         """Record claims returned by the analyses (``None`` — a claim the run could not pose — is skipped)."""

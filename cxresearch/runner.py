@@ -424,3 +424,24 @@ def read_study(path: str | Path) -> tuple[list[RunSpec], str | None]:
                              parameters=dict(params), from_text=True, base=str(path.parent.resolve())))
     out = data.get("out")
     return specs, (str((path.parent / str(out)).resolve()) if out else None)
+
+
+def refresh(paths: list[str | Path]) -> None:
+    """Re-execute notebooks in place with their defaults (``make notebooks``): one BLAS thread, IPC kernels.
+
+    The committed outputs are what ``tests/test_notebooks.py`` compares fresh runs with.
+    """
+    import papermill
+
+    for var in THREAD_VARS:
+        os.environ[var] = os.environ.get("CXRESEARCH_THREADS", "1")
+    logging.getLogger("papermill").setLevel(logging.ERROR)
+    for path in map(Path, paths):
+        t0 = time.monotonic()
+        papermill.execute_notebook(str(path), str(path), cwd=str(path.parent), kernel_name="python3",
+                                   progress_bar=False, log_output=False, kernel_manager_class=_kernel_manager_class())
+        print(f"refreshed {path} ({time.monotonic() - t0:.0f} s)", flush=True)
+
+
+if __name__ == "__main__":
+    refresh(sys.argv[1:])

@@ -32,8 +32,8 @@ class Source:
     description
         How a report names the data ("the files given as parameters").
     defaults
-        The data's own dates used when a parameter is not given: ``observation_end``,
-        ``calibration_end``, ``holdout_end`` (empty for a user's files).
+        What the data themselves say when a parameter is not given: the dates ``observation_end``,
+        ``calibration_end``, ``holdout_end`` and the ``currency`` of money columns (empty for a user's files).
     """
 
     paths: dict[str, Path]
@@ -66,7 +66,7 @@ def synthetic_world(tables: Iterable[str], seed: int = 20240101, n_customers: in
     world = ensure_world(seed=seed, n_customers=n_customers, effects=effects)
     truth = json.loads(Path(world["truth"]).read_text())
     calendar = truth.get("calendar", {})
-    defaults = {"observation_end": str(calendar.get("observation_end")), **SYNTHETIC_CLV_PERIODS}
+    defaults = {"observation_end": str(calendar.get("observation_end")), **SYNTHETIC_CLV_PERIODS, "currency": "RUB"}
     return Source({t: world[t] for t in tables}, True, truth,
                   f"the built-in synthetic world ({n_customers:,} customers, seed {seed})", defaults)
 
@@ -93,4 +93,4 @@ def cdnow() -> Source:
     """
     path = Path(str(resources.files("cxresearch") / "datasets" / "cdnow_sample.csv"))
     return Source({"transactions": path}, False, None,
-                  "the CDNOW sample (2,357 customers, Fader, Hardie & Lee 2005)", dict(CDNOW_PERIODS))
+                  "the CDNOW sample (2,357 customers, Fader, Hardie & Lee 2005)", {**CDNOW_PERIODS, "currency": "USD"})

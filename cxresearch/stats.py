@@ -34,7 +34,8 @@ def wilson_interval(successes: float, n: float) -> tuple[float, float]:
     p, z2 = successes / n, Z95 ** 2
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = Z95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # float rounding must not push a bound past the share itself (0 of n: the lower bound is exactly 0)
+    return min(max(0.0, centre - half), p), max(min(1.0, centre + half), p)
 
 
 def fisher_z_interval(r: float, n: int) -> tuple[float, float]:
@@ -265,3 +266,22 @@ class Claim:
     unit: str | None = None
     meaning: str | None = None
     truth: float | None = None
+
+
+def percentile_interval(draws: np.ndarray, estimate: float, min_draws: int = 20) -> tuple[float, float, str]:
+    """Percentile 95% interval of bootstrap ``draws`` already made, checked to contain ``estimate``.
+
+    For draws a caller made itself (several statistics per replicate, stratified resampling); a single
+    statistic is bootstrapped with :func:`percentile_bootstrap`. Returns ``(low, high, "")``, or
+    ``(nan, nan, reason)`` when fewer than ``min_draws`` draws are finite or the interval excludes the
+    estimate (no interval is better than one that contradicts its estimate).
+    """
+    draws = np.asarray(draws, float)
+    draws = draws[np.isfinite(draws)]
+    if len(draws) < min_draws or not is_number(estimate):
+        return math.nan, math.nan, "too few bootstrap replicates succeeded"
+    lo, hi = float(np.quantile(draws, 0.025)), float(np.quantile(draws, 0.975))
+    if not lo <= estimate <= hi:
+        return math.nan, math.nan, ("the bootstrap distribution does not contain the estimate (unstable in these "
+                                    "data): no interval is shown")
+    return lo, hi, ""

@@ -24,13 +24,23 @@ Ties are broken deterministically (:func:`cxresearch.stats.pick`, :func:`cxresea
 the weakest item, rankings, factor assignment and the quadrant of a driver that lies exactly on a border
 (it counts as important / performing well). Groups (waves, segments, raking cells) smaller than the
 minimum are folded into "Other (small groups)" so that none can be recovered by subtraction.
+
+How a notebook uses this module: :func:`load_inputs` reads a :class:`~cxresearch.sources.Source`'s tables
+into :class:`SurveyInputs`; each section calls one analysis (``weighting``, :func:`nps_results`,
+:func:`response_bias`, :func:`reliability`, :func:`key_drivers_for`, :func:`ipa_for`, ...) that returns a
+typed result, then ``display(*survey.<section>_notes(result))``: the tables and sentences a reader sees
+(:class:`Say`), chosen here (what to say when a figure is missing or has no interval) rather than in the
+notebook. :func:`claims` returns the essays' claims as :class:`cxresearch.stats.Claim` and :func:`metrics`
+the figures for ``results.json``. Plot functions take results and draw them; they compute nothing.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import matplotlib.colors as mcolors
@@ -41,18 +51,26 @@ import pandas as pd
 import seaborn as sns
 import statsmodels.api as sm
 from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
 
-from cxresearch import plots
-from cxresearch.display import LABELS, Table, fmt_value, plain, table
+from cxresearch import contracts, plots
+from cxresearch.display import LABELS, Table, fmt_value, plain, say, table
+from cxresearch.errors import NotEstimable, ParameterError
 from cxresearch.fits import FitError, fit_with_retries, is_number
-from cxresearch.io import InputError
-from cxresearch.params import ParameterError
+from cxresearch.io import Column, Contract, InputError, Ledger, TableSource, read_table, require_items
 from cxresearch.privacy import OTHER, merge_small_groups
-from cxresearch.results import NotEstimable, verdict
-from cxresearch.stats import pick, round_significant, stable_sort
+from cxresearch.stats import (
+    Z95,
+    Claim,
+    kish_n,
+    percentile_bootstrap,
+    percentile_interval,
+    pick,
+    round_significant,
+    stable_sort,
+    verdict,
+    wilson_interval,
+)
 
-Z = 1.959964
 QUADRANTS = {(True, False): "improve first", (True, True): "maintain", (False, False): "monitor",
              (False, True): "possible overkill"}  # (important, performing well)
 MAX_FAILED_SHARE = 0.05  # bootstrap replicates that may fail before intervals are withheld
@@ -108,11 +126,33 @@ def planted_values(truth: dict[str, Any] | None, outcome: str, predictors: list[
     return out
 
 
-def percentile_interval(draws: np.ndarray, estimate: float) -> tuple[float, float, str]:
-    """Percentile bootstrap 95% interval, checked to contain ``estimate`` (else NaN and the reason)."""
-    from cxresearch.payoff import percentile_interval as _pi
+@dataclass(frozen=True)
+class Say:
+    """A sentence for the reader: a Markdown template and the values it shows.
 
-    return _pi(draws, estimate)
+    The ``*_notes`` functions return these (with tables) so that the choice of what to say stays out of
+    the notebook; ``display(note)`` shows it through :func:`cxresearch.display.say`, which escapes every
+    string value and writes missing numbers as a dash.
+    """
+
+    template: str
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def _ipython_display_(self) -> None:
+        say(self.template, **self.values)
+
+
+def _say(template: str, **values: Any) -> Say:
+    return Say(template, values)
+
+
+def _interval(estimate: Any, ci_low: Any, ci_high: Any) -> dict[str, Any]:
+    """A metric with its 95% interval (the shape ``results.metric`` records)."""
+    return {"estimate": estimate, "ci_low": ci_low, "ci_high": ci_high}
+
+
+def _has_interval(x: Mapping[str, Any]) -> bool:
+    return is_number(x.get("ci_low")) and is_number(x.get("ci_high"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,7 +169,7 @@ def nps(scores: pd.Series | np.ndarray, weights: np.ndarray | None = None, adjus
     ok = s.notna().to_numpy()
     w = np.ones(len(s)) if weights is None else np.asarray(weights, float)
     s, w = s[ok].to_numpy(), w[ok]
-    n_eff = w.sum() ** 2 / np.sum(w**2) if len(w) and np.sum(w**2) > 0 else 0.0
+    n_eff = kish_n(w)
     if n_eff == 0:
         return {"estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan, "n": 0, "n_effective": 0.0,
                 "variance": math.nan, "promoters": math.nan, "detractors": math.nan, "method": ""}
@@ -143,7 +183,7 @@ def nps(scores: pd.Series | np.ndarray, weights: np.ndarray | None = None, adjus
         centre, var = pp - pd_, (pp + pd_ - (pp - pd_) ** 2) / n_adj
     else:
         centre, var = est, (p_pro + p_det - est**2) / n_eff
-    half = Z * math.sqrt(max(var, 0.0))
+    half = Z95 * math.sqrt(max(var, 0.0))
     # the adjusted Wald interval is centred on the adjusted estimate; it is widened (never narrowed) so that
     # it always contains the reported estimate
     lo, hi = min(centre - half, est), max(centre + half, est)
@@ -200,7 +240,7 @@ def nps_change(a: dict[str, float], b: dict[str, float]) -> dict[str, float]:
     diff = b["estimate"] - a["estimate"]
     if not (math.isfinite(se) and se > 0):
         return {"estimate": diff, "ci_low": math.nan, "ci_high": math.nan, "p_value": math.nan}
-    return {"estimate": diff, "ci_low": diff - Z * se, "ci_high": diff + Z * se,
+    return {"estimate": diff, "ci_low": diff - Z95 * se, "ci_high": diff + Z95 * se,
             "p_value": float(2 * stats.norm.sf(abs(diff) / se))}
 
 
@@ -216,6 +256,56 @@ def nps_changes(responses: pd.DataFrame, nps_col: str, weights: np.ndarray, min_
         rb = nps(responses.loc[ib, nps_col], np.asarray(weights)[ib])
         rows.append({"from wave": a, "to wave": b, **nps_change(ra, rb)})
     return pd.DataFrame(rows, columns=["from wave", "to wave", "estimate", "ci_low", "ci_high", "p_value"])
+
+
+@dataclass
+class NPSResults:
+    """The NPS section: overall (unweighted and weighted), per wave with the changes, per segment.
+
+    ``problem`` says why there is no NPS (then every table is None).
+    """
+
+    problem: str = ""
+    overall: dict[str, dict[str, Any]] = field(default_factory=dict)  # "unweighted", "weighted" -> nps()
+    by_wave: pd.DataFrame | None = None
+    folded_waves: list[str] = field(default_factory=list)
+    changes: pd.DataFrame | None = None
+    by_segment: pd.DataFrame | None = None
+    folded_segments: list[str] = field(default_factory=list)
+    min_n: int = 30
+
+
+def nps_results(inputs: SurveyInputs, nps_col: str | None, weights: np.ndarray) -> NPSResults:
+    """NPS overall, per wave (with wave-to-wave changes) and per segment (when the responses have one);
+    groups under ``inputs.min_n`` NPS answers are folded."""
+    resp, min_n = inputs.responses, inputs.min_n
+    problem = nps_problem(resp, nps_col, min_n)
+    if problem:
+        return NPSResults(problem, min_n=min_n)
+    overall = {"unweighted": nps(resp[nps_col]), "weighted": nps(resp[nps_col], weights)}
+    by_wave, folded_waves = nps_by(resp, nps_col, "wave", weights, min_n, prefix="wave ")
+    by_segment, folded_segments = nps_by(resp, nps_col, "segment", weights, min_n) if "segment" in resp else (None, [])
+    return NPSResults("", overall, by_wave, folded_waves, nps_changes(resp, nps_col, weights, min_n), by_segment,
+                      folded_segments, min_n)
+
+
+def nps_notes(r: NPSResults) -> list[Any]:
+    """The NPS tables and what was folded (or why there is no NPS section)."""
+    if r.problem:
+        return [_say("{why}: this section is skipped.", why=r.problem)]
+    out: list[Any] = [nps_overall_table(r.overall)]
+    if r.folded_waves:
+        out.append(_say("Waves with fewer than {m} NPS answers are shown together as *Other (small groups)*: "
+                        "{waves}.", m=r.min_n, waves=", ".join(r.folded_waves)))
+    if r.changes is not None and len(r.changes):
+        out += [_say("**Change between waves** (z-test):"), nps_change_table(r.changes)]
+    if r.by_segment is not None:
+        out.append(_say("**By segment**"))
+        if r.folded_segments:
+            out.append(_say("Segments with fewer than {m} NPS answers are shown together as *Other (small groups)*: "
+                            "{segments}.", m=r.min_n, segments=", ".join(r.folded_segments)))
+        out.append(nps_group_table(r.by_segment, "segment"))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,13 +339,23 @@ def top_box(responses: pd.DataFrame, items: pd.DataFrame, weights: np.ndarray | 
             continue
         top = x >= it.scale_max - boxes + 1
         share = float(np.sum(w * top) / w.sum())
-        n_eff = w.sum() ** 2 / np.sum(w**2)
-        lo, hi = proportion_confint(share * n_eff, n_eff, method="wilson")
+        n_eff = kish_n(w)
+        lo, hi = wilson_interval(share * n_eff, n_eff)
         rows.append({"item": it.item, "label": getattr(it, "label", it.item), "touchpoint": getattr(it, "touchpoint", ""),
                      "top_box": share, "ci_low": float(min(lo, share)), "ci_high": float(max(hi, share)),
                      "mean": float(np.average(x, weights=w)), "scale_min": it.scale_min, "scale_max": it.scale_max})
     return pd.DataFrame(rows, columns=["item", "label", "touchpoint", "top_box", "ci_low", "ci_high", "mean",
                                        "scale_min", "scale_max"])
+
+
+RATED_KINDS = ("perception", "expectation", "importance")
+
+
+def rated_items(inputs: SurveyInputs) -> pd.DataFrame:
+    """The dictionary rows of the rating items (perceptions, expectations, importances) somebody answered."""
+    nobody = [i for i, why in inputs.left_out.items() if why == "nobody answered it"]
+    items = inputs.items
+    return items[~items["item"].isin(nobody) & items["kind"].isin(RATED_KINDS)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -339,6 +439,8 @@ class Weighting:
     check: pd.DataFrame | None = None  # variable, level, target, weighted
     folded: dict[str, list[str]] = field(default_factory=dict)  # variable -> levels merged before raking
     source: str = "none"  # "raking", "column" or "none"
+    column: str | None = None  # the weight column used (source "column")
+    min_n: int = 30  # levels with fewer respondents were merged before raking
 
 
 def weighting(responses: pd.DataFrame, margins: dict[str, pd.Series] | None, weight_col: str | None = None,
@@ -375,14 +477,33 @@ def weighting(responses: pd.DataFrame, margins: dict[str, pd.Series] | None, wei
                            .rename("weighted").to_frame().assign(target=targets[v] / targets[v].sum(), variable=v)
                            for v in targets])
         check = check.reset_index(names="level")[["variable", "level", "target", "weighted"]]
-        return Weighting(rk.weights, rk, check, folded, "raking")
+        return Weighting(rk.weights, rk, check, folded, "raking", min_n=min_n)
     if weight_col:
         w = responses[weight_col].to_numpy(float)
         if not (np.isfinite(w).all() and w.sum() > 0):
             raise InputError(f"'survey_responses' column '{weight_col}'", [
                 f"column '{weight_col}': the weights are all 0 (or not finite). Fix: give positive weights."])
-        return Weighting(w / w.mean(), source="column")
-    return Weighting(np.ones(len(responses)))
+        return Weighting(w / w.mean(), source="column", column=weight_col, min_n=min_n)
+    return Weighting(np.ones(len(responses)), min_n=min_n)
+
+
+def weighting_notes(wt: Weighting) -> list[Any]:
+    """What the reader is told about the weights: raking with its design effect and merged levels (and the
+    check table), a weight column, or none."""
+    if wt.raking is not None:
+        variables = list(dict.fromkeys(wt.check["variable"])) if wt.check is not None else []
+        out: list[Any] = [_say(
+            "Weighted to the customer mix by {variables}: every weighted share matches the customer base. Design "
+            "effect **{deff:.2f}**: the {n:,} responses are worth **{neff:,.0f}** unweighted ones.",
+            variables=" and ".join(plain(v) for v in variables), deff=wt.raking.design_effect, n=len(wt.weights),
+            neff=wt.raking.effective_n)]
+        out += [_say("{variable}: levels with fewer than {m} respondents are weighted together as *Other (small "
+                     "groups)*: {levels}.", variable=plain(v), m=wt.min_n, levels=", ".join(levels))
+                for v, levels in wt.folded.items()]
+        return [*out, weighting_table(wt.check)]
+    if wt.source == "column":
+        return [_say("Weights from the column **{col}**.", col=plain(wt.column))]
+    return [_say("No population margins or weights were given: figures are unweighted.")]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -623,6 +744,24 @@ def efa_check(responses: pd.DataFrame, items: pd.DataFrame) -> EFAResult:
     return EFAResult(pd.DataFrame(rows), "", fa.method)
 
 
+def efa_notes(efa: EFAResult) -> list[Any]:
+    """The factor-analysis check in words (which questions load on another construct's factor) and its table."""
+    if efa.table is None:
+        return [_say("Factor analysis: not estimable — {why}", why=efa.problem)]
+    out: list[Any] = []
+    if efa.method == "principal components":
+        out.append(_say("Principal-axis factoring with one factor per construct does not converge on these answers "
+                        "(an item's communality runs above 1: the answers hold fewer distinct factors than "
+                        "constructs), so the check uses principal components with varimax rotation instead."))
+    misfits = [f"“{plain(i)}”" for i in efa.table.loc[~efa.table["fits"], "item"]]
+    if misfits:
+        out.append(_say("Factor analysis: **{k} of {n} questions** load more strongly on another construct's factor: "
+                        "{items}.", k=len(misfits), n=len(efa.table), items="; ".join(misfits)))
+    else:
+        out.append(_say("Factor analysis: every question loads most strongly on its own construct."))
+    return [*out, efa_table(efa.table)]
+
+
 # ---------------------------------------------------------------------------------------------
 # key drivers
 
@@ -643,7 +782,8 @@ def relative_weights(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Drivers:
-    """Relative weights with bootstrap intervals; ``problem`` says why there are none."""
+    """Relative weights with bootstrap intervals (one row per driver, in the order of ``predictors``) and the
+    attribute groups' shares; ``problem`` says why there are none."""
 
     table: pd.DataFrame | None
     boot: np.ndarray | None
@@ -652,6 +792,13 @@ class Drivers:
     predictors: list[str]
     problem: str = ""
     failed_replicates: int = 0
+    outcome: str = ""  # the item or construct explained
+    groups: dict[str, list[str]] = field(default_factory=dict)  # attribute group -> its drivers
+    group_table: pd.DataFrame | None = None  # group_shares(), when there are groups and usable bootstrap draws
+
+    def ranked(self) -> pd.DataFrame:
+        """The table largest weight first (ties by driver name)."""
+        return stable_sort(self.table, "weight", ascending=False, tie="driver").reset_index(drop=True)
 
 
 def drivers(df: pd.DataFrame, predictors: list[str], outcome: str, n_boot: int = 300,
@@ -660,7 +807,9 @@ def drivers(df: pd.DataFrame, predictors: list[str], outcome: str, n_boot: int =
 
     Returns the table and the bootstrap draws (replicates × predictors). Replicates in which a driver has
     no spread are left out; a weight whose percentile interval does not contain it gets no interval
-    (``note`` says why).
+    (``note`` says why). The draws are kept (rather than using
+    :func:`cxresearch.stats.percentile_bootstrap` per weight) because the attribute groups' shares and
+    their difference are computed from the same replicates.
     """
     d = df[[*predictors, outcome]].astype(float).dropna()
     x, y = d[predictors].to_numpy(), d[outcome].to_numpy()
@@ -709,6 +858,30 @@ def key_drivers(df: pd.DataFrame, predictors: list[str], outcome: str, n_boot: i
     return Drivers(table, boot, float(table["weight"].sum()), n, predictors, "", failed)
 
 
+def key_drivers_for(inputs: SurveyInputs, outcome: str, n_boot: int = 300, seed: int = 0) -> Drivers:
+    """Key drivers of ``outcome`` (an item, or the mean of a construct's items) among the usable perception
+    items, with the attribute groups' shares of explained variance when the dictionary names groups."""
+    resp, items = inputs.responses, inputs.items
+    predictors = driver_items(items, inputs.usable, outcome)
+    y = construct_score(resp, items, outcome)
+    dr = key_drivers(resp.assign(_outcome=y), predictors, "_outcome", n_boot, seed, min_n=inputs.min_n)
+    dr.outcome, dr.groups = outcome, attribute_groups(items, predictors)
+    if dr.groups and dr.table is not None and dr.boot is not None:
+        dr.group_table = group_shares(dr.boot, predictors, dr.groups, dr.table["weight"].to_numpy())
+    return dr
+
+
+def drivers_notes(dr: Drivers) -> list[Any]:
+    """How much the drivers explain, the attribute groups' shares and the weights (or why there are none)."""
+    if dr.table is None:
+        return [_say("Key drivers: not estimable — {why}.", why=dr.problem)]
+    out: list[Any] = [_say("The drivers together explain **{r2:.0%}** of the variation in the answers to “{outcome}” "
+                           "({n:,} respondents).", r2=dr.r2, outcome=plain(dr.outcome), n=dr.n)]
+    if dr.group_table is not None:
+        out.append(groups_table(dr.group_table))
+    return [*out, drivers_table(dr.table)]
+
+
 def group_shares(boot: np.ndarray, predictors: list[str], groups: dict[str, list[str]],
                  point: np.ndarray | None = None) -> pd.DataFrame:
     """Share of R² per attribute group with percentile bootstrap intervals (draws of :func:`drivers`).
@@ -751,87 +924,92 @@ def negativity_ratio(df: pd.DataFrame, outcome: str, good: str, bad: str, contro
     g, b = float(fit.params[good]), float(fit.params[bad])
     g_se = float(fit.bse[good])
     out.update({"good_effect": g, "bad_effect": b})
-    if not (is_number(g_se) and g - Z * g_se > 0):
+    if not (is_number(g_se) and g - Z95 * g_se > 0):
         out["note"] = ("the effect of a good experience is not clearly above zero, so the ratio is undefined "
-                       f"(good: {g:.3g} ± {Z * g_se:.2g})")
+                       f"(good: {g:.3g} ± {Z95 * g_se:.2g})")
         return out
     cov = fit.cov_params().loc[[good, bad], [good, bad]].to_numpy()
     grad = np.array([b / g**2, -1 / g])
     se = float(math.sqrt(max(grad @ cov @ grad, 0.0)))
     ratio = float(-b / g)
-    out.update({"estimate": ratio, "ci_low": ratio - Z * se, "ci_high": ratio + Z * se})
+    out.update({"estimate": ratio, "ci_low": ratio - Z95 * se, "ci_high": ratio + Z95 * se})
     return out
 
 
-def negativity_claim(ratio: dict[str, Any]) -> dict[str, Any]:
-    """Claim pieces for "one bad experience needs about five good ones": supported when the interval
-    contains 5 and excludes 1, not supported when it excludes 5, inconclusive otherwise."""
+def negativity_ratio_for(inputs: SurveyInputs, dr: Drivers, good_col: str | None,
+                         bad_col: str | None) -> dict[str, float] | None:
+    """:func:`negativity_ratio` of the drivers' outcome, the drivers held fixed; None without both counts."""
+    if not (good_col and bad_col):
+        return None
+    y = construct_score(inputs.responses, inputs.items, dr.outcome)
+    return negativity_ratio(inputs.responses.assign(_outcome=y), "_outcome", good_col, bad_col, dr.predictors)
+
+
+def negativity_claim(ratio: dict[str, Any] | None, truth: float | None = None) -> Claim | None:
+    """"One bad experience needs about five good ones": supported when the interval contains 5 and excludes
+    1, not supported when it excludes 5, inconclusive otherwise (not testable without an interval). None
+    when the ratio was not asked for."""
+    if ratio is None:
+        return None
     lo, hi = ratio["ci_low"], ratio["ci_high"]
-    if not (is_number(lo) and is_number(hi)):
-        v = "not testable"
-    elif lo <= 5 <= hi and lo > 1:
-        v = "supported"
-    elif hi < 5 or lo > 5:
-        v = "not supported"
-    else:
-        v = "inconclusive"
-    return {"test": "ratio of OLS effects of bad and good experience counts on the outcome, drivers held fixed; "
-                    "delta-method 95% CI; supported when the interval contains 5 and excludes 1",
-            "estimate": ratio["estimate"], "ci_low": lo, "ci_high": hi, "p_value": None, "verdict": v,
-            "n": int(ratio["n"]), "note": ratio.get("note") or None, "unit": "ratio",
-            "meaning": "How many good experiences it takes to offset one bad one (5× = five)"}
+    v = verdict(lo, hi)  # "not testable" without a finite interval
+    if v != "not testable":
+        v = "supported" if lo <= 5 <= hi and lo > 1 else "not supported" if hi < 5 or lo > 5 else "inconclusive"
+    return Claim("bad_experience_needs_five_good", "One bad experience needs about five good ones to offset it",
+                 "ratio of OLS effects of bad and good experience counts on the outcome, drivers held fixed; "
+                 "delta-method 95% CI; supported when the interval contains 5 and excludes 1",
+                 ratio["estimate"], lo, hi, None, v, int(ratio["n"]), ratio.get("note") or None, "ratio",
+                 "How many good experiences it takes to offset one bad one (5× = five)", truth)
 
 
-GROUP_CLAIM_UNITS = {
-    "emotional_beats_tangible": {
-        "unit": "pp", "meaning": "Emotional minus tangible attributes' share of what the drivers explain"},
-    "tangible_share_5_to_10": {
-        "unit": "share", "meaning": "The tangible attributes' share of what the drivers explain"}}
+GROUP_CLAIMS = {  # id -> (claim, test, unit, meaning, attribute groups it needs)
+    "emotional_beats_tangible": (
+        "Emotional attributes drive more of the decision than tangible ones",
+        "difference in share of explained variance (relative weights), percentile bootstrap 95% CI", "pp",
+        "Emotional minus tangible attributes' share of what the drivers explain", {"emotional", "tangible"}),
+    "tangible_share_5_to_10": (
+        "Tangible attributes account for 5–10% of the decision",
+        "tangible share of explained variance, percentile bootstrap 95% CI; supported when inside 5–10%", "share",
+        "The tangible attributes' share of what the drivers explain", {"tangible"})}
 
 
 def group_claims(groups: pd.DataFrame | None, n: int, available: dict[str, list[str]] | None = None,
-                 reason: str = "") -> dict[str, dict[str, Any]]:
-    """Claim pieces for "emotional attributes drive more than tangible ones" (difference of shares) and
-    "tangible attributes account for 5–10%" (``cx.verdict(within=(0.05, 0.10))``).
+                 reason: str = "", planted: Mapping[str, float] | None = None) -> list[Claim]:
+    """"Emotional attributes drive more than tangible ones" (difference of shares, percentile bootstrap) and
+    "tangible attributes account for 5–10%" (``verdict(within=(0.05, 0.10))``), for the groups present.
 
     Without a ``groups`` table (drivers not estimable) the claims whose attribute groups exist in
-    ``available`` are returned as "not testable" with ``reason``.
+    ``available`` are "not testable" with ``reason``. ``planted`` gives the synthetic world's values.
     """
-    out: dict[str, dict[str, Any]] = {}
-    tests = {"emotional_beats_tangible": "difference in share of explained variance (relative weights), percentile "
-                                         "bootstrap 95% CI",
-             "tangible_share_5_to_10": "tangible share of explained variance, percentile bootstrap 95% CI; supported "
-                                       "when inside 5–10%"}
-    if groups is None:
-        have = set(available or {})
-        needs = {"emotional_beats_tangible": {"emotional", "tangible"}, "tangible_share_5_to_10": {"tangible"}}
-        return {k: {"test": tests[k], "estimate": None, "ci_low": None, "ci_high": None, "p_value": None,
-                    "verdict": "not testable", "n": n, "note": reason or "the key drivers could not be estimated",
-                    **GROUP_CLAIM_UNITS[k]}
-                for k, need in needs.items() if need <= have}
-    g = groups.set_index("group")
-    if {"emotional", "tangible"} <= set(g.index):
-        diff = np.asarray(g.at["emotional", "draws"]) - np.asarray(g.at["tangible", "draws"])
-        est = float(g.at["emotional", "share"] - g.at["tangible", "share"])
-        lo, hi, why = percentile_interval(diff, est)
-        out["emotional_beats_tangible"] = {
-            "test": tests["emotional_beats_tangible"], "estimate": est, "ci_low": lo, "ci_high": hi, "p_value": None,
-            "verdict": verdict(lo, hi), "n": n, "note": why or None, **GROUP_CLAIM_UNITS["emotional_beats_tangible"]}
-    if "tangible" in g.index:
-        lo, hi = g.at["tangible", "ci_low"], g.at["tangible", "ci_high"]
-        out["tangible_share_5_to_10"] = {
-            "test": tests["tangible_share_5_to_10"], "estimate": float(g.at["tangible", "share"]), "ci_low": lo,
-            "ci_high": hi, "p_value": None, "verdict": verdict(lo, hi, within=(0.05, 0.10)), "n": n,
-            "note": g.at["tangible", "note"] or None, **GROUP_CLAIM_UNITS["tangible_share_5_to_10"]}
+    planted = planted or {}
+    present = set(available or {}) if groups is None else set(groups["group"])
+    g = None if groups is None else groups.set_index("group")
+    out = []
+    for cid, (claim, test, unit, meaning, needs) in GROUP_CLAIMS.items():
+        if not needs <= present:
+            continue
+        if g is None:
+            est = lo = hi = None
+            v, note = "not testable", reason or "the key drivers could not be estimated"
+        elif cid == "emotional_beats_tangible":
+            diff = np.asarray(g.at["emotional", "draws"]) - np.asarray(g.at["tangible", "draws"])
+            est = float(g.at["emotional", "share"] - g.at["tangible", "share"])
+            lo, hi, note = percentile_interval(diff, est)
+            v = verdict(lo, hi)
+        else:
+            est, lo, hi, note = (float(g.at["tangible", "share"]), g.at["tangible", "ci_low"],
+                                 g.at["tangible", "ci_high"], g.at["tangible", "note"])
+            v = verdict(lo, hi, within=(0.05, 0.10))
+        out.append(Claim(cid, claim, test, est, lo, hi, None, v, n, note or None, unit, meaning, planted.get(cid)))
     return out
 
 
 def satisfied_vs_others(responses: pd.DataFrame, items: pd.DataFrame, satisfaction: str, nps_col: str,
                         min_n: int = 30) -> dict[str, Any]:
-    """NPS of satisfied customers (top two answers on ``satisfaction``) minus the others', with claim pieces.
+    """NPS of satisfied customers (top two answers on ``satisfaction``) minus the others' (z-test).
 
-    ``testable`` is False (and the claim "not testable") when either group has fewer than ``min_n`` NPS
-    answers; ``n`` is the smaller group.
+    ``testable`` is False when either group has fewer than ``min_n`` NPS answers; ``n`` is the smaller
+    group. :func:`satisfied_claim` turns it into the claim "satisfied customers recommend you".
     """
     sat = construct_score(responses, items, satisfaction)
     sat_max = float(items.loc[(items["construct"] == satisfaction) | (items["item"] == satisfaction), "scale_max"].max())
@@ -839,21 +1017,65 @@ def satisfied_vs_others(responses: pd.DataFrame, items: pd.DataFrame, satisfacti
     happy = (sat >= sat_max - 1).to_numpy() & answered
     a, b = nps(responses.loc[happy, nps_col]), nps(responses.loc[answered & ~happy, nps_col])
     n = int(min(a["n"], b["n"]))
-    test = "NPS of satisfied customers minus NPS of the others, z-test"
-    unit = {"unit": "points", "meaning": "NPS of satisfied customers minus NPS of the others"}
+    out = {"testable": n >= min_n, "n": n, "min_n": min_n, "satisfaction": satisfaction}
     if n < min_n:
-        return {"testable": False, "n": n, "claim": {
-            "test": test, "estimate": None, "ci_low": None, "ci_high": None, "p_value": None,
-            "verdict": "not testable", "n": n,
-            "note": f"fewer than {min_n} NPS answers among the satisfied customers or among the others", **unit}}
-    change = nps_change(b, a)
-    return {"testable": True, "satisfied": a["estimate"], "others": b["estimate"], **change, "n": n,
-            "claim": {"test": test, "estimate": change["estimate"], "ci_low": change["ci_low"],
-                      "ci_high": change["ci_high"], "p_value": change["p_value"],
-                      "verdict": verdict(change["ci_low"], change["ci_high"]), "n": n, **unit}}
+        return out
+    return {**out, "satisfied": a["estimate"], "others": b["estimate"], **nps_change(b, a)}
 
 
-def ipa(top: pd.DataFrame, weights: pd.DataFrame) -> pd.DataFrame:
+def satisfaction_gap(inputs: SurveyInputs, nps: NPSResults, satisfaction: str | None,
+                     nps_col: str | None) -> dict[str, Any] | None:
+    """:func:`satisfied_vs_others` when there is an NPS section and a satisfaction measure (else None)."""
+    if nps.problem or not satisfaction or not nps_col:
+        return None
+    return satisfied_vs_others(inputs.responses, inputs.items, satisfaction, nps_col, inputs.min_n)
+
+
+def satisfied_claim(gap: dict[str, Any] | None) -> Claim | None:
+    """"Satisfied customers recommend you": their NPS above the others' (not testable in a small group)."""
+    if gap is None:
+        return None
+    test = "NPS of satisfied customers minus NPS of the others, z-test"
+    unit, meaning = "points", "NPS of satisfied customers minus NPS of the others"
+    claim = "Satisfied customers recommend you"
+    if not gap["testable"]:
+        return Claim("satisfied_customers_recommend", claim, test, None, verdict="not testable", n=gap["n"],
+                     note=f"fewer than {gap['min_n']} NPS answers among the satisfied customers or among the others",
+                     unit=unit, meaning=meaning)
+    return Claim("satisfied_customers_recommend", claim, test, gap["estimate"], gap["ci_low"], gap["ci_high"],
+                 gap["p_value"], verdict(gap["ci_low"], gap["ci_high"]), gap["n"], None, unit, meaning)
+
+
+def claim_notes(ratio: dict[str, Any] | None, gap: dict[str, Any] | None) -> list[Say]:
+    """The negativity ratio and the satisfied customers' NPS in words (or why they are not tested)."""
+    out = []
+    if ratio is not None and _has_interval(ratio):
+        out.append(_say("One bad experience weighs as much as **{est:.1f}** good ones (95% CI {lo:.1f} to {hi:.1f}), "
+                        "holding the ratings of all drivers fixed.", est=ratio["estimate"], lo=ratio["ci_low"],
+                        hi=ratio["ci_high"]))
+    elif ratio is not None:
+        out.append(_say("Negativity ratio: not testable — {why}.", why=ratio["note"]))
+    if gap is not None and gap["testable"]:
+        out.append(_say("Satisfied customers (top two answers on {satisfaction}): NPS **{a:+.0f}**; the others: "
+                        "**{b:+.0f}** (difference {d:.0f} points, 95% CI {lo:.0f} to {hi:.0f}).",
+                        satisfaction=plain(gap["satisfaction"]), a=gap["satisfied"], b=gap["others"],
+                        d=gap["estimate"], lo=gap["ci_low"], hi=gap["ci_high"]))
+    elif gap is not None:
+        out.append(_say("Satisfied customers vs the others: fewer than {m} NPS answers in one of the groups, not "
+                        "tested.", m=gap["min_n"]))
+    return out
+
+
+@dataclass
+class IPA:
+    """The importance–performance matrix and its borders (the averages a quadrant is judged against)."""
+
+    table: pd.DataFrame  # driver, importance (share of R²), performance (% of the scale), quadrant
+    importance_border: float  # share of R²
+    performance_border: float  # % of the scale
+
+
+def ipa(top: pd.DataFrame, weights: pd.DataFrame) -> IPA:
     """Importance (share of R²) vs performance (mean as % of the scale) with the action quadrant.
 
     Borders are the means of importance and performance. Values are compared at 9 significant digits and
@@ -867,7 +1089,28 @@ def ipa(top: pd.DataFrame, weights: pd.DataFrame) -> pd.DataFrame:
     imp_cut, perf_cut = round_significant(np.mean(imp)), round_significant(np.mean(perf))
     d["quadrant"] = [QUADRANTS[(bool(s >= imp_cut), bool(p >= perf_cut))] for s, p in zip(imp, perf, strict=True)]
     out = d[["driver", "share", "performance", "quadrant"]].rename(columns={"share": "importance"})
-    return stable_sort(out, "importance", ascending=False, tie="driver").reset_index(drop=True)
+    return IPA(stable_sort(out, "importance", ascending=False, tie="driver").reset_index(drop=True), float(imp_cut),
+               float(perf_cut))
+
+
+def ipa_for(inputs: SurveyInputs, dr: Drivers, weights: np.ndarray) -> IPA | None:
+    """The importance–performance matrix of the key drivers (weighted performance); None without drivers."""
+    if dr.table is None:
+        return None
+    top = top_box(inputs.responses, inputs.items[inputs.items["item"].isin(dr.predictors)], weights)
+    return ipa(top, dr.table)
+
+
+QUADRANT_CODES = {"improve first": 0, "maintain": 1, "monitor": 2, "possible overkill": 3}
+
+
+def ipa_notes(matrix: IPA | None, gaps: pd.DataFrame) -> list[Any]:
+    """The importance–performance table and the perception-minus-expectation gaps per touchpoint."""
+    out: list[Any] = [] if matrix is None else [ipa_table(matrix)]
+    if len(gaps):
+        out += [_say("**Perception minus expectation per touchpoint**, in points of the answer scale (negative: "
+                     "below expectations; paired t interval)"), gaps_table(gaps)]
+    return out
 
 
 def expectation_gaps(responses: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
@@ -983,9 +1226,9 @@ def drivers_table(weights: pd.DataFrame) -> Table:
                                                      "share of explained variance"])
 
 
-def ipa_table(matrix: pd.DataFrame) -> Table:
+def ipa_table(matrix: IPA) -> Table:
     """The importance–performance matrix of :func:`ipa`."""
-    return table(matrix.rename(columns={"importance": "importance (share of explained variance)",
+    return table(matrix.table.rename(columns={"importance": "importance (share of explained variance)",
                                         "performance": "performance (% of the scale)", "quadrant": "action"}),
                  percent=["importance (share of explained variance)"])
 
@@ -1134,13 +1377,13 @@ def plot_likert(shares: pd.DataFrame, axes: Any = None, title: str = "How custom
     return axes
 
 
-def plot_drivers(table: pd.DataFrame, outcome: str | None = None, groups: dict[str, list[str]] | None = None,
-                 ax: plt.Axes | None = None) -> plt.Axes:
-    """Relative weights as % of the outcome's variation, with bootstrap 95% intervals (largest on top);
-    bars coloured by attribute group when ``groups`` are given."""
-    t = stable_sort(table, "weight", ascending=False, tie="driver").reset_index(drop=True)
+def plot_drivers(dr: Drivers, ax: plt.Axes | None = None) -> plt.Axes:
+    """Relative weights of :func:`key_drivers_for` as % of the outcome's variation, with bootstrap 95%
+    intervals (largest on top), the drivers' total R² in the axis label; bars coloured by attribute group
+    when the dictionary names groups."""
+    t, groups, outcome = dr.ranked(), dr.groups, dr.outcome
     ax = ax or plt.subplots(figsize=(9, 0.42 * len(t) + 1.9), layout="constrained")[1]
-    group_of = {d: LABELS.user.get(g) or GROUP_LABELS.get(g, plots.label(g)) for g, ds in (groups or {}).items() for d in ds}
+    group_of = {d: LABELS.user.get(g) or GROUP_LABELS.get(g, plots.label(g)) for g, ds in groups.items() for d in ds}
     d = pd.DataFrame({"driver": plots.labels(t["driver"], 42), "pct": t["weight"] * 100,
                       "group": [group_of.get(x, "other") for x in t["driver"]]})
     if groups:
@@ -1155,9 +1398,8 @@ def plot_drivers(table: pd.DataFrame, outcome: str | None = None, groups: dict[s
     est, lo, hi = t["weight"].to_numpy() * 100, t["ci_low"].to_numpy() * 100, t["ci_high"].to_numpy() * 100
     ax.errorbar(est[has], y[has], xerr=[(est - lo)[has], (hi - est)[has]], fmt="none", ecolor=plots.MUTED,
                 capsize=3, lw=1.2)
-    total = float(t["weight"].sum()) * 100
     ax.set_xlabel(f"% of the variation in the answers each driver explains (95% CI); all drivers together: "
-                  f"{total:.0f}%")
+                  f"{100 * dr.r2:.0f}%")
     ax.set_ylabel("")
     ax.grid(axis="y", visible=False)
     what = plots.label(outcome) if outcome else "the outcome"
@@ -1166,15 +1408,18 @@ def plot_drivers(table: pd.DataFrame, outcome: str | None = None, groups: dict[s
     return ax
 
 
-def plot_ipa(matrix: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
-    """Importance–performance matrix: each driver by importance (share of explained variance, from 0) and
-    performance (mean answer as % of its scale), the borders at their averages, the four action quadrants
-    named in the corners. Labels are pushed apart (adjustText) and kept inside the axes."""
+def plot_ipa(matrix: IPA, ax: plt.Axes | None = None) -> plt.Axes:
+    """Importance–performance matrix of :func:`ipa`: each driver by importance (share of explained variance,
+    from 0) and performance (mean answer as % of its scale), the borders :func:`ipa` judged the quadrants by,
+    the four action quadrants named in the corners. Labels are pushed apart (adjustText) and kept inside
+    the axes."""
     from adjustText import adjust_text
 
     ax = ax or plt.subplots(figsize=(10, 7.5), layout="constrained")[1]
-    x, y = matrix["performance"].to_numpy(float), matrix["importance"].to_numpy(float) * 100
-    first = (matrix["quadrant"] == "improve first").to_numpy()
+    m = matrix.table
+    x, y = m["performance"].to_numpy(float), m["importance"].to_numpy(float) * 100
+    x_cut, y_cut = matrix.performance_border, 100 * matrix.importance_border
+    first = (m["quadrant"] == "improve first").to_numpy()
     ax.scatter(x[~first], y[~first], color=plots.MAIN, s=45, zorder=3)
     ax.scatter(x[first], y[first], color=plots.ACCENT, s=60, zorder=3)
     lo, hi = max(0.0, 5 * math.floor((x.min() - 4) / 5)), min(100.0, 5 * math.ceil((x.max() + 4) / 5))
@@ -1183,9 +1428,9 @@ def plot_ipa(matrix: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
         lo, hi = 0.0, 100.0
     ax.set_xlim(lo, hi)
     ax.set_ylim(0, max(y.max() * 1.25, 1.0))
-    ax.axvline(x.mean(), color=plots.MUTED, ls="--", lw=1)
-    ax.axhline(y.mean(), color=plots.MUTED, ls="--", lw=1)
-    ax.fill_between([lo, x.mean()], y.mean(), ax.get_ylim()[1], color=_light(plots.ACCENT, 0.08), zorder=0)
+    ax.axvline(x_cut, color=plots.MUTED, ls="--", lw=1)
+    ax.axhline(y_cut, color=plots.MUTED, ls="--", lw=1)
+    ax.fill_between([lo, x_cut], y_cut, ax.get_ylim()[1], color=_light(plots.ACCENT, 0.08), zorder=0)
     corners = []
     for text, cx_, cy, ha, va in (("IMPROVE FIRST", 0.01, 0.99, "left", "top"), ("MAINTAIN", 0.99, 0.99, "right", "top"),
                                   ("MONITOR", 0.01, 0.01, "left", "bottom"),
@@ -1195,7 +1440,7 @@ def plot_ipa(matrix: pd.DataFrame, ax: plt.Axes | None = None) -> plt.Axes:
                                weight="bold", zorder=4))
     texts = [ax.text(xi, yi, plots.label(d, 24), fontsize=8.5, zorder=5,
                      color=plots.ACCENT if f else plots.INK)
-             for xi, yi, d, f in zip(x, y, matrix["driver"], first, strict=True)]
+             for xi, yi, d, f in zip(x, y, m["driver"], first, strict=True)]
     ax.figure.canvas.draw()
     adjust_text(texts, x=x, y=y, objects=corners, ax=ax, expand=(1.15, 1.35), force_text=(0.3, 0.5),
                 force_static=(0.3, 0.5), arrowprops={"arrowstyle": "-", "color": plots.MUTED, "lw": 0.6},
@@ -1227,33 +1472,34 @@ class SurveyInputs:
     usable: pd.DataFrame | None = None  # items that can enter correlations (see usable_items)
     left_out: dict[str, str] = field(default_factory=dict)  # item -> why it cannot
     margins_source: str = "'margins'"
+    min_n: int = 30  # no group (wave, segment, raking cell) with fewer respondents is shown
 
 
-def load_inputs(responses_path: str | None, items_path: str | None = None, margins_path: str | None = None,
-                customers_path: str | None = None, *, nps_col: str | None = "nps", weight_col: str | None = None,
+def tables(responses_path: str | Path | None, items_path: str | Path | None = None,
+           margins_path: str | Path | None = None, customers_path: str | Path | None = None) -> dict[str, Any]:
+    """The tables a survey run reads, for :func:`cxresearch.notebook.start`: the files given or — when none is
+    given — the synthetic world's, with its invitations and purchases (for the response-bias section)."""
+    return {"survey_responses": responses_path, "survey_items": items_path, "survey_margins": margins_path,
+            "customers": customers_path, "survey_invitations": None, "transactions": None}
+
+
+def load_inputs(source: TableSource, ledger: Ledger, *, nps_col: str | None = "nps", weight_col: str | None = None,
                 good_col: str | None = None, bad_col: str | None = None, outcome: str | None = None,
-                satisfaction: str | None = None, min_n: int = 1, seed: int = 20240101, n_customers: int = 5000,
-                effects: dict[str, Any] | None = None) -> SurveyInputs:
-    """Read responses and the item dictionary (and margins, customers) or, with no paths, the synthetic world.
+                satisfaction: str | None = None, min_n: int = 1, min_group_size: int = 0) -> SurveyInputs:
+    """Read the responses and the item dictionary (and margins, customers, invitations, purchases when the
+    source has them) of ``source``, recording every input and exclusion in ``ledger``.
 
     Responses without ``respondent_id`` get row numbers, without ``wave`` a single wave 1. Every dictionary
     item must be a column with answers inside its scale; reverse-coded items are flipped. Columns named by
-    parameters (``nps_col``, ``good_col``, ``bad_col``, ``outcome``, ``satisfaction``) must exist. Rows
-    without any answer are excluded and counted; fewer than ``min_n`` respondents with answers refuses
-    the run (:class:`NotEstimable`).
+    parameters (``nps_col``, ``good_col``, ``bad_col``, ``outcome``, and ``satisfaction`` when there is an
+    NPS column) must exist. Rows without any answer are excluded and counted. ``min_n`` is raised to
+    ``min_group_size`` (a group shown is never below the confidentiality threshold) and kept as
+    ``SurveyInputs.min_n``; fewer respondents with answers refuses the run (:class:`NotEstimable`).
     """
-    from cxresearch import contracts
-    from cxresearch.io import LEDGER, Column, Contract, read_table, require_items
-    from cxresearch.synth import resolve_inputs
-
-    names = {"survey_responses": responses_path, "survey_items": items_path, "survey_margins": margins_path,
-             "customers": customers_path}
-    if responses_path is None and items_path is None:
-        names.update({"survey_invitations": None, "transactions": None})
-    paths, synthetic, truth = resolve_inputs(names, seed, n_customers, effects)
+    paths, min_n = dict(source.paths), max(min_n, min_group_size)
     if "survey_responses" not in paths or "survey_items" not in paths:
         raise InputError("'survey'", ["give both responses_path and items_path (the item dictionary). Fix: set them."])
-    items = read_table(paths["survey_items"], contracts.SURVEY_ITEMS)
+    items = read_table(paths["survey_items"], contracts.SURVEY_ITEMS, ledger=ledger)
     items_source = f"'survey_items' ({paths['survey_items']})"
     if items.empty:
         raise InputError(items_source, ["the item dictionary has no rows. Fix: list every item with its construct."])
@@ -1274,26 +1520,26 @@ def load_inputs(responses_path: str | None, items_path: str | None = None, margi
     for c in (good_col, bad_col):
         if c:
             cols.append(Column(c, "float", nullable=True, min=0))
-    responses = read_table(paths["survey_responses"], Contract("survey_responses", tuple(cols)))
-    source = f"'survey_responses' ({paths['survey_responses']})"
+    responses = read_table(paths["survey_responses"], Contract("survey_responses", tuple(cols)), ledger=ledger)
+    where = f"'survey_responses' ({paths['survey_responses']})"
     if "respondent_id" not in responses:
         responses.insert(0, "respondent_id", [f"row {i + 2}" for i in range(len(responses))])
     if "wave" not in responses:
         responses["wave"] = 1
-    require_items(responses, items, source)
+    require_items(responses, items, where)
     for it in items["item"]:
         responses[it] = pd.to_numeric(responses[it], errors="coerce")
     responses = reverse_coded(responses, items)
     answer_cols = list(items["item"]) + ([nps_col] if nps_col and nps_col not in set(items["item"]) else [])
     blank = responses[answer_cols].isna().all(axis=1).to_numpy()
-    LEDGER.exclude("survey_responses", str(paths["survey_responses"]), "responses without any answer", int(blank.sum()),
-                   len(responses), (np.flatnonzero(blank) + 2).tolist())
+    ledger.exclude("survey_responses", str(paths["survey_responses"]), "responses without any answer",
+                   int(blank.sum()), len(responses), (np.flatnonzero(blank) + 2).tolist())
     responses = responses.loc[~blank].reset_index(drop=True)
     if len(responses) < max(min_n, 1):
-        raise NotEstimable(f"Input {source}: {len(responses)} respondent(s) with any answer; every figure needs at "
+        raise NotEstimable(f"Input {where}: {len(responses)} respondent(s) with any answer; every figure needs at "
                            f"least {max(min_n, 1)} (min_n). Fix: collect more responses (or lower min_n).")
     kinds = set(items["item"]) | set(items["construct"]) | set(responses.columns)
-    for name, value in (("outcome", outcome), ("satisfaction", satisfaction)):
+    for name, value in (("outcome", outcome), ("satisfaction", satisfaction if nps_col else None)):
         if value is not None and value not in kinds:
             raise ParameterError(
                 f"{name} '{value}' is neither an item nor a construct of the item dictionary. Constructs: "
@@ -1302,25 +1548,36 @@ def load_inputs(responses_path: str | None, items_path: str | None = None, margi
     margins, margins_source = None, "'margins'"
     if "survey_margins" in paths:
         margins_source = f"'margins' ({paths['survey_margins']})"
-        m = read_table(paths["survey_margins"], Contract("margins", (Column("share", "float", min=0),)))
+        m = read_table(paths["survey_margins"], Contract("margins", (Column("share", "float", min=0),)), ledger=ledger)
         variables = [v for v in m.columns if v != "share"]
         if not variables:
             raise InputError(margins_source, ["no variable columns next to 'share'. Fix: add e.g. segment, region."])
         if not m["share"].sum() > 0:
             raise InputError(margins_source, ["column 'share': every share is 0. Fix: give the population shares."])
         margins = {v: m.groupby(v)["share"].sum() for v in variables}
-    customers = read_table(paths["customers"], contracts.CUSTOMERS) if "customers" in paths else None
-    invitations = read_table(paths["survey_invitations"], contracts.SURVEY_INVITATIONS) \
-        if "survey_invitations" in paths else None
-    transactions = read_table(paths["transactions"], contracts.TRANSACTIONS) if "transactions" in paths else None
+    linked = {name: read_table(paths[name], contract, ledger=ledger) if name in paths else None
+              for name, contract in (("customers", contracts.CUSTOMERS), ("survey_invitations",
+                                                                           contracts.SURVEY_INVITATIONS),
+                                     ("transactions", contracts.TRANSACTIONS))}
+    customers = linked["customers"]
     if customers is not None and "customer_id" in responses:
         attrs = [c for c in ("segment", "region", "channel", "plan") if c in customers and c not in responses]
         responses = responses.merge(customers[["customer_id", *attrs]], on="customer_id", how="left")
-    what = f"the built-in synthetic world ({n_customers:,} customers, seed {seed})" if synthetic \
-        else "the files given as parameters"
     usable, left_out = usable_items(responses, items)
-    return SurveyInputs(responses, items, margins, customers, invitations, transactions, synthetic, truth, what,
-                        usable, left_out, margins_source)
+    return SurveyInputs(responses, items, margins, customers, linked["survey_invitations"], linked["transactions"],
+                        source.synthetic, source.truth, source.description, usable, left_out, margins_source,
+                        min_n)
+
+
+def input_notes(inputs: SurveyInputs) -> list[Say]:
+    """How many responses, waves, questions and constructs, and which items are left out and why."""
+    resp, items = inputs.responses, inputs.items
+    out = [_say("**{n:,} responses** in {waves} wave(s); {k} questions in {c} constructs.", n=len(resp),
+                waves=int(resp["wave"].nunique()), k=len(items), c=int(items["construct"].nunique()))]
+    if inputs.left_out:
+        out.append(_say("Left out of reliability, factor analysis, drivers and the path model: {left}.",
+                        left="; ".join(f"{plain(item)} ({why})" for item, why in inputs.left_out.items())))
+    return out
 
 
 def construct_score(responses: pd.DataFrame, items: pd.DataFrame, name: str) -> pd.Series:
@@ -1349,27 +1606,102 @@ def nps_problem(responses: pd.DataFrame, nps_col: str | None, min_n: int) -> str
     return ""
 
 
-def response_bias(invitations: pd.DataFrame, customers: pd.DataFrame, transactions: pd.DataFrame,
-                  responses: pd.DataFrame, nps_col: str, n_boot: int = 300, seed: int = 0,
-                  min_n: int = 30) -> dict[str, Any] | None:
+def spend_before(invitations: pd.DataFrame, transactions: pd.DataFrame, days: int = 365) -> pd.Series:
+    """Spend of each invited customer in the ``days`` before the invitation (one value per invitation row)."""
+    inv = invitations.reset_index(drop=True).assign(_row=lambda d: np.arange(len(d)))
+    merged = inv[["_row", "customer_id", "invited_at"]].merge(transactions[["customer_id", "timestamp", "amount"]],
+                                                             on="customer_id", how="inner")
+    window = (merged["timestamp"] < merged["invited_at"]) & (
+        merged["timestamp"] >= merged["invited_at"] - pd.Timedelta(days=days))
+    return merged[window].groupby("_row")["amount"].sum().reindex(np.arange(len(inv)), fill_value=0.0)
+
+
+def _standardise(x: pd.DataFrame) -> pd.DataFrame:
+    """Columns centred and scaled to SD 1; constant columns dropped (the intercept carries them)."""
+    sd = x.std(ddof=0)
+    keep = sd[sd > 0].index
+    return (x[keep] - x[keep].mean()) / sd[keep]
+
+
+def response_probability(x: pd.DataFrame, responded: np.ndarray, model: str = "response model") -> np.ndarray:
+    """P(respond | x) from a logistic regression with checked convergence and safer retries (IRLS as given,
+    IRLS on standardised covariates with more iterations, BFGS). A fit is accepted only when the score
+    equations are solved and nobody is predicted with certainty; :class:`FitError` otherwise."""
+    y = np.asarray(responded, float)
+    xs_check = sm.add_constant(_standardise(x), has_constant="add").to_numpy(float)
+
+    def irls(standardise: bool, maxiter: int):
+        def run() -> np.ndarray:
+            xc = sm.add_constant(_standardise(x) if standardise else x, has_constant="add")
+            fit = sm.GLM(y, xc, family=sm.families.Binomial()).fit(maxiter=maxiter, tol=1e-10, rtol=1e-10,
+                                                                    tol_criterion="params")
+            if not fit.converged:
+                raise RuntimeError(f"no convergence in {maxiter} iterations")
+            return np.asarray(fit.predict(xc), float)
+        return run
+
+    def bfgs() -> np.ndarray:
+        xc = sm.add_constant(_standardise(x), has_constant="add")
+        fit = sm.Logit(y, xc).fit(method="bfgs", maxiter=5000, gtol=1e-9, disp=False)
+        if not fit.mle_retvals.get("converged", False):
+            raise RuntimeError("BFGS did not converge in 5000 iterations")
+        return np.asarray(fit.predict(xc), float)
+
+    def check(p: np.ndarray) -> str | None:
+        if not np.all(np.isfinite(p)):
+            return "some estimates are not finite"
+        if p.min() < 1e-8 or p.max() > 1 - 1e-8:
+            return "some customers are predicted to respond (or not) with certainty"
+        score = float(np.max(np.abs(xs_check.T @ (y - p)))) / len(y)
+        return f"the likelihood is not at its maximum (score {score:.1e})" if score > 1e-6 else None
+
+    return fit_with_retries(model, [("IRLS, covariates as given", irls(False, 100)),
+                                    ("IRLS, standardised covariates, 1000 iterations", irls(True, 1000)),
+                                    ("BFGS, standardised covariates", bfgs)], check=check,
+                            fix="merge rare segments, or leave out the response-bias section (no invitations)")
+
+
+@dataclass
+class ResponseBias:
+    """Respondents vs non-respondents, and how much the raw NPS overstates (``problem``: why not shown)."""
+
+    problem: str = ""
+    behaviour: pd.DataFrame | None = None  # measure, non-respondents, respondents
+    raw_nps: float = math.nan
+    weighted_nps: float = math.nan
+    estimate: float = math.nan  # raw minus reweighted NPS, in points
+    ci_low: float = math.nan
+    ci_high: float = math.nan
+    note: str = ""  # why there is no interval
+    response_rate: float = math.nan
+    n_invited: int = 0
+    failed_replicates: int = 0
+
+
+def response_bias(inputs: SurveyInputs, nps_col: str | None, n_boot: int = 300, seed: int = 0) -> ResponseBias:
     """Respondents vs non-respondents on behaviour, and how much the raw NPS overstates.
 
     A response model (logistic: prior-year spend, tenure, segment; fitted with checked convergence and
     retries) weights respondents by 1/P(respond). The raw NPS minus that weighted NPS is the part of the
     positivity bias that behaviour explains; bias from satisfaction itself (happier customers answer
     more) is not visible in behaviour, so this is a lower bound. Interval: percentile bootstrap over
-    respondents, checked to contain the estimate. None when respondents or non-respondents number fewer
-    than ``min_n``.
+    respondents (:func:`cxresearch.stats.percentile_bootstrap`), checked to contain the estimate. Needs
+    invitations, customers and purchases, an NPS section and at least ``inputs.min_n`` respondents and
+    non-respondents; otherwise ``problem`` says so.
     """
-    from cxresearch.overview import spend_before
-    from cxresearch.payoff import fit_logit
-
+    min_n = inputs.min_n
+    problem = (f"Invitations, customers and purchases (and at least {min_n} respondents and non-respondents) are "
+               "needed to compare respondents with non-respondents; not available here")
+    tables_ = (inputs.invitations, inputs.customers, inputs.transactions)
+    if any(t is None for t in tables_) or nps_problem(inputs.responses, nps_col, min_n):
+        return ResponseBias(problem)
+    invitations, customers, transactions = tables_
     inv = invitations.dropna(subset=["invited_at"]).reset_index(drop=True)
     inv = inv.merge(customers[["customer_id", "signup_date", "churn_date", *[c for c in ("segment",) if c in customers]]],
                     on="customer_id", how="left")
     counts = inv["responded"].value_counts()
     if min(int(counts.get(0, 0)), int(counts.get(1, 0))) < min_n:
-        return None
+        return ResponseBias(problem)
     inv["prior_spend"] = spend_before(inv, transactions).to_numpy()
     inv["tenure_months"] = (inv["invited_at"] - inv["signup_date"]).dt.days / 30.44
     inv["left_within_a_year"] = (inv["churn_date"].notna() & (inv["churn_date"] <= inv["invited_at"] + pd.Timedelta(days=365))).astype(float)
@@ -1378,24 +1710,33 @@ def response_bias(invitations: pd.DataFrame, customers: pd.DataFrame, transactio
     seg = fold_groups(inv["segment"], min_n)[0] if "segment" in inv else None
     x = pd.concat([np.log1p(inv[["prior_spend"]].clip(lower=0)), inv[["tenure_months"]].fillna(0.0),
                    pd.get_dummies(seg, drop_first=True, dtype=float) if seg is not None else None], axis=1)
-    fit = fit_logit(x, inv["responded"].astype(bool).to_numpy(), model="response model")
-    inv["p_respond"] = fit.probability
+    inv["p_respond"] = response_probability(x, inv["responded"].astype(bool).to_numpy())
     key = ["customer_id", "wave"]
-    r = responses.merge(inv[[*key, "p_respond"]], on=key, how="inner").dropna(subset=[nps_col])
+    r = inputs.responses.merge(inv[[*key, "p_respond"]], on=key, how="inner").dropna(subset=[nps_col])
     if len(r) < min_n:
-        return None
-    raw = nps(r[nps_col]).get("estimate")
-    weighted = nps(r[nps_col], 1 / r["p_respond"].to_numpy()).get("estimate")
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(n_boot):
-        i = rng.integers(0, len(r), len(r))
-        s, w = r[nps_col].to_numpy()[i], 1 / r["p_respond"].to_numpy()[i]
-        draws.append(nps(s)["estimate"] - nps(s, w)["estimate"])
-    lo, hi, why = percentile_interval(np.array(draws), raw - weighted)
-    return {"behaviour": behaviour.reset_index(names="measure"), "raw_nps": raw, "weighted_nps": weighted,
-            "estimate": raw - weighted, "ci_low": lo, "ci_high": hi, "note": why,
-            "response_rate": float(inv["responded"].mean()), "n_invited": len(inv)}
+        return ResponseBias(problem)
+    s, w = r[nps_col].to_numpy(), 1 / r["p_respond"].to_numpy()
+    raw, weighted = nps(s)["estimate"], nps(s, w)["estimate"]
+    boot = percentile_bootstrap(lambda i: nps(s[i])["estimate"] - nps(s[i], w[i])["estimate"], len(r), n_boot, seed,
+                                estimate=raw - weighted, max_failed_share=MAX_FAILED_SHARE)
+    return ResponseBias("", behaviour.reset_index(names="measure"), raw, weighted, raw - weighted, boot.ci_low,
+                        boot.ci_high, boot.problem or "", float(inv["responded"].mean()), len(inv), boot.failed)
+
+
+def bias_notes(bias: ResponseBias, currency: str = "") -> list[Any]:
+    """Respondents vs non-respondents and the overstatement of the raw NPS in words (or why not shown)."""
+    if bias.problem:
+        return [_say("{why}.", why=bias.problem)]
+    out: list[Any] = [behaviour_table(bias.behaviour, currency), _say(
+        "Response rate **{rate:.0%}** of {n:,} invitations. Raw NPS **{raw:+.1f}**, reweighted for who replies "
+        "**{weighted:+.1f}**: the raw figure differs by **{est:+.1f} points** (positive: the raw figure looks better "
+        "than the customer base).", rate=bias.response_rate, n=bias.n_invited, raw=bias.raw_nps,
+        weighted=bias.weighted_nps, est=bias.estimate)]
+    if is_number(bias.ci_low) and is_number(bias.ci_high):
+        out.append(_say("95% CI of the overstatement: {lo:.1f} to {hi:.1f} points.", lo=bias.ci_low, hi=bias.ci_high))
+    else:
+        out.append(_say("No interval is shown: {why}.", why=bias.note))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1539,3 +1880,91 @@ def path_model_for(responses: pd.DataFrame, items: pd.DataFrame, usable: pd.Data
     except FitError as exc:
         return PathResult(None, f"The path model is not estimable: {exc}", n)
     return PathResult(model, "", n)
+
+
+def path_notes(pls: PathResult, path_model: list) -> list[Any]:
+    """The path model's arrows and R², or why it was not estimated."""
+    if pls.model is None:
+        return [_say("{why}", why=pls.problem)]
+    return [path_table(pls.model, path_model), r2_table(pls.model)]
+
+
+# ---------------------------------------------------------------------------------------------
+# planted truth, metrics and claims
+
+
+def truth_notes(inputs: SurveyInputs, dr: Drivers, ratio: dict[str, Any] | None, bias: ResponseBias,
+                planted: Mapping[str, float]) -> list[Any]:
+    """Estimates next to the synthetic world's planted values: the driver weights (table), the negativity
+    ratio on the observed 0–10 scale, the attribute groups' shares and the positivity bias."""
+    if inputs.truth is None or dr.table is None:
+        return [_say("Not synthetic data: nothing to compare with.")]
+    t = inputs.truth["survey"]
+    out: list[Any] = [truth_table(dr.table, t["driver_weights_large_sample"])]
+    if ratio is not None and _has_interval(ratio):
+        out.append(_say("- negativity ratio: planted {planted:g} on the hidden score, {observed:.2f} on the observed "
+                        "0–10 answers (the value the claim is checked against); estimated {est:.2f} (95% CI {lo:.2f} "
+                        "to {hi:.2f})", planted=t["negativity_ratio"],
+                        observed=t["negativity_ratio_observed_scale_large_sample"], est=ratio["estimate"],
+                        lo=ratio["ci_low"], hi=ratio["ci_high"]))
+    share = None if dr.group_table is None else dr.group_table.set_index("group")["share"]
+    if "emotional_beats_tangible" in planted and share is not None:
+        out.append(_say("- emotional minus tangible attributes' share of explained variance: planted {p:+.1f} pp, "
+                        "estimated {e:+.1f} pp", p=100 * planted["emotional_beats_tangible"],
+                        e=100 * (share["emotional"] - share["tangible"])))
+    if "tangible_share_5_to_10" in planted and share is not None:
+        out.append(_say("- tangible attributes' share of explained variance: planted {p:.1%}, estimated {e:.1%}",
+                        p=planted["tangible_share_5_to_10"], e=share["tangible"]))
+    if not bias.problem:
+        out.append(_say("- positivity bias: planted {planted:.1f} NPS points (respondents vs everyone invited); the "
+                        "behaviour-based estimate finds {est:.1f}, the part explained by who replies",
+                        planted=t["positivity_bias_nps_points"], est=bias.estimate))
+    return out
+
+
+def metrics(inputs: SurveyInputs, nps: NPSResults, bias: ResponseBias, rel: pd.DataFrame, dr: Drivers,
+            matrix: IPA | None, pls: PathResult, path_model: list, ratio: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The run's figures for ``results.json``, each as keyword arguments of ``results.metric``."""
+    out: list[dict[str, Any]] = [{"name": "n_responses", "value": len(inputs.responses), "headline": True,
+                                  "label": "responses"}]
+    if not bias.problem:
+        out += [{"name": "response_rate", "value": bias.response_rate, "headline": True, "label": "response rate",
+                 "unit": "share"},
+                {"name": "positivity_bias", "value": _interval(bias.estimate, bias.ci_low, bias.ci_high),
+                 "unit": "points"}]
+    if not nps.problem:
+        w, u = nps.overall["weighted"], nps.overall["unweighted"]
+        weighted = _interval(w["estimate"], w["ci_low"], w["ci_high"])
+        out += [{"name": "nps", "unit": "points", "value": {
+                    "overall": weighted, "overall_unweighted": _interval(u["estimate"], u["ci_low"], u["ci_high"]),
+                    "by_wave": {str(r.wave): _interval(r.estimate, r.ci_low, r.ci_high)
+                                for r in nps.by_wave.itertuples()}}},
+                {"name": "nps_overall", "value": weighted, "headline": True, "label": "NPS, weighted (95% CI)",
+                 "unit": "points"}]
+    out += [{"name": "cronbach_alpha", "value": {r.construct: _interval(r.alpha, r.ci_low, r.ci_high)
+                                                 for r in rel.itertuples()}},
+            {"name": "omega", "value": dict(zip(rel["construct"], rel["omega"], strict=True))}]
+    if dr.table is not None:
+        out += [{"name": "driver_weights", "unit": "share", "value": {
+                    r.driver: _interval(r.weight, r.ci_low, r.ci_high) for r in dr.table.itertuples()}},
+                {"name": "driver_r2", "value": dr.r2, "unit": "share"}]
+    if matrix is not None:
+        out += [{"name": "ipa_quadrant", "value": {r.driver: QUADRANT_CODES[r.quadrant]
+                                                   for r in matrix.table.itertuples()}},
+                {"name": "ipa_quadrant_codes", "value": dict(QUADRANT_CODES)}]
+    if pls.model is not None:
+        out += [{"name": "pls_paths", "value": {f"{a} -> {b}": pls.model.paths.at[a, b] for a, b in path_model}},
+                {"name": "pls_r2", "value": pls.model.r2.to_dict()}]
+    if ratio is not None and _has_interval(ratio):
+        out.append({"name": "negativity_ratio", "value": _interval(ratio["estimate"], ratio["ci_low"],
+                                                                   ratio["ci_high"]), "unit": "ratio"})
+    return out
+
+
+def claims(dr: Drivers, ratio: dict[str, Any] | None, gap: dict[str, Any] | None,
+           planted: Mapping[str, float]) -> list[Claim | None]:
+    """The essays' claims this run can pose (None: not asked for), with the planted values when synthetic."""
+    return [negativity_claim(ratio, planted.get("bad_experience_needs_five_good")),
+            *group_claims(dr.group_table, dr.n, dr.groups, dr.problem or "no bootstrap interval for the attribute groups",
+                          planted),
+            satisfied_claim(gap)]

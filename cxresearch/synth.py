@@ -858,13 +858,11 @@ def _survey(rng, fx: Effects, c, customer_id, sat, lam, churn, complaints):
     responded_all = np.concatenate(resp_nps) if resp_nps else np.zeros(0)
 
     items = _item_dictionary()
-    # driver truth: relative weights of the outcome on the drivers in a large sample of the same model
+    # driver truth: the model's population moments, taken from 100,000 simulated answers of all customers
     big = answers(rng.integers(0, n, 100_000), _days(waves[-1]))
     x = np.column_stack([big[d] for d in drivers]).astype(float)
     x_full = np.column_stack([x, big["n_good"], big["n_bad"]])
-    from cxresearch.survey import relative_weights
-
-    rw = relative_weights(x, big["nps"].astype(float))
+    rw = _planted_driver_weights(np.corrcoef(np.column_stack([x, big["nps"]]), rowvar=False))
     groups = {"touchpoint": [d for d in drivers if d.startswith("perc_")],
               "emotional": list(EMOTIONAL), "tangible": list(TANGIBLE)}
     share = {g: float(sum(rw[drivers.index(d)] for d in ds) / rw.sum()) for g, ds in groups.items()}
@@ -902,6 +900,8 @@ def _survey(rng, fx: Effects, c, customer_id, sat, lam, churn, complaints):
         "negativity_ratio_observed_scale_large_sample": float(-ols[-1] / ols[-2]) if ols[-2] else None,
         "driver_weights_large_sample": dict(zip(drivers, np.round(rw, 6).tolist(), strict=True)),
         "driver_r2_large_sample": float(rw.sum()),
+        "driver_weights_definition": "share of the 0-10 answers' variance each driver accounts for (Johnson's "
+        "decomposition of R²), from the correlations in 100,000 simulated answers of all customers",
         "driver_group_share": share,
         "segment_satisfaction_shift": fx.satisfaction_segment_shift,
         "worst_service_segment": min(fx.satisfaction_segment_shift, key=fx.satisfaction_segment_shift.get),
@@ -911,6 +911,23 @@ def _survey(rng, fx: Effects, c, customer_id, sat, lam, churn, complaints):
 
 
 NPS_INTERCEPT = -4.0
+
+
+def _planted_driver_weights(corr: np.ndarray) -> np.ndarray:
+    """How much of the NPS answers' variance each driver accounts for, from the population correlations.
+
+    ``corr`` is the correlation matrix of the drivers (all but the last row/column) and the NPS answer
+    (last). The explained variance R² of the answers on the drivers is split among the drivers by
+    Johnson's (2000) decomposition: the drivers' symmetric square root Λ = R_xx^½ gives orthogonal
+    counterparts, β = Λ⁻¹ r_xy their effects, and driver j accounts for Σ_k Λ_jk² β_k² (the parts sum to
+    R²). This defines the planted weight on the scale the survey's relative weights estimate; it is
+    computed here from the generator's own moments, independently of the analysis code it checks.
+    """
+    rxx, rxy = corr[:-1, :-1], corr[:-1, -1]
+    evals, evecs = np.linalg.eigh(rxx)
+    root = evecs @ np.diag(np.sqrt(np.clip(evals, 0, None))) @ evecs.T
+    beta = np.linalg.solve(root, rxy)
+    return (root**2) @ (beta**2)
 
 
 def _item_dictionary() -> pd.DataFrame:
@@ -1174,16 +1191,3 @@ def ensure_world(
 def load_truth(paths: dict[str, Path]) -> dict[str, Any]:
     return json.loads(Path(paths["truth"]).read_text())
 
-
-def resolve_inputs(paths: dict[str, str | None], seed: int = 20240101, n_customers: int = 5000,
-                   effects: dict[str, Any] | None = None) -> tuple[dict[str, Path], bool, dict[str, Any] | None]:
-    """Files for a notebook's tables: the given ones, or — when none is given — the synthetic world's.
-
-    Mixing a user's table with synthetic ones would describe nobody, so once any path is given only the
-    given tables are used. Returns (table -> path, whether synthetic, truth or None).
-    """
-    given = {k: Path(v) for k, v in paths.items() if v}
-    if given:
-        return given, False, None
-    world = ensure_world(seed=seed, n_customers=n_customers, effects=effects)
-    return {k: world[k] for k in paths}, True, load_truth(world)

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxresearch import churn, contracts
+from cxresearch import churn, contracts, sources
+from cxresearch.errors import NotEstimable, ParameterError
 from cxresearch.io import InputError, Ledger, read_table
-from cxresearch.params import ParameterError
 from cxresearch.runner import RunSpec, run_notebook
 from cxresearch.synth import ensure_world, load_truth, make_world, write_world
 from tests.plain_words import RAW
@@ -372,8 +372,6 @@ def test_event_value_as_text_and_as_number(tmp_path):
 
 
 def test_degenerate_tables_are_not_estimable(tmp_path):
-    from cxresearch.results import NotEstimable
-
     nobody = write(tmp_path, "customer_id,signup_date,churn_date\na,2024-01-01,\nb,2024-02-01,\n")
     st = churn.survival_table(nobody, as_of="2024-12-31", ledger=Ledger())
     with pytest.raises(NotEstimable, match=r"nobody left during the observation window \(0 of 2 customers\)"):
@@ -409,17 +407,16 @@ def test_small_groups_are_folded_everywhere():
 
 
 def test_complaints_outside_a_customers_history_are_counted(tmp_path):
-    from cxresearch.io import LEDGER
-
     customers = write(tmp_path, "customer_id,signup_date,churn_date\na,2024-01-01,2024-06-01\nb,2024-01-01,\n"
                                 "c,2024-03-01,2024-09-01\nd,2024-02-01,\ne,2024-01-15,2024-04-01\n")
     comp = tmp_path / "complaints.csv"
     comp.write_text("customer_id,opened_at,resolved,hours_to_resolve\na,2024-02-01 10:00,1,5\n"
                     "zz,2024-02-01 10:00,1,5\nc,2024-02-01 10:00,1,5\na,2024-07-01 10:00,0,\nb,2024-03-01,1,30\n")
-    LEDGER.reset()
-    inputs = churn.load_inputs(customers, str(comp), as_of="2024-12-31", time_unit="days", group_col=None,
-                               covariates=[], min_group_size=1)
-    ex = LEDGER.exclusions_frame().set_index("rule")["rows_excluded"]
+    ledger = Ledger()
+    source = sources.from_files({"customers": customers, "complaints": str(comp), "survey_responses": None})
+    inputs = churn.load_inputs(source, ledger, as_of="2024-12-31", time_unit="days", group_col=None, covariates=[],
+                               min_group_size=1)
+    ex = ledger.exclusions_frame().set_index("rule")["rows_excluded"]
     assert ex[[r for r in ex.index if r.startswith("customer_id not among")][0]] == 1
     assert ex["opened_at before the customer's start date"] == 1
     assert ex[[r for r in ex.index if r.startswith("opened_at after")][0]] == 1
@@ -433,9 +430,9 @@ def test_claims_break_ties_deterministically():
     diffs = pd.DataFrame({"group": ["c", "b"], "reference": ["a", "a"], "difference": [-1.0, 1.0],
                           "ci_low": [-1.5, 0.5], "ci_high": [-0.5, 1.5]})
     claim = churn.groups_claim(diffs, summary, {"p": 0.01}, "segment", 12, "months")
-    assert "(c vs a" in claim["test"] and claim["n"] == 40  # equal |difference|: first row label wins
+    assert "(c vs a" in claim.test and claim.n == 40  # equal |difference|: first row label wins
     again = churn.groups_claim(diffs.iloc[::-1], summary, {"p": 0.01}, "segment", 12, "months")
-    assert "(c vs a" in again["test"]
+    assert "(c vs a" in again.test
     service = pd.DataFrame({"segment": ["x", "w"], "responses": [9, 9], "service_score": [3.2, 3.2]})
     assert churn.worst_segment(service) == "w"
     assert churn.worst_segment(service.iloc[::-1]) == "w"
@@ -487,33 +484,32 @@ def test_claims_carry_units_meanings_and_comparable_truth(clean_labels):
     episodes = pd.DataFrame({"id": ["a", "b", "c", "d"] * 10, "state": ["fast", "slow", "unresolved", "none"] * 10})
     truth = {"effects": {"fast_resolution_hours": 24.0},
              "churn": {"complaint_hazard_ratios": {"fast_resolved": 0.7, "slow_resolved": 1.4, "unresolved": 2.2}}}
-    claims = {c["id"]: c for c in churn.complaint_claims(tv, episodes, 40, 24, truth)}
+    claims = {c.id: c for c in churn.complaint_claims(tv, episodes, 40, 24, truth)}
     fast = claims["service_recovery"]
-    assert fast["unit"] == "rate ratio" and fast["truth"] == 0.7
-    assert fast["meaning"].startswith("Below 1×") and "0.64× the rate of those without a complaint" in fast["meaning"]
-    assert claims["unresolved_complaints_raise_churn"]["meaning"].startswith("Above 1×")
-    assert claims["fast_resolution_beats_slow"]["truth"] == pytest.approx(0.5)
+    assert fast.unit == "rate ratio" and fast.truth == 0.7
+    assert fast.meaning.startswith("Below 1×") and "0.64× the rate of those without a complaint" in fast.meaning
+    assert claims["unresolved_complaints_raise_churn"].meaning.startswith("Above 1×")
+    assert claims["fast_resolution_beats_slow"].truth == pytest.approx(0.5)
     # another definition of "fast" than the planted one: nothing comparable to check against
-    assert all(c["truth"] is None for c in churn.complaint_claims(tv, episodes, 40, 48, truth))
-    assert all(c["truth"] is None for c in churn.complaint_claims(tv, episodes, 40, 24, None))
+    assert all(c.truth is None for c in churn.complaint_claims(tv, episodes, 40, 48, truth))
+    assert all(c.truth is None for c in churn.complaint_claims(tv, episodes, 40, 24, None))
     summary = pd.DataFrame({"group": ["mass", "value"], "customers": [50, 40]})
     diffs = pd.DataFrame({"group": ["value"], "reference": ["mass"], "difference": [-1.78], "ci_low": [-2.29],
                           "ci_high": [-1.27]})
     groups = churn.groups_claim(diffs, summary, {"p": 0.001}, "customer_segment", 24, "months")
-    assert groups["unit"] == "months" and groups["verdict"] == "supported"
-    assert groups["meaning"].startswith("Negative: customers in the value group stay 1.8 months less")
-    assert "customer segment" in groups["claim"] and not RAW.search(groups["claim"] + groups["test"])
+    assert groups.unit == "months" and groups.verdict == "supported"
+    assert groups.meaning.startswith("Negative: customers in the value group stay 1.8 months less")
+    assert "customer segment" in groups.claim and not RAW.search(groups.claim + groups.test)
     service = pd.DataFrame({"segment": ["value", "mass"], "responses": [30, 40], "service_score": [3.0, 3.5]})
     vs = pd.DataFrame({"segment": ["mass"], "hr": [0.7], "ci_low": [0.6], "ci_high": [0.8], "p": [0.001],
                        "customers": [50]})
     worst = churn.worst_served_claim(service, vs, "value", "segment", 90)
-    assert worst["unit"] == "rate ratio" and "truth" not in worst  # the segment-only model is not the planted one
-    assert worst["meaning"].startswith("Above 1×: customers in value leave at 1.4× the rate")
+    assert worst.unit == "rate ratio" and worst.truth is None  # the segment-only model is not the planted one
+    assert worst.meaning.startswith("Above 1×: customers in value leave at 1.4× the rate")
     from cxresearch.results import Results
 
     results = Results("x", "x")
-    for c in claims.values():
-        results.claim(**c)
+    results.add(*claims.values())
     assert {c["unit"] for c in results.claims} == {"rate ratio"}
 
 
@@ -541,7 +537,7 @@ def test_figures_name_things_plainly_with_units(clean_labels):
     st = small_table()
     cox = churn.fit_cox(st)
     display.use_labels({"plan": "contract"}, references=cox.references)
-    ax = churn.plot_forest(cox.hazard_ratios)
+    ax = churn.plot_forest(churn.with_side(cox.hazard_ratios))
     ticks = [t.get_text() for t in ax.get_yticklabels()]
     assert "contract: annual vs monthly" in ticks and not any(RAW.search(t) for t in ticks)
     assert ax.get_xscale() == "log" and all(t.get_text().endswith("×") for t in ax.get_xticklabels())
@@ -555,3 +551,58 @@ def test_figures_name_things_plainly_with_units(clean_labels):
     assert {t.get_text() for t in legend.get_texts()} == {"annual", "monthly", "two year"}
     assert "months" in ax.get_xlabel() and ax.yaxis.get_major_formatter()(0.5, 0) == "50%"
     plt.close("all")
+
+
+# ---------------------------------------------------------------------------------------------
+# one-way architecture (issue 12): loaders take a Source and a ledger, steps return typed results
+
+
+def test_loader_takes_the_observation_end_from_the_source_and_records_in_the_given_ledger(tmp_path):
+    customers = write(tmp_path, "customer_id,signup_date,churn_date\na,2024-01-01,2024-06-01\nb,2024-01-01,\n"
+                                "c,2024-03-01,2024-09-01\nd,2024-08-01,\n")
+    source = sources.Source({"customers": Path(customers)}, defaults={"observation_end": "2024-06-30"})
+    ledger = Ledger()
+    inputs = churn.load_inputs(source, ledger, time_unit="days", group_col=None, covariates=[], min_group_size=1)
+    assert inputs.as_of == pd.Timestamp("2024-06-30") and inputs.truth is None and not inputs.synthetic
+    assert inputs.table.data["event"].tolist() == [1, 0, 0]  # c leaves after the data's own end: still a customer
+    assert ledger.exclusions_frame()["rows_excluded"].tolist() == [1]  # d signed up after it
+    later = churn.load_inputs(source, Ledger(), as_of="2024-12-31", time_unit="days", group_col=None, covariates=[],
+                              min_group_size=1)
+    assert later.as_of == pd.Timestamp("2024-12-31") and later.table.n_events == 2
+    with pytest.raises(InputError, match="customers_path is needed"):
+        churn.load_inputs(sources.from_files({"complaints": customers}), Ledger())
+
+
+def test_forest_colours_come_from_the_analysis():
+    table = pd.DataFrame({"term": ["a", "b", "c"], "hr": [2.0, 0.5, 1.1], "ci_low": [1.5, 0.4, 0.9],
+                          "ci_high": [2.5, 0.7, 1.3]})
+    assert list(churn.with_side(table)["side"]) == ["sooner", "longer", "unclear"]
+    assert "side" not in churn.hazard_table(churn.with_side(table)).columns
+
+
+def test_notebook_steps_return_typed_results_and_claims():
+    from cxresearch.results import Results
+    from cxresearch.stats import Claim
+
+    source = sources.synthetic_world(["customers", "complaints", "survey_responses"], seed=9, n_customers=1500)
+    inputs = churn.load_inputs(source, Ledger(), group_col="segment", covariates=COVARIATES)
+    assert inputs.as_of == pd.Timestamp(source.defaults["observation_end"]) and inputs.truth is source.truth
+    life = churn.lifetimes(inputs.table, 24)
+    drv = churn.drivers(inputs)
+    par = churn.extrapolate(inputs.table, life)
+    cal = churn.calibrate(inputs.table, drv.cox, 24)
+    service = churn.service_and_churn(inputs)
+    assert set(par.curves.columns) == set(life.groups) and par.observed_end == inputs.table.data["duration"].max()
+    assert set(drv.states["term"]) == {"fast", "slow", "unresolved", "fast vs slow"}
+    claims = churn.claims(inputs.table, life, drv, service, 24, source.truth)
+    assert all(isinstance(c, Claim) for c in claims) and len({c.id for c in claims}) == 5
+    results = Results("churn_survival", "x")
+    for metric in churn.metrics(inputs.table, life, drv, par, cal):
+        results.metric(**metric)
+    results.add(*claims)
+    assert results.headline == ["n_customers", "churn_rate", "median_lifetime"]
+    assert {"km_median", "hazard_ratios", "logrank_p", "calibration_error"} <= set(results.metrics)
+    assert {c["id"]: c["verdict"] for c in results.claims}["service_recovery"] == "supported"
+    for sentence in [*churn.customer_sentences(inputs, pd.DataFrame()), churn.logrank_sentence(life),
+                     churn.ph_sentence(drv), churn.service_sentence(service), churn.calibration_sentence(cal)]:
+        assert "template" in sentence and not RAW.search(sentence["template"])

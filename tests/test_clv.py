@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxresearch import clv
+from cxresearch import clv, sources
+from cxresearch.errors import NotEstimable, ParameterError
 from cxresearch.io import Ledger
 from cxresearch.runner import RunSpec, run_notebook
 from cxresearch.synth import ensure_world, load_truth
@@ -17,7 +18,7 @@ from tests.plain_words import RAW
 
 @pytest.fixture(scope="module")
 def cdnow():
-    tx = clv.load_transactions(clv.cdnow_csv(), observation_end="1998-06-30", ledger=Ledger())
+    tx = clv.load_transactions(sources.cdnow().paths["transactions"], observation_end="1998-06-30", ledger=Ledger())
     return tx, clv.rfm_summary(tx.daily, "1997-09-30", "1998-06-30", "weeks")
 
 
@@ -58,7 +59,7 @@ def test_cdnow_published_estimates(cdnow, fit, published, loglik):
         decimals = len(str(value).split(".")[1])
         assert round(res.as_dict()[name], decimals) == value, (name, res.as_dict()[name])
     if loglik is not None:
-        assert round(res.loglik, 1) == loglik
+        assert round(res.log_likelihood, 1) == loglik
     assert np.all(np.isfinite(res.se)) and np.all(res.se > 0)
 
 
@@ -67,7 +68,7 @@ def test_weighted_fit_equals_plain_likelihood(cdnow):
     res = clv.fit_bgnbd(s)
     plain = clv.bgnbd_ll(res.params, s["frequency"].to_numpy(float), s["recency"].to_numpy(float),
                          s["T"].to_numpy(float)).sum()
-    assert math.isclose(plain, res.loglik, rel_tol=1e-10)
+    assert math.isclose(plain, res.log_likelihood, rel_tol=1e-10)
     assert len(clv.compress(s)) < len(s)
 
 
@@ -80,16 +81,16 @@ def test_predictions_agree_with_lifetimes(cdnow):
     lb, lp, lg = BetaGeoFitter(), ParetoNBDFitter(), GammaGammaFitter()
     lb.params_, lp.params_, lg.params_ = pd.Series(bg.as_dict()), pd.Series(pn.as_dict()), pd.Series(gg.as_dict())
     pairs = [
-        (clv.conditional_expected("BG/NBD", bg.params, 39, x, tx, T),
-         lb.conditional_expected_number_of_purchases_up_to_time(39, x, tx, T)),
-        (clv.p_alive("BG/NBD", bg.params, x, tx, T), lb.conditional_probability_alive(x, tx, T)),
-        (clv.conditional_expected("Pareto/NBD", pn.params, 39, x, tx, T),
-         lp.conditional_expected_number_of_purchases_up_to_time(39, x, tx, T)),
-        (clv.p_alive("Pareto/NBD", pn.params, x, tx, T), lp.conditional_probability_alive(x, tx, T)),
-        (clv.expected_spend(gg.params, x[x > 0], s["monetary"][x > 0]),
+        (bg.expected_purchases(39, x, tx, T), lb.conditional_expected_number_of_purchases_up_to_time(39, x, tx, T)),
+        (bg.p_alive(x, tx, T), lb.conditional_probability_alive(x, tx, T)),
+        (pn.expected_purchases(39, x, tx, T), lp.conditional_expected_number_of_purchases_up_to_time(39, x, tx, T)),
+        (pn.p_alive(x, tx, T), lp.conditional_probability_alive(x, tx, T)),
+        (gg.expected_spend(x[x > 0], s["monetary"][x > 0]),
          lg.conditional_expected_average_profit(x[x > 0], s["monetary"][x > 0])),
-        (clv.bgnbd_expected(bg.params, np.array([5.0, 39.0, 78.0])),
+        (bg.expected_purchases_new_customer(np.array([5.0, 39.0, 78.0])),
          lb.expected_number_of_purchases_up_to_time(np.array([5.0, 39.0, 78.0]))),
+        (pn.expected_purchases_new_customer(np.array([5.0, 39.0, 78.0])),
+         lp.expected_number_of_purchases_up_to_time(np.array([5.0, 39.0, 78.0]))),
     ]
     for ours, theirs in pairs:
         assert np.allclose(np.asarray(ours, float), np.asarray(theirs, float), rtol=1e-8)
@@ -110,9 +111,9 @@ def test_recovery_on_the_synthetic_world():
 def test_clv_discounting_and_concentration(cdnow):
     _, s = cdnow
     pn, gg = clv.fit_pareto_nbd(s), clv.fit_gamma_gamma(s)
-    undiscounted = clv.clv("Pareto/NBD", pn.params, gg.params, s, 52, 0.0, 1.0)
-    discounted = clv.clv("Pareto/NBD", pn.params, gg.params, s, 52, 0.10, 1.0)
-    expected = clv.conditional_expected("Pareto/NBD", pn.params, 52, s["frequency"], s["recency"], s["T"])
+    undiscounted = clv.customer_values(pn, gg, s, 52, 0.0, 1.0)
+    discounted = clv.customer_values(pn, gg, s, 52, 0.10, 1.0)
+    expected = pn.expected_purchases(52, s["frequency"], s["recency"], s["T"])
     assert np.allclose(undiscounted["discounted_purchases"].to_numpy(), np.asarray(expected), rtol=1e-10)
     assert (discounted["clv"] <= undiscounted["clv"] + 1e-12).all()
     assert 0.9 < discounted["clv"].sum() / undiscounted["clv"].sum() < 0.97  # one year at 10%
@@ -213,8 +214,6 @@ def test_refits_agree_to_1e7_whatever_the_row_order_and_optimiser(cdnow, fit, mo
 
 
 def test_degenerate_purchase_data_is_not_estimable():
-    from cxresearch.results import NotEstimable
-
     one = pd.DataFrame({"frequency": [2], "recency": [3.0], "T": [10.0], "monetary": [5.0]}, index=["a"])
     with pytest.raises(NotEstimable, match=r"Only 1 customer\(s\) made a first purchase"):
         clv.check_estimable(one)
@@ -229,8 +228,6 @@ def test_degenerate_purchase_data_is_not_estimable():
 
 
 def test_value_parameters_are_checked():
-    from cxresearch.params import ParameterError
-
     clv.check_value_parameters(52, 0.0, 0.3)
     for bad in ((-1, 0.1, 0.3), (0, 0.1, 0.3), (52, -0.1, 0.3), (52, 0.1, 1.5), (float("inf"), 0.1, 0.3)):
         with pytest.raises(ParameterError):
@@ -247,7 +244,7 @@ def test_small_groups_are_folded_and_ties_are_stable():
     assert clv.choose_model(comparison, has_holdout=False) == ("BG/NBD", "AIC")  # equal to 9 digits: by name
     s = pd.DataFrame({"frequency": [0] * 30 + [1] * 10 + [2] * 6 + [3] * 2 + [5], "recency": 1.0, "T": 10.0,
                       "holdout": 1})
-    ce = clv.conditional_expectations("Pareto/NBD", np.array([0.5, 10.0, 0.6, 11.0]), s, 10.0, min_n=5)
+    ce = clv.conditional_expectations(clv.ParetoNBDFit([0.5, 10.0, 0.6, 11.0]), s, 10.0, min_n=5)
     assert ce["customers"].min() >= 5 and list(ce["calibration purchases"]) == ["0", "1", "2+"]
 
 
@@ -269,16 +266,16 @@ def test_claims_carry_units_meanings_and_item_labels(clean_labels):
 
     values = pd.Series(np.r_[np.full(20, 100.0), np.full(80, 1.0)])
     top = clv.concentration_claim(values, 0.96, (0.9, 0.98))
-    assert top["unit"] == "share" and "96.0% of all lifetime value" in top["meaning"]
+    assert top.unit == "share" and "96.0% of all lifetime value" in top.meaning and top.verdict == "supported"
     display.use_labels({"sat_1": "Overall I am satisfied"})
     gap = pd.DataFrame({"measure": ["clv", "expected_purchases"], "satisfied": [60.0, 2.0], "others": [48.0, 1.5],
                         "n_satisfied": [40, 40], "n_others": [30, 30], "difference": [12.3, 0.5],
-                        "ci_low": [4.0, 0.1], "ci_high": [20.0, 0.9], "p": [0.004, 0.02]})
+                        "ci_low": [4.0, 0.1], "ci_high": [20.0, 0.9], "p_value": [0.004, 0.02]})
     sat = clv.satisfaction_claim(gap, "sat_1", 4, 100, "EUR")
-    assert sat["unit"] == "money" and sat["verdict"] == "supported" and sat["n"] == 30
-    assert "“Overall I am satisfied”" in sat["test"] and not RAW.search(sat["test"])
-    assert sat["meaning"] == "Positive: a satisfied customer is worth 12 EUR more on average than the others."
-    assert clv.satisfaction_claim(None, "sat_1", 4, 100)["unit"] == "money"
+    assert sat.unit == "money" and sat.verdict == "supported" and sat.n == 30 and sat.p_value == 0.004
+    assert "“Overall I am satisfied”" in sat.test and not RAW.search(sat.test)
+    assert sat.meaning == "Positive: a satisfied customer is worth 12 EUR more on average than the others."
+    assert clv.satisfaction_claim(None, "sat_1", 4, 100).unit == "money"
     shown = repr(display.table(clv.gap_table(gap, "EUR")))
     assert "lifetime value (EUR)" in shown and "expected purchases" in shown and not RAW.search(shown)
 
@@ -294,8 +291,6 @@ def test_money_tables_name_the_currency_and_parameters_stay_parameters(cdnow, cl
     by = clv.value_by(pd.Series(np.arange(40.0)), pd.Series(["a", "b"] * 20), 5)
     assert list(clv.value_display(by, "channel", "USD").columns) == [
         "channel", "customers", "mean lifetime value (USD)", "total lifetime value (USD)"]
-    assert clv.money_unit("cdnow", None, "RUB") == "USD"  # the CDNOW sample is in dollars
-    assert clv.money_unit("cdnow", None, "EUR") == "EUR" and clv.money_unit("synthetic", None, "RUB") == "RUB"
     exclusions = pd.DataFrame({"table": ["transactions"] * 3, "rule": [
         "customer_id not found in the customers table", "amount below zero (returns)",
         "timestamp after the observation end (2024-02-01)"], "rows_excluded": [2, 1, 0]})
@@ -315,10 +310,10 @@ def test_tracking_leaves_a_partial_last_period_out_of_the_weekly_plot(cdnow):
 
     tx, s = cdnow
     fit = clv.fit_pareto_nbd(s)
-    track = clv.tracking("Pareto/NBD", fit.params, s, tx.daily, "1997-09-30", "1998-06-30")
+    track = clv.tracking(fit, s, tx.daily, "1997-09-30", "1998-06-30")
     assert int(track["actual"].sum()) == int(s["frequency"].sum() + s["holdout"].sum())  # every repeat purchase
     assert track["complete"].all()  # 1997-01-01 to 1998-06-30 is exactly 78 weeks
-    track = clv.tracking("Pareto/NBD", fit.params, s, tx.daily, "1997-09-30", "1998-06-26")
+    track = clv.tracking(fit, s, tx.daily, "1997-09-30", "1998-06-26")
     assert not track["complete"].iloc[-1] and track["complete"].iloc[:-1].all()  # 1998-06-26 ends mid-week
     assert track["period_start"].iloc[-1] + pd.Timedelta(days=7) > pd.Timestamp("1998-06-27")
     ax = clv.plot_tracking(track, "Pareto/NBD", cumulative=False)
@@ -345,10 +340,112 @@ def test_figures_show_money_percent_and_whole_counts(cdnow, clean_labels):
     assert ax.xaxis.get_major_formatter()(50, 0) == "50%" and ax.get_legend() is not None
     plt.close("all")
     fit = clv.fit_pareto_nbd(s)
-    ax = clv.plot_p_alive_matrix("Pareto/NBD", fit.params, float(s["T"].max()))
+    grid = clv.p_alive_grid(fit, s)
+    assert grid.p_alive.shape == (21, 60) and grid.T == float(s["T"].max()) and grid.crosses_half
+    assert np.allclose(grid.p_alive[3], fit.p_alive(3, grid.recency, grid.T))
+    ax = clv.plot_p_alive_matrix(grid)
     assert all(float(t).is_integer() for t in ax.get_yticks())
     assert "weeks" in ax.get_xlabel() and "weeks ago" in ax.get_title()
     plt.close("all")
-    ax = clv.plot_lorenz(pd.Series(np.arange(1.0, 101.0)))
+    lorenz = clv.lorenz_curve(pd.Series(np.arange(1.0, 101.0)))
+    assert math.isclose(lorenz.points[0.1], sum(range(91, 101)) / 5050) and lorenz.value[-1] == 1.0
+    ax = clv.plot_lorenz(lorenz)
     assert ax.xaxis.get_major_formatter()(20, 0) == "20%" and ax.get_legend() is not None
     plt.close("all")
+
+
+# ---------------------------------------------------------------------------------------------
+# fitted models as objects, sources in, claims out (issue 12)
+
+
+def test_an_unknown_model_name_raises_instead_of_falling_back():
+    params = [0.243, 4.414, 0.793, 2.426]
+    with pytest.raises(ValueError, match="unknown model 'BG-NBD'"):
+        clv.model_fit("BG-NBD", params)
+    bg = clv.model_fit("BG/NBD", params)
+    assert isinstance(bg, clv.BetaGeoFit) and bg.key == "bgnbd"
+    pn = clv.model_fit("Pareto/NBD", params)
+    assert not np.allclose(bg.p_alive([2, 5], [10.0, 20.0], [30.0, 30.0]), pn.p_alive([2, 5], [10.0, 20.0], [30.0, 30.0]))
+    with pytest.raises(ValueError, match="has 3 parameters"):
+        clv.GammaGammaFit(params)
+
+
+def test_fits_carry_standard_errors_aic_and_the_optimiser_record(cdnow):
+    from cxresearch.fits import FITS
+
+    _, s = cdnow
+    FITS.reset()
+    bg = clv.fit_bgnbd(s)
+    assert isinstance(bg, clv.PurchaseFit) and bg.n == len(s) and bg.method == FITS.fits[-1]["method"]
+    assert bg.failed_attempts == () and "Newton polish" in bg.method
+    assert math.isclose(bg.aic, 8 - 2 * bg.log_likelihood)
+    assert list(bg.table()["parameter"]) == ["r", "alpha", "a", "b"]
+    known = clv.BetaGeoFit(bg.params)  # parameters alone predict the same
+    assert np.allclose(known.p_alive(s["frequency"], s["recency"], s["T"]), bg.p_alive(s["frequency"], s["recency"], s["T"]))
+    assert np.isnan(known.se).all() and np.isnan(known.log_likelihood)
+
+
+def test_the_loader_takes_a_source_its_dates_and_an_explicit_ledger():
+    ledger = Ledger()
+    inputs = clv.load_inputs(sources.cdnow(), ledger)
+    assert str(inputs.calibration_end.date()) == "1997-09-30" and str(inputs.holdout_end.date()) == "1998-06-30"
+    assert inputs.currency == "USD" and inputs.truth is None and len(inputs.summary) == 2357
+    assert math.isclose(inputs.holdout_length, 273 / 7) and inputs.customers is None
+    assert len(ledger.inputs) == 1 and set(ledger.exclusions_frame()["rule"]) == {
+        "amount below zero (returns)", "timestamp after the observation end (1998-06-30)"}
+    assert clv.load_inputs(sources.cdnow(), Ledger(), currency="EUR", calibration_end="1997-12-31").holdout_end is None
+    with pytest.raises(ParameterError, match="No transaction log"):
+        clv.load_inputs(sources.from_files({"customers": "c.csv"}), Ledger())
+
+
+def test_the_loader_on_the_synthetic_world_and_on_a_users_file(tmp_path):
+    source = sources.synthetic_world(["transactions", "customers", "survey_responses", "survey_items"])
+    inputs = clv.load_inputs(source, Ledger())
+    assert inputs.currency == "RUB" and inputs.truth is not None and inputs.has_holdout
+    assert inputs.customers is not None and inputs.survey is not None and inputs.item_labels is not None
+    path = tmp_path / "tx.csv"
+    pd.read_csv(source.paths["transactions"]).head(3000).rename(columns={"customer_id": "client"}).to_csv(path,
+                                                                                                          index=False)
+    mine = clv.load_inputs(sources.from_files({"transactions": path}), Ledger(), customer_col="client")
+    assert mine.currency == "" and not mine.has_holdout and mine.truth is None
+
+
+def test_tables_for_the_notebook():
+    assert clv.tables("cdnow") is None  # the notebook takes the CDNOW sample from cxresearch.sources
+    assert clv.tables("synthetic") == dict.fromkeys(["transactions", "customers", "survey_responses", "survey_items"])
+    assert clv.tables("cdnow", "tx.csv") == {"transactions": "tx.csv", "customers": None, "survey_responses": None}
+    with pytest.raises(ParameterError, match="dataset must be 'synthetic' or 'cdnow'"):
+        clv.tables("cdnw")
+    with pytest.raises(ParameterError, match="customers_path needs -p transactions_path"):
+        clv.tables("synthetic", customers_path="customers.csv")
+
+
+def test_top_share_bootstrap_counts_failed_replicates():
+    values = pd.Series(np.random.default_rng(3).gamma(0.5, 100.0, 400))
+    boot = clv.bootstrap_top_share(values, 0.2, n_boot=200, seed=1)
+    rng, v, draws = np.random.default_rng(1), values.to_numpy(), []
+    for _ in range(200):  # the loop it replaces: same resamples, same interval
+        s = np.sort(rng.choice(v, len(v)))[::-1]
+        draws.append(s[:80].sum() / s.sum())
+    assert (boot.ci_low, boot.ci_high) == tuple(np.quantile(draws, [0.025, 0.975])) and boot.failed == 0
+    zero = clv.bootstrap_top_share(pd.Series(np.zeros(50)), 0.2, n_boot=20)
+    assert zero.failed == 20 and zero.problem and math.isnan(zero.ci_low)
+
+
+def test_lifetime_value_claims_and_checks_are_typed(cdnow):
+    from cxresearch.stats import Claim, fisher_z_interval
+
+    _, s = cdnow
+    pn, gg = clv.fit_pareto_nbd(s), clv.fit_gamma_gamma(s)
+    value = clv.lifetime_value(pn, gg, s, 52, 0.1, 0.3, n_boot=50)
+    assert isinstance(value.claim, Claim) and value.claim.id == "value_is_concentrated"
+    assert value.top20_ci.ci_low <= value.top20 <= value.top20_ci.ci_high and value.top10_ci.n_boot == 50
+    assert math.isclose(value.lorenz.points[0.2], value.top20) and 0 < value.share_likely_active < 1
+    assert "{caveat}" not in value.sentence("USD")["template"]
+    spend = clv.spend_check(s)
+    c = spend.correlation
+    assert (c["ci_low"], c["ci_high"]) == fisher_z_interval(c["estimate"], c["n"]) and "p_value" in c
+    assert spend.sentence["template"].startswith("Correlation of purchase frequency")
+    assert isinstance(clv.referral_claim(10), Claim)
+    sat = clv.satisfaction_check(value.values, None, "sat_1", 4)
+    assert sat.table is None and sat.claim.verdict == "not testable" and sat.reason is not None

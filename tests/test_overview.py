@@ -95,13 +95,14 @@ def test_claims_carry_units_meaning_and_planted_truth():
     ex = pd.DataFrame({"table": ["transactions"], "rule": ["amount below zero (returns)"], "rows_excluded": [30],
                        "rows_before": [1000], "share": [0.03], "example_rows": [""]})
     c = ov.cleaning_claim(ex, truth=0.03)
-    assert c["unit"] == "share" and c["truth"] == 0.03 and c["ci_low"] < 0.03 < c["ci_high"]
+    assert c.unit == "share" and c.truth == 0.03 and c.ci_low < 0.03 < c.ci_high
+    assert (c.ci_low, c.ci_high) == pytest.approx(proportion_confint(30, 1000, method="wilson"), rel=1e-9)
     r = ov.response_claim({"gap": 0.08, "ci_low": 0.02, "ci_high": 0.14, "p_value": 0.01, "df": 2, "n": 300,
                            "highest": "premium", "lowest": "value"})
-    assert r["unit"] == "pp" and "premium" in r["meaning"] and "value" in r["meaning"] and "df=" not in r["test"]
+    assert r.unit == "pp" and "premium" in r.meaning and "value" in r.meaning and "df=" not in r.test
     s = ov.spend_claim({"estimate": 18.6, "ci_low": 7.5, "ci_high": 29.7, "p_value": 0.001, "n": 400})
-    assert s["unit"] == "money" and s["meaning"]
-    assert ov.spend_claim(None)["verdict"] == "not testable"
+    assert s.unit == "money" and s.meaning
+    assert ov.spend_claim(None).verdict == "not testable"
 
 
 def test_missing_chart_uses_plain_labels_and_a_percent_axis(registered_labels):
@@ -124,3 +125,66 @@ def test_figures_get_alt_texts_in_words(registered_labels):
     assert ov.response_rates_alt(rates, "segment", 0.3).endswith("b 40.0%, a 20.0%; all invited customers 30.0%.")
     missing = pd.DataFrame({"table": ["customers"], "column": ["churn_date"], "missing": [3], "share": [0.3]})
     assert "customers, Дата ухода: 30.0%" in ov.missing_alt(missing)
+
+
+# ---------------------------------------------------------------------------------------------
+# one-way architecture (issue 12): the loader takes a Source and a ledger; steps return typed results
+
+
+def write_tables(tmp_path, segment: bool = True):
+    from pathlib import Path
+
+    n = 40
+    customers = pd.DataFrame({"customer_id": [f"c{i}" for i in range(n)], "signup_date": "2023-01-01",
+                              "churn_date": ["2023-06-01" if i % 4 == 0 else "" for i in range(n)]})
+    if segment:
+        customers["segment"] = ["a" if i % 2 else "b" for i in range(n)]
+    invitations = pd.DataFrame({"customer_id": customers["customer_id"], "wave": 1, "invited_at": "2023-05-01",
+                                "responded": [int(i % 3 == 0) for i in range(n)]})
+    tx = pd.DataFrame({"customer_id": [f"c{i % n}" for i in range(3 * n)] + ["ghost"],
+                       "timestamp": "2023-03-01 10:00", "amount": [10.0 + i % 7 for i in range(3 * n)] + [5.0]})
+    paths = {}
+    for name, df in (("customers", customers), ("survey_invitations", invitations), ("transactions", tx)):
+        paths[name] = Path(tmp_path) / f"{name}.csv"
+        df.to_csv(paths[name], index=False)
+    return paths
+
+
+def test_loader_reads_a_source_into_the_given_ledger(tmp_path):
+    from cxresearch.io import Ledger
+    from cxresearch.sources import Source
+
+    ledger = Ledger()
+    inputs = ov.load_inputs(Source(write_tables(tmp_path), defaults={"observation_end": "2023-12-31"}), ledger)
+    assert inputs.as_of == inputs.data_end == pd.Timestamp("2023-12-31") and not inputs.synthetic
+    assert "customer_id not found in the customers table" in set(ledger.exclusions_frame()["rule"])
+    assert ov.load_inputs(Source(write_tables(tmp_path)), Ledger()).as_of is None  # a user's files: nothing is cut
+
+
+def test_customers_without_a_segment_column_are_handled(tmp_path):
+    from cxresearch.io import Ledger
+    from cxresearch.sources import from_files
+
+    ledger = Ledger()
+    inputs = ov.load_inputs(from_files(write_tables(tmp_path, segment=False)), ledger)
+    survey = ov.survey_response(inputs, 5)
+    assert survey.linked and survey.rates is None and survey.test is None and survey.rate[1] < survey.overall
+    assert "no segment column" in ov.survey_sentences(survey)[0]["template"]
+    assert "segment" not in ov.customer_tables(inputs, 5)
+    claims = {c.id: c for c in ov.claims(inputs, ledger.exclusions_frame(), survey)}
+    assert claims["response_differs_by_segment"].verdict == "not testable"
+    names = [m["name"] for m in ov.metrics(inputs, ledger.exclusions_frame(), survey)]
+    assert {"survey_response_rate", "share_left", "transactions_excluded_share"} <= set(names)
+
+
+def test_survey_response_matches_the_direct_computation(tmp_path):
+    from cxresearch.io import Ledger
+    from cxresearch.sources import from_files
+
+    inputs = ov.load_inputs(from_files(write_tables(tmp_path)), Ledger())
+    survey = ov.survey_response(inputs, 5)
+    lo, hi = proportion_confint(14, 40, method="wilson")
+    assert survey.rate == pytest.approx((14 / 40, lo, hi), rel=1e-9)
+    assert set(survey.rates["segment"]) == {"a", "b"} and survey.test["n"] == 20
+    sentences = ov.survey_sentences(survey, "EUR")
+    assert len(sentences) == 1 and sentences[0]["a"].endswith("EUR")

@@ -8,23 +8,33 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.api as sm
 from scipy import stats
 
-from cxresearch import payoff
+from cxresearch import payoff, sources
+from cxresearch.design import design_matrix
+from cxresearch.errors import NotEstimable, ParameterError
 from cxresearch.fits import FITS, FitError
-from cxresearch.io import InputError
-from cxresearch.results import NotEstimable
+from cxresearch.io import InputError, Ledger
 from cxresearch.runner import RunSpec, run_notebook
+from cxresearch.stats import Claim
 
 HILLSTROM = Path(__file__).resolve().parents[2] / "shared" / "data" / "hillstrom.csv"
 needs_hillstrom = pytest.mark.skipif(not HILLSTROM.exists(), reason="../shared/data/hillstrom.csv not present")
 OBS_COVARIATES = ["pre_spend_12m", "pre_visits_12m", "tenure_months", "segment", "region"]
+WINDOW = {"pre_end": "2024-04", "post_start": "2024-07"}
+
+
+def files(design: str, data_path, panel_path=None) -> sources.Source:
+    """A user's files as the notebook resolves them."""
+    return sources.from_files(payoff.tables(design, str(data_path), panel_path and str(panel_path)))
 
 
 @needs_hillstrom
 def test_hillstrom_reference_lifts():
-    inp = payoff.load_inputs("randomized", str(HILLSTROM), unit_col=None, arm_col="segment",
+    inp = payoff.load_inputs("randomized", files("randomized", HILLSTROM), Ledger(), unit_col=None, arm_col="segment",
                              outcome_cols=["visit", "conversion", "spend"], covariate_cols=["recency", "history"])
+    assert not inp.synthetic and inp.truth is None
     assert inp.units["segment"].value_counts().to_dict() == {"Womens E-Mail": 21387, "Mens E-Mail": 21307,
                                                             "No E-Mail": 21306}
     t = payoff.randomized_effects(inp.units, "segment", "No E-Mail", ["visit", "conversion", "spend"],
@@ -51,18 +61,25 @@ def test_notebook_on_hillstrom(tmp_path):
 
 
 def test_synthetic_naive_gap_is_biased_and_did_covers_the_truth():
-    inp = payoff.load_inputs("observational", None, unit_col="customer_id", arm_col="member", outcome_cols=["spend"],
-                             covariate_cols=OBS_COVARIATES)
+    source = sources.resolve(payoff.tables("observational"))
+    inp = payoff.load_inputs("observational", source, Ledger(), unit_col="customer_id", arm_col="member",
+                             outcome_cols=["spend"], covariate_cols=OBS_COVARIATES)
     truth = inp.truth["loyalty_enrolment"]["true_att_spend_per_month"]
     a = payoff.analyse_observational(inp.units, inp.panel, unit_col="customer_id", arm_col="member", control_arm="0",
-                                     outcome="spend", covariates=OBS_COVARIATES, n_boot=200)
+                                     outcome="spend", covariates=OBS_COVARIATES, n_boot=200, **WINDOW)
     est = a.result.estimates.set_index("key")
     assert est.at["naive", "ci_low"] > truth  # members look better than they are
     assert a.did["ci_low"] <= truth <= a.did["ci_high"]
     assert est.at["aipw", "ci_low"] <= truth <= est.at["aipw", "ci_high"]
     assert abs(est.at["aipw", "estimate"] - truth) < abs(est.at["naive", "estimate"] - truth)
     assert a.placebo["ci_low"] <= 0 <= a.placebo["ci_high"]
-    assert (a.result.balance["smd_after"].abs() < 0.1).all()
+    assert a.design.terms[:3] == OBS_COVARIATES[:3]  # entered as given: no log terms added
+    # joining depends on log spend: written in the formula, the weights balance every characteristic
+    logs = "np.log1p(pre_spend_12m) + np.log1p(pre_visits_12m) + tenure_months + segment + region"
+    b = payoff.analyse_observational(inp.units, inp.panel, unit_col="customer_id", arm_col="member", control_arm="0",
+                                     outcome="spend", covariates=OBS_COVARIATES, formula=logs, n_boot=50, **WINDOW)
+    assert (b.result.balance["smd_after"].abs() < 0.1).all()
+    assert b.design.formula == logs and b.references == {"segment": "mass", "region": "North"}
 
 
 def test_aipw_recovers_the_att_under_selection_on_observables():
@@ -139,7 +156,7 @@ def test_a_treated_arm_of_one_customer_is_not_tested(tmp_path):
     df = pd.DataFrame({"id": [f"c{i}" for i in range(len(arm))], "arm": arm,
                        "spend": np.r_[rng.gamma(2, 10, 2 * n), 500.0], "pre": rng.gamma(2, 10, 2 * n + 1)})
     df.to_csv(tmp_path / "pilot.csv", index=False)
-    setup = payoff.prepare("randomized", str(tmp_path / "pilot.csv"), unit_col="id", arm_col="arm", control_arm="control",
+    setup = payoff.prepare("randomized", files("randomized", tmp_path / "pilot.csv"), Ledger(), unit_col="id", arm_col="arm", control_arm="control",
                            outcome_cols=["spend"], covariate_cols=["pre"], margin=0.3, cost_per_member=1.0, horizon=4)
     assert setup.treated_arms == ["big"] and setup.small_arms == ["solo"]
     assert "solo = <5" in setup.sizes_text
@@ -148,7 +165,7 @@ def test_a_treated_arm_of_one_customer_is_not_tested(tmp_path):
     # the only treated arm has one customer: refused, never "pays off"
     df[df["arm"] != "big"].to_csv(tmp_path / "solo.csv", index=False)
     with pytest.raises(NotEstimable, match="fewer than 5 customers"):
-        payoff.prepare("randomized", str(tmp_path / "solo.csv"), unit_col="id", arm_col="arm", control_arm="control",
+        payoff.prepare("randomized", files("randomized", tmp_path / "solo.csv"), Ledger(), unit_col="id", arm_col="arm", control_arm="control",
                        outcome_cols=["spend"], covariate_cols=["pre"], margin=0.3, cost_per_member=1.0, horizon=4)
     # a money verdict resting on a small group is not testable
     one = payoff.Effect(500.0, math.nan, math.nan, math.nan, 1, 200, "test")
@@ -168,7 +185,7 @@ def test_one_arm_only_is_refused(tmp_path):
     pd.DataFrame({"id": ["a", "b", "c"], "arm": ["control"] * 3, "spend": [1.0, 2.0, 3.0]}).to_csv(
         tmp_path / "one.csv", index=False)
     with pytest.raises(NotEstimable, match="only the control arm 'control'"):
-        payoff.prepare("randomized", str(tmp_path / "one.csv"), unit_col="id", arm_col="arm", control_arm="control",
+        payoff.prepare("randomized", files("randomized", tmp_path / "one.csv"), Ledger(), unit_col="id", arm_col="arm", control_arm="control",
                        outcome_cols=["spend"], covariate_cols=[], margin=0.3, cost_per_member=1.0, horizon=4)
 
 
@@ -211,9 +228,9 @@ def test_propensity_logit_under_separation_fails_in_plain_words():
     z = rng.normal(size=n)
     seg = np.where(rng.random(n) < 0.15, "vip", "std")
     d = (rng.random(n) < 1 / (1 + np.exp(-z))) | (seg == "vip")  # every vip joins
-    x = payoff.covariate_matrix(pd.DataFrame({"z": z, "seg": seg}), ["z", "seg"])
+    x = design_matrix(pd.DataFrame({"z": z, "seg": seg}), "z + seg").X
     FITS.reset()
-    with pytest.raises(FitError, match=r"did not converge .*separation.*seg=vip alone decides membership"):
+    with pytest.raises(FitError, match=r"did not converge .*separation.*seg = vip alone decides membership"):
         payoff.fit_logit(x, d)
     assert FITS.fits[-1]["converged"] is False and len(FITS.fits[-1]["failed_attempts"]) == 3
 
@@ -230,7 +247,7 @@ def test_separation_makes_weighting_not_estimable_but_keeps_difference_in_differ
                           for i in range(n) for m in months])
     FITS.reset()
     a = payoff.analyse_observational(units, panel, unit_col="id", arm_col="member", control_arm="0", outcome="spend",
-                                     covariates=["pre", "seg"], n_boot=50)
+                                     covariates=["pre", "seg"], n_boot=50, **WINDOW)
     est = a.estimates.set_index("key")
     assert np.isnan(est.at["aipw", "estimate"]) and "not estimable" in est.at["aipw", "note"]
     assert a.primary == "did" and est.at["did", "ci_low"] <= 3.0 <= est.at["did", "ci_high"]
@@ -239,12 +256,6 @@ def test_separation_makes_weighting_not_estimable_but_keeps_difference_in_differ
     with pytest.raises(FitError, match="propensity logit did not converge"):
         payoff.analyse_observational(units.assign(spend=rng.normal(size=n)), None, unit_col="id", arm_col="member",
                                      control_arm="0", outcome="spend", covariates=["pre", "seg"], n_boot=20)
-
-
-def test_reference_level_of_a_text_covariate_is_tie_safe():
-    df = pd.DataFrame({"seg": ["b", "a", "b", "a", "c"]})  # a and b tie as most common: a is the reference
-    assert list(payoff.covariate_matrix(df, ["seg"]).columns) == ["seg=b", "seg=c"]
-    assert list(payoff.covariate_matrix(df.iloc[::-1], ["seg"]).columns) == ["seg=b", "seg=c"]
 
 
 def test_outcome_without_spread_is_not_testable():
@@ -270,9 +281,12 @@ def test_own_data_needs_money_parameters_and_covariates(tmp_path):
         payoff.resolve_defaults("randomized", False, None, margin=None, cost_per_member=None)
     path = tmp_path / "pilot.csv"
     path.write_text("id,arm,spend\na,control,1\nb,treat,2\n")
-    with pytest.raises(Exception, match="covariate column 'pre' is missing"):
-        payoff.load_inputs("randomized", str(path), unit_col="id", arm_col="arm", outcome_cols=["spend"],
-                           covariate_cols=["pre"])
+    with pytest.raises(InputError, match="covariate column 'pre' is missing"):
+        payoff.load_inputs("randomized", files("randomized", path), Ledger(), unit_col="id", arm_col="arm",
+                           outcome_cols=["spend"], covariate_cols=["pre"])
+    with pytest.raises(InputError, match="covariate column 'age' is missing.*covariate_formula"):
+        payoff.load_inputs("randomized", files("randomized", path), Ledger(), unit_col="id", arm_col="arm",
+                           outcome_cols=["spend"], covariate_cols=[], formula="age + I(age**2)")
 
 
 def test_notebook_verdict_flips_when_the_uplift_is_removed(tmp_path):
@@ -301,25 +315,29 @@ def test_notebook_randomized_design_runs(tmp_path):
 def registered_labels():
     from cxresearch.display import LABELS, use_labels
 
-    saved, refs = dict(LABELS), dict(LABELS.references)
+    saved, refs, user = dict(LABELS), dict(LABELS.references), dict(LABELS.user)
     LABELS.reset()
     use_labels(payoff.COLUMN_LABELS)
     yield LABELS
     LABELS.reset()
     LABELS.update(saved)
     LABELS.references.update(refs)
+    LABELS.user.update(user)
 
 
 def test_covariate_terms_read_in_words(registered_labels):
-    assert payoff.term_label("log1p(pre_spend_12m)") == "spend in the 12 months before (log scale)"
-    assert payoff.term_label("segment=premium", {"segment": "mass"}) == "segment: premium vs mass"
-    assert payoff.term_label("tenure_months") == "months as a customer"
-    assert payoff.term_label("odd_name") == "odd name"
-    df = pd.DataFrame({"seg": ["b", "a", "b", "a", "c"]})
-    assert payoff.reference_levels(df, ["seg"]) == {"seg": "a"}  # same tie rule as covariate_matrix
+    from cxresearch.display import plain, use_labels
+
+    d = design_matrix(pd.DataFrame({"segment": ["mass", "premium", "mass"], "tenure_months": [1.0, 2, 3]}),
+                      "segment + tenure_months")
+    use_labels(references=d.references)
+    assert [plain(t) for t in d.terms] == ["segment: premium vs mass", "months as a customer"]
+    assert payoff.term_text("segment[premium]") == "segment = premium" and payoff.term_text("age") == "age"
 
 
 def test_balance_and_selection_claim_use_labels_and_units(registered_labels):
+    from cxresearch.display import plain, use_labels
+
     rng = np.random.default_rng(6)
     n = 600
     pre = rng.gamma(2, 50, n)
@@ -329,13 +347,15 @@ def test_balance_and_selection_claim_use_labels_and_units(registered_labels):
                           "spend": 0.1 * pre + 2 * member + rng.normal(size=n)})
     a = payoff.analyse_observational(units, None, unit_col="id", arm_col="member", control_arm="0", outcome="spend",
                                      covariates=["pre_spend_12m", "region"], n_boot=40)
-    shown = list(a.result.balance["label"])
-    assert "spend in the 12 months before" in shown and "spend in the 12 months before (log scale)" in shown
+    use_labels(references=a.references)
+    shown = [plain(t) for t in a.result.balance["covariate"]]
+    assert shown[0] == "spend in the 12 months before" and not any("log" in s for s in shown)
     assert any(s.startswith("region: ") and " vs " in s for s in shown)
     claim = payoff.self_selection_claim(a)
-    assert claim["unit"] == "money" and claim["meaning"].startswith("Positive")
-    assert "spend in the 12 months before" in claim["test"] and "pre_spend_12m" not in claim["test"]
-    assert not payoff.is_money("tenure_months") and payoff.is_money("pre_spend")
+    assert isinstance(claim, Claim) and claim.verdict == "supported" and claim.meaning.startswith("Positive")
+    assert claim.unit == ""  # a covariate is a number: only the (first) outcome is known to be money
+    assert "spend in the 12 months before" in claim.test and "pre_spend_12m" not in claim.test
+    assert not hasattr(payoff, "is_money")
     for text in a.estimates["method"]:
         assert "_" not in text and "ATT" not in text
 
@@ -403,3 +423,207 @@ def test_figures_get_alt_texts_in_words(registered_labels):
                           "adjusted_ci_low": [0.01], "adjusted_ci_high": [0.09]})
     alt = payoff.randomized_alt(table, True, "spend", "RUB", ["converted"])
     assert "loyalty programme on bought anything: +5.0 pp" in alt and not RAW.search(alt)
+
+
+# ---------------------------------------------------------------------------------------------
+# the observational design takes an explicit formula; IPW/AIPW equal a plain Logit + OLS computation
+
+LALONDE_FORMULA = ("age + I(age**2) + educ + black + hispan + married + nodegree + re74 + re75 + I(re74 == 0) "
+                   "+ I(re75 == 0)")
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def lalonde_like(n: int = 700, seed: int = 12) -> pd.DataFrame:
+    """The NSW/Lalonde job-training layout: 0/1 dummies, earnings with many zeros, selection on observables."""
+    rng = np.random.default_rng(seed)
+    age = rng.integers(17, 55, n).astype(float)
+    educ = rng.integers(3, 17, n).astype(float)
+    black, hispan = (rng.random(n) < 0.4).astype(int), (rng.random(n) < 0.1).astype(int)
+    married, nodegree = (rng.random(n) < 0.3).astype(int), (educ < 12).astype(int)
+    re74 = np.where(rng.random(n) < 0.4, 0.0, rng.gamma(2.0, 5000.0, n))
+    re75 = np.where(rng.random(n) < 0.4, 0.0, 0.5 * re74 + rng.gamma(2.0, 2500.0, n))
+    lin = -1.0 + 0.8 * black - 0.03 * (age - 30) - 0.00008 * re74 + 0.7 * (re75 == 0) + 0.3 * nodegree
+    treat = (rng.random(n) < 1 / (1 + np.exp(-lin))).astype(int)
+    re78 = np.maximum(0.0, 2000 + 0.4 * re75 + 300 * educ + 1500 * treat + rng.normal(0, 4000, n))
+    return pd.DataFrame({"treat": treat, "age": age, "educ": educ, "black": black, "hispan": hispan,
+                         "married": married, "nodegree": nodegree, "re74": re74, "re75": re75, "re78": re78})
+
+
+def plain_ipw_aipw(y: np.ndarray, d: np.ndarray, x: pd.DataFrame) -> tuple[float, float]:
+    """IPW and AIPW for the ATT with normalised (Hájek) weights, written out with statsmodels."""
+    xc = sm.add_constant(x.astype(float), has_constant="add")
+    e = np.asarray(sm.Logit(d.astype(float), xc).fit(disp=False, method="newton", maxiter=200, tol=1e-12).predict(xc))
+    w = e[~d] / (1 - e[~d])
+    ipw = y[d].mean() - np.sum(w * y[~d]) / np.sum(w)
+    m0 = np.asarray(sm.OLS(y[~d], xc[~d]).fit().predict(xc))
+    aipw = np.mean(y[d] - m0[d]) - np.sum(w * (y[~d] - m0[~d])) / np.sum(w)
+    return float(ipw), float(aipw)
+
+
+def payoff_ipw_aipw(df: pd.DataFrame, outcome: str, arm: str, formula: str) -> tuple[float, float]:
+    est = payoff.observational(df, outcome, arm, "0", [], n_boot=0, formula=formula).estimates.set_index("key")
+    return float(est.at["ipw", "estimate"]), float(est.at["aipw", "estimate"])
+
+
+def test_ipw_and_aipw_equal_a_plain_logit_and_ols_on_simulated_data():
+    rng = np.random.default_rng(21)
+    n = 1500
+    x1, x2 = rng.normal(size=n), rng.gamma(2.0, 1.0, n)
+    seg = rng.choice(["a", "b", "c"], n, p=[0.5, 0.3, 0.2])
+    d = rng.random(n) < 1 / (1 + np.exp(-(-0.4 + 0.8 * x1 - 0.3 * x2 + 0.5 * (seg == "b"))))
+    y = 3 + 2 * x1 + x2 ** 2 + (seg == "c") + d * (1.0 + 0.5 * x1) + rng.normal(size=n)
+    df = pd.DataFrame({"y": y, "member": d.astype(int), "x1": x1, "x2": x2, "seg": seg})
+    formula = "x1 + x2 + I(x2**2) + seg"
+    by_hand = pd.DataFrame({"x1": x1, "x2": x2, "x2sq": x2 ** 2, "seg_b": (seg == "b") * 1.0, "seg_c": (seg == "c") * 1.0})
+    np.testing.assert_allclose(payoff_ipw_aipw(df, "y", "member", formula), plain_ipw_aipw(y, d, by_hand),
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_ipw_and_aipw_equal_a_plain_logit_and_ols_on_the_lalonde_layout():
+    df = lalonde_like()
+    d, y = df["treat"].to_numpy(bool), df["re78"].to_numpy(float)
+    by_hand = df[["age"]].assign(age2=df["age"] ** 2, educ=df["educ"], black=df["black"], hispan=df["hispan"],
+                                 married=df["married"], nodegree=df["nodegree"], re74=df["re74"], re75=df["re75"],
+                                 u74=(df["re74"] == 0) * 1.0, u75=(df["re75"] == 0) * 1.0)
+    np.testing.assert_allclose(payoff_ipw_aipw(df, "re78", "treat", LALONDE_FORMULA), plain_ipw_aipw(y, d, by_hand),
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_covariates_as_given_add_no_log_terms_and_fit_without_warnings():
+    """The old default added log(1 + x) of every non-negative covariate, 0/1 dummies included: a singular
+    outcome regression (SingularMatrix warnings in every replicate on the job-training study)."""
+    import warnings
+
+    df = lalonde_like()
+    covariates = ["age", "educ", "black", "hispan", "married", "nodegree", "re74", "re75"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = payoff.observational(df, "re78", "treat", "0", covariates, n_boot=30)
+    assert res.design.terms == covariates and res.design.formula == " + ".join(covariates)
+    assert not [w for w in caught if "ingular" in str(w.message)], [str(w.message) for w in caught][:3]
+    assert res.failed_replicates == 0 and np.isfinite(res.estimates["ci_low"]).all()
+
+
+def _shared_lalonde() -> Path | None:
+    for name in ("lalonde.csv", "nsw_dw.csv", "nsw.csv", "lalonde_nsw.csv"):
+        if (SHARED / name).exists():
+            return SHARED / name
+    return None
+
+
+@pytest.mark.skipif(_shared_lalonde() is None, reason="no Lalonde/NSW file in ../shared/data")
+def test_ipw_and_aipw_equal_a_plain_logit_and_ols_on_the_real_lalonde_data():
+    df = pd.read_csv(_shared_lalonde())
+    df = df.rename(columns={"hisp": "hispan", "nodegr": "nodegree", "treatment": "treat"})
+    needed = ["treat", "age", "educ", "black", "hispan", "married", "nodegree", "re74", "re75", "re78"]
+    if not set(needed) <= set(df.columns):
+        pytest.skip(f"the Lalonde file lacks {sorted(set(needed) - set(df.columns))}")
+    df = df[needed].astype(float).assign(treat=lambda t: t["treat"].astype(int))
+    d, y = df["treat"].to_numpy(bool), df["re78"].to_numpy(float)
+    by_hand = df[["age"]].assign(age2=df["age"] ** 2, **{c: df[c] for c in needed[2:9]},
+                                 u74=(df["re74"] == 0) * 1.0, u75=(df["re75"] == 0) * 1.0)
+    np.testing.assert_allclose(payoff_ipw_aipw(df, "re78", "treat", LALONDE_FORMULA), plain_ipw_aipw(y, d, by_hand),
+                               rtol=1e-6, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------
+# claims, the planted truth, currency and the formula as the module decides them (not the notebook)
+
+
+def pilot_file(tmp_path: Path, n: int = 150, seed: int = 3) -> Path:
+    rng = np.random.default_rng(seed)
+    arm = np.repeat(["control", "treat"], n)
+    pre = rng.gamma(2, 10, 2 * n)
+    pd.DataFrame({"id": [f"c{i}" for i in range(2 * n)], "arm": arm, "pre": pre, "plan": rng.choice(["m", "y"], 2 * n),
+                  "spend": 0.5 * pre + rng.gamma(2, 5, 2 * n) + 4 * (arm == "treat")}).to_csv(tmp_path / "p.csv",
+                                                                                            index=False)
+    return tmp_path / "p.csv"
+
+
+def test_currency_is_resolved_in_the_module(tmp_path):
+    args = {"unit_col": "id", "arm_col": "arm", "control_arm": "control", "outcome_cols": ["spend"],
+            "covariate_cols": ["pre"], "margin": 0.3, "cost_per_member": 1.0, "horizon": 4}
+    source = files("randomized", pilot_file(tmp_path))
+    assert payoff.prepare("randomized", source, Ledger(), **args).currency == ""  # a user's files: none
+    assert payoff.prepare("randomized", source, Ledger(), currency="EUR", **args).currency == "EUR"
+    synthetic = payoff.prepare("randomized", sources.resolve(payoff.tables("randomized")), Ledger(), unit_col="customer_id",
+                               arm_col=None, control_arm=None, outcome_cols=None, covariate_cols=None, margin=None,
+                               cost_per_member=None, horizon=None)
+    assert synthetic.currency == "RUB" and synthetic.truth is not None
+
+
+def test_formula_drives_the_adjustment_and_is_recorded(tmp_path):
+    ledger = Ledger()
+    setup = payoff.prepare("randomized", files("randomized", pilot_file(tmp_path)), ledger, unit_col="id",
+                           arm_col="arm", control_arm="control", outcome_cols=["spend"], covariate_cols=None,
+                           covariate_formula="pre + I(pre**2) + plan", margin=0.3, cost_per_member=1.0, horizon=4)
+    assert setup.params["covariate_cols"] == ["pre", "plan"] and setup.formula_given
+    fx = payoff.analyse(setup)
+    assert fx.design.terms == ["pre", "I(pre ** 2)", "plan[y]"] or fx.design.terms == ["pre", "I(pre ** 2)", "plan[m]"]
+    assert fx.adjusted and ledger.notes and "pre + I(pre**2) + plan" in ledger.notes[-1]
+    assert "reference levels: plan = " in ledger.notes[-1]
+
+
+def test_a_users_panel_needs_its_enrolment_window(tmp_path):
+    units = pd.DataFrame({"id": [f"u{i}" for i in range(20)], "member": [0, 1] * 10})
+    panel = pd.DataFrame([{"id": f"u{i}", "month": f"2024-{m:02d}", "spend": 1.0} for i in range(20) for m in (1, 5)])
+    units.to_csv(tmp_path / "u.csv", index=False)
+    panel.to_csv(tmp_path / "panel.csv", index=False)
+    with pytest.raises(ParameterError, match="A panel needs its enrolment window: give pre_end"):
+        payoff.prepare("observational", files("observational", tmp_path / "u.csv", tmp_path / "panel.csv"), Ledger(),
+                       unit_col="id", arm_col="member", control_arm="0", outcome_cols=["spend"], covariate_cols=[],
+                       margin=0.3, cost_per_member=1.0, horizon=12)
+
+
+def test_claims_truth_check_and_metrics_come_from_the_module():
+    setup = payoff.prepare("randomized", sources.resolve(payoff.tables("randomized")), Ledger(),
+                           unit_col="customer_id", arm_col=None, control_arm=None, outcome_cols=None,
+                           covariate_cols=None, margin=None, cost_per_member=None, horizon=None)
+    fx = payoff.analyse(setup)
+    pay = payoff.pays_off(setup, fx.effect)
+    claims = payoff.claims(setup, fx, pay)
+    assert [c.id for c in claims] == ["loyalty_investment_pays_off"] and isinstance(claims[0], Claim)
+    planted = payoff.planted_effect(setup)
+    assert claims[0].truth == pytest.approx(float(pay.money.roi(planted)))
+    check = payoff.truth_check(setup, fx)
+    assert (check["planted"] == planted).all()
+    assert list(check["covers the planted effect"]) == [lo <= planted <= hi for lo, hi in
+                                                        zip(check["ci_low"], check["ci_high"], strict=True)]
+    names = [m["name"] for m in payoff.metrics(setup, fx, pay)]
+    assert names[:2] == ["effects", "cuped_variance_reduction"] and "roi" in names
+    # another money outcome has no planted value: nothing is compared
+    other = payoff.prepare("randomized", sources.resolve(payoff.tables("randomized")), Ledger(),
+                           unit_col="customer_id", arm_col=None, control_arm=None, outcome_cols=["visits"],
+                           covariate_cols=None, margin=None, cost_per_member=None, horizon=None)
+    assert payoff.planted_effect(other) is None
+
+
+def test_roi_plot_draws_what_the_analysis_computed():
+    import matplotlib.pyplot as plt
+
+    eff = payoff.Effect(3.0, 1.0, 5.0, 1.0, 250, 570, "test")
+    pay = payoff.money_verdict(eff, margin=0.4, cost_per_member=0.5, horizon=12)
+    assert pay.roi_draws is None and len(pay.roi_curve) == 401
+    grid = 3.0 + np.linspace(-4, 4, 401)
+    np.testing.assert_allclose(pay.roi_curve["roi"], pay.money.roi(grid))
+    np.testing.assert_allclose(pay.roi_curve["density"], stats.norm.pdf(grid, 3.0, 1.0))
+    ax = payoff.plot_roi(pay)
+    np.testing.assert_allclose(ax.lines[0].get_xdata(), pay.roi_curve["roi"])
+    plt.close(ax.figure)
+    boot = payoff.Effect(3.0, 1.0, 5.0, 1.0, 250, 570, "test", draws=np.array([1.0, 3.0, 5.0]))
+    assert np.allclose(payoff.money_verdict(boot, 0.4, 0.5, 12).roi_draws, (0.4 * np.array([1, 3, 5.0]) - 0.5) / 0.5)
+
+
+def test_notebook_takes_a_covariate_formula_and_records_it(tmp_path):
+    df = lalonde_like(400).assign(id=lambda t: [f"p{i}" for i in range(len(t))])
+    df.to_csv(tmp_path / "nsw.csv", index=False)
+    res = run_notebook(RunSpec("loyalty_payoff", parameters={
+        "design": "observational", "data_path": str(tmp_path / "nsw.csv"), "unit_col": "id", "arm_col": "treat",
+        "control_arm": "0", "outcome_cols": ["re78"], "covariate_formula": LALONDE_FORMULA, "margin": 0.5,
+        "cost_per_member": 500.0, "horizon": 1, "n_boot": 50}), tmp_path / "out")
+    assert res["status"] == "ok", res.get("error")
+    assert res["parameters"]["covariate_formula"] == LALONDE_FORMULA
+    assert any(LALONDE_FORMULA in note for note in res["notes"]) and res["currency"] == ""
+    expected = payoff_ipw_aipw(df, "re78", "treat", LALONDE_FORMULA)
+    assert res["metrics"]["aipw_effect"]["estimate"] == pytest.approx(expected[1], rel=1e-5)
+    assert res["metrics"]["bootstrap_replicates_failed"] == 0

@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from cxresearch import survey
+from cxresearch import sources, survey
 from cxresearch.fits import FITS, FitError
-from cxresearch.io import InputError
+from cxresearch.io import InputError, Ledger
 from cxresearch.runner import RunSpec, run_notebook
+from cxresearch.stats import Z95, Claim
 from cxresearch.synth import make_world
 
 ECSI = Path(__file__).resolve().parents[2] / "shared" / "data" / "ecsi_mobi.csv"
@@ -32,7 +33,7 @@ def test_adjusted_wald_nps_matches_rocks_2016():
     scores = np.array([10] * 5 + [8] * 3 + [2] * 2)
     r = survey.nps(scores)  # n = 10 < 100: adjusted Wald
     pp, pd_ = (5 + 0.75) / 13, (2 + 0.75) / 13
-    half = 1.959964 * math.sqrt((pp + pd_ - (pp - pd_) ** 2) / 13)
+    half = Z95 * math.sqrt((pp + pd_ - (pp - pd_) ** 2) / 13)
     assert r["method"] == "adjusted Wald"
     assert math.isclose(r["ci_low"], 100 * (pp - pd_ - half)) and math.isclose(r["ci_high"], 100 * (pp - pd_ + half))
 
@@ -104,6 +105,7 @@ def test_ecsi_alphas_and_driver_weights_match_independent_computation():
 
 
 @needs_ecsi
+@pytest.mark.slow
 def test_notebook_runs_on_ecsi_with_only_a_dictionary(tmp_path):
     raw = pd.read_csv(ECSI)
     items = [c for c in raw.columns[1:]]
@@ -121,6 +123,7 @@ def test_notebook_runs_on_ecsi_with_only_a_dictionary(tmp_path):
                         res["metrics"]["driver_r2"], rel_tol=1e-4)
 
 
+@pytest.mark.slow
 def test_planted_negativity_ratio_and_driver_weights_are_recovered():
     ratios, inside = [], []
     for seed in range(8):
@@ -142,6 +145,7 @@ def test_planted_negativity_ratio_and_driver_weights_are_recovered():
     assert ((table["ci_low"] <= planted) & (planted <= table["ci_high"])).mean() >= 0.8
 
 
+@pytest.mark.slow
 def test_survey_notebook_default_run(tmp_path):
     res = run_notebook(RunSpec("survey_analysis"), tmp_path)
     assert res["status"] == "ok", res.get("error")
@@ -222,7 +226,7 @@ def test_factor_check_retries_and_falls_back_to_components_on_a_heywood_case():
     """One general factor and six requested factors: principal-axis communalities run above 1 and never settle
     (the old code reported its 500th iteration as a result); every attempt is recorded and the check ends on
     principal components, saying so."""
-    inp = survey.load_inputs(None, nps_col="nps")
+    inp = survey.load_inputs(sources.resolve(survey.tables(None)), Ledger(), nps_col="nps")
     FITS.reset()
     efa = survey.efa_check(inp.responses, inp.usable)
     fit = [f for f in FITS.fits if f["model"] == "factor analysis (EFA check)"][0]
@@ -299,13 +303,15 @@ def test_relative_weight_intervals_contain_their_estimates_or_are_withheld():
 def test_ipa_point_on_a_border_counts_as_high_and_order_is_stable():
     top = pd.DataFrame({"item": ["x", "y", "z"], "mean": [2.0, 3.0, 4.0], "scale_min": 1.0, "scale_max": 5.0})
     weights = pd.DataFrame({"driver": ["x", "y", "z"], "share": [0.2, 1 / 3, 0.4666666666666667]})
-    m = survey.ipa(top, weights).set_index("driver")
+    matrix = survey.ipa(top, weights)
+    m = matrix.table.set_index("driver")
     # y sits exactly on both borders (mean importance 1/3, mean performance 50%)
     assert m.at["y", "quadrant"] == "maintain"
     assert m.at["x", "quadrant"] == "monitor" and m.at["z", "quadrant"] == "maintain"
+    assert matrix.importance_border == pytest.approx(1 / 3) and matrix.performance_border == pytest.approx(50)
     tie = pd.DataFrame({"driver": ["b", "a"], "share": [0.5, 0.5]})
     tops = pd.DataFrame({"item": ["a", "b"], "mean": [3.0, 3.0], "scale_min": 1.0, "scale_max": 5.0})
-    assert list(survey.ipa(tops, tie)["driver"]) == ["a", "b"]
+    assert list(survey.ipa(tops, tie).table["driver"]) == ["a", "b"]
 
 
 def test_nps_by_folds_small_groups_so_none_can_be_recovered():
@@ -348,7 +354,7 @@ def test_negativity_ratio_is_undefined_when_good_experiences_do_not_matter():
     df["y"] = 5 - 1.0 * df["bad"] + rng.normal(size=n)
     r = survey.negativity_ratio(df, "y", "good", "bad", [])
     assert np.isnan(r["ci_low"]) and "not clearly above zero" in r["note"]
-    assert survey.negativity_claim(r)["verdict"] == "not testable"
+    assert survey.negativity_claim(r).verdict == "not testable"
 
 
 def test_nps_interval_always_contains_the_estimate():
@@ -408,19 +414,91 @@ def test_reader_tables_use_labels_and_plain_headers(clean_labels):
 def test_every_survey_claim_carries_its_unit_and_meaning():
     ratio = {"estimate": 2.8, "ci_low": 1.5, "ci_high": 4.2, "n": 600}
     c = survey.negativity_claim(ratio)
-    assert c["unit"] == "ratio" and "5×" in c["meaning"]
+    assert isinstance(c, Claim) and c.unit == "ratio" and "5×" in c.meaning
     draws = np.random.default_rng(0).normal(size=(200, 1))
     groups = pd.DataFrame({"group": ["emotional", "tangible"], "share": [0.5, 0.08], "ci_low": [0.45, 0.05],
                            "ci_high": [0.55, 0.11], "note": ["", ""],
                            "draws": [list(0.5 + 0.01 * draws[:, 0]), list(0.08 + 0.01 * draws[:, 0])]})
-    pieces = survey.group_claims(groups, 600)
-    assert pieces["emotional_beats_tangible"]["unit"] == "pp" and pieces["tangible_share_5_to_10"]["unit"] == "share"
+    claims = {c.id: c for c in survey.group_claims(groups, 600)}
+    assert claims["emotional_beats_tangible"].unit == "pp" and claims["tangible_share_5_to_10"].unit == "share"
     untestable = survey.group_claims(None, 0, {"emotional": ["a"], "tangible": ["b"]})
-    assert {p["unit"] for p in untestable.values()} == {"pp", "share"}
+    assert {c.unit for c in untestable} == {"pp", "share"} and {c.verdict for c in untestable} == {"not testable"}
     resp, items = _survey_frame()
     gap = survey.satisfied_vs_others(resp, items, "loyalty", "nps", min_n=5)
     assert gap["testable"]
-    assert gap["claim"]["unit"] == "points" and gap["claim"]["meaning"]
+    claim = survey.satisfied_claim(gap)
+    assert claim.unit == "points" and claim.meaning and claim.verdict != "not testable"
+    small = survey.satisfied_claim(survey.satisfied_vs_others(resp, items, "loyalty", "nps", min_n=10_000))
+    assert small.verdict == "not testable" and "fewer than 10000 NPS answers" in small.note
+
+
+@pytest.mark.parametrize("lo, hi, expected", [(1.5, 4.2, "not supported"), (3.0, 6.0, "supported"),
+                                              (0.5, 6.0, "inconclusive"), (math.nan, math.nan, "not testable")])
+def test_negativity_verdict_is_decided_in_the_module(lo, hi, expected):
+    est = 2.8 if math.isnan(lo) else (lo + hi) / 2
+    assert survey.negativity_claim({"estimate": est, "ci_low": lo, "ci_high": hi, "n": 600}).verdict == expected
+    assert survey.negativity_claim(None) is None  # not asked for: no claim
+
+
+def test_tangible_share_uses_the_range_verdict():
+    groups = pd.DataFrame({"group": ["tangible"], "share": [0.07], "ci_low": [0.055], "ci_high": [0.09], "note": [""],
+                           "draws": [[0.07] * 50]})
+    (c,) = survey.group_claims(groups, 600, planted={"tangible_share_5_to_10": 0.08})
+    assert c.id == "tangible_share_5_to_10" and c.verdict == "supported" and c.truth == 0.08
+    (c,) = survey.group_claims(groups.assign(ci_low=0.11, ci_high=0.2, share=0.15), 600)
+    assert c.verdict == "not supported"
+
+
+def test_notes_say_what_is_missing_instead_of_the_notebook():
+    """Sentences about a missing interval are chosen by the module (no verdict rules in the notebook)."""
+    bias = survey.ResponseBias("", pd.DataFrame({"measure": ["tenure_months"], "non-respondents": [20.0],
+                                                 "respondents": [21.0]}), 30.0, 25.0, 5.0, math.nan, math.nan,
+                               "the bootstrap distribution does not contain the estimate", 0.3, 1000)
+    notes = survey.bias_notes(bias)
+    assert notes[-1].template.startswith("No interval is shown") and "does not contain" in notes[-1].values["why"]
+    ok = survey.bias_notes(survey.ResponseBias(**{**bias.__dict__, "ci_low": 2.0, "ci_high": 8.0}))
+    assert ok[-1].template.startswith("95% CI of the overstatement")
+    assert survey.bias_notes(survey.ResponseBias("not available here"))[0].values["why"] == "not available here"
+    ratio = {"estimate": 2.8, "ci_low": math.nan, "ci_high": math.nan, "n": 600, "note": "good effect unclear"}
+    (note,) = survey.claim_notes(ratio, None)
+    assert note.template.startswith("Negativity ratio: not testable") and note.values["why"] == "good effect unclear"
+    assert survey.claim_notes(None, None) == []
+
+
+def test_load_inputs_reads_a_source_into_the_runs_own_ledger(tmp_path):
+    resp, items = _survey_frame(60)
+    resp.loc[3, list(resp.columns)] = np.nan  # a response without any answer
+    resp.to_csv(tmp_path / "r.csv", index=False)
+    items.to_csv(tmp_path / "i.csv", index=False)
+    source = sources.from_files(survey.tables(tmp_path / "r.csv", tmp_path / "i.csv"))
+    ledger = Ledger()
+    inp = survey.load_inputs(source, ledger, min_n=30, min_group_size=40)
+    assert len(inp.responses) == 59 and inp.min_n == 40 and not inp.synthetic
+    assert [i["table"] for i in ledger.inputs] == ["survey_items", "survey_responses"]
+    (excluded,) = [e for e in ledger.exclusions if e["rule"] == "responses without any answer"]
+    assert excluded["rows_excluded"] == 1 and excluded["example_rows"] == "5"
+    with pytest.raises(InputError, match="give both responses_path and items_path"):
+        survey.load_inputs(sources.from_files(survey.tables(tmp_path / "r.csv")), Ledger())
+
+
+def test_section_results_for_a_survey_without_nps_or_linked_tables(tmp_path):
+    resp, items = _survey_frame(120)
+    inp = survey.SurveyInputs(resp.assign(wave=1), items, None, None, None, None, False, None, "test",
+                              *survey.usable_items(resp, items), min_n=30)
+    wt = survey.weighting(inp.responses, None)
+    nps = survey.nps_results(inp, None, wt.weights)
+    assert nps.problem == "No NPS column was given" and nps.by_wave is None
+    assert survey.nps_notes(nps)[0].template.endswith("this section is skipped.")
+    bias = survey.response_bias(inp, None)
+    assert bias.problem.startswith("Invitations, customers and purchases")
+    dr = survey.key_drivers_for(inp, "loyalty", n_boot=40)
+    assert dr.table is not None and dr.outcome == "loyalty" and dr.groups == {}
+    assert survey.satisfaction_gap(inp, nps, "loyalty", None) is None
+    names = [m["name"] for m in survey.metrics(inp, nps, bias, survey.reliability(resp, items), dr,
+                                               survey.ipa_for(inp, dr, wt.weights), survey.PathResult(None), [], None)]
+    assert names == ["n_responses", "cronbach_alpha", "omega", "driver_weights", "driver_r2", "ipa_quadrant",
+                     "ipa_quadrant_codes"]
+    assert survey.claims(dr, None, None, {}) == [None, None]
 
 
 def test_planted_values_are_on_the_estimates_scale_and_only_for_the_planted_model():
@@ -440,8 +518,7 @@ def test_a_missed_planted_ratio_is_said_next_to_the_claim():
     from cxresearch.results import Results
 
     r = Results("t", "t")
-    r.claim("bad_experience_needs_five_good", "One bad experience needs about five good ones",
-            **survey.negativity_claim({"estimate": 2.8, "ci_low": 1.5, "ci_high": 4.2, "n": 600}), truth=5.1)
+    r.add(survey.negativity_claim({"estimate": 2.8, "ci_low": 1.5, "ci_high": 4.2, "n": 600}, truth=5.1))
     c = r.claims[0]
-    assert c["unit"] == "ratio" and c["truth"] == 5.1
+    assert c["id"] == "bad_experience_needs_five_good" and c["unit"] == "ratio" and c["truth"] == 5.1
     assert "planted value 5.10× lies outside this interval" in c["note"]

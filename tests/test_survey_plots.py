@@ -70,11 +70,12 @@ def test_weighted_likert_shares_follow_the_weights():
     assert got[1] == pytest.approx(0.75) and got[5] == pytest.approx(0.25) and got[3] == 0
 
 
-def _matrix() -> pd.DataFrame:
+def _matrix() -> tuple[survey.IPA, survey.Drivers]:
     resp = _responses()
-    drivers = list(ITEMS["item"])
-    table, _ = survey.drivers(resp, drivers, "nps", n_boot=30)
-    return survey.ipa(survey.top_box(resp, ITEMS), table), table
+    inputs = survey.SurveyInputs(resp, ITEMS, None, None, None, None, False, None, "test",
+                                 *survey.usable_items(resp, ITEMS), min_n=30)
+    dr = survey.key_drivers_for(inputs, "nps", n_boot=30)
+    return survey.ipa(survey.top_box(resp, ITEMS), dr.table), dr
 
 
 def test_ipa_labels_are_plain_inside_the_axes_and_do_not_overlap():
@@ -100,13 +101,17 @@ def test_ipa_labels_are_plain_inside_the_axes_and_do_not_overlap():
     assert 0 <= lo < hi <= 100 and "% of its scale" in ax.get_xlabel()
     if (lo, hi) != (0, 100):
         assert f"axis shows {lo:.0f}–{hi:.0f} of 0–100" in ax.get_xlabel()
+    # the dashed borders are the ones ipa() judged the quadrants by, not recomputed
+    borders = {(tuple(line.get_xdata()), tuple(line.get_ydata())) for line in ax.get_lines()}
+    assert ((matrix.performance_border,) * 2, (0, 1)) in borders
+    assert ((0, 1), (100 * matrix.importance_border,) * 2) in borders
 
 
 def test_driver_and_nps_charts_use_labels_units_and_legends():
-    _, table = _matrix()
-    ax = survey.plot_drivers(table, "nps", survey.attribute_groups(ITEMS, list(ITEMS["item"])))
+    _, dr = _matrix()
+    ax = survey.plot_drivers(dr)
     assert "I feel valued as a customer" in _texts(ax) and not any("_" in t for t in _texts(ax))
-    assert "%" in ax.get_xlabel()
+    assert f"all drivers together: {100 * dr.r2:.0f}%" in ax.get_xlabel()
     assert {t.get_text() for t in ax.get_legend().get_texts()} == {"service at the touchpoints",
                                                                    "emotional attributes", "tangible attributes"}
     resp = _responses().assign(wave=np.repeat([1, 2], 200))

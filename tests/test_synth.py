@@ -261,3 +261,31 @@ def test_ensure_world_caches(tmp_path):
     assert again == paths and again["customers"].stat().st_mtime_ns == stamp
     other = ensure_world(seed=5, n_customers=100, effects={"hr_complaint_fast": 1.0}, root=tmp_path)
     assert other["customers"].parent != paths["customers"].parent
+
+
+def test_planted_driver_weights_are_defined_without_the_survey_module():
+    """The generator defines the planted weights itself (Johnson's R² decomposition of its population
+    correlations); an independent computation (SVD of the data, Johnson 2000 as published) agrees, the
+    weights add up to the R² of OLS, and uncorrelated drivers get their squared correlations."""
+    import ast
+    from pathlib import Path
+
+    from cxresearch import synth
+
+    tree = ast.parse(Path(synth.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "cxresearch.survey" not in imported  # the truth is not defined by the estimator it checks
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(5000, 4))
+    x[:, 1] += 0.8 * x[:, 0]
+    y = x @ [0.6, 0.3, 0.2, 0.0] + rng.normal(size=5000)
+    w = synth._planted_driver_weights(np.corrcoef(np.column_stack([x, y]), rowvar=False))
+    xs, ys = (x - x.mean(0)) / x.std(0, ddof=1), (y - y.mean()) / y.std(ddof=1)
+    u, _, vt = np.linalg.svd(xs, full_matrices=False)
+    z = u @ vt * np.sqrt(len(xs) - 1)
+    beta, lam = np.linalg.lstsq(z, ys, rcond=None)[0], np.linalg.lstsq(z, xs, rcond=None)[0]
+    assert np.allclose(w, (lam**2).T @ (beta**2), atol=1e-10)
+    assert math.isclose(w.sum(), sm.OLS(y, sm.add_constant(x)).fit().rsquared, rel_tol=1e-10)
+    r = np.corrcoef(np.column_stack([x[:, [0, 2]], x[:, [0, 2]] @ [1.0, 1.0]]), rowvar=False)
+    r[0, 1] = r[1, 0] = 0.0  # exactly uncorrelated drivers
+    assert np.allclose(synth._planted_driver_weights(r), r[:2, 2] ** 2)

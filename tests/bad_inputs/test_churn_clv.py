@@ -17,11 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxresearch import churn, clv
+from cxresearch import churn, clv, sources
+from cxresearch.errors import NotEstimable, ParameterError
 from cxresearch.fits import FITS, FitError
-from cxresearch.io import LEDGER, InputError, Ledger
-from cxresearch.params import ParameterError
-from cxresearch.results import NotEstimable
+from cxresearch.io import InputError, Ledger
 
 from .conftest import assert_handled, assert_inert_in_browser, assert_refused
 
@@ -218,10 +217,10 @@ def test_missing_group_labels_form_their_own_group(tmp_path):
 def test_complaints_before_signup_are_excluded_and_counted(world, tmp_path):
     comp = pd.read_csv(world["complaints"])
     comp.loc[:6, "opened_at"] = "2001-01-01 09:00:00"  # before anybody signed up
-    LEDGER.reset()
-    inputs = churn.load_inputs(str(world["customers"]), write(tmp_path, "complaints", comp), group_col="segment",
-                               covariates=["plan"], as_of="2024-12-31")
-    ex = LEDGER.exclusions_frame().set_index("rule")["rows_excluded"]
+    ledger = Ledger()
+    source = sources.from_files({"customers": world["customers"], "complaints": write(tmp_path, "complaints", comp)})
+    inputs = churn.load_inputs(source, ledger, group_col="segment", covariates=["plan"], as_of="2024-12-31")
+    ex = ledger.exclusions_frame().set_index("rule")["rows_excluded"]
     assert ex["opened_at before the customer's start date"] == 7
     assert (inputs.complaints["opened_at"] > pd.Timestamp("2002-01-01")).all()
     assert len(inputs.complaints) == len(comp) - int(ex.loc[ex.index != "signup_date after the observation end "
@@ -255,7 +254,7 @@ def test_too_few_repeat_spenders_is_not_estimable():
 def test_all_purchases_on_one_day_are_not_estimable(tmp_path):
     path = tx_file(tmp_path, [(f"c{i % 7}", f"2024-05-01 1{i % 10}:00", 10.0 + i) for i in range(30)])
     with pytest.raises(NotEstimable, match=r"Every purchase in .* is on one day \(2024-05-01\)"):
-        clv.load_inputs(transactions_path=path)
+        clv.load_inputs(sources.from_files({"transactions": path}), Ledger())
 
 
 def rhythm(n: int = 40) -> list[tuple[str, str, float]]:
@@ -281,7 +280,7 @@ def rhythm(n: int = 40) -> list[tuple[str, str, float]]:
 def test_periods_that_do_not_fit_the_log_are_refused(tmp_path, cal, hold, message):
     path = tx_file(tmp_path, rhythm())
     with pytest.raises(ParameterError, match=message):
-        clv.load_inputs(transactions_path=path, calibration_end=cal, holdout_end=hold)
+        clv.load_inputs(sources.from_files({"transactions": path}), Ledger(), calibration_end=cal, holdout_end=hold)
 
 
 @pytest.mark.parametrize(("horizon", "discount", "margin", "message"), [
@@ -294,7 +293,8 @@ def test_value_parameters_are_refused_by_the_library(horizon, discount, margin, 
         clv.check_value_parameters(horizon, discount, margin)
     s = summary_of(rhythm(), "2024-06-30")
     with pytest.raises(ParameterError, match=message):
-        clv.clv("BG/NBD", [0.5, 5.0, 1.0, 2.0], [6.0, 4.0, 15.0], s, horizon, discount, margin)
+        clv.customer_values(clv.BetaGeoFit([0.5, 5.0, 1.0, 2.0]), clv.GammaGammaFit([6.0, 4.0, 15.0]), s, horizon, discount,
+                            margin)
 
 
 @pytest.mark.parametrize("value", [pytest.param("inf", id="inf-amount"), pytest.param("-Infinity", id="minus-inf"),
@@ -317,11 +317,11 @@ def test_unknown_time_unit_is_refused():
 def test_purchases_by_unknown_customers_are_excluded_and_counted(world, tmp_path):
     tx = pd.read_csv(world["transactions"])
     extra = tx.head(9).assign(customer_id="GHOST-1")
-    LEDGER.reset()
-    inputs = clv.load_inputs(transactions_path=write(tmp_path, "tx", pd.concat([tx, extra])),
-                             customers_path=str(world["customers"]), calibration_end="2023-06-30",
-                             holdout_end="2023-12-31")
-    ex = LEDGER.exclusions_frame().set_index("rule")["rows_excluded"]
+    ledger = Ledger()
+    source = sources.from_files({"transactions": write(tmp_path, "tx", pd.concat([tx, extra])),
+                                 "customers": world["customers"]})
+    inputs = clv.load_inputs(source, ledger, calibration_end="2023-06-30", holdout_end="2023-12-31")
+    ex = ledger.exclusions_frame().set_index("rule")["rows_excluded"]
     assert ex["customer_id not found in the customers table"] == 9
     assert "GHOST-1" not in set(inputs.transactions.daily["customer_id"])
 

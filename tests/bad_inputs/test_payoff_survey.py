@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxresearch import payoff, survey
+from cxresearch import payoff, sources, survey
+from cxresearch.errors import NotEstimable, ParameterError
 from cxresearch.fits import FITS, FitError
-from cxresearch.io import InputError
-from cxresearch.results import NotEstimable
+from cxresearch.io import InputError, Ledger
 
 from .conftest import assert_handled, assert_inert_in_browser, assert_refused
 
@@ -55,7 +55,7 @@ def write(tmp_path: Path, name: str, df: pd.DataFrame) -> str:
 def prepare(path: str, design: str = "randomized", **kw):
     args = {"unit_col": "id", "arm_col": "arm", "control_arm": "control", "outcome_cols": ["spend"],
             "covariate_cols": ["pre"], "margin": 0.3, "cost_per_member": 1.0, "horizon": 4, **kw}
-    return payoff.prepare(design, path, **args)
+    return payoff.prepare(design, sources.from_files(payoff.tables(design, path)), Ledger(), **args)
 
 
 def payoff_params(path: str, **kw) -> dict:
@@ -84,6 +84,12 @@ def survey_tables(n: int = 90, seed: int = 0, names: dict[str, str] | None = Non
                           "touchpoint": "", "kind": ["perception"] * 6 + ["outcome"] * 2, "scale_min": 1,
                           "scale_max": 5, "label": [names.get(i, i) for i, _ in spec]})
     return resp, items
+
+
+def load_survey(responses_path: str, items_path: str, margins_path: str | None = None, **kw):
+    """:func:`cxresearch.survey.load_inputs` on a user's files, as the notebook resolves them."""
+    source = sources.from_files(survey.tables(responses_path, items_path, margins_path))
+    return survey.load_inputs(source, Ledger(), **kw)
 
 
 def survey_params(tmp_path: Path, resp: pd.DataFrame, items: pd.DataFrame, **kw) -> dict:
@@ -143,9 +149,34 @@ def test_invalid_money_parameters_are_refused(tmp_path, given, message):
 
 def test_unknown_design_is_refused(tmp_path):
     with pytest.raises(ValueError, match="design must be 'randomized' or 'observational'") as err:
-        payoff.load_inputs("pilot", write(tmp_path, "pilot", pilot(10)), unit_col="id", arm_col="arm",
-                           outcome_cols=["spend"], covariate_cols=[])
+        payoff.tables("pilot", write(tmp_path, "pilot", pilot(10)))
     assert type(err.value).__name__ == "ParameterError"
+    source = sources.from_files({"loyalty_pilot": write(tmp_path, "pilot", pilot(10))})
+    with pytest.raises(ParameterError, match="design must be"):
+        payoff.load_inputs("pilot", source, Ledger(), unit_col="id", arm_col="arm", outcome_cols=["spend"],
+                           covariate_cols=[])
+
+
+@pytest.mark.parametrize("formula, error, message", [
+    pytest.param("pre + I(pre**2) + age", InputError, "covariate column 'age' is missing.*covariate_formula",
+                 id="formula-names-a-missing-column"),
+    pytest.param("spend ~ pre", ParameterError, "give only the right-hand side", id="formula-with-outcome"),
+    pytest.param("pre + (", ParameterError, "cannot be read", id="formula-syntax-error"),
+    pytest.param("pre - 1", ParameterError, "removes the intercept", id="formula-without-intercept"),
+])
+def test_bad_covariate_formula_is_refused(tmp_path, formula, error, message):
+    with pytest.raises(error, match=message):
+        setup = prepare(write(tmp_path, "pilot", pilot(30)), covariate_cols=None, covariate_formula=formula)
+        payoff.analyse(setup)
+
+
+def test_panel_without_enrolment_window_is_refused(tmp_path):
+    units = pilot(20, {"0": 20, "1": 20}).rename(columns={"arm": "member"})
+    panel = pd.DataFrame([{"id": i, "month": m, "spend": 1.0} for i in units["id"] for m in ("2024-01", "2024-09")])
+    source = sources.from_files(payoff.tables("observational", write(tmp_path, "u", units), write(tmp_path, "p", panel)))
+    with pytest.raises(ParameterError, match="A panel needs its enrolment window"):
+        payoff.prepare("observational", source, Ledger(), unit_col="id", arm_col="member", control_arm="0",
+                       outcome_cols=["spend"], covariate_cols=["pre"], margin=0.3, cost_per_member=1.0, horizon=12)
 
 
 def test_header_only_unit_table_is_refused(tmp_path):
@@ -178,7 +209,7 @@ def test_quasi_separation_in_the_propensity_model_fails_in_plain_words():
     member = (rng.random(n) < 0.4) | (seg == "gold")  # every gold customer joined
     units = pd.DataFrame({"id": [f"u{i}" for i in range(n)], "member": np.where(member, "1", "0"),
                           "pre": rng.gamma(2, 10, n), "seg": seg, "spend": rng.gamma(2, 10, n)})
-    with pytest.raises(FitError, match=r"propensity logit did not converge .*seg=gold alone decides membership"):
+    with pytest.raises(FitError, match=r"propensity logit did not converge .*seg = gold alone decides membership"):
         payoff.analyse_observational(units, None, unit_col="id", arm_col="member", control_arm="0", outcome="spend",
                                      covariates=["pre", "seg"], n_boot=20)
 
@@ -207,7 +238,7 @@ def test_item_dictionary_with_an_inverted_scale_is_refused(tmp_path):
     resp, items = survey_tables()
     items.loc[2, ["scale_min", "scale_max"]] = [5, 1]
     with pytest.raises(InputError, match=r"scale_min is not below scale_max: row 4: 'a3'"):
-        survey.load_inputs(write(tmp_path, "r", resp), write(tmp_path, "i", items), min_n=30)
+        load_survey(write(tmp_path, "r", resp), write(tmp_path, "i", items), min_n=30)
 
 
 def test_all_answers_empty_is_refused_and_the_rows_are_counted(tmp_path):
@@ -215,33 +246,33 @@ def test_all_answers_empty_is_refused_and_the_rows_are_counted(tmp_path):
     answers = [c for c in resp.columns if c != "respondent_id"]
     resp[answers] = np.nan
     with pytest.raises(NotEstimable, match="0 respondent\\(s\\) with any answer"):
-        survey.load_inputs(write(tmp_path, "r", resp), write(tmp_path, "i", items), min_n=30)
+        load_survey(write(tmp_path, "r", resp), write(tmp_path, "i", items), min_n=30)
 
 
 def test_one_respondent_is_refused(tmp_path):
     resp, items = survey_tables(1)
     with pytest.raises(NotEstimable, match="1 respondent\\(s\\) with any answer; every figure needs at least 30"):
-        survey.load_inputs(write(tmp_path, "r", resp), write(tmp_path, "i", items), min_n=30)
+        load_survey(write(tmp_path, "r", resp), write(tmp_path, "i", items), min_n=30)
 
 
 def test_outcome_that_is_neither_item_nor_construct_is_refused(tmp_path):
     resp, items = survey_tables()
     with pytest.raises(ValueError, match="outcome 'loyalty' is neither an item nor a construct") as err:
-        survey.load_inputs(write(tmp_path, "r", resp), write(tmp_path, "i", items), outcome="loyalty", min_n=30)
+        load_survey(write(tmp_path, "r", resp), write(tmp_path, "i", items), outcome="loyalty", min_n=30)
     assert type(err.value).__name__ == "ParameterError"
 
 
 def test_named_nps_column_that_is_missing_is_refused(tmp_path):
     resp, items = survey_tables()
     with pytest.raises(InputError, match="'NPS'"):
-        survey.load_inputs(write(tmp_path, "r", resp), write(tmp_path, "i", items), nps_col="NPS", min_n=30)
+        load_survey(write(tmp_path, "r", resp), write(tmp_path, "i", items), nps_col="NPS", min_n=30)
 
 
 def test_answers_outside_the_scale_are_refused(tmp_path):
     resp, items = survey_tables()
     resp.loc[4, "b2"] = 7
     with pytest.raises(InputError, match=r"column 'b2': 1 value\(s\) outside the scale 1..5: row 6"):
-        survey.load_inputs(write(tmp_path, "r", resp), write(tmp_path, "i", items), min_n=30)
+        load_survey(write(tmp_path, "r", resp), write(tmp_path, "i", items), min_n=30)
 
 
 @pytest.mark.parametrize("margins, message", [
@@ -257,7 +288,7 @@ def test_answers_outside_the_scale_are_refused(tmp_path):
 def test_invalid_margins_are_refused(tmp_path, margins, message):
     resp, items = survey_tables(90, segments={"x": 50, "y": 40})
     with pytest.raises(InputError, match=message):
-        inp = survey.load_inputs(write(tmp_path, "r", resp), write(tmp_path, "i", items),
+        inp = load_survey(write(tmp_path, "r", resp), write(tmp_path, "i", items),
                                  write(tmp_path, "m", margins), min_n=30)
         survey.weighting(inp.responses, inp.margins, None, 30, inp.margins_source)
 
@@ -268,7 +299,7 @@ def test_margins_no_respondents_can_meet_stop_the_raking(tmp_path):
     resp["region"] = ["N"] * 100 + ["S"] * 50 + ["N"] * 50  # nobody in x is in S
     margins = pd.DataFrame({"segment": ["x", "y", "x", "y"], "region": ["N", "N", "S", "S"],
                             "share": [0.05, 0.05, 0.45, 0.45]})
-    inp = survey.load_inputs(write(tmp_path, "r", resp), write(tmp_path, "i", items), write(tmp_path, "m", margins),
+    inp = load_survey(write(tmp_path, "r", resp), write(tmp_path, "i", items), write(tmp_path, "m", margins),
                              min_n=30)
     with pytest.raises(FitError, match="raking did not converge .*margins cannot all be met"):
         survey.weighting(inp.responses, inp.margins, None, 30, inp.margins_source)
@@ -277,7 +308,7 @@ def test_margins_no_respondents_can_meet_stop_the_raking(tmp_path):
 def test_weights_that_are_all_zero_are_refused(tmp_path):
     resp, items = survey_tables()
     resp["w"] = 0.0
-    inp = survey.load_inputs(write(tmp_path, "r", resp), write(tmp_path, "i", items), weight_col="w", min_n=30)
+    inp = load_survey(write(tmp_path, "r", resp), write(tmp_path, "i", items), weight_col="w", min_n=30)
     with pytest.raises(InputError, match="the weights are all 0"):
         survey.weighting(inp.responses, None, "w", 30)
 

@@ -1,6 +1,7 @@
 """Bad-input corpus: focus groups and service audits.
 
-Most cases call the loaders and analysis functions of :mod:`cxresearch.qual` directly on a tiny world
+Most cases call the loaders and analysis functions of :mod:`cxresearch.focus_groups` and
+:mod:`cxresearch.audits` directly on a tiny world
 (2 focus-group sessions, 6 audited units); eight cases run a notebook end to end to show the refused or
 handled report (one coder, script injection, personal data, scores outside the scale, mathtext, ...).
 """
@@ -17,8 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxresearch import qual
-from cxresearch.io import InputError
+from cxresearch import audits as au
+from cxresearch import focus_groups as fg
+from cxresearch import sources
+from cxresearch.io import InputError, Ledger
+from cxresearch.privacy import OTHER
 from cxresearch.results import Results
 from cxresearch.synth import make_world
 
@@ -65,50 +69,58 @@ def _numbers(value: Any) -> list[float]:
     return [value] if isinstance(value, int | float) and not isinstance(value, bool) else []
 
 
+def fg_source(files: dict[str, str]) -> sources.Source:
+    return sources.from_files({"fg_transcripts": files["transcripts_path"], "fg_codes": files["codes_path"],
+                               "fg_codebook": files["codebook_path"]})
+
+
+def au_source(files: dict[str, str]) -> sources.Source:
+    return sources.from_files({"audits": files["audits_path"], "audit_criteria": files["criteria_path"],
+                               "customers": files.get("customers_path")})
+
+
 def fg_pipeline(files: dict[str, str], min_group: int = 5, n_boot: int = 50) -> dict[str, Any]:
     """What the focus-group notebook computes, as functions; checks that nothing non-finite is published."""
-    t, c, b, _, _ = qual.load_focus_groups(files["transcripts_path"], files["codes_path"], files["codebook_path"])
-    grid = qual.coding_grid(t, c, b)
-    agree = qual.agreement(grid, b)
-    overall = qual.overall_agreement(grid, b, n_boot)
-    agreed = qual.consensus(grid, b)
-    freq = qual.code_frequencies(t, agreed, b, "role", min_group)
+    data = fg.load(fg_source(files), Ledger())
+    t, b = data.transcripts, data.codebook
+    grid = fg.coding_grid(t, data.codes, b)
+    coding = fg.coder_agreement(grid, b, n_boot)
+    found = fg.topics(data, grid, min_group)
     results = Results("focus_groups", "t", min_group_size=min_group)
-    for name, value in qual.agreement_metrics(agree, overall).items():
-        results.metric(name, value)
-    results.claim(**qual.coding_claim(overall))
+    for name, metric in fg.metrics(data, coding, found).items():
+        results.metric(name, **metric)
+    results.add(fg.coding_claim(coding.overall))
     claim = results.claims[-1]
     payload = json.dumps(results.payload(), allow_nan=False)  # raises on NaN/inf
     assert all(math.isfinite(x) for x in _numbers(results.metrics))
-    return {"t": t, "codes": c, "book": b, "grid": grid, "agree": agree, "overall": overall, "agreed": agreed,
-            "freq": freq, "claim": claim, "payload": payload,
-            "quotes": qual.quotes(t, agreed, b, 5, min_group)}
+    fg.agreement_notes(coding), fg.topic_notes(found)  # the sentences never fail
+    return {"t": t, "codes": data.codes, "book": b, "grid": grid, "agree": coding.per_code, "coding": coding,
+            "overall": coding.overall, "agreed": found.agreed, "freq": found.codes, "found": found, "claim": claim,
+            "payload": payload, "quotes": fg.quotes(t, found.agreed, b, 5, min_group)}
 
 
 def au_pipeline(files: dict[str, str], min_group: int = 5, n_boot: int = 50) -> dict[str, Any]:
     """What the audit notebook computes, as functions; checks that nothing non-finite is published."""
-    audits, criteria, customers, _, _ = qual.load_audits(files["audits_path"], files["criteria_path"],
-                                                         files.get("customers_path"))
-    scores = qual.primary_scores(audits)
-    rates = qual.criterion_pass_rates(scores, criteria, min_group)
-    full = qual.full_compliance(scores, criteria, min_group)
-    table, folded = qual.fold_small_units(qual.audit_scores(scores, criteria), min_group)
-    ranking = qual.separable(qual.unit_ranking(table, n_boot))
-    consistency = qual.auditor_agreement(audits)
-    by_unit = qual.churn_by_unit(customers, "store", min_group) if customers is not None else None
-    _, link = qual.churn_link(ranking, by_unit, min_group)
+    data = au.load(au_source(files), Ledger())
+    scores = au.primary_scores(data.audits)
+    rates = au.criterion_pass_rates(scores, data.criteria, min_group)
+    full = au.full_compliance(scores, data.criteria, min_group)
+    units = au.rank_units(scores, data.criteria, min_group, n_boot)
+    agreement = au.auditor_agreement(data.audits)
+    link = au.churn_link(units.ranking, data.customers, "store", min_group)
     results = Results("service_audits", "t", min_group_size=min_group)
-    results.metric("criterion_pass_rate", qual.rate_metrics(rates, "binary"))
-    results.metric("criterion_scale_mean", qual.rate_metrics(rates, "scale"))
-    results.metric("unit_scores", qual.unit_metrics(ranking))
-    results.metric("auditor_agreement", qual.auditor_metrics(consistency))
-    results.claim(**qual.compliance_claim(full))
-    results.claim(**qual.churn_link_claim(link))
+    for name, metric in au.metrics(data, rates, units, full, agreement, link).items():
+        results.metric(name, **metric)
+    results.add(au.compliance_claim(full), au.churn_link_claim(link))
     claims = results.claims
     json.dumps(results.payload(), allow_nan=False)
     assert all(math.isfinite(x) for x in _numbers(results.metrics))
-    return {"audits": audits, "rates": rates, "full": full, "ranking": ranking, "folded": folded,
-            "consistency": consistency, "link": link, "claims": claims, "table": table}
+    for notes in (au.compliance_notes(full, rates), au.fold_notes(units), au.ranking_notes(units),
+                  au.auditor_notes(agreement), au.churn_link_notes(link)):
+        assert all(isinstance(t, str) for t, _ in notes)
+    return {"audits": data.audits, "rates": rates, "full": full, "ranking": units.ranking, "folded": units.folded,
+            "consistency": agreement.table, "agreement": agreement, "link": link, "claims": claims,
+            "table": units.audits}
 
 
 # =============================================================================================
@@ -120,9 +132,10 @@ def test_one_coder_makes_agreement_not_testable(tmp_path, world):
     r = fg_pipeline(fg_files(tmp_path, world, codes=codes))
     assert r["agree"]["krippendorff_alpha"].isna().all() and "kappa" not in r["agree"]
     assert r["agree"]["note"].str.contains("at least two coders").all()
-    assert r["overall"]["estimate"] is None and "only one coder" in r["overall"]["reason"]
+    assert r["overall"].estimate is None and "only one coder" in r["overall"].reason
     assert r["claim"]["verdict"] == "not testable" and "at least two coders" in r["claim"]["test"]
-    assert qual.weak_codes(r["agree"]) == []  # never "every code reaches 0.667"
+    assert fg.weak_codes(r["agree"]) == []  # never "every code reaches 0.667"
+    assert not any("reaches" in t for t, _ in fg.agreement_notes(r["coding"]))
     assert "NaN" not in r["payload"]
 
 
@@ -144,7 +157,7 @@ def test_identical_codes_everywhere_give_not_estimable_alpha(tmp_path, world):
                          columns=["session_id", "turn", "coder", "code"])
     r = fg_pipeline(fg_files(tmp_path, world, codes=codes))
     assert r["agree"]["note"].str.contains("no variation").all()
-    assert r["overall"]["estimate"] is None and "no code varies" in r["overall"]["reason"]
+    assert r["overall"].estimate is None and "no code varies" in r["overall"].reason
     assert r["claim"]["verdict"] == "not testable"
 
 
@@ -153,7 +166,7 @@ def test_one_session_is_analysed(tmp_path, world):
     codes = world["fg_codes"][world["fg_codes"]["session_id"] == "FG01"]
     r = fg_pipeline(fg_files(tmp_path, world, transcripts=t, codes=codes))
     assert r["t"]["session_id"].nunique() == 1
-    assert r["overall"]["turns"] == len(t)
+    assert r["overall"].turns == len(t)
 
 
 def test_transcripts_with_header_only_are_refused(tmp_path, world):
@@ -165,7 +178,7 @@ def test_transcripts_with_header_only_are_refused(tmp_path, world):
 def test_transcripts_without_any_text_give_no_quotes(tmp_path, world):
     t = world["fg_transcripts"].assign(text="")
     r = fg_pipeline(fg_files(tmp_path, world, transcripts=t), min_group=1)
-    assert r["quotes"].empty and r["overall"]["estimate"] is not None
+    assert r["quotes"].empty and r["overall"].estimate is not None
 
 
 def test_codes_for_turns_that_do_not_exist_are_refused_with_rows(tmp_path, world):
@@ -196,12 +209,12 @@ def test_coder_who_skipped_a_session_is_not_counted_as_disagreeing(tmp_path, wor
     codes = world["fg_codes"]
     skipped = codes[~((codes["coder"] == "coder_b") & (codes["session_id"] == "FG02"))]
     r = fg_pipeline(fg_files(tmp_path, world, codes=skipped))
-    assert qual.uncoded_sessions(r["grid"]).to_dict("records") == [{"session_id": "FG02", "coder": "coder_b"}]
+    assert fg.uncoded_sessions(r["grid"]).to_dict("records") == [{"session_id": "FG02", "coder": "coder_b"}]
     fg01 = world["fg_transcripts"]["session_id"].eq("FG01").sum()
-    assert r["overall"]["turns"] == fg01  # only turns both coders coded
+    assert r["overall"].turns == fg01  # only turns both coders coded
     only_fg01 = fg_pipeline(fg_files(tmp_path, world, codes=codes[codes["session_id"] == "FG01"],
                                      transcripts=world["fg_transcripts"].query("session_id == 'FG01'")))
-    assert math.isclose(r["overall"]["estimate"], only_fg01["overall"]["estimate"], rel_tol=1e-12)
+    assert math.isclose(r["overall"].estimate, only_fg01["overall"].estimate, rel_tol=1e-12)
 
 
 def test_bootstrap_replicates_without_variation_are_counted_not_dropped(tmp_path, world):
@@ -212,17 +225,17 @@ def test_bootstrap_replicates_without_variation_are_counted_not_dropped(tmp_path
                          columns=["session_id", "turn", "coder", "code"])
     r = fg_pipeline(fg_files(tmp_path, world, codes=codes.drop_duplicates()), n_boot=200)
     o = r["overall"]
-    assert o["estimate"] == 1.0 and o["failed"] > 10  # resamples that miss the coded turns have no variation
-    assert o["ci_low"] is None and "bootstrap replicates had no variation" in o["reason"]
-    assert r["claim"]["verdict"] == "not testable" and f"{o['failed']} of 200" in r["claim"]["test"]
+    assert o.estimate == 1.0 and o.failed > 10  # resamples that miss the coded turns have no variation
+    assert o.ci_low is None and "bootstrap replicates had no variation" in o.reason
+    assert r["claim"]["verdict"] == "not testable" and f"{o.failed} of 200" in r["claim"]["test"]
 
 
 def test_tied_top_pairs_are_ordered_by_label(tmp_path, world):
     co = pd.DataFrame(np.array([[3, 2, 2, 2], [2, 3, 1, 2], [2, 1, 3, 0], [2, 2, 0, 3]]),
                       index=["d", "c", "b", "a"], columns=["d", "c", "b", "a"])
-    pairs = qual.top_pairs(co, k=3)
+    pairs = fg.top_pairs(co, k=3)
     assert pairs[["code A", "code B"]].values.tolist() == [["a", "c"], ["a", "d"], ["b", "d"]]
-    assert qual.top_pairs(co.iloc[::-1, ::-1], k=3).equals(pairs)  # input order does not matter
+    assert fg.top_pairs(co.iloc[::-1, ::-1], k=3).equals(pairs)  # input order does not matter
 
 
 def test_repeated_text_is_quoted_once_per_theme(tmp_path, world):
@@ -243,7 +256,7 @@ def test_small_speaker_group_is_folded_in_counts(tmp_path, world):
     r = fg_pipeline(fg_files(tmp_path, world, transcripts=t))
     assert "moderator" in r["freq"].attrs["folded"]
     assert not any("moderator" in c for c in r["freq"].columns)
-    table, folded = qual.speaker_groups(r["t"], "role", 5)
+    table, folded = fg.speaker_groups(r["t"], "role", 5)
     assert "moderator" not in set(table["role"]) and (table["speakers"] >= 5).all()
 
 
@@ -255,8 +268,9 @@ def test_many_themes_and_mathtext_labels_plot(tmp_path, world):
     book = pd.concat([book, pd.DataFrame([{"code": f"extra_{i}", "theme": f"extra theme {i}", "definition": ""}
                                           for i in range(3)])])  # 13 themes: more than the 10 palette colours
     r = fg_pipeline(fg_files(tmp_path, world, codes=codes, codebook=book))
-    qual.plot_themes(r["freq"])
-    qual.plot_heatmap(qual.cooccurrence(r["agreed"], r["book"]))
+    fg.plot_themes(r["found"].bars)
+    fg.plot_themes(fg.theme_bars(r["freq"]))  # without theme totals
+    fg.plot_heatmap(r["found"].cooccurrence)
     plt.gcf().canvas.draw()
     plt.close("all")
 
@@ -302,7 +316,7 @@ def test_stated_scale_0_10_is_used(tmp_path, world):
     audits = world["audits"].copy()
     audits.loc[_scale_row(audits), "score"] = 9.0  # inside 0-10, outside the default 1-5
     r = au_pipeline(au_files(tmp_path, world, audits=audits, criteria=criteria))
-    assert qual.criterion_scales(criteria).set_index("criterion").loc["friendliness", ["scale_min", "scale_max"]].tolist() == [0, 10]
+    assert au.criterion_scales(criteria).set_index("criterion").loc["friendliness", ["scale_min", "scale_max"]].tolist() == [0, 10]
     assert r["table"]["score"].between(0, 100).all()
 
 
@@ -361,14 +375,14 @@ def test_one_audit_gives_not_testable_claims_and_no_unit(tmp_path, world):
     assert [c["verdict"] for c in r["claims"]] == ["not testable", "not testable"]
     assert r["ranking"].empty  # one audit is below min_group_size: no unit shown, not even "Other"
     assert r["rates"]["audits"].eq(1).all() and r["rates"]["estimate"].isna().all()  # one audit: nothing shown
-    assert "fewer than 5 audits" in r["full"]["reason"]
+    assert "fewer than 5 audits" in r["full"].reason
 
 
 def test_one_unit_is_not_singled_out(tmp_path, world):
     audits = world["audits"][world["audits"]["unit"] == "S01"]
     r = au_pipeline(au_files(tmp_path, world, audits=audits))
     assert len(r["ranking"]) == 1 and not r["ranking"]["clearly top"].any() and not r["ranking"]["clearly bottom"].any()
-    assert r["link"]["estimate"] is None and r["claims"][1]["verdict"] == "not testable"
+    assert r["link"].estimate is None and r["claims"][1]["verdict"] == "not testable"
 
 
 def test_one_auditor_and_identical_double_scores_make_agreement_not_testable(tmp_path, world):
@@ -379,17 +393,17 @@ def test_one_auditor_and_identical_double_scores_make_agreement_not_testable(tmp
     same["score"] = same.groupby(["audit_id", "criterion"])["score"].transform("first")
     same.loc[same["kind"] == "scale", "score"] = 3.0
     files = au_files(tmp_path, world, audits=same, customers=None)
-    c = qual.auditor_agreement(qual.load_audits(files["audits_path"], files["criteria_path"])[0])
+    c = au.auditor_agreement(au.load(au_source(files), Ledger()).audits).table
     scale = c.set_index("criteria").loc["scale"]
     assert math.isnan(scale["icc_2_1"]) and "no variation" in scale["note"]
-    assert "scale" not in qual.auditor_metrics(c)
+    assert "scale" not in au.auditor_metrics(c)
 
 
 def test_tied_unit_scores_rank_by_label_on_any_order(tmp_path):
     table = pd.DataFrame({"unit": list("CABD") * 5, "score": [70.0, 70.0, 70.0, 50.0] * 5,
                           "date": pd.Timestamp("2024-01-01")})
-    a = qual.separable(qual.unit_ranking(table, 100))
-    b = qual.separable(qual.unit_ranking(table.iloc[::-1], 100))
+    a = au.separable(au.unit_ranking(table, 100))
+    b = au.separable(au.unit_ranking(table.iloc[::-1], 100))
     assert a["unit"].tolist() == ["A", "B", "C", "D"] and a["rank"].tolist() == [2.0, 2.0, 2.0, 4.0]
     assert a.equals(b)
 
@@ -401,26 +415,26 @@ def test_small_units_are_folded_and_not_recoverable(tmp_path, world):
     r = au_pipeline(au_files(tmp_path, world, audits=audits))
     assert "S02" in r["folded"] and len(r["folded"]) >= 2  # S02 (2 audits) plus the next-smallest unit
     assert "S02" not in set(r["ranking"]["unit"])
-    other = r["ranking"].set_index("unit").loc[qual.OTHER]
+    other = r["ranking"].set_index("unit").loc[OTHER]
     assert other["audits"] >= 5 and math.isnan(other["rank"])
 
 
 def test_no_must_have_criterion_makes_the_compliance_claim_not_testable(tmp_path, world):
     criteria = world["audit_criteria"].assign(must_have=False)
     r = au_pipeline(au_files(tmp_path, world, criteria=criteria))
-    assert r["full"]["estimate"] is None and r["claims"][0]["verdict"] == "not testable"
+    assert r["full"].estimate is None and r["claims"][0]["verdict"] == "not testable"
     assert "no must-have criterion" in r["claims"][0]["test"]
 
 
 def test_audits_without_auditor_column_run(tmp_path, world):
     audits = world["audits"].drop(columns="auditor").drop_duplicates(["audit_id", "criterion"])
     r = au_pipeline(au_files(tmp_path, world, audits=audits))
-    assert r["consistency"].empty and r["full"]["estimate"] is not None
+    assert r["consistency"].empty and r["full"].estimate is not None
 
 
 def test_customers_without_churn_date_skip_the_link(tmp_path, world):
     r = au_pipeline(au_files(tmp_path, world, customers=world["customers"].drop(columns="churn_date")))
-    assert r["link"]["estimate"] is None and r["claims"][1]["verdict"] == "not testable"
+    assert r["link"].estimate is None and r["claims"][1]["verdict"] == "not testable"
 
 
 # =============================================================================================
