@@ -341,7 +341,7 @@ def rfm_summary(daily: pd.DataFrame, calibration_end: str | pd.Timestamp, holdou
     cal = day <= end_day
     c_codes, c_day, c_amount = codes[cal], day[cal], amount[cal]
     starts = np.flatnonzero(np.r_[True, c_codes[1:] != c_codes[:-1]]) if len(c_codes) else np.array([], int)
-    ends = np.r_[starts[1:], len(c_codes)] - 1
+    ends = np.r_[starts[1:], len(c_codes)][: len(starts)] - 1  # no calibration purchase: no customer
     n_days = ends - starts + 1
     total = np.add.reduceat(c_amount, starts) if len(starts) else np.array([])
     first_day = c_day[starts]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+
 from cxresearch.io import Column, Contract, Exclusion
 
 CUSTOMERS = Contract(
@@ -161,3 +164,15 @@ AUDITS = Contract(
 
 ALL = {c.name: c for c in (CUSTOMERS, TRANSACTIONS, COMPLAINTS, LOYALTY_PILOT, LOYALTY_MEMBERS, LOYALTY_PANEL,
                            SURVEY_RESPONSES, SURVEY_INVITATIONS, SURVEY_ITEMS, FG_TRANSCRIPTS, AUDITS)}
+
+
+def spend_before(invitations: pd.DataFrame, transactions: pd.DataFrame, days: int = 365) -> pd.Series:
+    """Spend of each invited customer (``survey_invitations``) in the ``days`` before the invitation, from the
+    ``transactions`` table: one value per invitation row, 0 without purchases."""
+    inv = invitations.reset_index(drop=True).assign(_row=lambda d: np.arange(len(d)))
+    tx = transactions[["customer_id", "timestamp", "amount"]]
+    merged = inv[["_row", "customer_id", "invited_at"]].merge(tx, on="customer_id", how="inner")
+    window = (merged["timestamp"] < merged["invited_at"]) & (
+        merged["timestamp"] >= merged["invited_at"] - pd.Timedelta(days=days))
+    spend = merged[window].groupby("_row")["amount"].sum()
+    return spend.reindex(np.arange(len(inv)), fill_value=0.0)

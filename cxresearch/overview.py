@@ -255,21 +255,10 @@ def response_by_group_test(invitations: pd.DataFrame, customers: pd.DataFrame, b
             "lowest": lo, "n": int(rates["size"].min())}
 
 
-def spend_before(invitations: pd.DataFrame, transactions: pd.DataFrame, days: int = 365) -> pd.Series:
-    """Spend of each invited customer in the ``days`` before the invitation (vectorised)."""
-    inv = invitations.reset_index(drop=True).assign(_row=lambda d: np.arange(len(d)))
-    tx = transactions[["customer_id", "timestamp", "amount"]]
-    merged = inv[["_row", "customer_id", "invited_at"]].merge(tx, on="customer_id", how="inner")
-    window = (merged["timestamp"] < merged["invited_at"]) & (
-        merged["timestamp"] >= merged["invited_at"] - pd.Timedelta(days=days))
-    spend = merged[window].groupby("_row")["amount"].sum()
-    return spend.reindex(np.arange(len(inv)), fill_value=0.0)
-
-
 def respondent_spend_gap(invitations: pd.DataFrame, transactions: pd.DataFrame, days: int = 365) -> dict:
     """Mean prior-year spend of respondents minus non-respondents (Welch 95% CI)."""
     inv = invitations.dropna(subset=["invited_at"]).reset_index(drop=True)
-    spend = spend_before(inv, transactions, days)
+    spend = contracts.spend_before(inv, transactions, days)
     a, b = spend[inv["responded"] == 1], spend[inv["responded"] == 0]
     if len(a) < 2 or len(b) < 2:
         return {"estimate": None, "ci_low": None, "ci_high": None, "p_value": None}

@@ -215,6 +215,14 @@ def _kernel_manager_class() -> type:
             self.transport = "ipc"
             self.ip = str(_ipc_dir() / "kernel")
 
+        @property
+        def kernel_spec(self) -> Any:
+            # the kernel is this interpreter (the one with cxresearch installed), whatever PATH says
+            spec = super().kernel_spec
+            if spec is not None and spec.argv and spec.argv[0] in ("python", "python3"):
+                spec.argv = [sys.executable, *spec.argv[1:]]
+            return spec
+
     return IPCKernelManager
 
 
@@ -224,8 +232,7 @@ def _execute(spec: RunSpec, path: Path, parameters: dict[str, Any], target: Path
     from papermill.exceptions import PapermillExecutionError
 
     executed = target / "notebook.ipynb"
-    # the kernel must be this interpreter (the one with cxresearch installed), with fixed BLAS threads
-    os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+    # fixed BLAS threads in the kernel (the kernel is this interpreter: see _kernel_manager_class)
     threads = os.environ.get("CXRESEARCH_THREADS", "1")
     for var in THREAD_VARS:
         os.environ[var] = threads

@@ -1606,16 +1606,6 @@ def nps_problem(responses: pd.DataFrame, nps_col: str | None, min_n: int) -> str
     return ""
 
 
-def spend_before(invitations: pd.DataFrame, transactions: pd.DataFrame, days: int = 365) -> pd.Series:
-    """Spend of each invited customer in the ``days`` before the invitation (one value per invitation row)."""
-    inv = invitations.reset_index(drop=True).assign(_row=lambda d: np.arange(len(d)))
-    merged = inv[["_row", "customer_id", "invited_at"]].merge(transactions[["customer_id", "timestamp", "amount"]],
-                                                             on="customer_id", how="inner")
-    window = (merged["timestamp"] < merged["invited_at"]) & (
-        merged["timestamp"] >= merged["invited_at"] - pd.Timedelta(days=days))
-    return merged[window].groupby("_row")["amount"].sum().reindex(np.arange(len(inv)), fill_value=0.0)
-
-
 def _standardise(x: pd.DataFrame) -> pd.DataFrame:
     """Columns centred and scaled to SD 1; constant columns dropped (the intercept carries them)."""
     sd = x.std(ddof=0)
@@ -1702,7 +1692,7 @@ def response_bias(inputs: SurveyInputs, nps_col: str | None, n_boot: int = 300, 
     counts = inv["responded"].value_counts()
     if min(int(counts.get(0, 0)), int(counts.get(1, 0))) < min_n:
         return ResponseBias(problem)
-    inv["prior_spend"] = spend_before(inv, transactions).to_numpy()
+    inv["prior_spend"] = contracts.spend_before(inv, transactions).to_numpy()
     inv["tenure_months"] = (inv["invited_at"] - inv["signup_date"]).dt.days / 30.44
     inv["left_within_a_year"] = (inv["churn_date"].notna() & (inv["churn_date"] <= inv["invited_at"] + pd.Timedelta(days=365))).astype(float)
     behaviour = inv.groupby("responded")[["prior_spend", "tenure_months", "left_within_a_year"]].mean().T

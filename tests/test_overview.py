@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
+from cxresearch import contracts
 from cxresearch import overview as ov
 
 
@@ -38,7 +39,7 @@ def test_spend_before_invitation_is_windowed():
     tx = pd.DataFrame({"customer_id": ["a", "a", "a", "b"],
                        "timestamp": pd.to_datetime(["2023-01-01", "2024-01-05", "2024-03-01", "2024-02-01"]),
                        "amount": [100.0, 10.0, 5.0, 7.0]})
-    assert ov.spend_before(inv, tx, days=365).tolist() == [10.0, 15.0, 0.0]
+    assert contracts.spend_before(inv, tx, days=365).tolist() == [10.0, 15.0, 0.0]
 
 
 def test_respondent_spend_gap_matches_welch():

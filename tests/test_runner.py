@@ -249,3 +249,23 @@ def test_a_single_run_can_show_a_progress_bar_over_cells(notebooks, tmp_path, ca
 def test_currency_is_checked_like_other_parameters(tmp_path):
     with pytest.raises(ParameterError, match="currency"):
         run_many([RunSpec("customer_lifetime_value", parameters={"currency": "x" * 20})], out_dir=tmp_path)
+
+
+def test_the_kernel_is_this_interpreter_whatever_path_says(tmp_path, monkeypatch):
+    import os
+    import sys
+
+    from cxresearch.runner import THREAD_VARS, refresh
+
+    for var in THREAD_VARS:  # refresh() pins them in this process: restore them after the test
+        monkeypatch.setenv(var, os.environ.get(var, "1"))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import os, sys; print(sys.executable); print(os.environ['OMP_NUM_THREADS'])")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "which.ipynb"
+    nbformat.write(nb, path)
+    path_before = "/usr/bin" + os.pathsep + "/bin"
+    monkeypatch.setenv("PATH", path_before)
+    refresh([path])
+    printed = nbformat.read(path, as_version=4).cells[0].outputs[0]["text"].split()
+    assert printed == [sys.executable, "1"] and os.environ["PATH"] == path_before  # PATH left as it was
