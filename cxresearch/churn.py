@@ -1551,7 +1551,7 @@ def metrics(st: SurvivalTable, life: Lifetimes, drv: Drivers, par: ParametricRes
         {"name": "hazard_ratios_static", "unit": "rate ratio",
          "value": {r.term: _interval(r.hr, r.ci_low, r.ci_high) for r in drv.cox.hazard_ratios.itertuples()}},
         {"name": "concordance", "value": drv.cox.concordance, "label": "concordance of the churn model"},
-        {"name": "ph_test_p", "value": dict(zip(drv.cox.ph_test["term"], drv.cox.ph_test["p adjusted"], strict=True))},
+        {"name": "ph_test_p_value", "value": dict(zip(drv.cox.ph_test["term"], drv.cox.ph_test["p adjusted"], strict=True))},
         {"name": "parametric_aic", "value": dict(zip(par.aic["model"], par.aic["aic"], strict=True))},
     ]
     if cal.error is not None:

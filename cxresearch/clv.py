@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -501,21 +502,24 @@ class ModelFit:
                              "ci_high": self.params * np.exp(Z95 * log_se)})
 
 
-class PurchaseFit(ModelFit):
-    """A fitted purchase ("buy till you die") model: how often customers buy and whether they are still active."""
+class PurchaseFit(ModelFit, ABC):
+    """A fitted purchase ("buy till you die") model: how often customers buy and whether they are still active.
 
+    Abstract: :class:`BetaGeoFit` and :class:`ParetoNBDFit` give the formulas.
+    """
+
+    @abstractmethod
     def p_alive(self, frequency: Any, recency: Any, T: Any) -> np.ndarray:
         """Probability that a customer with ``frequency`` repeat purchases, the last at ``recency``, observed
         for ``T`` time units since the first purchase, is still active."""
-        raise NotImplementedError
 
+    @abstractmethod
     def expected_purchases(self, t: Any, frequency: Any, recency: Any, T: Any) -> np.ndarray:
         """Expected purchases in the next ``t`` time units of a customer with history (frequency, recency, T)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def expected_purchases_new_customer(self, t: Any) -> np.ndarray:
         """Expected repeat purchases of a new customer in the ``t`` time units after the first purchase."""
-        raise NotImplementedError
 
 
 class BetaGeoFit(PurchaseFit):

@@ -321,6 +321,14 @@ def check(path: Path, given: dict[str, Any], from_text: bool, base: Path) -> dic
         if rule and isinstance(v, int | float | str) and not isinstance(v, bool) and not _holds(rule[1], v):
             problems.append(f"-p {name}: {v} is not allowed; it must be {rule[0]}, e.g. -p {name} {_example(p)}.")
             continue
+        if name == "covariate_formula" and isinstance(v, str):  # a formula that cannot be read fails now
+            from cxresearch.design import variables
+
+            try:
+                variables(v)
+            except ParameterError as exc:
+                problems.append(f"-p {name}: {exc}")
+                continue
         if "path" in _alternatives(p.type) and isinstance(v, str) and v:
             v = Path(v).expanduser()
             v = str(v if v.is_absolute() else (base / v).resolve())

@@ -10,33 +10,23 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
-from cxresearch.display import fmt_interval, fmt_number, fmt_p, fmt_value, plain
+from cxresearch.display import fmt_interval, fmt_number, fmt_value, plain
+from cxresearch.pages import TEMPLATES, VERDICT_ORDER, claim_rows, env
 from cxresearch.paths import atomic_write
 from cxresearch.results import schema_problems
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 HIDDEN_TAGS = {"remove_cell", "hide", "remove"}
-VERDICT_ORDER = ("supported", "not supported", "inconclusive", "not testable")
-
-
-@cache
-def _env():
-    import jinja2
-
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), autoescape=True,
-                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
 
 
 def _render(template: str, **context: Any) -> str:
     css = (TEMPLATES / "report.css").read_text(encoding="utf-8")
-    return _env().get_template(template).render(csp=CSP, css=css, **context)
+    return env().get_template(template).render(csp=CSP, css=css, **context)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -58,17 +48,7 @@ def _metric_text(value: Any, unit: str, currency: str) -> str:
 
 
 def _claims(results: dict[str, Any]) -> list[dict[str, str]]:
-    out = []
-    currency = str(results.get("currency") or "")
-    for c in results.get("claims", []):
-        verdict = c.get("verdict") if c.get("verdict") in VERDICT_ORDER else "inconclusive"
-        unit = str(c.get("unit") or "")
-        out.append({"claim": str(c.get("claim", "")), "estimate": fmt_value(c.get("estimate"), unit, currency),
-                    "ci": fmt_interval(c.get("ci_low"), c.get("ci_high"), unit, currency),
-                    "p_value": fmt_p(c.get("p_value")), "verdict": verdict, "verdict_class": verdict.replace(" ", "-"),
-                    "test": str(c.get("test", "")), "note": str(c.get("note") or ""),
-                    "meaning": str(c.get("meaning") or "")})
-    return out
+    return claim_rows(results.get("claims", []), str(results.get("currency") or ""))
 
 
 def _cards(results: dict[str, Any]) -> list[dict[str, str]]:

@@ -8,7 +8,6 @@ provenance under :data:`PROVENANCE_MIME` (not compared: paths and hashes change 
 
 from __future__ import annotations
 
-import html
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,10 +16,11 @@ import numpy as np
 import pandas as pd
 
 from cxresearch import stats as _stats
-from cxresearch.display import UNITS, fmt_interval, fmt_p, fmt_value
+from cxresearch.display import UNITS, fmt_value
 from cxresearch.errors import NotEstimable  # noqa: F401  (re-exported)
 from cxresearch.fits import FITS, is_number
 from cxresearch.io import Ledger
+from cxresearch.pages import claims_table
 
 RESULTS_MIME = "application/vnd.cxresearch.results+json"
 PROVENANCE_MIME = "application/vnd.cxresearch.provenance+json"
@@ -186,28 +186,11 @@ class Results:
         """Show the claims table and hand metrics, claims and inputs to the runner."""
         from IPython.display import display
 
-        rows = "".join(
-            f"<tr><td>{html.escape(c['claim'])}{_meaning(c)}</td><td>{html.escape(self.fmt(c['estimate'], c['unit']))}</td>"
-            f"<td class='ci'>{html.escape(fmt_interval(c['ci_low'], c['ci_high'], c['unit'], self.currency))}"
-            f"</td><td>{html.escape(fmt_p(c['p_value']))}</td>"
-            f"<td class='verdict {c['verdict'].replace(' ', '-')}'>{html.escape(c['verdict'])}</td>"
-            f"<td>{html.escape(c['test'])}{_note(c)}</td></tr>"
-            for c in self.claims
-        )
-        table = ("<table class='claims'><thead><tr><th>Claim</th><th>Estimate</th><th>95% CI</th>"
-                 f"<th>p-value</th><th>Verdict</th><th>How it was tested</th></tr></thead><tbody>{rows}</tbody></table>")
+        table = claims_table(self.claims, self.currency)  # escaped by the template engine
         text = "\n".join(f"{c['verdict']:>14}: {c['claim']}" for c in self.claims) or "(no claims)"
         inputs = self.ledger.inputs_frame().to_dict("records")
         display({"text/plain": text, "text/html": table, RESULTS_MIME: self.payload(),
                  PROVENANCE_MIME: {"inputs": inputs}}, raw=True)
-
-
-def _note(c: dict[str, Any]) -> str:
-    return f"<br><em>{html.escape(c['note'])}</em>" if c.get("note") else ""
-
-
-def _meaning(c: dict[str, Any]) -> str:
-    return f"<br><small>{html.escape(c['meaning'])}</small>" if c.get("meaning") else ""
 
 
 TOP_KEYS = ("notebook", "title", "status", "parameters", "provenance", "metrics", "claims")

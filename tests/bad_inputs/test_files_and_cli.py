@@ -198,6 +198,13 @@ BAD_PARAMETERS = [
     pytest.param(["survey_analysis", "-p", "min_n", "-5"], ["at least 1"], id="negative-min-n"),
     pytest.param(["focus_groups", "-p", "quotes_per_theme", "-1"], ["at least 0"], id="negative-quotes"),
     pytest.param(["overview"], ["no notebook 'overview'"], id="unknown-notebook"),
+    pytest.param(["churn_survival", "-p", "labels", "[plan, segment]"], ["-p labels"], id="labels-not-a-mapping"),
+    pytest.param(["customer_lifetime_value", "-p", "currency", "Russian roubles"], ["-p currency", "1 to 8"],
+                 id="currency-too-long"),
+    pytest.param(["loyalty_payoff", "-p", "covariate_formula", "pre_spend_12m +"], ["-p covariate_formula",
+                 "cannot be read", "Wilkinson syntax"], id="formula-broken"),
+    pytest.param(["loyalty_payoff", "-p", "covariate_formula", "y ~ pre_spend_12m"], ["right-hand side"],
+                 id="formula-with-outcome"),
 ]
 
 
