@@ -131,7 +131,8 @@ class Results:
             tol = 1e-9 * max(1.0, abs(est))
             if not (lo - tol <= est <= hi + tol):
                 raise ValueError(f"claim {id!r}: estimate {est} lies outside its own interval [{lo}, {hi}]")
-        if meaning and verdict == "inconclusive":
+        no_effect = 1.0 if unit in ("rate ratio", "ratio") else 0.0
+        if meaning and verdict == "inconclusive" and is_number(lo) and is_number(hi) and lo <= no_effect <= hi:
             meaning = (f"{meaning.rstrip('. ')}. The 95% interval includes no effect, so not even the direction is "
                        "established.")
         truth = clean_number(truth)

@@ -148,3 +148,13 @@ def test_claims_carry_unit_meaning_and_a_missed_planted_value():
     assert [c["value"] for c in _cards(payload)] == ["1,200 EUR (1,100 to 1,300 EUR)", "88.5%"]
     with pytest.raises(ValueError, match="unit must be one of"):
         r.claim("x", "x", "x", 1.0, 0.5, 1.5, unit="furlongs")
+
+
+def test_an_inconclusive_claim_says_the_direction_is_open_only_when_its_interval_holds_no_effect():
+    r = cx.Results("nb", "Title")
+    r.claim("gap", "A gap", "t", 1.0, -3.0, 5.0, None, "inconclusive", n=50, unit="money", meaning="Positive: more")
+    r.claim("range", "5-10%", "t", 0.076, 0.05, 0.108, None, "inconclusive", n=50, unit="share", meaning="The share")
+    r.claim("hr", "Fewer leave", "t", 0.9, 0.7, 1.2, None, "inconclusive", n=50, unit="rate ratio", meaning="Below 1")
+    gap, share, hr = r.claims
+    assert "not even the direction" in gap["meaning"] and "not even the direction" in hr["meaning"]
+    assert share["meaning"] == "The share"
