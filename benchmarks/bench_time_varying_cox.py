@@ -36,7 +36,7 @@ def main(sizes: list[int]) -> None:
         t0 = time.perf_counter()
         ours = churn.fit_time_varying(st, ep)
         t1 = time.perf_counter()
-        x, _ = churn.design(st)
+        x = churn.covariate_design(st).X
         long = ep.merge(pd.concat([st.data[["id"]], x], axis=1), on="id")
         for s in ("fast", "slow", "unresolved"):
             long[s] = (long["state"] == s).astype(float)

@@ -78,25 +78,17 @@ class Audits:
         Customers with their unit, for churn by unit (``None`` when not given).
     synthetic
         Whether the tables are the built-in synthetic world.
-    truth
-        The synthetic world's planted audit values; ``None`` for real data.
     """
 
     audits: pd.DataFrame
     criteria: pd.DataFrame
     customers: pd.DataFrame | None = None
     synthetic: bool = False
-    truth: dict[str, Any] | None = None
 
     @property
     def auditors(self) -> int:
         """Named auditors (0 without an ``auditor`` column)."""
         return int(self.audits["auditor"].nunique()) if "auditor" in self.audits else 0
-
-    @property
-    def planted_compliance(self) -> float | None:
-        """The planted share of contacts passing every must-have, as auditors score it (synthetic data only)."""
-        return None if self.truth is None else self.truth["share_full_compliance_observed"]
 
 
 def load(source: TableSource, ledger: Ledger) -> Audits:
@@ -117,8 +109,7 @@ def load(source: TableSource, ledger: Ledger) -> Audits:
     _check_criteria(criteria, paths["audit_criteria"])
     _check_audits(audits, criteria, paths["audits"])
     customers = read_table(paths["customers"], contracts.CUSTOMERS, ledger=ledger) if "customers" in paths else None
-    truth = (source.truth or {}).get("audits") if source.synthetic else None
-    return Audits(audits, criteria, customers, bool(source.synthetic), truth)
+    return Audits(audits, criteria, customers, bool(source.synthetic))
 
 
 def _check_criteria(criteria: pd.DataFrame, path: Path) -> None:
@@ -317,7 +308,7 @@ def full_compliance(scores: pd.DataFrame, criteria: pd.DataFrame, min_n: int = 1
 def compliance_claim(full: Compliance, low: float = 0.10, high: float = 0.20, truth: float | None = None) -> Claim:
     """The essays' claim "only 10–20% get the intended service": supported when the share's interval lies
     inside [``low``, ``high``] (unit "share": shown as %); ``truth`` is the planted share as auditors score it
-    when the data are synthetic (:attr:`Audits.planted_compliance`)."""
+    when the data are synthetic (:func:`cxresearch.checks.audit_compliance`)."""
     testable = full.estimate is not None
     test = (f"share of audited contacts passing every must-have criterion, Wilson 95% CI; supported when inside "
             f"{100 * low:g}–{100 * high:g}%" + ("" if testable else f" (not testable: {full.reason})"))
@@ -747,18 +738,6 @@ def churn_link_notes(link: Correlation) -> list[Note]:
                else "units with better audits did not lose a smaller share of their customers")
     return [("Spearman correlation **{r:.2f}** (95% CI {lo:.2f} to {hi:.2f}, {n} units): {meaning}.",
              {"r": link.estimate, "lo": link.ci_low, "hi": link.ci_high, "n": link.n, "meaning": meaning})]
-
-
-def truth_notes(data: Audits, full: Compliance) -> list[Note]:
-    """The estimated share against the planted one (synthetic data only)."""
-    if data.truth is None or full.estimate is None:
-        return [("Not synthetic data: nothing to compare with.", {})]
-    t = data.truth
-    return [("- share passing every must-have: planted {obs:.1%} as auditors score it ({exp:.1%} before auditor "
-             "errors), estimated {est:.1%} (95% CI {lo:.1%} to {hi:.1%})\n"
-             "- auditor agreement on scored criteria: planted ICC {icc:.2f}",
-             {"obs": t["share_full_compliance_observed"], "exp": t["share_full_compliance_expected"],
-              "est": full.estimate, "lo": full.ci_low, "hi": full.ci_high, "icc": t["scale_icc_expected"]})]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,10 @@ for the counting-process Cox model with time-varying complaint states, which han
   variances;
 * hazard ratios: Wald intervals on the log scale from the partial likelihood.
 
+Every model's covariates are coded by the package's one builder, :func:`cxresearch.design.design_matrix`
+(:func:`covariate_design`): text as ``col[level]`` against the most frequent level, numbers as they are,
+true/false as one 0/1 column. p-values are in columns (and keys) named ``p_value``.
+
 The notebook reads a run's tables with :func:`load_inputs` (a :class:`cxresearch.sources.Source` and the run's
 ledger), calls one step per section (:func:`lifetimes`, :func:`drivers`, :func:`extrapolate`, :func:`calibrate`,
 :func:`service_and_churn`; each returns a typed result), shows what the presentation helpers at the end of this
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
@@ -31,6 +36,7 @@ import pandas as pd
 from scipy import stats
 
 from cxresearch import contracts
+from cxresearch.design import DesignMatrix, design_matrix, formula_of
 from cxresearch.display import Sentence, Table, fmt_value, plain, sentence
 from cxresearch.display import table as display_table
 from cxresearch.errors import NotEstimable, ParameterError
@@ -274,15 +280,17 @@ def fold_small_groups(st: SurvivalTable, min_n: int = 5) -> SurvivalTable:
 
     Levels of ``group_col`` and of text covariates with fewer than ``min_n`` customers become
     "Other (small groups)" (:func:`cxresearch.privacy.merge_small_groups`: the folded group is itself at least
-    ``min_n``). Missing group labels become "(no value)". A covariate left with one level is dropped (listed in
-    ``dropped``). A numeric covariate used as ``group_col`` keeps its numbers; the groups go to a copy.
+    ``min_n``). Missing group labels become "(no value)". A true/false covariate stays true/false (the models
+    enter it as one 0/1 column) unless one side has fewer than ``min_n`` customers: then both sides are folded
+    together. A covariate left with one level is dropped (listed in ``dropped``). A numeric or true/false
+    covariate used as ``group_col`` keeps its values; the groups go to a copy.
     """
     data = st.data.copy()
     folded: dict[str, list[str]] = {}
     group_col = st.group_col
     if group_col:
         labels = data[group_col]
-        if group_col in st.covariates and _is_numeric(labels):
+        if group_col in st.covariates and pd.api.types.is_numeric_dtype(labels):  # numbers and true/false
             group_col = f"{group_col} (group)"
         labels = labels.astype(object).where(labels.notna(), NO_VALUE).astype(str)
         data[group_col], folded_labels = merge_small_groups(labels, min_n)
@@ -290,7 +298,13 @@ def fold_small_groups(st: SurvivalTable, min_n: int = 5) -> SurvivalTable:
             folded[st.group_col] = folded_labels
     covariates, dropped = [], []
     for c in st.covariates:
-        if not _is_numeric(data[c]) and c != group_col:
+        if c == group_col or _is_numeric(data[c]):
+            pass
+        elif pd.api.types.is_bool_dtype(data[c]):
+            merged, folded_labels = merge_small_groups(data[c], min_n)
+            if folded_labels:  # two levels: folding the small one folds both, so the covariate is dropped below
+                data[c], folded[c] = merged, folded_labels
+        else:
             data[c], folded_labels = merge_small_groups(data[c].astype(str), min_n)
             if folded_labels:
                 folded[c] = folded_labels
@@ -302,27 +316,15 @@ def fold_small_groups(st: SurvivalTable, min_n: int = 5) -> SurvivalTable:
                          list(st.notes), folded, dropped)
 
 
-def design(st: SurvivalTable, covariates: list[str] | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Covariate matrix: numbers as they are, text as dummies against the most frequent level.
+def covariate_design(st: SurvivalTable, covariates: list[str] | None = None) -> DesignMatrix:
+    """The models' covariate matrix, from the package's one builder :func:`cxresearch.design.design_matrix`.
 
-    Returns the matrix (columns ``col`` or ``col[level]``) and the reference level of each text column.
+    ``covariates`` (default: the table's) enter as given (:func:`cxresearch.design.formula_of`): numbers as they
+    are, 0/1 and true/false columns as one 0/1 column, text as ``col[level]`` indicators against the reference
+    level (the most frequent level, ties to the first in sorted order). ``references`` holds each text
+    covariate's reference level, for labels (``cx.display.use_labels(references=...)``).
     """
-    covariates = st.covariates if covariates is None else covariates
-    parts, refs = [], {}
-    for c in covariates:
-        s = st.data[c]
-        if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-            parts.append(s.astype(float).rename(c))
-            continue
-        s = s.astype(str)
-        counts = s.value_counts()
-        ref = sorted(counts[counts == counts.max()].index)[0]
-        refs[c] = ref
-        levels = sorted(lv for lv in counts.index if lv != ref)
-        parts.append(pd.DataFrame({f"{c}[{lv}]": (s == lv).astype(float) for lv in levels}, index=s.index))
-    if not parts:
-        return pd.DataFrame(index=st.data.index), refs
-    return pd.concat(parts, axis=1), refs
+    return design_matrix(st.data, formula_of(st.covariates if covariates is None else covariates))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -410,7 +412,7 @@ def logrank(groups: dict[str, pd.DataFrame]) -> dict[str, float]:
 
     d = pd.concat([g.assign(_g=name) for name, g in groups.items()])
     res = multivariate_logrank_test(d["duration"], d["_g"], d["event"])
-    return {"chi2": float(res.test_statistic), "df": int(res.degrees_of_freedom), "p": float(res.p_value)}
+    return {"chi2": float(res.test_statistic), "df": int(res.degrees_of_freedom), "p_value": float(res.p_value)}
 
 
 def pairwise_logrank(groups: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -420,17 +422,17 @@ def pairwise_logrank(groups: dict[str, pd.DataFrame]) -> pd.DataFrame:
     for a, b in combinations(groups, 2):
         ga, gb = groups[a], groups[b]
         res = logrank_test(ga["duration"], gb["duration"], ga["event"], gb["event"])
-        rows.append({"group A": a, "group B": b, "chi2": float(res.test_statistic), "p": float(res.p_value)})
-    out = pd.DataFrame(rows, columns=["group A", "group B", "chi2", "p"])
+        rows.append({"group A": a, "group B": b, "chi2": float(res.test_statistic), "p_value": float(res.p_value)})
+    out = pd.DataFrame(rows, columns=["group A", "group B", "chi2", "p_value"])
     if len(out):
-        out["p adjusted"] = holm(out["p"])
+        out["p adjusted"] = holm(out["p_value"])
     return out
 
 
 def rmst_differences(summary: pd.DataFrame, reference: str | None = None, z: float = Z95) -> pd.DataFrame:
-    """RMST of each group minus the reference group's (default: the largest group), with 95% CI and p."""
+    """RMST of each group minus the reference group's (default: the largest group), with 95% CI and p-value."""
     if len(summary) < 2:
-        return pd.DataFrame(columns=["group", "reference", "difference", "ci_low", "ci_high", "p"])
+        return pd.DataFrame(columns=["group", "reference", "difference", "ci_low", "ci_high", "p_value"])
     ref = reference or stable_sort(summary, "customers", ascending=False, tie="group")["group"].iloc[0]
     r = summary.set_index("group")
     rows = []
@@ -439,7 +441,7 @@ def rmst_differences(summary: pd.DataFrame, reference: str | None = None, z: flo
         se = math.hypot(r.at[g, "rmst_se"], r.at[ref, "rmst_se"])
         lo, hi = normal_interval(diff, se, z)
         rows.append({"group": g, "reference": ref, "difference": diff, "ci_low": lo, "ci_high": hi,
-                     "p": float(2 * stats.norm.sf(abs(diff) / se)) if se > 0 else math.nan})
+                     "p_value": float(2 * stats.norm.sf(abs(diff) / se)) if se > 0 else math.nan})
     return pd.DataFrame(rows)
 
 
@@ -452,10 +454,10 @@ class CoxResult:
     """A fitted Cox model with its hazard-ratio table and proportional-hazards check."""
 
     fitter: Any
-    hazard_ratios: pd.DataFrame  # term, hr, ci_low, ci_high, p
+    hazard_ratios: pd.DataFrame  # term, hr, ci_low, ci_high, p_value
     concordance: float
-    references: dict[str, str]
-    ph_test: pd.DataFrame  # term, statistic, p
+    references: dict[str, str]  # text covariate -> its reference level (:func:`covariate_design`)
+    ph_test: pd.DataFrame  # term, statistic, p_value, p adjusted (Holm)
     ph_failures: list[str]  # covariates (not terms) that fail the check
     stratified: Any = None  # refit stratified by the failing covariates, if any
     stratified_hazard_ratios: pd.DataFrame | None = None
@@ -468,7 +470,7 @@ def _hr_table(summary: pd.DataFrame) -> pd.DataFrame:
         "hr": np.exp(summary["coef"]).to_numpy(),
         "ci_low": np.exp(summary["coef lower 95%"]).to_numpy(),
         "ci_high": np.exp(summary["coef upper 95%"]).to_numpy(),
-        "p": summary["p"].to_numpy(),
+        "p_value": summary["p"].to_numpy(),
     }).reset_index(drop=True)
 
 
@@ -626,7 +628,8 @@ def fit_cox(st: SurvivalTable, alpha: float = 0.05, ph_sample: int = 20_000, see
     Every fit goes through :func:`fit_cox_model` (retries, convergence check, separation refused).
     """
     from lifelines.statistics import proportional_hazard_test
-    x, refs = design(st)
+    d = covariate_design(st)
+    x = d.X
     if x.shape[1] == 0:
         raise NotEstimable(f"Input {st.source}: no covariates are left for the Cox model"
                            + (f" ({', '.join(st.dropped)} had one level after small groups were folded)"
@@ -638,20 +641,21 @@ def fit_cox(st: SurvivalTable, alpha: float = 0.05, ph_sample: int = 20_000, see
     ph_fit = cph if sample is df else fit_cox_model(sample, "Cox model (sample for the proportional-hazards check)")
     test = proportional_hazard_test(ph_fit, sample, time_transform="rank")
     ph = test.summary.reset_index().rename(columns={"index": "term", "test_statistic": "statistic"})
-    ph = ph[["term", "statistic", "p"]]
-    ph["p adjusted"] = holm(ph["p"])
+    ph = ph[["term", "statistic", "p"]].rename(columns={"p": "p_value"})
+    ph["p adjusted"] = holm(ph["p_value"])
     failing_terms = set(ph.loc[ph["p adjusted"] < alpha, "term"])
     failures = [c for c in st.covariates if any(t == c or t.startswith(f"{c}[") for t in failing_terms)]
-    result = CoxResult(cph, hr, float(cph.concordance_index_), refs, ph, failures, design_columns=list(x.columns))
+    result = CoxResult(cph, hr, float(cph.concordance_index_), d.references, ph, failures,
+                       design_columns=list(x.columns))
     if failures:
         keep = [c for c in st.covariates if c not in failures]
-        xs, _ = design(st, keep)
+        xs = covariate_design(st, keep).X
         sdf = pd.concat([st.data[["duration", "event"]], xs, st.data[failures].astype(str)], axis=1)
         if xs.shape[1]:
             result.stratified = fit_cox_model(sdf, "Cox model stratified by " + ", ".join(failures), strata=failures)
             result.stratified_hazard_ratios = _hr_table(result.stratified.summary)
         else:
-            result.stratified_hazard_ratios = pd.DataFrame(columns=["term", "hr", "ci_low", "ci_high", "p"])
+            result.stratified_hazard_ratios = pd.DataFrame(columns=["term", "hr", "ci_low", "ci_high", "p_value"])
     return result
 
 
@@ -689,12 +693,13 @@ def fit_time_varying(st: SurvivalTable, episodes: pd.DataFrame, ties: str = "efr
     Fitted with statsmodels ``PHReg`` using each episode's start as delayed entry (counting-process
     likelihood), on standardised covariates, through :func:`cxresearch.fits.fit_with_retries`: Newton–Raphson
     (tolerance 1e-10), then BFGS. A fit counts as converged only when one more Newton step would move no
-    coefficient by more than 1e-6 and none runs off. Returns term, hr, ci_low, ci_high, p, plus the
-    fast-vs-slow contrast.
+    coefficient by more than 1e-6 and none runs off. Returns term, hr, ci_low, ci_high, p_value, plus the
+    fast-vs-slow contrast. The covariates are coded by :func:`covariate_design`; the complaint states are 0/1
+    columns against the fixed reference "no complaint yet" (not the most frequent state).
     """
     from statsmodels.duration.hazard_regression import PHReg
 
-    x, _ = design(st)
+    x = covariate_design(st).X
     ep = episodes.merge(pd.concat([st.data[["id"]], x], axis=1), on="id", how="left")
     states = pd.DataFrame({s: (ep["state"] == s).astype(float) for s in ("fast", "slow", "unresolved")})
     states = states.loc[:, states.sum() > 0]
@@ -729,7 +734,7 @@ def fit_time_varying(st: SurvivalTable, episodes: pd.DataFrame, ties: str = "efr
     se = np.sqrt(np.diag(cov))
     z = Z95
     table = pd.DataFrame({"term": exog.columns, "hr": np.exp(params), "ci_low": np.exp(params - z * se),
-                          "ci_high": np.exp(params + z * se), "p": 2 * stats.norm.sf(np.abs(params / se))})
+                          "ci_high": np.exp(params + z * se), "p_value": 2 * stats.norm.sf(np.abs(params / se))})
     names = list(exog.columns)
     if {"fast", "slow"} <= set(names):
         i, j = names.index("fast"), names.index("slow")
@@ -768,7 +773,7 @@ def fit_parametric(st: SurvivalTable) -> ParametricResult:
     """
     from lifelines import LogLogisticAFTFitter, WeibullAFTFitter
 
-    x, _ = design(st)
+    x = covariate_design(st).X
     df = pd.concat([st.data[["duration", "event"]], x], axis=1)
     fits, rows = {}, []
     for name, cls in (("Weibull AFT", WeibullAFTFitter), ("log-logistic AFT", LogLogisticAFTFitter)):
@@ -797,7 +802,7 @@ def fit_parametric(st: SurvivalTable) -> ParametricResult:
 def group_survival_curves(fitter: Any, st: SurvivalTable, groups: dict[str, pd.DataFrame],
                           times: np.ndarray) -> pd.DataFrame:
     """Model survival averaged over each group's customers (exact, via unique covariate patterns)."""
-    x, _ = design(st)
+    x = covariate_design(st).X
     out = {}
     for name, g in groups.items():
         patterns = x.loc[g.index].value_counts().reset_index(name="_n")
@@ -808,7 +813,7 @@ def group_survival_curves(fitter: Any, st: SurvivalTable, groups: dict[str, pd.D
 
 def predicted_survival(fitter: Any, st: SurvivalTable, horizon: float) -> pd.Series:
     """Each customer's model survival probability at ``horizon`` (computed per covariate pattern)."""
-    x, _ = design(st)
+    x = covariate_design(st).X
     cols = list(x.columns)
     if not cols:
         s = float(fitter.predict_survival_function(pd.DataFrame(index=[0]), times=[horizon]).iloc[0, 0])
@@ -910,13 +915,18 @@ def compare_with_worst(st: SurvivalTable, segment_col: str, segment: str) -> tup
 
 
 def hazard_vs_segment(st: SurvivalTable, segment_col: str, segment: str) -> pd.DataFrame:
-    """Hazard ratio of every other segment relative to ``segment`` (Cox with segment only)."""
+    """Hazard ratio of every other segment relative to ``segment`` (Cox with segment only).
+
+    The segments are coded by :func:`cxresearch.design.design_matrix` with ``segment`` as the reference level.
+    Returns segment, hr, ci_low, ci_high, p_value, customers.
+    """
     s = st.data[segment_col].astype(str)
-    others = sorted(set(s) - {segment})
-    df = pd.DataFrame({o: (s == o).astype(float) for o in others}).assign(duration=st.data["duration"],
-                                                                           event=st.data["event"])
+    d = design_matrix(s.to_frame(), formula_of([segment_col]), reference={segment_col: segment})
+    df = d.X.assign(duration=st.data["duration"], event=st.data["event"])
     fit = fit_cox_model(df, f"Cox model by {segment_col} (vs the worst-served)")
+    level = {t: t[len(segment_col) + 1:-1] for t in d.terms}  # "segment[mass]" -> "mass"
     out = _hr_table(fit.summary).rename(columns={"term": "segment"})
+    out["segment"] = out["segment"].map(level)
     counts = s.value_counts()
     out["customers"] = out["segment"].map(counts).astype(int)
     return out
@@ -1080,7 +1090,6 @@ class ChurnInputs:
     survey: pd.DataFrame | None
     customers: pd.DataFrame | None  # id and group column, for linking the survey
     synthetic: bool
-    truth: dict[str, Any] | None
     as_of: pd.Timestamp | None
 
 
@@ -1112,8 +1121,7 @@ def load_inputs(source: Any, ledger: Ledger, *, as_of: str | None = None, min_gr
         survey = read_table(paths["survey_responses"], contracts.SURVEY_RESPONSES, ledger=ledger)
     if st.id_col:
         customers = st.data[["id", *([st.group_col] if st.group_col else [])]].rename(columns={"id": "customer_id"})
-    return ChurnInputs(st, complaints, survey, customers, source.synthetic, source.truth,
-                       pd.Timestamp(cutoff) if cutoff else None)
+    return ChurnInputs(st, complaints, survey, customers, source.synthetic, pd.Timestamp(cutoff) if cutoff else None)
 
 
 def complaint_rules(st: SurvivalTable) -> list[Exclusion]:
@@ -1220,17 +1228,18 @@ def term_label(term: str) -> str:
 
 def hazard_table(table: pd.DataFrame) -> pd.DataFrame:
     """A hazard-ratio table as shown: "factor" (plain term labels), "hazard ratio", the interval bounds (shown as
-    one "95% CI" column by :func:`cxresearch.display.table`), "p-value"; other columns pass through (the forest
-    plot's ``side`` is left out)."""
+    one "95% CI" column by :func:`cxresearch.display.table`), ``p_value`` (headed "p-value" there); other columns
+    pass through (the forest plot's ``side`` is left out)."""
     out = table.drop(columns=["side"], errors="ignore").rename(columns={
-        "hr": "hazard ratio", "estimate": "hazard ratio", "p": "p-value", "planted": "planted hazard ratio"})
+        "hr": "hazard ratio", "estimate": "hazard ratio", "planted": "planted hazard ratio"})
     out.insert(0, "factor", [term_label(t) for t in table["term"]])
     return out.drop(columns="term").reset_index(drop=True)
 
 
 def ph_table(ph: pd.DataFrame) -> pd.DataFrame:
-    """The proportional-hazards check as shown: factor, test statistic, p-value, p-value (Holm)."""
-    out = ph.rename(columns={"statistic": "test statistic", "p": "p-value", "p adjusted": "p-value (Holm)"})
+    """The proportional-hazards check as shown: factor, test statistic, ``p_value`` and ``p adjusted`` (headed
+    "p-value" and "p-value (Holm)" by :func:`cxresearch.display.table`)."""
+    out = ph.rename(columns={"statistic": "test statistic"})
     out.insert(0, "factor", [term_label(t) for t in ph["term"]])
     return out.drop(columns="term").reset_index(drop=True)
 
@@ -1257,7 +1266,7 @@ def groups_claim(diffs: pd.DataFrame, summary: pd.DataFrame, lr: dict[str, float
     best = diffs.loc[pick(diffs["difference"].abs(), "max")]
     sizes = summary.set_index("group")["customers"]
     direction = 1 if best["difference"] > 0 else -1
-    tested = verdict(best["ci_low"], best["ci_high"], direction=direction) if lr["p"] < 0.05 else "inconclusive"
+    tested = verdict(best["ci_low"], best["ci_high"], direction=direction) if lr["p_value"] < 0.05 else "inconclusive"
     group, reference = plain(best["group"]), plain(best["reference"])
     size = fmt_value(abs(float(best["difference"])), unit, digits=2)
     word = "less" if best["difference"] < 0 else "more"
@@ -1265,7 +1274,7 @@ def groups_claim(diffs: pd.DataFrame, summary: pd.DataFrame, lr: dict[str, float
         "groups_stay_differently", claim,
         f"log-rank test across {name} groups; estimate: the largest difference in average {unit} as a customer "
         f"within the first {horizon:g} ({group} vs {reference})",
-        best["difference"], best["ci_low"], best["ci_high"], lr["p"], tested,
+        best["difference"], best["ci_low"], best["ci_high"], lr["p_value"], tested,
         int(min(sizes[best["group"]], sizes[best["reference"]])), unit=unit,
         meaning=f"{'Negative' if best['difference'] < 0 else 'Positive'}: customers in the {group} group stay "
                 f"{size} {word} on average within their first {horizon:g} {unit} than those in the {reference} group.")
@@ -1285,34 +1294,19 @@ STATE_TESTS = {"fast": "fast-resolved (within {hours:g} hours) vs no complaint",
                "fast vs slow": "resolved within {hours:g} hours vs later"}
 
 
-def planted_state_ratios(truth: dict[str, Any] | None, fast_hours: float) -> dict[str, float]:
-    """The planted hazard ratios of the complaint states, on the scale of the time-varying model's estimates.
-
-    Empty when the data are not synthetic, or when ``fast_hours`` differs from the synthetic world's own
-    definition of a fast resolution (then "fast" and "slow" mean other things than what was planted).
-    """
-    if not truth or "churn" not in truth:
-        return {}
-    planted_hours = truth.get("effects", {}).get("fast_resolution_hours")
-    if planted_hours is None or not math.isclose(float(planted_hours), float(fast_hours)):
-        return {}
-    hr = truth["churn"]["complaint_hazard_ratios"]
-    return {"fast": hr["fast_resolved"], "slow": hr["slow_resolved"], "unresolved": hr["unresolved"],
-            "fast vs slow": hr["fast_resolved"] / hr["slow_resolved"]}
-
-
 def complaint_claims(tv: pd.DataFrame | None, episodes: pd.DataFrame | None, n_customers: int,
-                     fast_hours: float = 24.0, truth: dict[str, Any] | None = None) -> list[Claim]:
+                     fast_hours: float = 24.0, planted: Mapping[str, float] | None = None) -> list[Claim]:
     """The three service-recovery claims from the time-varying model (``not testable`` without complaints).
 
     ``n`` is the number of customers who were ever in the state (for fast vs slow, the smaller of the two).
-    Estimates are hazard ratios (unit "rate ratio": 0.64 reads "0.64× the rate"); ``truth`` (the synthetic
-    world's) adds the planted ratio where it is defined the same way (:func:`planted_state_ratios`).
+    Estimates are hazard ratios (unit "rate ratio": 0.64 reads "0.64× the rate"); ``planted`` maps a state
+    term ("fast", "slow", "unresolved", "fast vs slow") to a known ratio to compare with (a simulation's:
+    :func:`cxresearch.checks.churn_states`).
     """
     out = []
     counts = state_customers(episodes) if episodes is not None else {}
     table = tv.set_index("term") if tv is not None else None
-    planted = planted_state_ratios(truth, fast_hours)
+    planted = planted or {}
     for cid, text, term, direction, who, than in STATE_CLAIMS:
         test = ("Cox model with each customer's complaint history over time, other factors held fixed: "
                 + STATE_TESTS[term].format(hours=fast_hours))
@@ -1323,7 +1317,7 @@ def complaint_claims(tv: pd.DataFrame | None, episodes: pd.DataFrame | None, n_c
             continue
         r = table.loc[term]
         n = min(counts.get(s, 0) for s in term.split(" vs "))
-        out.append(Claim(cid, text, test, r["hr"], r["ci_low"], r["ci_high"], r["p"],
+        out.append(Claim(cid, text, test, r["hr"], r["ci_low"], r["ci_high"], r["p_value"],
                          verdict(r["ci_low"], r["ci_high"], null=1.0, direction=direction), int(n), unit="rate ratio",
                          truth=planted.get(term),
                          meaning=f"{'Below' if r['hr'] < 1 else 'Above'} 1×: {who} leave at "
@@ -1353,29 +1347,10 @@ def worst_served_claim(service: pd.DataFrame | None, vs_worst: pd.DataFrame | No
     return Claim("worst_served_segment_churns_fastest",
                  f"The {name} with the worst service scores ({w}) loses customers fastest",
                  f"Cox model by {name}: {w} vs the fastest-leaving other group ({c})",
-                 est, lo, hi, closest["p"], verdict(lo, hi, null=1.0, direction=1),
+                 est, lo, hi, closest["p_value"], verdict(lo, hi, null=1.0, direction=1),
                  int(min(n_worst, int(closest["customers"]))), unit="rate ratio",
                  meaning=f"{'Above' if est > 1 else 'Below'} 1×: customers in {w} leave at "
                          f"{fmt_value(est, 'rate ratio', digits=2)} of those in {c}, the fastest-leaving other group.")
-
-
-def truth_check(estimates: pd.DataFrame, truth: dict[str, Any], family_alpha: float = 0.05) -> pd.DataFrame:
-    """Planted hazard ratios beside the estimates, with per-term 95% and simultaneous (Bonferroni) checks."""
-    states = truth["churn"]["complaint_hazard_ratios"]
-    planted = {**truth["churn"]["hazard_ratios"], "fast": states["fast_resolved"], "slow": states["slow_resolved"],
-               "unresolved": states["unresolved"]}
-    est = estimates.set_index("term")
-    terms = [t for t in planted if t in est.index]
-    z_family = stats.norm.ppf(1 - family_alpha / (2 * max(1, len(terms))))
-    rows = []
-    for t in terms:
-        log_hr = math.log(est.at[t, "hr"])
-        se = (math.log(est.at[t, "ci_high"]) - math.log(est.at[t, "ci_low"])) / (2 * Z95)
-        rows.append({"term": t, "planted": planted[t], "estimate": est.at[t, "hr"], "ci_low": est.at[t, "ci_low"],
-                     "ci_high": est.at[t, "ci_high"],
-                     "inside 95% CI": est.at[t, "ci_low"] <= planted[t] <= est.at[t, "ci_high"],
-                     "inside simultaneous CI": abs(log_hr - math.log(planted[t])) <= z_family * se})
-    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1544,7 +1519,7 @@ def metrics(st: SurvivalTable, life: Lifetimes, drv: Drivers, par: ParametricRes
                                                             for r in life.differences.itertuples()}},
     ]
     if life.logrank:
-        out += [{"name": f"logrank_{k}", "value": life.logrank[k]} for k in ("chi2", "df", "p")]
+        out += [{"name": f"logrank_{k}", "value": life.logrank[k]} for k in ("chi2", "df", "p_value")]
     out += [
         {"name": "hazard_ratios", "unit": "rate ratio",
          "value": {r.term: _interval(r.hr, r.ci_low, r.ci_high) for r in drv.main.itertuples()}},
@@ -1560,11 +1535,11 @@ def metrics(st: SurvivalTable, life: Lifetimes, drv: Drivers, par: ParametricRes
 
 
 def claims(st: SurvivalTable, life: Lifetimes, drv: Drivers, service: ServiceAndChurn, fast_hours: float = 24.0,
-           truth: dict[str, Any] | None = None) -> list[Claim]:
+           planted: Mapping[str, float] | None = None) -> list[Claim]:
     """Every claim of the churn report: groups stay differently, the three service-recovery claims, and the
-    worst-served group leaves fastest (``truth``: the synthetic world's planted values, None for real data)."""
+    worst-served group leaves fastest (``planted``: known complaint-state ratios, see :func:`complaint_claims`)."""
     return [groups_claim(life.differences, life.summary, life.logrank, st.group_col, life.horizon, st.time_unit),
-            *complaint_claims(drv.time_varying, drv.episodes, st.n, fast_hours, truth),
+            *complaint_claims(drv.time_varying, drv.episodes, st.n, fast_hours, planted),
             worst_served_claim(service.scores, service.vs_worst, service.worst, st.group_col, st.n, service.reason)]
 
 
@@ -1600,15 +1575,14 @@ def logrank_sentence(life: Lifetimes) -> Sentence:
     if not life.logrank:
         return sentence("Only one group: nothing to compare.")
     return sentence("Log-rank test across {k} groups: χ² = {chi2:.1f} on {df} degrees of freedom, {p:p}.",
-                k=len(life.groups), chi2=life.logrank["chi2"], df=life.logrank["df"], p=life.logrank["p"])
+                k=len(life.groups), chi2=life.logrank["chi2"], df=life.logrank["df"], p=life.logrank["p_value"])
 
 
 def pairwise_table(life: Lifetimes) -> Table | None:
     """The pairwise log-rank tests as shown (None with one group)."""
     if life.pairwise is None:
         return None
-    return display_table(life.pairwise, rename={"group A": life.group, "group B": "compared with", "chi2": "χ²",
-                                                "p": "p-value"})
+    return display_table(life.pairwise, rename={"group A": life.group, "group B": "compared with", "chi2": "χ²"})
 
 
 def rmst_sentences(life: Lifetimes) -> list[Sentence]:
@@ -1623,7 +1597,7 @@ def rmst_sentences(life: Lifetimes) -> list[Sentence]:
 def rmst_table(life: Lifetimes) -> Table:
     """The RMST differences as shown."""
     return display_table(life.differences, rename={"group": life.group, "reference": "compared with",
-                                                   "difference": f"difference in {life.time_unit}", "p": "p-value"})
+                                                   "difference": f"difference in {life.time_unit}"})
 
 
 def driver_sentences(drv: Drivers) -> list[Sentence]:
@@ -1707,9 +1681,4 @@ def vs_worst_table(service: ServiceAndChurn) -> Table | None:
     if service.vs_worst is None:
         return None
     return display_table(service.vs_worst, rename={"segment": service.group, "hr": "hazard ratio vs "
-                                                   + plain(service.worst), "p": "p-value"})
-
-
-def truth_table(estimates: pd.DataFrame, truth: dict[str, Any]) -> Table:
-    """:func:`truth_check` as shown."""
-    return display_table(hazard_table(truth_check(estimates, truth)))
+                                                   + plain(service.worst)})

@@ -18,8 +18,9 @@ A fitted model is an object with its predictions (like ``lifetimes`` and ``pymc-
 The notebook's steps, each returning a typed result: :func:`load_inputs` (a data source in, the purchase
 log and its per-customer summary out), :func:`rfm_analysis`, :func:`fit_models`, :func:`holdout_check`,
 :func:`lifetime_value`, :func:`value_by_attributes`, :func:`spend_check`, :func:`satisfaction_check`,
-:func:`truth_check`, then :func:`metrics` and the claims (:class:`cxresearch.stats.Claim`). Plot functions
-take these results and draw them; they compute nothing.
+then :func:`metrics` and the claims (:class:`cxresearch.stats.Claim`); the check against a simulation's
+planted values is :mod:`cxresearch.checks`. Plot functions take these results and draw them; they compute
+nothing.
 """
 
 from __future__ import annotations
@@ -114,7 +115,6 @@ class ClvInputs:
     time_unit: str
     description: str  # where the data come from, as a report names it
     currency: str = ""
-    truth: dict[str, Any] | None = None  # the synthetic world's planted values
     item_labels: pd.Series | None = None  # survey item -> its wording (from the item dictionary)
 
     @property
@@ -181,7 +181,7 @@ def load_inputs(source: Any, ledger: Ledger, *, customer_col: str = "customer_id
     summary = rfm_summary(tx.daily, cal_ts, hold_ts, time_unit)
     check_estimable(summary, min_group_size)
     return ClvInputs(tx, summary, customers, survey, cal_ts, hold_ts, time_unit, source.description,
-                     resolve_currency(currency, source), source.truth, item_labels)
+                     resolve_currency(currency, source), item_labels)
 
 
 def purchases_sentence(inputs: ClvInputs) -> Sentence:
@@ -1446,25 +1446,14 @@ def satisfaction_check(values: pd.DataFrame, survey: pd.DataFrame | None, item: 
     return SatisfactionCheck(gap if gap is not None and len(gap) else None, reason, claim, currency)
 
 
-def truth_table(fits: list[ModelFit], planted: dict[str, float]) -> pd.DataFrame:
-    """Estimates beside the synthetic world's planted parameters: is each planted value inside the 95% CI?"""
+def parameter_check(fits: list[ModelFit], planted: Mapping[str, float]) -> pd.DataFrame:
+    """Estimates beside known parameter values (a simulation's planted ones): is each inside the 95% CI?"""
     rows = pd.concat([f.table() for f in fits], ignore_index=True)
     rows["planted"] = rows["parameter"].map(planted)
     rows["inside 95% CI"] = (rows["ci_low"] <= rows["planted"]) & (rows["planted"] <= rows["ci_high"])
     rows["parameter"] = rows["parameter"].map(_parameter_text)
     return rows[["parameter", "planted", "estimate", "ci_low", "ci_high", "inside 95% CI"]]
 
-
-def truth_check(models: FittedModels, truth: dict[str, Any] | None) -> pd.DataFrame | None:
-    """The Pareto/NBD and Gamma-Gamma estimates beside the planted values (None: no truth to compare with)."""
-    if truth is None or "Pareto/NBD" not in models.purchase:
-        return None
-    planted = {**truth["purchases"]["pareto_nbd_params"], **truth["purchases"]["gamma_gamma_params"]}
-    return truth_table([models.purchase["Pareto/NBD"], models.spend], planted)
-
-
-# ---------------------------------------------------------------------------------------------
-# metrics and claims (the notebook records them: ``results.metric(**m)``, ``results.add(claim)``)
 
 
 def _interval(estimate: float, lo: float, hi: float) -> dict[str, float]:

@@ -80,16 +80,12 @@ class FocusGroups:
         ``code``, ``theme``, optional ``definition`` and ``label`` (the name a reader sees).
     synthetic
         Whether the tables are the built-in synthetic world.
-    truth
-        The synthetic world's planted focus-group values (``expected_kappa``, ``planted_pii``); ``None``
-        for real data.
     """
 
     transcripts: pd.DataFrame
     codes: pd.DataFrame
     codebook: pd.DataFrame
     synthetic: bool = False
-    truth: dict[str, Any] | None = None
 
     @property
     def sessions(self) -> int:
@@ -123,8 +119,7 @@ def load(source: TableSource, ledger: Ledger) -> FocusGroups:
     _check_codebook(codebook, paths["fg_codebook"])
     _check_codes(codes, codebook, transcripts, paths["fg_codes"])
     transcripts, codes = _hide_personal_sessions(transcripts, codes, ledger)
-    truth = (source.truth or {}).get("focus_groups") if source.synthetic else None
-    return FocusGroups(transcripts, codes, codebook, bool(source.synthetic), truth)
+    return FocusGroups(transcripts, codes, codebook, bool(source.synthetic))
 
 
 def _check_codebook(codebook: pd.DataFrame, path: Path) -> None:
@@ -623,25 +618,7 @@ def quotes(transcripts: pd.DataFrame, agreed: pd.DataFrame, codebook: pd.DataFra
 
 
 # ---------------------------------------------------------------------------------------------
-# the planted truth (synthetic data only) and the run's metrics
-
-
-def truth_table(data: FocusGroups, coding: CoderAgreement) -> pd.DataFrame | None:
-    """Estimated against planted Cohen's kappa per code (synthetic data with two coders; else ``None``)."""
-    if data.truth is None or "kappa" not in coding.per_code:
-        return None
-    a = coding.per_code
-    check = a[["code", "kappa"]].assign(planted=a["code"].map(data.truth["expected_kappa"]))
-    return check.rename(columns={"kappa": "Cohen's kappa (estimated)", "planted": "Cohen's kappa (planted, q²)"})
-
-
-def leaked_identifiers(data: FocusGroups, q: pd.DataFrame) -> int | None:
-    """How many of the synthetic world's planted names, e-mails and phone numbers appear in the quotes."""
-    if data.truth is None:
-        return None
-    pii = data.truth["planted_pii"]
-    text = " ".join(q["quote"])
-    return sum(v in text for v in pii["emails"] + pii["phones"] + pii["names"])
+# the run's metrics
 
 
 def agreement_metrics(per_code: pd.DataFrame, overall: OverallAgreement) -> dict[str, Any]:
@@ -753,13 +730,6 @@ def quote_notes(q: pd.DataFrame, min_group: int = 5) -> list[Note]:
         return []
     return [("No quotable turn: no agreed turn with text comes from a speaker group of at least {m} speakers.",
              {"m": min_group})]
-
-
-def truth_notes(data: FocusGroups, check: pd.DataFrame | None, q: pd.DataFrame) -> list[Note]:
-    """Planted personal data found in the quotes (synthetic data with a kappa check), else "nothing to compare"."""
-    if check is None:
-        return [("Not synthetic data: nothing to compare with.", {})]
-    return [("Planted personal data found in the quotes: **{n}**.", {"n": leaked_identifiers(data, q)})]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -131,15 +131,14 @@ class Ledger:
 class TableSource(Protocol):
     """Where a run's tables come from, as an analysis's loader sees it (:class:`cxresearch.sources.Source`).
 
-    Table name → file, whether they are the synthetic world, its planted truth (None for real data), how a
-    report names the data, and what the data say themselves (``defaults``: dates, currency).
+    Table name → file, whether they are the synthetic world, how a report names the data, and what the
+    data say themselves (``defaults``: dates, currency, ...). Analyses never read the planted truth.
     """
 
     paths: Mapping[str, Path]
     synthetic: bool
-    truth: dict[str, Any] | None
     description: str
-    defaults: Mapping[str, str]
+    defaults: Mapping[str, Any]
 
 
 def file_sha256(path: str | Path) -> str:

@@ -24,15 +24,18 @@ from cxresearch.results import Results
 def start(notebook: str, title: str, tables: Mapping[str, str | Path | None] | None = None, *, seed: int = 20240101,
           n_customers: int = 5000, effects: dict[str, Any] | None = None, min_group_size: int = 5,
           labels: Mapping[str, str] | None = None, currency: str | None = None,
-          source: sources.Source | None = None, announce: bool = True) -> tuple[Results, sources.Source | None]:
-    """The run's results record and data source (``None`` when neither ``tables`` nor ``source`` is given).
+          source: sources.Source | None = None, otherwise: sources.Source | None = None,
+          announce: bool = True) -> tuple[Results, sources.Source | None]:
+    """The run's results record and data source (``None`` when neither ``tables`` nor a source is given).
 
-    ``source`` is a ready source (e.g. ``cx.sources.cdnow()``) used instead of resolving ``tables``.
+    ``source`` is a ready source used instead of resolving ``tables``; ``otherwise`` is the source used when
+    ``tables`` is None (e.g. ``cx.sources.cdnow()`` when the CLV notebook is asked for the CDNOW sample).
     ``currency`` None means the data's own (``source.defaults["currency"]``: RUB for the synthetic world,
     USD for CDNOW, none for a user's files); ``results.currency`` holds the one used.
     """
     if source is None and tables is not None:
         source = sources.resolve(tables, seed, n_customers, effects)
+    source = source or otherwise
     currency = currency or (source.defaults.get("currency", "") if source is not None else "")
     results = Results(notebook, title, min_group_size=min_group_size, currency=currency)
     use_labels(user=labels)

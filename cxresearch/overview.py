@@ -62,7 +62,6 @@ class Inputs:
     paths: dict[str, Path]
     as_of: pd.Timestamp | None
     synthetic: bool
-    truth: dict[str, Any] | None = None
     skipped: list[str] = field(default_factory=list)
     data_end: pd.Timestamp | None = None  # the data's own observation end (``source.defaults``), if they have one
 
@@ -102,7 +101,7 @@ def load_inputs(source: Any, ledger: Ledger, *, columns: dict[str, dict[str, str
             rules += [after(c, cutoff) for c in date_cols if c != "churn_date"]
         tables[name] = read_table(resolved[name], contract, columns.get(name), exclusions=rules, ledger=ledger)
     skipped = [t for t in OVERVIEW_TABLES if t not in tables]
-    return Inputs(tables, resolved, cutoff, source.synthetic, source.truth, skipped, data_end)
+    return Inputs(tables, resolved, cutoff, source.synthetic, skipped, data_end)
 
 
 def column_label(table: str, column: str) -> str:
@@ -275,20 +274,11 @@ def exclusion_share(exclusions: pd.DataFrame, table: str) -> tuple[int, int]:
     return int(sub["rows_excluded"].sum()), int(sub["rows_before"].iloc[0])
 
 
-def planted_noise_share(inputs: Inputs) -> float | None:
-    """Share of transaction rows the synthetic world planted as noise (returns and zero amounts), the value the
-    cleaning rules should remove; None for real data or when ``as_of`` cuts the data's own observation period."""
-    t = inputs.truth
-    if not t or "transactions" not in inputs.tables or inputs.as_of is None or inputs.as_of != inputs.data_end:
-        return None
-    kinds, rows = t["purchases"]["rows_by_kind"], t["rows"]["transactions"]
-    return (kinds.get("return", 0) + kinds.get("zero_amount", 0)) / rows if rows else None
-
 
 def cleaning_claim(exclusions: pd.DataFrame, truth: float | None = None) -> Claim:
     """Claim "cleaning removes less than 5% of transaction rows" (Wilson 95% interval compared with 5%).
 
-    ``truth`` is the share of planted noise rows in a synthetic world (:func:`planted_noise_share`).
+    ``truth`` is the share of planted noise rows in a synthetic world (:func:`cxresearch.checks.noise_share`).
     """
     cid, text = "cleaning_removes_little", "Cleaning rules remove less than 5% of transaction rows"
     n_out, n_read = exclusion_share(exclusions, "transactions")
@@ -404,9 +394,11 @@ def metrics(inputs: Inputs, exclusions: pd.DataFrame, survey: SurveyResponse) ->
     return out
 
 
-def claims(inputs: Inputs, exclusions: pd.DataFrame, survey: SurveyResponse) -> list[Claim]:
-    """Every claim of the overview: cleaning removes little, response differs by segment, respondents spend more."""
-    return [cleaning_claim(exclusions, truth=planted_noise_share(inputs)), response_claim(survey.test),
+def claims(inputs: Inputs, exclusions: pd.DataFrame, survey: SurveyResponse,
+           planted_noise: float | None = None) -> list[Claim]:
+    """Every claim of the overview: cleaning removes little, response differs by segment, respondents spend more
+    (``planted_noise``: the known share of noise rows, see :func:`cxresearch.checks.noise_share`)."""
+    return [cleaning_claim(exclusions, truth=planted_noise), response_claim(survey.test),
             spend_claim(survey.spend_gap)]
 
 

@@ -7,33 +7,45 @@ from pathlib import Path
 
 
 def project_root(start: str | Path | None = None) -> Path | None:
-    """The nearest folder at or above ``start`` (default: cwd) holding ``pyproject.toml`` and ``notebooks/``."""
-    here = Path(start or Path.cwd()).resolve()
+    """The project checkout: the nearest folder at or above ``start`` holding ``pyproject.toml`` and
+    ``notebooks/``; without ``start``, the checkout this package is installed from (None for a wheel)."""
+    if start is None:
+        return _checkout()
+    here = Path(start).resolve()
     for folder in (here, *here.parents):
-        if (folder / "pyproject.toml").is_file() and (folder / "notebooks").is_dir():
+        if _is_project(folder):
             return folder
-    package_parent = Path(__file__).resolve().parent.parent
-    if (package_parent / "notebooks").is_dir():
-        return package_parent
-    return None
+    return _checkout()
+
+
+def _is_project(folder: Path) -> bool:
+    return (folder / "pyproject.toml").is_file() and (folder / "notebooks").is_dir()
+
+
+def _checkout() -> Path | None:
+    """The folder above the package when it is a project checkout (an editable install), else None."""
+    folder = Path(__file__).resolve().parent.parent
+    return folder if _is_project(folder) else None
 
 
 def data_dir() -> Path:
-    """Folder for the built-in data: ``$CXRESEARCH_DATA_DIR``, else ``<project>/data``, else a user cache."""
+    """Folder for the built-in data: ``$CXRESEARCH_DATA_DIR``, else ``data/`` of the checkout the package is
+    installed from, else the user cache ``~/.cache/cxresearch``. Never guessed from the working directory."""
     if env := os.environ.get("CXRESEARCH_DATA_DIR"):
         return Path(env)
-    root = project_root()
-    if root is not None:
-        return root / "data"
-    return Path.home() / ".cache" / "cxresearch"
+    root = _checkout()
+    return root / "data" if root is not None else Path.home() / ".cache" / "cxresearch"
 
 
 def notebooks_dir() -> Path:
-    root = project_root()
+    """The notebooks of the checkout the package is installed from; for an installed wheel, those of the project
+    folder the command runs in (the one place the working directory is used, and the error says so)."""
+    root = _checkout() or project_root(Path.cwd())
     if root is None:
         raise FileNotFoundError(
-            "Cannot find the cxresearch notebooks: run from inside the project folder "
-            "(the one with pyproject.toml and notebooks/)."
+            "Cannot find the cxresearch notebooks: this cxresearch is installed without them. Run from inside the "
+            "project folder (the one with pyproject.toml and notebooks/), or install the project with "
+            "`pip install -e .` from its checkout."
         )
     return root / "notebooks"
 

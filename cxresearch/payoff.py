@@ -29,8 +29,8 @@ Covariates enter the models through one Wilkinson formula (:mod:`cxresearch.desi
 (e.g. ``age + I(age**2) + educ + I(re74 == 0)``), or — when none is given — the covariates as given,
 text columns as indicators against their most frequent level. Nothing is added silently (no logs).
 
-Convergence: the propensity logit runs through :func:`cxresearch.fits.fit_with_retries` — IRLS on the
-covariates as given, then on standardised covariates with more iterations, then BFGS — and each attempt is
+Convergence: the propensity logit is :func:`cxresearch.fits.fit_logit` (the package's one checked logit):
+IRLS on the covariates as given, then on standardised covariates with more iterations, then BFGS, each attempt
 checked (converged, score equations solved, no separation). Groups below ``min_group_size`` are not tested.
 
 Layout: the randomized and observational analyses, the money model, inputs (a
@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,11 +52,13 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
+from cxresearch import fits
 from cxresearch.design import DesignMatrix, design_matrix, formula_of
 from cxresearch.design import variables as formula_variables
 from cxresearch.display import fmt_interval, fmt_value, plain, say
 from cxresearch.errors import NotEstimable, ParameterError
-from cxresearch.fits import FitError, fit_with_retries, is_number
+from cxresearch.fits import FitError, LogitFit, is_number
+from cxresearch.fits import standardise as _standardise
 from cxresearch.io import Column, Contract, InputError, Ledger, read_table
 from cxresearch.plots import show
 from cxresearch.stats import Z95, Claim, holm, percentile_interval, pick, verdict, welch
@@ -71,8 +74,8 @@ COLUMN_LABELS = {
 #: The tables a run reads: the unit table per design, and the optional panel (observational designs).
 UNIT_TABLES = {"randomized": "loyalty_pilot", "observational": "loyalty_members"}
 PANEL_TABLE = "loyalty_panel"
-#: The synthetic world's enrolment window (used only on synthetic data, when the source gives none).
-SYNTHETIC_WINDOW = {"pre_end": "2024-04", "post_start": "2024-07"}
+#: The enrolment window's parameters, taken from the data's own ``source.defaults`` when not given.
+WINDOW = ("pre_end", "post_start")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,111 +179,15 @@ def customers_needed(sd: float, effect: float, alpha: float = 0.05, power: float
 # observational designs
 
 
-def _standardise(x: pd.DataFrame) -> pd.DataFrame:
-    """Columns centred and scaled to SD 1; constant columns dropped (the intercept carries them)."""
-    sd = x.std(ddof=0)
-    keep = sd[sd > 0].index
-    return (x[keep] - x[keep].mean()) / sd[keep]
-
-
-@dataclass
-class LogitFit:
-    """A fitted logistic regression: probabilities and the setting that produced them."""
-
-    probability: np.ndarray
-    params: np.ndarray
-    method: str
-
-
-def _logit_attempts(x: pd.DataFrame, d: np.ndarray) -> list[tuple[str, Any]]:
-    """Settings to try for a logit, safest last: as given, standardised with more iterations, BFGS."""
-    y = np.asarray(d, float)
-
-    def irls(standardise: bool, maxiter: int, name: str):
-        def run() -> LogitFit:
-            xs = _standardise(x) if standardise else x
-            xc = sm.add_constant(xs, has_constant="add")
-            fit = sm.GLM(y, xc, family=sm.families.Binomial()).fit(maxiter=maxiter, tol=1e-10, rtol=1e-10,
-                                                                    tol_criterion="params")
-            prob = np.asarray(fit.predict(xc), float)
-            if not fit.converged:
-                if np.isfinite(prob).all() and (prob.min() < 1e-8 or prob.max() > 1 - 1e-8):
-                    raise RuntimeError(f"no convergence in {maxiter} iterations; some customers are predicted "
-                                       "with certainty (separation)")
-                raise RuntimeError(f"no convergence in {maxiter} iterations")
-            return LogitFit(prob, np.asarray(fit.params, float), name)
-        return run
-
-    def bfgs() -> LogitFit:
-        xc = sm.add_constant(_standardise(x), has_constant="add")
-        fit = sm.Logit(y, xc).fit(method="bfgs", maxiter=5000, gtol=1e-9, disp=False)
-        if not fit.mle_retvals.get("converged", False):
-            raise RuntimeError("BFGS did not converge in 5000 iterations")
-        return LogitFit(np.asarray(fit.predict(xc), float), np.asarray(fit.params, float), "BFGS, standardised")
-
-    return [("IRLS, covariates as given", irls(False, 100, "IRLS")),
-            ("IRLS, standardised covariates, 1000 iterations", irls(True, 1000, "IRLS, standardised")),
-            ("BFGS, standardised covariates", bfgs)]
-
-
-def _logit_check(x: pd.DataFrame, d: np.ndarray):
-    """Accept a logit fit only when the score equations are solved and nobody is predicted with certainty."""
-    xs = sm.add_constant(_standardise(x), has_constant="add").to_numpy(float)
-    y = np.asarray(d, float)
-
-    def check(fit: LogitFit) -> str | None:
-        p = fit.probability
-        if not (np.all(np.isfinite(p)) and np.all(np.isfinite(fit.params))):
-            return "some estimates are not finite"
-        if p.min() < 1e-8 or p.max() > 1 - 1e-8:
-            return ("some customers are predicted to join (or not) with certainty: the covariates separate "
-                    "members from non-members, so there are no comparable customers for them")
-        score = float(np.max(np.abs(xs.T @ (y - p)))) / len(y)
-        if score > 1e-6:
-            return f"the likelihood is not at its maximum (score {score:.1e}; covariates on very different scales?)"
-        return None
-    return check
-
-
-_LEVEL_TERM = re.compile(r"^(?P<var>.+)\[(?P<level>[^\[\]]+)\]$")
-
-
-def term_text(term: str) -> str:
-    """A design term as an analyst types it in a message: ``seg[gold]`` → "seg = gold", others unchanged."""
-    m = _LEVEL_TERM.match(str(term))
-    return f"{m.group('var')} = {m.group('level')}" if m else str(term)
-
-
-def separating_columns(x: pd.DataFrame, d: np.ndarray) -> list[str]:
-    """Design terms that on their own separate the groups: a 0/1 column whose 1s are all members (or all
-    non-members), or a number whose ranges for members and non-members do not overlap."""
-    d = np.asarray(d, bool)
-    out = []
-    for c in x.columns:
-        v = x[c].to_numpy(float)
-        if set(np.unique(v)) <= {0.0, 1.0}:
-            ones = d[v == 1]
-            if len(ones) and (ones.all() or not ones.any()):
-                out.append(term_text(c))
-        elif d.any() and (~d).any() and (v[d].min() > v[~d].max() or v[d].max() < v[~d].min()):
-            out.append(term_text(c))
-    return out
-
-
-def fit_logit(x: pd.DataFrame, d: np.ndarray, model: str = "propensity logit", record: bool = True,
-              fix: str = "") -> LogitFit:
-    """Logistic regression of ``d`` on ``x`` with checked convergence and safer retries.
+def fit_logit(x: pd.DataFrame, d: np.ndarray, model: str = "propensity logit", record: bool = True) -> LogitFit:
+    """Logistic regression of membership ``d`` on ``x``: :func:`cxresearch.fits.fit_logit` (checked
+    convergence, safer retries) in the words of this analysis.
 
     ``record=False`` (bootstrap replicates) tries the same settings without recording each fit and
     raises :class:`FitError` when none works.
     """
-    attempts, check = _logit_attempts(x, d), _logit_check(x, d)
-    if record:
-        culprits = separating_columns(x, d)
-        named = f" ({', '.join(culprits)} alone decides membership for some customers)" if culprits else ""
-        return fit_with_retries(model, attempts, check=check, fix=fix or (
-            f"leave out covariates that (almost) decide membership on their own{named}, or merge rare levels"))
-    return fit_with_retries(model, attempts, check=check, record=False)
+    return fits.fit_logit(x, d, model, outcome="join", groups="members from non-members", decides="membership",
+                          record=record)
 
 
 def propensity(x: pd.DataFrame, treated: np.ndarray, record: bool = True) -> np.ndarray:
@@ -637,7 +544,6 @@ class PayoffInputs:
     units: pd.DataFrame
     panel: pd.DataFrame | None
     synthetic: bool
-    truth: dict[str, Any] | None
     source: str
 
 
@@ -688,12 +594,13 @@ def load_inputs(design: str, source: Any, ledger: Ledger | None = None, *, unit_
         pcols = (Column(unit_col, "string", role="id"), Column(period_col, "string"),
                  *[Column(o, "float") for o in outcome_cols])
         panel = read_table(panel_path, Contract("loyalty panel", pcols, key=(unit_col, period_col)), ledger=ledger)
-    return PayoffInputs(units, panel, bool(source.synthetic), source.truth, source.description)
+    return PayoffInputs(units, panel, bool(source.synthetic), source.description)
 
 
 def column_defaults(design: str, arm_col: str | None = None, outcome_cols: list[str] | None = None,
                     covariate_cols: list[str] | None = None) -> dict[str, Any]:
-    """Column names of the design, defaults filled in (the synthetic world's tables)."""
+    """Column names of the design, defaults filled in: the documented table layout (README, "Your own data"),
+    which the synthetic world follows."""
     randomized = design == "randomized"
     return {"arm_col": arm_col or ("arm" if randomized else "member"),
             "outcome_cols": list(outcome_cols) if outcome_cols is not None else
@@ -703,28 +610,25 @@ def column_defaults(design: str, arm_col: str | None = None, outcome_cols: list[
              ["pre_spend_12m", "pre_visits_12m", "tenure_months", "segment", "region"])}
 
 
-def resolve_defaults(design: str, synthetic: bool, truth: dict[str, Any] | None,
-                     source_defaults: dict[str, Any] | None = None, **given: Any) -> dict[str, Any]:
-    """Fill parameters left as None with the design's defaults (money from the synthetic world's truth).
+def resolve_defaults(design: str, source_defaults: Mapping[str, Any] | None = None, **given: Any) -> dict[str, Any]:
+    """Fill parameters left as None with the design's defaults and what the data say about themselves.
 
-    The enrolment window (``pre_end``, ``post_start``) comes from ``source_defaults`` or, on synthetic
-    data, the synthetic world's; a user's panel needs both given. Checks the money parameters: ``margin``
-    in (0, 1], costs not negative and some cost to earn back, ``horizon`` above 0. ``control_arm`` is
-    returned as text.
+    ``source_defaults`` (``source.defaults``) may hold the enrolment window (``pre_end``, ``post_start``),
+    the ``margin`` and the ``cost_per_member`` per design; a user's files hold none of them, so a user's
+    panel needs its window and every run its money given. Checks the money parameters: ``margin`` in (0, 1],
+    costs not negative and some cost to earn back, ``horizon`` above 0. ``control_arm`` is returned as text.
     """
     randomized = design == "randomized"
-    window = {k: (source_defaults or {}).get(k) or (SYNTHETIC_WINDOW[k] if synthetic else None)
-              for k in SYNTHETIC_WINDOW}
+    data = dict(source_defaults or {})
+    cost = data.get("cost_per_member")
     defaults: dict[str, Any] = {
         **column_defaults(design),
         "control_arm": "control" if randomized else "0",
         "horizon": 4 if randomized else 12,
-        **window,
+        **{k: data.get(k) for k in WINDOW},
+        "margin": data.get("margin"),
+        "cost_per_member": cost.get(design) if isinstance(cost, Mapping) else cost,
     }
-    if synthetic and truth is not None:
-        t = truth["loyalty_pilot" if randomized else "loyalty_enrolment"]
-        months = truth["calendar"]["pilot_weeks"] * 7 / (365.25 / 12) if randomized else 1.0
-        defaults.update({"margin": t["margin"], "cost_per_member": t["cost_per_member_month"] * months})
     out = {k: (v if v is not None else defaults.get(k)) for k, v in given.items()}
     missing = [k for k in ("margin", "cost_per_member") if k in given and out.get(k) is None]
     if missing:
@@ -830,10 +734,6 @@ class Setup:
     def period(self) -> str:
         return period_word(self.design, self.params["period_col"], self.inputs.panel is not None)
 
-    @property
-    def truth(self) -> dict[str, Any] | None:
-        return self.inputs.truth
-
 
 def prepare(design: str, source: Any, ledger: Ledger | None = None, *, unit_col: str | None, arm_col: str | None,
             control_arm: Any, outcome_cols: list[str] | None, covariate_cols: list[str] | None,
@@ -857,7 +757,7 @@ def prepare(design: str, source: Any, ledger: Ledger | None = None, *, unit_col:
     inputs = load_inputs(design, source, ledger, unit_col=unit_col, arm_col=names["arm_col"],
                          outcome_cols=names["outcome_cols"], covariate_cols=names["covariate_cols"],
                          period_col=period_col, formula=covariate_formula)
-    p = resolve_defaults(design, inputs.synthetic, inputs.truth, dict(getattr(source, "defaults", {}) or {}),
+    p = resolve_defaults(design, dict(getattr(source, "defaults", {}) or {}),
                          arm_col=arm_col, control_arm=control_arm, outcome_cols=outcome_cols,
                          covariate_cols=names["covariate_cols"], margin=margin, cost_per_member=cost_per_member,
                          horizon=horizon, pre_end=pre_end, post_start=post_start, setup_cost=setup_cost)
@@ -1123,16 +1023,6 @@ def self_selection_claim(obs: ObservationalAnalysis, period: str = "period") -> 
                  + ("" if obs.pre_from_outcome else " before joining") if g else None)
 
 
-def planted_effect(setup: Setup) -> float | None:
-    """The synthetic world's planted effect on spend (the pilot's ATE, or the members' ATT per month); None for
-    real data or another money outcome."""
-    t = setup.truth
-    if t is None or setup.money_outcome != "spend":
-        return None
-    return float(t["loyalty_pilot"]["true_ate_spend"] if setup.randomized else
-                 t["loyalty_enrolment"]["true_att_spend_per_month"])
-
-
 def planted_roi(pay: Payoff, planted_effect: float | None) -> float | None:
     """The return on investment at the planted effect, through the same money model (None without one)."""
     if pay.money is None or not is_number(planted_effect):
@@ -1140,43 +1030,27 @@ def planted_roi(pay: Payoff, planted_effect: float | None) -> float | None:
     return float(pay.money.roi(planted_effect))
 
 
-def payoff_claim(setup: Setup, pay: Payoff) -> Claim:
-    """"The loyalty investment pays off": ROI over the horizon with its 95% interval (verdict from its sign)."""
+def payoff_claim(setup: Setup, pay: Payoff, planted_effect: float | None = None) -> Claim:
+    """"The loyalty investment pays off": ROI over the horizon with its 95% interval (verdict from its sign).
+
+    ``planted_effect``: a known effect on the money outcome (a simulation's), shown as the ROI it implies."""
     m, effect = pay.summary, pay.effect
     return Claim("loyalty_investment_pays_off", "The loyalty investment pays off", pay.test, m.get("roi"),
                  m.get("roi_ci_low"), m.get("roi_ci_high"), None, pay.verdict,
                  min(effect.n_treated, effect.n_control), pay.note, "share",
                  f"Return on investment over {setup.params['horizon']:g} {setup.period}s. Above 0%: the extra gross "
                  "profit is more than the programme costs; 100%: it is twice the cost",
-                 planted_roi(pay, planted_effect(setup)))
+                 planted_roi(pay, planted_effect))
 
 
-def claims(setup: Setup, fx: RandomizedAnalysis | ObservationalAnalysis, pay: Payoff) -> list[Claim]:
-    """The run's claims: the money verdict, and for an open roll-out the self-selection of members."""
-    out = [payoff_claim(setup, pay)]
+def claims(setup: Setup, fx: RandomizedAnalysis | ObservationalAnalysis, pay: Payoff,
+           planted_effect: float | None = None) -> list[Claim]:
+    """The run's claims: the money verdict, and for an open roll-out the self-selection of members
+    (``planted_effect``: a known effect on the money outcome, e.g. :func:`cxresearch.checks.loyalty_effect`)."""
+    out = [payoff_claim(setup, pay, planted_effect)]
     if not setup.randomized:
         out.append(self_selection_claim(fx, setup.period))
     return out
-
-
-def truth_check(setup: Setup, fx: RandomizedAnalysis | ObservationalAnalysis) -> pd.DataFrame | None:
-    """Each estimate of the money outcome beside the planted effect, and whether its interval covers it.
-
-    None when there is no planted effect (:func:`planted_effect`).
-    """
-    planted = planted_effect(setup)
-    if planted is None:
-        return None
-    if setup.randomized:
-        table = fx.table[fx.table["outcome"] == setup.money_outcome]
-        cols = ["adjusted", "adjusted_ci_low", "adjusted_ci_high"] if fx.adjusted else ["estimate", "ci_low", "ci_high"]
-        rows = pd.DataFrame({"method": table["arm"].map(plain) + ": " + table["outcome"].map(plain),
-                             **dict(zip(["estimate", "ci_low", "ci_high"], (table[c] for c in cols), strict=True))})
-    else:
-        rows = fx.estimates[["method", "estimate", "ci_low", "ci_high"]]
-    check = rows.reset_index(drop=True).assign(planted=planted)
-    check["covers the planted effect"] = (check["ci_low"] <= planted) & (planted <= check["ci_high"])
-    return check
 
 
 def _interval(estimate: Any, ci_low: Any, ci_high: Any) -> dict[str, Any]:
@@ -1636,18 +1510,3 @@ def show_money(setup: Setup, pay: Payoff) -> None:
         say("A randomized pilot with {members:,} customers per group would detect an effect of **{mde}** on "
             "{outcome} with 80% power (5% two-sided).", members=pay.members,
             mde=fmt_value(pay.mde, "money", cur), outcome=plain(setup.money_outcome))
-
-
-def show_truth(setup: Setup, fx: RandomizedAnalysis | ObservationalAnalysis) -> None:
-    """Synthetic data only: every estimate of the money outcome beside the planted effect (:func:`truth_check`)."""
-    check = truth_check(setup, fx)
-    if check is None:
-        say("Not synthetic data: nothing to compare with." if setup.truth is None else
-            "The synthetic world plants an effect on spend only: nothing to compare {outcome} with.",
-            outcome=plain(setup.money_outcome))
-        return
-    cur = setup.currency
-    say("Planted effect on {outcome}: **{planted}** {what}", outcome=plain(setup.money_outcome),
-        planted=fmt_value(float(check["planted"].iloc[0]), "money", cur),
-        what="(average over pilot customers)." if setup.randomized else "(average over members, per month).")
-    _show_table(check, rename={"estimate": f"estimate ({cur})", "planted": f"planted ({cur})"})

@@ -9,12 +9,15 @@ of source.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
+
+from cxresearch.truth import Truth
 
 
 @dataclass(frozen=True)
@@ -28,19 +31,22 @@ class Source:
     synthetic
         Whether the tables are the built-in synthetic world.
     truth
-        The synthetic world's planted values (``truth.json``); ``None`` for real data.
+        The synthetic world's planted values (:class:`cxresearch.truth.Truth`); ``None`` for real data. Only
+        :mod:`cxresearch.checks` reads it.
     description
         How a report names the data ("the files given as parameters").
     defaults
-        What the data themselves say when a parameter is not given: the dates ``observation_end``,
-        ``calibration_end``, ``holdout_end`` and the ``currency`` of money columns (empty for a user's files).
+        What the data themselves say when a parameter is not given (empty for a user's files): the dates
+        ``observation_end``, ``calibration_end``, ``holdout_end``; the ``currency`` of money columns; a loyalty
+        panel's enrolment window ``pre_end`` and ``post_start``; the programme's ``margin`` and
+        ``cost_per_member`` (per design: the cost over the outcome period of that design's table).
     """
 
     paths: dict[str, Path]
     synthetic: bool = False
-    truth: dict[str, Any] | None = None
+    truth: Truth | None = None
     description: str = "the files given as parameters"
-    defaults: dict[str, str] = field(default_factory=dict)
+    defaults: dict[str, Any] = field(default_factory=dict)
 
     def __contains__(self, table: object) -> bool:
         return table in self.paths
@@ -61,14 +67,24 @@ SYNTHETIC_CLV_PERIODS = {"calibration_end": "2023-06-30", "holdout_end": "2023-1
 def synthetic_world(tables: Iterable[str], seed: int = 20240101, n_customers: int = 5000,
                     effects: dict[str, Any] | None = None) -> Source:
     """The built-in synthetic world's files for ``tables`` (generated once per seed, size and effects)."""
-    from cxresearch.synth import ensure_world
+    from cxresearch.synth import ensure_world, load_truth
 
     world = ensure_world(seed=seed, n_customers=n_customers, effects=effects)
-    truth = json.loads(Path(world["truth"]).read_text())
-    calendar = truth.get("calendar", {})
-    defaults = {"observation_end": str(calendar.get("observation_end")), **SYNTHETIC_CLV_PERIODS, "currency": "RUB"}
+    truth = load_truth(world)
     return Source({t: world[t] for t in tables}, True, truth,
-                  f"the built-in synthetic world ({n_customers:,} customers, seed {seed})", defaults)
+                  f"the built-in synthetic world ({n_customers:,} customers, seed {seed})", synthetic_defaults(truth))
+
+
+def synthetic_defaults(truth: Truth) -> dict[str, Any]:
+    """What the synthetic world's tables say about themselves: its dates, currency, the open enrolment's window
+    (enrolment staggered over three months from ``enrolment_start``) and the programme's money."""
+    cal = truth.calendar
+    start = pd.Period(cal.enrolment_start, "M")
+    pilot_months = cal.pilot_weeks * 7 / (365.25 / 12)  # the pilot table's outcomes cover the whole pilot
+    return {"observation_end": cal.observation_end, **SYNTHETIC_CLV_PERIODS, "currency": "RUB",
+            "pre_end": str(start), "post_start": str(start + 3), "margin": truth.loyalty_pilot.margin,
+            "cost_per_member": {"randomized": truth.loyalty_pilot.cost_per_member_month * pilot_months,
+                                "observational": truth.loyalty_enrolment.cost_per_member_month}}
 
 
 def resolve(paths: Mapping[str, str | Path | None], seed: int = 20240101, n_customers: int = 5000,

@@ -53,9 +53,10 @@ import statsmodels.api as sm
 from scipy import stats
 
 from cxresearch import contracts, plots
+from cxresearch.design import design_matrix, formula_of
 from cxresearch.display import LABELS, Table, fmt_value, plain, say, table
 from cxresearch.errors import NotEstimable, ParameterError
-from cxresearch.fits import FitError, fit_with_retries, is_number
+from cxresearch.fits import FitError, fit_logit, fit_with_retries, is_number
 from cxresearch.io import Column, Contract, InputError, Ledger, TableSource, read_table, require_items
 from cxresearch.privacy import OTHER, merge_small_groups
 from cxresearch.stats import (
@@ -96,33 +97,6 @@ def dictionary_labels(items: pd.DataFrame) -> dict[str, str]:
         if isinstance(lab, str) and lab.strip():
             flipped = flag is True or (isinstance(flag, np.bool_) and bool(flag))
             out[str(item)] = lab.strip() + (" (reverse-scored)" if flipped else "")
-    return out
-
-
-def planted_values(truth: dict[str, Any] | None, outcome: str, predictors: list[str], good_col: str | None,
-                   bad_col: str | None) -> dict[str, float]:
-    """Claim id -> the synthetic world's planted value on the same scale as the claim's estimate.
-
-    Empty for real data, and a claim is left out when the analysis departs from the planted model (another
-    outcome than ``nps``, other drivers, other experience counts). The negativity ratio is compared with the
-    ratio on the observed 0–10 answers in a large sample of the same model
-    (``negativity_ratio_observed_scale_large_sample``), which is what the regression on the answers
-    estimates; the planted ``negativity_ratio`` acts on a latent score before the answers are rounded and
-    capped at 0 and 10, which changes the ratio. Attribute-group shares are the shares of explained variance
-    in that large sample.
-    """
-    s = (truth or {}).get("survey")
-    if not s or outcome != "nps" or set(predictors) != set(s.get("nps_model", {}).get("driver_coefs", {})):
-        return {}
-    out: dict[str, float] = {}
-    share = s.get("driver_group_share") or {}
-    if {"emotional", "tangible"} <= set(share):
-        out["emotional_beats_tangible"] = float(share["emotional"] - share["tangible"])
-    if "tangible" in share:
-        out["tangible_share_5_to_10"] = float(share["tangible"])
-    observed = s.get("negativity_ratio_observed_scale_large_sample")
-    if (good_col, bad_col) == ("n_good", "n_bad") and is_number(observed):
-        out["bad_experience_needs_five_good"] = float(observed)
     return out
 
 
@@ -441,12 +415,23 @@ class Weighting:
     source: str = "none"  # "raking", "column" or "none"
     column: str | None = None  # the weight column used (source "column")
     min_n: int = 30  # levels with fewer respondents were merged before raking
+    # variable -> (respondent values the margins do not list, respondents with them): weighted as the margins'
+    # own "Other (small groups)" level, the only place such values may go
+    unlisted: dict[str, tuple[list[str], int]] = field(default_factory=dict)
 
 
 def weighting(responses: pd.DataFrame, margins: dict[str, pd.Series] | None, weight_col: str | None = None,
               min_n: int = 30, source: str = "'margins'") -> Weighting:
     """Raking weights to the margins (levels with fewer than ``min_n`` respondents merged first), a ready
-    weight column, or equal weights."""
+    weight column, or equal weights.
+
+    A respondent value that the margins do not list has no population share to be weighted to, so it is
+    refused (:class:`~cxresearch.io.InputError` naming the margins file, the column, the values and the fix),
+    however few respondents have it — folding it into "Other (small groups)" with listed levels would give it
+    their share. The one exception: margins that list an "Other (small groups)" level themselves (the
+    population share of everything else); then the unlisted values are weighted as that level and
+    :attr:`Weighting.unlisted` says which and how many respondents (:func:`weighting_notes` shows it).
+    """
     if margins:
         missing = [v for v in margins if v not in responses]
         if missing:
@@ -457,10 +442,23 @@ def weighting(responses: pd.DataFrame, margins: dict[str, pd.Series] | None, wei
             raise InputError(source, [f"margin variable '{v}': {int(responses[v].isna().sum())} respondent(s) have "
                                       "no value (not linked to a customer?). Fix: fill it in for every respondent."
                                       for v in empty])
+        shares = {v: m.rename(index=str).groupby(level=0).sum() for v, m in margins.items()}
+        unlisted = {v: sorted(set(responses[v].astype(str)) - set(share.index)) for v, share in shares.items()}
+        unlisted = {v: values for v, values in unlisted.items() if values}
+        refused = [v for v in unlisted if OTHER not in shares[v].index]
+        if refused:
+            raise InputError(source, [
+                f"column '{v}': {int(responses[v].astype(str).isin(unlisted[v]).sum())} respondent(s) have values "
+                f"{unlisted[v][:10]} that the margins do not list (they list {sorted(shares[v].index)[:10]}), so they "
+                "have no population share to be weighted to. Fix: add these values to the margins file with their "
+                "population share, recode them in the responses (or customers) to a level the margins list, or add a "
+                f"level '{OTHER}' to the margins with the population share of everything they do not list."
+                for v in refused])
         data, targets, folded = {}, {}, {}
-        for v, m in margins.items():
-            codes = responses[v].astype(str)
-            share = m.rename(index=str).groupby(level=0).sum()
+        for v in margins:
+            share, codes = shares[v], responses[v].astype(str)
+            # values the margins do not list are weighted as the margins' own "Other (small groups)" level
+            codes = codes.where(~codes.isin(unlisted.get(v, [])), OTHER)
             counts = codes.value_counts()
             _, small = merge_small_groups(codes, min_n)
             # population levels nobody answered from are folded too; "Other" must then still hold min_n
@@ -470,14 +468,15 @@ def weighting(responses: pd.DataFrame, margins: dict[str, pd.Series] | None, wei
                 small.add(rest.pop(0))
             data[v] = codes.where(~codes.isin(small), OTHER)
             targets[v] = share.groupby(lambda lvl, s=frozenset(small): OTHER if lvl in s else lvl).sum()
-            if small:
-                folded[v] = sorted(small)
+            if small - {OTHER}:
+                folded[v] = sorted(small - {OTHER})
         rk = rake(pd.DataFrame(data), targets, tol=1e-10, source=source)
         check = pd.concat([(pd.Series(rk.weights).groupby(data[v].to_numpy()).sum() / rk.weights.sum())
                            .rename("weighted").to_frame().assign(target=targets[v] / targets[v].sum(), variable=v)
                            for v in targets])
         check = check.reset_index(names="level")[["variable", "level", "target", "weighted"]]
-        return Weighting(rk.weights, rk, check, folded, "raking", min_n=min_n)
+        kept = {v: (values, int(responses[v].astype(str).isin(values).sum())) for v, values in unlisted.items()}
+        return Weighting(rk.weights, rk, check, folded, "raking", min_n=min_n, unlisted=kept)
     if weight_col:
         w = responses[weight_col].to_numpy(float)
         if not (np.isfinite(w).all() and w.sum() > 0):
@@ -497,9 +496,15 @@ def weighting_notes(wt: Weighting) -> list[Any]:
             "effect **{deff:.2f}**: the {n:,} responses are worth **{neff:,.0f}** unweighted ones.",
             variables=" and ".join(plain(v) for v in variables), deff=wt.raking.design_effect, n=len(wt.weights),
             neff=wt.raking.effective_n)]
-        out += [_say("{variable}: levels with fewer than {m} respondents are weighted together as *Other (small "
-                     "groups)*: {levels}.", variable=plain(v), m=wt.min_n, levels=", ".join(levels))
+        out += [_say("{variable}: weighted together as *Other (small groups)*, so that every weighting group holds "
+                     "at least {m} respondents (levels with fewer, or with a population share but no respondents, "
+                     "and the next smallest when needed): {levels}.", variable=plain(v), m=wt.min_n,
+                     levels=", ".join(levels))
                 for v, levels in wt.folded.items()]
+        out += [_say("{variable}: the margins do not list {values}; {who} with these values are weighted as the "
+                     "margins' own *Other (small groups)* level.", variable=plain(v), values=", ".join(values),
+                     who=f"the {k:,} respondents" if k >= wt.min_n else f"fewer than {wt.min_n} respondents")
+                for v, (values, k) in wt.unlisted.items()]
         return [*out, weighting_table(wt.check)]
     if wt.source == "column":
         return [_say("Weights from the column **{col}**.", col=plain(wt.column))]
@@ -1114,8 +1119,11 @@ def ipa_notes(matrix: IPA | None, gaps: pd.DataFrame) -> list[Any]:
 
 
 def expectation_gaps(responses: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
-    """Perception minus expectation per touchpoint (paired t 95% interval); negative = below expectations."""
+    """Perception minus expectation per touchpoint (paired t 95% interval); negative = below expectations.
+    Empty when the item dictionary has no (optional) ``touchpoint`` column."""
     rows = []
+    if "touchpoint" not in items:
+        items = items.assign(touchpoint="")
     perc = items[items["kind"] == "perception"].set_index("touchpoint")
     exp_ = items[items["kind"] == "expectation"].set_index("touchpoint")
     for tp in sorted(set(perc.index.dropna()) & set(exp_.index.dropna()) - {""}, key=str):
@@ -1249,8 +1257,8 @@ def r2_table(model: PathModel) -> Table:
     return table(pd.DataFrame({"construct": model.r2.index, "R²": model.r2.to_numpy()}))
 
 
-def truth_table(weights: pd.DataFrame, planted: dict[str, float]) -> Table:
-    """Estimated driver weights next to the synthetic world's planted ones (large sample, all customers), as %."""
+def weight_check(weights: pd.DataFrame, planted: Mapping[str, float]) -> Table:
+    """Estimated driver weights next to known ones (a simulation's planted weights), as %."""
     out = pd.DataFrame({"driver": weights["driver"], "estimated weight": weights["weight"],
                         "ci_low": weights["ci_low"], "ci_high": weights["ci_high"],
                         "planted weight": weights["driver"].map(planted)})
@@ -1467,7 +1475,6 @@ class SurveyInputs:
     invitations: pd.DataFrame | None
     transactions: pd.DataFrame | None
     synthetic: bool
-    truth: dict[str, Any] | None
     source: str
     usable: pd.DataFrame | None = None  # items that can enter correlations (see usable_items)
     left_out: dict[str, str] = field(default_factory=dict)  # item -> why it cannot
@@ -1565,7 +1572,7 @@ def load_inputs(source: TableSource, ledger: Ledger, *, nps_col: str | None = "n
         responses = responses.merge(customers[["customer_id", *attrs]], on="customer_id", how="left")
     usable, left_out = usable_items(responses, items)
     return SurveyInputs(responses, items, margins, customers, linked["survey_invitations"], linked["transactions"],
-                        source.synthetic, source.truth, source.description, usable, left_out, margins_source,
+                        source.synthetic, source.description, usable, left_out, margins_source,
                         min_n)
 
 
@@ -1606,49 +1613,14 @@ def nps_problem(responses: pd.DataFrame, nps_col: str | None, min_n: int) -> str
     return ""
 
 
-def _standardise(x: pd.DataFrame) -> pd.DataFrame:
-    """Columns centred and scaled to SD 1; constant columns dropped (the intercept carries them)."""
-    sd = x.std(ddof=0)
-    keep = sd[sd > 0].index
-    return (x[keep] - x[keep].mean()) / sd[keep]
-
-
 def response_probability(x: pd.DataFrame, responded: np.ndarray, model: str = "response model") -> np.ndarray:
-    """P(respond | x) from a logistic regression with checked convergence and safer retries (IRLS as given,
-    IRLS on standardised covariates with more iterations, BFGS). A fit is accepted only when the score
-    equations are solved and nobody is predicted with certainty; :class:`FitError` otherwise."""
-    y = np.asarray(responded, float)
-    xs_check = sm.add_constant(_standardise(x), has_constant="add").to_numpy(float)
-
-    def irls(standardise: bool, maxiter: int):
-        def run() -> np.ndarray:
-            xc = sm.add_constant(_standardise(x) if standardise else x, has_constant="add")
-            fit = sm.GLM(y, xc, family=sm.families.Binomial()).fit(maxiter=maxiter, tol=1e-10, rtol=1e-10,
-                                                                    tol_criterion="params")
-            if not fit.converged:
-                raise RuntimeError(f"no convergence in {maxiter} iterations")
-            return np.asarray(fit.predict(xc), float)
-        return run
-
-    def bfgs() -> np.ndarray:
-        xc = sm.add_constant(_standardise(x), has_constant="add")
-        fit = sm.Logit(y, xc).fit(method="bfgs", maxiter=5000, gtol=1e-9, disp=False)
-        if not fit.mle_retvals.get("converged", False):
-            raise RuntimeError("BFGS did not converge in 5000 iterations")
-        return np.asarray(fit.predict(xc), float)
-
-    def check(p: np.ndarray) -> str | None:
-        if not np.all(np.isfinite(p)):
-            return "some estimates are not finite"
-        if p.min() < 1e-8 or p.max() > 1 - 1e-8:
-            return "some customers are predicted to respond (or not) with certainty"
-        score = float(np.max(np.abs(xs_check.T @ (y - p)))) / len(y)
-        return f"the likelihood is not at its maximum (score {score:.1e})" if score > 1e-6 else None
-
-    return fit_with_retries(model, [("IRLS, covariates as given", irls(False, 100)),
-                                    ("IRLS, standardised covariates, 1000 iterations", irls(True, 1000)),
-                                    ("BFGS, standardised covariates", bfgs)], check=check,
-                            fix="merge rare segments, or leave out the response-bias section (no invitations)")
+    """P(respond | x) from the package's checked logistic regression (:func:`cxresearch.fits.fit_logit`:
+    IRLS as given, IRLS on standardised covariates with more iterations, BFGS). A fit is accepted only when
+    the score equations are solved and nobody is predicted with certainty; :class:`FitError` otherwise,
+    naming the terms that decide on their own who responds."""
+    return fit_logit(x, np.asarray(responded, bool), model, outcome="respond",
+                     groups="respondents from non-respondents", decides="who responds",
+                     fix="merge rare segments, or leave out the response-bias section (no invitations)").probability
 
 
 @dataclass
@@ -1671,8 +1643,9 @@ class ResponseBias:
 def response_bias(inputs: SurveyInputs, nps_col: str | None, n_boot: int = 300, seed: int = 0) -> ResponseBias:
     """Respondents vs non-respondents on behaviour, and how much the raw NPS overstates.
 
-    A response model (logistic: prior-year spend, tenure, segment; fitted with checked convergence and
-    retries) weights respondents by 1/P(respond). The raw NPS minus that weighted NPS is the part of the
+    A response model (logistic regression on ``np.log1p(prior_spend) + tenure_months + segment``, segments
+    below ``min_n`` folded and entered against the most frequent one (:mod:`cxresearch.design`); fitted by
+    :func:`cxresearch.fits.fit_logit`) weights respondents by 1/P(respond). The raw NPS minus that weighted NPS is the part of the
     positivity bias that behaviour explains; bias from satisfaction itself (happier customers answer
     more) is not visible in behaviour, so this is a lower bound. Interval: percentile bootstrap over
     respondents (:func:`cxresearch.stats.percentile_bootstrap`), checked to contain the estimate. Needs
@@ -1697,9 +1670,12 @@ def response_bias(inputs: SurveyInputs, nps_col: str | None, n_boot: int = 300, 
     inv["left_within_a_year"] = (inv["churn_date"].notna() & (inv["churn_date"] <= inv["invited_at"] + pd.Timedelta(days=365))).astype(float)
     behaviour = inv.groupby("responded")[["prior_spend", "tenure_months", "left_within_a_year"]].mean().T
     behaviour.columns = ["non-respondents" if c == 0 else "respondents" for c in behaviour.columns]
-    seg = fold_groups(inv["segment"], min_n)[0] if "segment" in inv else None
-    x = pd.concat([np.log1p(inv[["prior_spend"]].clip(lower=0)), inv[["tenure_months"]].fillna(0.0),
-                   pd.get_dummies(seg, drop_first=True, dtype=float) if seg is not None else None], axis=1)
+    covariates = pd.DataFrame({"prior_spend": inv["prior_spend"].clip(lower=0),
+                               "tenure_months": inv["tenure_months"].fillna(0.0)})
+    if "segment" in inv:
+        covariates["segment"] = fold_groups(inv["segment"], min_n)[0].astype(str)
+    formula = " + ".join(["np.log1p(prior_spend)", formula_of(covariates.columns[1:])])
+    x = design_matrix(covariates, formula).X  # segment: indicators against its most frequent level
     inv["p_respond"] = response_probability(x, inv["responded"].astype(bool).to_numpy())
     key = ["customer_id", "wave"]
     r = inputs.responses.merge(inv[[*key, "p_respond"]], on=key, how="inner").dropna(subset=[nps_col])
@@ -1880,36 +1856,7 @@ def path_notes(pls: PathResult, path_model: list) -> list[Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-# planted truth, metrics and claims
-
-
-def truth_notes(inputs: SurveyInputs, dr: Drivers, ratio: dict[str, Any] | None, bias: ResponseBias,
-                planted: Mapping[str, float]) -> list[Any]:
-    """Estimates next to the synthetic world's planted values: the driver weights (table), the negativity
-    ratio on the observed 0–10 scale, the attribute groups' shares and the positivity bias."""
-    if inputs.truth is None or dr.table is None:
-        return [_say("Not synthetic data: nothing to compare with.")]
-    t = inputs.truth["survey"]
-    out: list[Any] = [truth_table(dr.table, t["driver_weights_large_sample"])]
-    if ratio is not None and _has_interval(ratio):
-        out.append(_say("- negativity ratio: planted {planted:g} on the hidden score, {observed:.2f} on the observed "
-                        "0–10 answers (the value the claim is checked against); estimated {est:.2f} (95% CI {lo:.2f} "
-                        "to {hi:.2f})", planted=t["negativity_ratio"],
-                        observed=t["negativity_ratio_observed_scale_large_sample"], est=ratio["estimate"],
-                        lo=ratio["ci_low"], hi=ratio["ci_high"]))
-    share = None if dr.group_table is None else dr.group_table.set_index("group")["share"]
-    if "emotional_beats_tangible" in planted and share is not None:
-        out.append(_say("- emotional minus tangible attributes' share of explained variance: planted {p:+.1f} pp, "
-                        "estimated {e:+.1f} pp", p=100 * planted["emotional_beats_tangible"],
-                        e=100 * (share["emotional"] - share["tangible"])))
-    if "tangible_share_5_to_10" in planted and share is not None:
-        out.append(_say("- tangible attributes' share of explained variance: planted {p:.1%}, estimated {e:.1%}",
-                        p=planted["tangible_share_5_to_10"], e=share["tangible"]))
-    if not bias.problem:
-        out.append(_say("- positivity bias: planted {planted:.1f} NPS points (respondents vs everyone invited); the "
-                        "behaviour-based estimate finds {est:.1f}, the part explained by who replies",
-                        planted=t["positivity_bias_nps_points"], est=bias.estimate))
-    return out
+# metrics and claims
 
 
 def metrics(inputs: SurveyInputs, nps: NPSResults, bias: ResponseBias, rel: pd.DataFrame, dr: Drivers,

@@ -1,7 +1,10 @@
 """Synthetic CX world: one coherent, seeded population of customers with planted effects.
 
-Every table is generated from explicit processes whose true parameters are recorded in
-``truth.json``, so each estimator in the suite can be checked for parameter recovery.
+Every table is generated from explicit processes whose true parameters are recorded as a typed
+:class:`cxresearch.truth.Truth` (written as ``truth.json``), so each estimator in the suite can be checked
+for parameter recovery. :func:`make_world` runs one builder per area from one random stream:
+:func:`build_customers` (customers, contracts, complaints), :func:`build_transactions`,
+:func:`build_loyalty`, :func:`build_survey`, :func:`build_focus_groups`, :func:`build_audits`.
 
 Processes (time origin: each customer's signup; calendar window 2021-01-01 .. 2024-12-31)
 
@@ -33,6 +36,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy import special, stats
+
+from cxresearch import truth as truth_module
+from cxresearch.truth import (
+    AuditTruth,
+    Calendar,
+    ChurnTruth,
+    ComplaintTruth,
+    EnrolmentTruth,
+    FocusGroupTruth,
+    PersonalData,
+    PilotTruth,
+    PurchaseTruth,
+    SurveyTruth,
+    Truth,
+)
 
 WORLD_START = pd.Timestamp("2021-01-01")
 SIGNUP_END = pd.Timestamp("2023-01-01")  # signups in [WORLD_START, SIGNUP_END)
@@ -198,7 +216,7 @@ class World:
     """All tables of one synthetic world plus the truth that generated them."""
 
     tables: dict[str, pd.DataFrame]
-    truth: dict[str, Any]
+    truth: Truth
 
     def __getitem__(self, name: str) -> pd.DataFrame:
         return self.tables[name]
@@ -386,6 +404,57 @@ def _amounts(rng: np.random.Generator, p: float, nu: np.ndarray) -> np.ndarray:
     return np.round(rng.gamma(p, 1.0 / nu), 2)
 
 
+@dataclass
+class _People:
+    """The customers every area shares: attributes, contracts, stores and complaints (generator state)."""
+
+    c: dict[str, np.ndarray]  # signup (days), segment, region, store_num, channel, plan
+    customer_id: np.ndarray
+    store_names: np.ndarray
+    store_quality: np.ndarray
+    churn: np.ndarray  # days after signup; inf = still a customer at the end
+    churned: np.ndarray
+    complaints: pd.DataFrame
+
+    @property
+    def n(self) -> int:
+        return len(self.customer_id)
+
+
+@dataclass
+class _Buying:
+    """The latent purchase process (Pareto/NBD rates, Gamma-Gamma spend) and latent satisfaction."""
+
+    lam: np.ndarray  # purchase rate per week
+    nu: np.ndarray  # spend rate: amount ~ Gamma(p, nu)
+    death: np.ndarray  # end of the purchase life (days)
+    sat: np.ndarray  # latent satisfaction
+    unit: np.ndarray  # repeat purchases: customer index and day
+    t: np.ndarray
+    spend_shape: float  # Gamma-Gamma p
+
+    @property
+    def mean_spend(self) -> np.ndarray:
+        return self.spend_shape / self.nu
+
+
+@dataclass
+class _Programme:
+    """Who is in the loyalty pilot and the open enrolment, and their extra purchases."""
+
+    pilot: np.ndarray
+    arm: np.ndarray
+    expected_effect: np.ndarray
+    extra_spend: np.ndarray
+    extra_visits: np.ndarray
+    population: np.ndarray
+    member: np.ndarray
+    enrol_day: np.ndarray
+    att_month: float
+    ate_month: float
+    events: tuple[np.ndarray, np.ndarray, np.ndarray]  # unit, day, kind of every purchase so far
+
+
 def make_world(
     n_customers: int = 5000,
     seed: int = 20240101,
@@ -394,7 +463,7 @@ def make_world(
     n_stores_audited: int | None = None,
     audits_per_store: int = 12,
 ) -> World:
-    """Generate a coherent synthetic CX world.
+    """Generate a coherent synthetic CX world, area by area from one random stream.
 
     Parameters
     ----------
@@ -410,30 +479,36 @@ def make_world(
     Returns
     -------
     World
-        ``tables`` (name -> DataFrame) and ``truth`` (JSON-serialisable planted values).
+        ``tables`` (name -> DataFrame) and ``truth`` (:class:`cxresearch.truth.Truth`).
     """
     if n_customers < 50:
         raise ValueError("n_customers must be at least 50 so that every segment and arm is populated.")
     fx = effects if isinstance(effects, Effects) else Effects.from_overrides(effects)
     rng = np.random.default_rng(seed)
-    n = int(n_customers)
-    truth: dict[str, Any] = {
-        "seed": seed,
-        "n_customers": n,
-        "effects": fx.to_dict(),
-        "calendar": {
-            "world_start": str(WORLD_START.date()),
-            "signup_end": str((SIGNUP_END - pd.Timedelta(days=1)).date()),
-            "observation_end": str(OBSERVATION_END.date()),
-            "pilot_start": str(PILOT_START.date()),
-            "pilot_weeks": PILOT_WEEKS,
-            "enrolment_start": str(ENROLMENT_START.date()),
-            "panel_start": str(PANEL_START.date()),
-            "survey_waves": list(SURVEY_WAVES),
-        },
-    }
+    people, churn_tables, churn_truth, complaint_truth = build_customers(rng, int(n_customers), fx)
+    buying = _buying(rng, people, fx)
+    programme = _loyalty_programme(rng, people, buying, fx)
+    tx_tables, purchase_truth, events = build_transactions(rng, people, buying, programme, fx)
+    loyalty_tables, pilot_truth, enrolment_truth = build_loyalty(people, buying, programme, events, fx)
+    survey_tables, survey_truth = build_survey(rng, fx, people, buying)
+    fg_tables, fg_truth = build_focus_groups(rng, fx, n_fg_sessions)
+    audit_tables, audit_truth = build_audits(rng, fx, people, n_stores_audited, audits_per_store)
+    tables = {**churn_tables, **tx_tables, **loyalty_tables, **survey_tables, **fg_tables, **audit_tables}
+    tables = {name: tables[name] for name in TABLES}
+    truth = Truth(seed, int(n_customers), fx.to_dict(), CALENDAR, churn_truth, complaint_truth, purchase_truth,
+                  pilot_truth, enrolment_truth, survey_truth, fg_truth, audit_truth,
+                  {k: int(len(v)) for k, v in tables.items()})
+    return World(tables=tables, truth=truth)
 
-    # --- customers and churn -------------------------------------------------------------
+
+CALENDAR = Calendar(str(WORLD_START.date()), str((SIGNUP_END - pd.Timedelta(days=1)).date()),
+                    str(OBSERVATION_END.date()), str(PILOT_START.date()), PILOT_WEEKS, str(ENROLMENT_START.date()),
+                    str(PANEL_START.date()), list(SURVEY_WAVES))
+
+
+def build_customers(rng: np.random.Generator, n: int, fx: Effects
+                    ) -> tuple[_People, dict[str, pd.DataFrame], ChurnTruth, ComplaintTruth]:
+    """Customers with their contracts (Cox churn with a time-varying complaint state) and complaints."""
     c = _customers(rng, n, fx)
     n_stores = len(REGIONS) * STORES_PER_REGION
     store_quality = rng.standard_normal(n_stores)
@@ -462,66 +537,68 @@ def make_world(
     # a churn on the signup day would give a zero duration: keep the day-level date consistent
     same_day = customers["churn_date"] == customers["signup_date"]
     customers.loc[same_day, "churn_date"] = customers.loc[same_day, "signup_date"] + pd.Timedelta(days=1)
-    truth["churn"] = {
-        "model": "Cox PH, Weibull baseline in months, time-varying complaint state",
-        "baseline_shape": fx.baseline_shape,
-        "baseline_scale_months": fx.baseline_scale_months,
-        "hazard_ratios": {
+    churn_truth = ChurnTruth(
+        model="Cox PH, Weibull baseline in months, time-varying complaint state",
+        baseline_shape=fx.baseline_shape,
+        baseline_scale_months=fx.baseline_scale_months,
+        hazard_ratios={
             **{f"plan[{k}]": v for k, v in fx.hr_plan.items()},
             **{f"segment[{k}]": v for k, v in fx.hr_segment.items()},
             **{f"channel[{k}]": v for k, v in fx.hr_channel.items()},
             **{f"region[{k}]": v for k, v in fx.hr_region.items()},
         },
-        "reference_levels": {"plan": fx.plan_reference, "segment": fx.segment_reference,
-                             "channel": fx.channel_reference, "region": fx.region_reference},
-        "hr_store_quality_per_sd": fx.hr_store_quality_per_sd,
-        "store_quality": dict(zip(store_names.tolist(), np.round(store_quality, 6).tolist(), strict=True)),
-        "complaint_hazard_ratios": {
-            "fast_resolved": fx.hr_complaint_fast,
-            "slow_resolved": fx.hr_complaint_slow,
-            "unresolved": fx.hr_complaint_unresolved,
-        },
-        "complaint_state_rule": "state of the most recent complaint applies from its timestamp on; "
+        reference_levels={"plan": fx.plan_reference, "segment": fx.segment_reference,
+                          "channel": fx.channel_reference, "region": fx.region_reference},
+        hr_store_quality_per_sd=fx.hr_store_quality_per_sd,
+        store_quality=dict(zip(store_names.tolist(), np.round(store_quality, 6).tolist(), strict=True)),
+        complaint_hazard_ratios={"fast_resolved": fx.hr_complaint_fast, "slow_resolved": fx.hr_complaint_slow,
+                                 "unresolved": fx.hr_complaint_unresolved},
+        complaint_state_rule="state of the most recent complaint applies from its timestamp on; "
         f"fast = resolved within {fx.fast_resolution_hours:g} hours",
-        "n_churned": int(churned.sum()),
-        "churn_rate": float(churned.mean()),
-    }
-
-    # --- complaints ------------------------------------------------------------------------
+        fast_resolution_hours=fx.fast_resolution_hours,
+        n_churned=int(churned.sum()),
+        churn_rate=float(churned.mean()),
+    )
     cu = comp["unit"]
-    complaint_ts = _to_datetime(c["signup"][cu] + comp["t"])
     complaints = pd.DataFrame(
         {
             "complaint_id": _ids("K", cu.size, width=8),
             "customer_id": customer_id[cu],
-            "opened_at": complaint_ts,
+            "opened_at": _to_datetime(c["signup"][cu] + comp["t"]),
             "type": comp["type"],
             "resolved": comp["resolved"],
             "hours_to_resolve": comp["hours"],
         }
     )
-    truth["complaints"] = {
-        "n_complaints": int(cu.size),
-        "share_resolved": float(comp["resolved"].mean()) if cu.size else float("nan"),
-        "share_fast": float(comp["fast"].mean()) if cu.size else float("nan"),
-    }
+    complaint_truth = ComplaintTruth(int(cu.size), float(comp["resolved"].mean()) if cu.size else None,
+                                     float(comp["fast"].mean()) if cu.size else None)
+    people = _People(c, customer_id, store_names, store_quality, churn, churned, complaints)
+    return people, {"customers": customers, "complaints": complaints}, churn_truth, complaint_truth
 
-    # --- purchases -------------------------------------------------------------------------
+
+def _buying(rng: np.random.Generator, people: _People, fx: Effects) -> _Buying:
+    """Latent purchase rates and lives (Pareto/NBD), spend rates, and satisfaction (a Gaussian copula with the
+    purchase-rate rank, plus segment shifts)."""
+    n, c = people.n, people.c
     pur = _purchases(rng, n, c["signup"], fx)
-    lam, nu = pur["lam"], pur["nu"]
-    mean_spend = fx.gg_p / nu  # amount ~ Gamma(shape p, rate nu)
-    # latent satisfaction: Gaussian copula with the purchase-rate rank, plus segment shifts
+    lam = pur["lam"]
     z_lam = stats.norm.ppf(np.clip(stats.gamma.cdf(lam, fx.pnbd_r, scale=1 / fx.pnbd_alpha), 1e-12, 1 - 1e-12))
     rho = fx.satisfaction_purchase_corr
     shift = np.array([fx.satisfaction_segment_shift.get(s, 0.0) for s in SEGMENTS])
     seg_pos = pd.Categorical(c["segment"], categories=SEGMENTS).codes.astype(int)
     sat = rho * z_lam + math.sqrt(1 - rho**2) * rng.standard_normal(n) + shift[seg_pos]
+    return _Buying(lam, pur["nu"], pur["death"], sat, pur["unit"], pur["t"], fx.gg_p)
 
-    tx_unit = np.concatenate([np.arange(n), pur["unit"]])
-    tx_t = np.concatenate([c["signup"], pur["t"]])
-    tx_src = np.concatenate([np.zeros(n, "int8"), np.ones(pur["unit"].size, "int8")])  # 0 first, 1 repeat
 
-    # --- loyalty pilot ---------------------------------------------------------------------
+def _loyalty_programme(rng: np.random.Generator, people: _People, buying: _Buying, fx: Effects) -> _Programme:
+    """The randomized pilot and the open enrolment (heavier buyers self-select), with members' extra purchases."""
+    n, c, churn, churned = people.n, people.c, people.churn, people.churned
+    lam, nu, mean_spend = buying.lam, buying.nu, buying.mean_spend
+    tx_unit = np.concatenate([np.arange(n), buying.unit])
+    tx_t = np.concatenate([c["signup"], buying.t])
+    tx_src = np.concatenate([np.zeros(n, "int8"), np.ones(buying.unit.size, "int8")])  # 0 first, 1 repeat
+
+    # randomized pilot
     p0, p1 = _days(PILOT_START), _days(PILOT_START) + PILOT_WEEKS * DAYS_PER_WEEK
     bought_2023 = np.zeros(n, bool)
     in_2023 = (tx_t >= _days(pd.Timestamp("2023-01-01"))) & (tx_t < p0)
@@ -530,10 +607,9 @@ def make_world(
     eligible = np.flatnonzero(bought_2023 & contract_active)
     pilot = np.sort(rng.choice(eligible, int(round(fx.pilot_share * eligible.size)), replace=False))
     arm = np.where(rng.random(pilot.size) < 0.5, "loyalty", "control")
-    alive_weeks = np.clip(np.minimum(pur["death"][pilot], p1) - p0, 0, None) / DAYS_PER_WEEK
+    alive_weeks = np.clip(np.minimum(buying.death[pilot], p1) - p0, 0, None) / DAYS_PER_WEEK
     extra_rate = fx.loyalty_uplift * lam[pilot] / DAYS_PER_WEEK
-    x_unit, x_t = _poisson_process(rng, extra_rate, np.full(pilot.size, p0),
-                                   np.minimum(pur["death"][pilot], p1))
+    x_unit, x_t = _poisson_process(rng, extra_rate, np.full(pilot.size, p0), np.minimum(buying.death[pilot], p1))
     x_amount = _amounts(rng, fx.gg_p, nu[pilot][x_unit])
     extra_spend = np.bincount(x_unit, weights=x_amount, minlength=pilot.size)
     extra_visits = np.bincount(x_unit, minlength=pilot.size)
@@ -543,13 +619,13 @@ def make_world(
     tx_src = np.concatenate([tx_src, np.full(int(treated[x_unit].sum()), 2, "int8")])
     expected_effect = fx.loyalty_uplift * lam[pilot] * alive_weeks * mean_spend[pilot]
 
-    # --- open enrolment (heavier buyers self-select) --------------------------------------
+    # open enrolment
     e0 = _days(ENROLMENT_START)
     panel_start, panel_end = _days(PANEL_START), _days(OBSERVATION_END) + 1.0
     in_pilot = np.zeros(n, bool)
     in_pilot[pilot] = True
     # population: outside the pilot, purchase life spanning the whole panel window, signed up before it
-    population = np.flatnonzero(~in_pilot & (pur["death"] > panel_end) & (c["signup"] < panel_start))
+    population = np.flatnonzero(~in_pilot & (buying.death > panel_end) & (c["signup"] < panel_start))
     heavy = np.log(lam[population] * mean_spend[population])
     heavy_z = (heavy - heavy.mean()) / (heavy.std() or 1.0)
     lin = fx.enrolment_selection * heavy_z
@@ -565,12 +641,22 @@ def make_world(
     weeks_per_month = DAYS_PER_MONTH / DAYS_PER_WEEK
     att_month = fx.loyalty_uplift * float(np.mean(lam[members] * mean_spend[members])) * weeks_per_month
     ate_month = fx.loyalty_uplift * float(np.mean(lam[population] * mean_spend[population])) * weeks_per_month
+    return _Programme(pilot, arm, expected_effect, extra_spend, extra_visits, population, member, enrol_day,
+                      att_month, ate_month, (tx_unit, tx_t, tx_src))
 
-    # --- transactions table: amounts, returns and zero rows --------------------------------
+
+def build_transactions(rng: np.random.Generator, people: _People, buying: _Buying, programme: _Programme,
+                       fx: Effects) -> tuple[dict[str, pd.DataFrame], PurchaseTruth, tuple[np.ndarray, ...]]:
+    """The transaction log: every purchase with its amount, plus returns and zero-amount rows as noise.
+
+    Also returns the events (customer index, day, amount, kind) the loyalty tables are summed from.
+    """
+    tx_unit, tx_t, tx_src = programme.events
     order = np.lexsort((tx_t, tx_unit))
     tx_unit, tx_t, tx_src = tx_unit[order], tx_t[order], tx_src[order]
-    amount = _amounts(rng, fx.gg_p, nu[tx_unit])
+    amount = _amounts(rng, fx.gg_p, buying.nu[tx_unit])
     amount = np.maximum(amount, 0.01)
+    panel_end = _days(OBSERVATION_END) + 1.0
     is_return = rng.random(tx_unit.size) < fx.p_return
     ret_t = tx_t[is_return] + 1 + rng.random(int(is_return.sum())) * 20
     ret_ok = ret_t < panel_end
@@ -584,7 +670,7 @@ def make_world(
     transactions = pd.DataFrame(
         {
             "transaction_id": _ids("T", all_unit.size, width=9),
-            "customer_id": customer_id[all_unit[order]],
+            "customer_id": people.customer_id[all_unit[order]],
             "timestamp": _to_datetime(all_t[order]),
             "amount": all_amount[order],
         }
@@ -592,27 +678,30 @@ def make_world(
     kinds = all_kind[order]
     pure_end = _days(PILOT_START)
     repeat_pure = (tx_src == 1) & (tx_t < pure_end)
-    truth["purchases"] = {
-        "model": "Pareto/NBD (weeks) with Gamma-Gamma spend; first purchase at signup",
-        "pareto_nbd_params": {"r": fx.pnbd_r, "alpha": fx.pnbd_alpha, "s": fx.pnbd_s, "beta": fx.pnbd_beta},
-        "gamma_gamma_params": {"p": fx.gg_p, "q": fx.gg_q, "v": fx.gg_gamma},
-        "pure_process_until": str(PILOT_START.date()),
-        "n_repeat_transactions_before_pilot": int(repeat_pure.sum()),
-        "share_alive_at_pilot_start": float(np.mean(pur["death"] > pure_end)),
-        "mean_purchase_rate_per_week": float(lam.mean()),
-        "rows_by_kind": {
-            "first": int((kinds == 0).sum()),
-            "repeat": int((kinds == 1).sum()),
-            "loyalty_pilot_extra": int((kinds == 2).sum()),
-            "loyalty_member_extra": int((kinds == 3).sum()),
-            "return": int((kinds == 4).sum()),
-            "zero_amount": int((kinds == 5).sum()),
-        },
-        "rule": "returns (amount < 0) and zero amounts are noise: drop them to recover the parameters",
-        "satisfaction_purchase_rank_corr": rho,
-    }
+    truth = PurchaseTruth(
+        model="Pareto/NBD (weeks) with Gamma-Gamma spend; first purchase at signup",
+        pareto_nbd_params={"r": fx.pnbd_r, "alpha": fx.pnbd_alpha, "s": fx.pnbd_s, "beta": fx.pnbd_beta},
+        gamma_gamma_params={"p": fx.gg_p, "q": fx.gg_q, "v": fx.gg_gamma},
+        pure_process_until=str(PILOT_START.date()),
+        n_repeat_transactions_before_pilot=int(repeat_pure.sum()),
+        share_alive_at_pilot_start=float(np.mean(buying.death > pure_end)),
+        mean_purchase_rate_per_week=float(buying.lam.mean()),
+        rows_by_kind={name: int((kinds == k).sum()) for k, name in enumerate(
+            ("first", "repeat", "loyalty_pilot_extra", "loyalty_member_extra", "return", "zero_amount"))},
+        rule="returns (amount < 0) and zero amounts are noise: drop them to recover the parameters",
+        satisfaction_purchase_rank_corr=fx.satisfaction_purchase_corr,
+    )
+    return {"transactions": transactions}, truth, (all_unit, all_t, all_amount, all_kind)
 
-    # --- loyalty tables --------------------------------------------------------------------
+
+def build_loyalty(people: _People, buying: _Buying, programme: _Programme, events: tuple[np.ndarray, ...],
+                  fx: Effects) -> tuple[dict[str, pd.DataFrame], PilotTruth, EnrolmentTruth]:
+    """The pilot's customer table, the open enrolment's members table and its monthly panel."""
+    n, c, churn, churned, customer_id = people.n, people.c, people.churn, people.churned, people.customer_id
+    pilot, arm, population, member, enrol_day = (programme.pilot, programme.arm, programme.population,
+                                                 programme.member, programme.enrol_day)
+    all_unit, all_t, all_amount, all_kind = events
+    p0, p1 = _days(PILOT_START), _days(PILOT_START) + PILOT_WEEKS * DAYS_PER_WEEK
     pre0 = p0 - 52 * DAYS_PER_WEEK
     real = (all_kind == 0) | (all_kind == 1) | (all_kind == 2) | (all_kind == 3)
     spend_pre = _window_sum(all_unit[real], all_t[real], all_amount[real], n, pre0, p0)
@@ -632,18 +721,19 @@ def make_world(
             "retained": (c["signup"][pilot] + np.where(churned[pilot], churn[pilot], np.inf) > p1).astype(int),
         }
     )
-    truth["loyalty_pilot"] = {
-        "arms": {"control": "control", "treatment": "loyalty"},
-        "n_units": int(pilot.size),
-        "uplift_purchase_rate": fx.loyalty_uplift,
-        "true_ate_spend": float(expected_effect.mean()) if pilot.size else float("nan"),
-        "realized_sate_spend": float(extra_spend.mean()) if pilot.size else float("nan"),
-        "realized_sate_visits": float(extra_visits.mean()) if pilot.size else float("nan"),
-        "estimand": "mean over pilot customers of extra 13-week spend (expected given latent rates)",
-        "retention_effect": 0.0,
-        "cost_per_member_month": fx.cost_per_member_month,
-        "margin": fx.margin,
-    }
+    pilot_truth = PilotTruth(
+        arms={"control": "control", "treatment": "loyalty"},
+        n_units=int(pilot.size),
+        uplift_purchase_rate=fx.loyalty_uplift,
+        true_ate_spend=float(programme.expected_effect.mean()) if pilot.size else None,
+        realized_sate_spend=float(programme.extra_spend.mean()) if pilot.size else None,
+        realized_sate_visits=float(programme.extra_visits.mean()) if pilot.size else None,
+        estimand="mean over pilot customers of extra 13-week spend (expected given latent rates)",
+        retention_effect=0.0,
+        cost_per_member_month=fx.cost_per_member_month,
+        margin=fx.margin,
+    )
+    e0 = _days(ENROLMENT_START)
     pre_e0 = e0 - 365.25
     members_tbl = pd.DataFrame(
         {
@@ -661,57 +751,26 @@ def make_world(
     )
     loyalty_panel = _monthly_panel(all_unit[real], all_t[real], all_amount[real], population, customer_id)
     members_n = int(member.sum())
-    post_months = (panel_end - enrol_day[member]) / DAYS_PER_MONTH
-    profit = fx.margin * att_month - fx.cost_per_member_month
-    truth["loyalty_enrolment"] = {
-        "population": "customers outside the pilot whose purchase life spans the panel window",
-        "n_population": int(population.size),
-        "n_members": members_n,
-        "selection": f"log-odds of joining rise {fx.enrolment_selection} per SD of log expected spend",
-        "true_att_spend_per_month": att_month,
-        "true_ate_spend_per_month": ate_month,
-        "naive_gap_expectation_note": "members are heavier buyers: naive gap > ATT",
-        "cost_per_member_month": fx.cost_per_member_month,
-        "margin": fx.margin,
-        "true_profit_per_member_month": profit,
-        "true_roi": profit / fx.cost_per_member_month if fx.cost_per_member_month else float("nan"),
-        "pays_off": bool(profit > 0),
-        "mean_post_months": float(post_months.mean()) if members_n else float("nan"),
-        "parallel_trends": "hold by construction (stationary purchase rates in the population)",
-    }
-
-    # --- survey ---------------------------------------------------------------------------
-    survey, invitations, items, margins, survey_truth = _survey(rng, fx, c, customer_id, sat, lam, churn, complaints)
-    truth["survey"] = survey_truth
-
-    # --- focus groups ---------------------------------------------------------------------
-    transcripts, codes, codebook, fg_truth = _focus_groups(rng, fx, n_fg_sessions)
-    truth["focus_groups"] = fg_truth
-
-    # --- audits ---------------------------------------------------------------------------
-    audits, criteria, audit_truth = _audits(rng, fx, store_names, store_quality, n_stores_audited,
-                                            audits_per_store)
-    truth["audits"] = audit_truth
-
-    tables = {
-        "customers": customers,
-        "transactions": transactions,
-        "complaints": complaints,
-        "loyalty_pilot": loyalty_pilot,
-        "loyalty_members": members_tbl,
-        "loyalty_panel": loyalty_panel,
-        "survey_responses": survey,
-        "survey_invitations": invitations,
-        "survey_items": items,
-        "survey_margins": margins,
-        "fg_transcripts": transcripts,
-        "fg_codes": codes,
-        "fg_codebook": codebook,
-        "audits": audits,
-        "audit_criteria": criteria,
-    }
-    truth["rows"] = {k: int(len(v)) for k, v in tables.items()}
-    return World(tables=tables, truth=_jsonable(truth))
+    post_months = (_days(OBSERVATION_END) + 1.0 - enrol_day[member]) / DAYS_PER_MONTH
+    profit = fx.margin * programme.att_month - fx.cost_per_member_month
+    enrolment_truth = EnrolmentTruth(
+        population="customers outside the pilot whose purchase life spans the panel window",
+        n_population=int(population.size),
+        n_members=members_n,
+        selection=f"log-odds of joining rise {fx.enrolment_selection} per SD of log expected spend",
+        true_att_spend_per_month=programme.att_month,
+        true_ate_spend_per_month=programme.ate_month,
+        naive_gap_expectation_note="members are heavier buyers: naive gap > ATT",
+        cost_per_member_month=fx.cost_per_member_month,
+        margin=fx.margin,
+        true_profit_per_member_month=profit,
+        true_roi=profit / fx.cost_per_member_month if fx.cost_per_member_month else None,
+        pays_off=bool(profit > 0),
+        mean_post_months=float(post_months.mean()) if members_n else None,
+        parallel_trends="hold by construction (stationary purchase rates in the population)",
+    )
+    tables = {"loyalty_pilot": loyalty_pilot, "loyalty_members": members_tbl, "loyalty_panel": loyalty_panel}
+    return tables, pilot_truth, enrolment_truth
 
 
 def _window_sum(unit, t, weights, n, start, end) -> np.ndarray:
@@ -763,7 +822,12 @@ SURVEY_TEXT = {
 }
 
 
-def _survey(rng, fx: Effects, c, customer_id, sat, lam, churn, complaints):
+def build_survey(rng: np.random.Generator, fx: Effects, people: _People, buying: _Buying
+                 ) -> tuple[dict[str, pd.DataFrame], SurveyTruth]:
+    """Survey waves: invitations, answers (touchpoints, attributes, satisfaction, loyalty, NPS, experiences),
+    the item dictionary and population margins; respondents skew satisfied (positivity bias)."""
+    c, customer_id, churn, complaints = people.c, people.customer_id, people.churn, people.complaints
+    sat, lam = buying.sat, buying.lam
     n = len(customer_id)
     waves = [pd.Timestamp(w) for w in SURVEY_WAVES]
     rows = []
@@ -876,7 +940,7 @@ def _survey(rng, fx: Effects, c, customer_id, sat, lam, churn, complaints):
     margins = seg_counts.rename("share").reset_index()
     margins.columns = ["segment", "region", "share"]
     margins["share"] = margins["share"].round(8)
-    truth = {
+    truth = SurveyTruth(**{
         "n_invited": int(invited_total),
         "n_responses": int(len(survey)),
         "response_rate": float(len(survey) / invited_total) if invited_total else float("nan"),
@@ -906,8 +970,10 @@ def _survey(rng, fx: Effects, c, customer_id, sat, lam, churn, complaints):
         "segment_satisfaction_shift": fx.satisfaction_segment_shift,
         "worst_service_segment": min(fx.satisfaction_segment_shift, key=fx.satisfaction_segment_shift.get),
         "planted_pii": planted_pii,
-    }
-    return survey, pd.concat(invitations, ignore_index=True), items, margins, truth
+    })
+    tables = {"survey_responses": survey, "survey_invitations": pd.concat(invitations, ignore_index=True),
+              "survey_items": items, "survey_margins": margins}
+    return tables, truth
 
 
 NPS_INTERCEPT = -4.0
@@ -985,7 +1051,9 @@ CODEBOOK = (
 FILLER = ("Yes, I agree.", "Hmm, hard to say.", "Да, согласен.", "Well, it depends.", "Можно я добавлю?")
 
 
-def _focus_groups(rng, fx: Effects, n_sessions: int):
+def build_focus_groups(rng: np.random.Generator, fx: Effects, n_sessions: int
+                       ) -> tuple[dict[str, pd.DataFrame], FocusGroupTruth]:
+    """Focus-group transcripts (personal data in the introductions), two coders' codes and the codebook."""
     codebook = pd.DataFrame([(c, t, d) for c, t, d, _, _ in CODEBOOK], columns=["code", "theme", "definition"])
     prevalence = {c: p for c, _, _, _, p in CODEBOOK}
     phrases = {c: ph for c, _, _, ph, _ in CODEBOOK}
@@ -1026,7 +1094,7 @@ def _focus_groups(rng, fx: Effects, n_sessions: int):
                         codes_rows.append((session, t, coder, c))
     transcripts = pd.DataFrame(turns, columns=["session_id", "turn", "speaker", "role", "segment", "text"])
     codes = pd.DataFrame(codes_rows, columns=["session_id", "turn", "coder", "code"])
-    truth = {
+    truth = FocusGroupTruth(**{
         "n_sessions": n_sessions,
         "n_turns": int(len(transcripts)),
         "n_speakers": int(transcripts.groupby(["session_id", "speaker"]).ngroups),
@@ -1035,9 +1103,9 @@ def _focus_groups(rng, fx: Effects, n_sessions: int):
         "otherwise draws it at the code's prevalence: expected Cohen's kappa = q**2",
         "expected_kappa": {c: fx.coder_accuracy.get(c, 0.85) ** 2 for c in prevalence},
         "prevalence": prevalence,
-        "planted_pii": planted,
-    }
-    return transcripts, codes, codebook, truth
+        "planted_pii": PersonalData(**planted),
+    })
+    return {"fg_transcripts": transcripts, "fg_codes": codes, "fg_codebook": codebook}, truth
 
 
 AUDIT_CRITERIA = (
@@ -1053,7 +1121,10 @@ AUDIT_CRITERIA = (
 )
 
 
-def _audits(rng, fx: Effects, store_names, store_quality, n_stores, per_store):
+def build_audits(rng: np.random.Generator, fx: Effects, people: _People, n_stores: int | None, per_store: int
+                 ) -> tuple[dict[str, pd.DataFrame], AuditTruth]:
+    """Mystery-shopper audits of the stores (quality drives passing), some scored by two auditors."""
+    store_names, store_quality = people.store_names, people.store_quality
     n_stores = len(store_names) if n_stores is None else min(n_stores, len(store_names))
     criteria = pd.DataFrame(
         [(c, k, w, m, "1-5" if k == "scale" else "pass/fail") for c, k, w, m, _ in AUDIT_CRITERIA],
@@ -1100,7 +1171,7 @@ def _audits(rng, fx: Effects, store_names, store_quality, n_stores, per_store):
                     rows.append((audit_id, store_names[s], _to_date(np.array([day]))[0], crit, kind, score, r))
     audits = pd.DataFrame(rows, columns=["audit_id", "unit", "date", "criterion", "kind", "score", "auditor"])
     var_true = 0.5**2 * float(np.var(store_quality[:n_stores])) + 0.6**2
-    truth = {
+    truth = AuditTruth(**{
         "n_audits": audit_no,
         "n_units": n_stores,
         "share_full_compliance_expected": float(np.mean(p_full)) if p_full else float("nan"),
@@ -1111,20 +1182,8 @@ def _audits(rng, fx: Effects, store_names, store_quality, n_stores, per_store):
         "binary_flip_rate": flip,
         "scale_icc_expected": var_true / (var_true + fx.auditor_noise_sd**2),
         "share_double_scored": 0.25,
-    }
-    return audits, criteria, truth
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
+    })
+    return {"audits": audits, "audit_criteria": criteria}, truth
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1147,14 +1206,15 @@ def write_world(world: World, directory: str | Path, fmt: str = "csv") -> dict[s
             df.to_csv(path, index=False, date_format="%Y-%m-%d %H:%M:%S" if name in (
                 "transactions", "complaints") else "%Y-%m-%d", lineterminator="\n")
         paths[name] = path
-    (directory / "truth.json").write_text(json.dumps(world.truth, indent=2, sort_keys=True) + "\n")
+    (directory / "truth.json").write_text(json.dumps(world.truth.to_json(), indent=2, sort_keys=True) + "\n")
     return paths
 
 
 def world_fingerprint(seed: int, n_customers: int, effects: dict[str, Any] | None) -> str:
     from cxresearch import __version__
 
-    code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()  # a changed generator means a new world
+    # a changed generator (or truth record) means a new world
+    code = hashlib.sha256(Path(__file__).read_bytes() + Path(truth_module.__file__).read_bytes()).hexdigest()
     payload = json.dumps({"v": __version__, "code": code, "seed": seed, "n": n_customers,
                           "effects": Effects.from_overrides(effects).to_dict()}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
@@ -1188,6 +1248,7 @@ def ensure_world(
     return {**expected, "truth": target / "truth.json"}
 
 
-def load_truth(paths: dict[str, Path]) -> dict[str, Any]:
-    return json.loads(Path(paths["truth"]).read_text())
+def load_truth(paths: dict[str, Path]) -> Truth:
+    """The planted values written beside a world's tables."""
+    return Truth.from_json(json.loads(Path(paths["truth"]).read_text()))
 

@@ -13,3 +13,15 @@ def clean_labels():
     LABELS.reset()
     yield LABELS
     LABELS.reset()
+
+
+@pytest.fixture
+def clean_fits():
+    """The global FITS log, empty during the test and restored to what it held before."""
+    from cxresearch.fits import FITS
+
+    saved = list(FITS.fits)
+    FITS.reset()
+    yield FITS
+    FITS.reset()
+    FITS.fits.extend(saved)

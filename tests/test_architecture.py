@@ -19,7 +19,7 @@ LAYERS = [
     # 1 inputs: reading, parsing, contracts, the exclusion ledger
     {"io", "contracts"},
     # 2 data sources: where a run's tables come from (the synthetic world is one of them)
-    {"sources", "synth"},
+    {"sources", "synth", "truth"},
     # 3 analyses: DataFrames in, typed results out
     {"churn", "clv", "payoff", "survey", "focus_groups", "audits", "overview"},
     # 4 results and reports
@@ -66,7 +66,7 @@ def test_no_module_imports_a_higher_layer():
 
 def test_analyses_import_neither_each_other_nor_the_generator():
     bad = [f"{m} imports {d}" for m, deps in graph().items() if m in ANALYSES
-           for d in sorted(deps) if d in ANALYSES or d in ("synth", "sources")]
+           for d in sorted(deps) if d in ANALYSES or d in ("synth", "sources", "truth")]
     assert not bad, bad
 
 
@@ -112,3 +112,13 @@ def test_notebooks_are_thin():
         assert not defs and not lambdas, f"{path.stem} defines {defs or 'lambdas'}: move them into cxresearch"
         total += sum(1 for line in code.splitlines() if line.strip() and not line.strip().startswith("#"))
     assert total <= 600, f"notebooks hold {total} code lines (at most 600): move logic into cxresearch"
+
+
+def test_analyses_never_read_the_planted_truth():
+    """Only ``checks`` reads a synthetic world's truth; analyses take planted values as plain numbers."""
+    bad = []
+    for name in sorted(ANALYSES):
+        tree = ast.parse((PACKAGE / f"{name}.py").read_text(encoding="utf-8"))
+        bad += [f"{name}.py:{n.lineno} reads .truth" for n in ast.walk(tree)
+                if isinstance(n, ast.Attribute) and n.attr == "truth"]
+    assert not bad, bad

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from cxresearch import audits as au
-from cxresearch import sources
+from cxresearch import checks, sources
 from cxresearch.io import InputError, Ledger
 from cxresearch.results import Results
 from cxresearch.stats import Claim
@@ -64,7 +64,7 @@ def test_undefined_icc_is_nan():
 def test_planted_compliance_is_recovered():
     world = make_world(5000, seed=8, audits_per_store=40)
     full = au.full_compliance(au.primary_scores(world["audits"]), world["audit_criteria"])
-    assert full.ci_low <= world.truth["audits"]["share_full_compliance_observed"] <= full.ci_high
+    assert full.ci_low <= world.truth.audits.share_full_compliance_observed <= full.ci_high
 
 
 def test_audit_score_uses_each_criterion_scale():
@@ -146,8 +146,14 @@ def test_correlation_not_estimable_cases():
 
 def test_synthetic_source_loads_customers_and_truth():
     ledger = Ledger()
-    data = au.load(sources.synthetic_world(TABLES, n_customers=300, seed=4), ledger)
-    assert data.customers is not None and data.planted_compliance is not None and data.auditors >= 2
+    source = sources.synthetic_world(TABLES, n_customers=300, seed=4)
+    data = au.load(source, ledger)
+    assert data.customers is not None and data.auditors >= 2
+    planted = checks.audit_compliance(source.truth)
+    assert planted == source.truth.audits.share_full_compliance_observed and checks.audit_compliance(None) is None
+    full = au.full_compliance(data.audits, data.criteria)
+    assert "planted" in checks.audit_notes(source.truth, full)[0]["template"]
+    assert checks.audit_notes(None, full)[0]["template"].startswith("Not synthetic data")
     assert [i["table"] for i in ledger.inputs] == list(TABLES)
 
 

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cxresearch import churn, contracts, sources
+from cxresearch import checks, churn, contracts, sources
+from cxresearch.design import design_matrix, formula_of
 from cxresearch.errors import NotEstimable, ParameterError
 from cxresearch.io import InputError, Ledger, read_table
 from cxresearch.runner import RunSpec, run_notebook
@@ -35,7 +36,7 @@ def fit_full(paths):
 def test_planted_hazard_ratios_inside_simultaneous_intervals():
     paths = ensure_world(n_customers=5000)
     _, tv = fit_full(paths)
-    check = churn.truth_check(tv, load_truth(paths))
+    check = checks.churn_check(tv, load_truth(paths))
     assert len(check) == 14
     assert check["inside simultaneous CI"].all(), check
     assert check["inside 95% CI"].mean() >= 0.85
@@ -47,7 +48,7 @@ def test_hazard_ratio_intervals_cover_about_95_percent(tmp_path):
         world = make_world(n_customers=3000, seed=100 + seed)
         paths = write_world(world, tmp_path / str(seed))
         _, tv = fit_full(paths)
-        inside += list(churn.truth_check(tv, world.truth)["inside 95% CI"])
+        inside += list(checks.churn_check(tv, world.truth)["inside 95% CI"])
     coverage = float(np.mean(inside))
     assert 0.88 <= coverage <= 1.0, coverage  # 168 intervals; 95% expected, 4 SD below is 0.88
 
@@ -105,7 +106,7 @@ def test_time_varying_fit_agrees_with_lifelines():
     st, tv = fit_full(paths)
     comp = read_table(paths["complaints"], contracts.COMPLAINTS, ledger=Ledger())
     ep = churn.complaint_episodes(st, comp)
-    x, _ = churn.design(st)
+    x = design_matrix(st.data, formula_of(COVARIATES)).X
     long = ep.merge(pd.concat([st.data[["id"]], x], axis=1), on="id")
     for s in ("fast", "slow", "unresolved"):
         long[s] = (long["state"] == s).astype(float)
@@ -145,7 +146,8 @@ def agreement(path: Path, duration: str, event: str, event_value: str, group: st
     ours = churn.logrank(churn.groups_of(st)[0])
     assert math.isclose(ours["chi2"], direct.test_statistic, rel_tol=1e-9)
     assert ours["df"] == direct.degrees_of_freedom
-    x, refs = churn.design(st)
+    d = design_matrix(st.data, formula_of(covariates))
+    x, refs = d.X, d.references
     cox = churn.fit_cox(st).hazard_ratios.set_index("term")
     df = pd.concat([st.data[["duration", "event"]], x], axis=1)
     # lifelines' default stops on a 1e-9 relative change of the log-likelihood; ours only when a Newton step
@@ -429,13 +431,102 @@ def test_claims_break_ties_deterministically():
     summary = pd.DataFrame({"group": ["a", "b", "c"], "customers": [50, 40, 40]})
     diffs = pd.DataFrame({"group": ["c", "b"], "reference": ["a", "a"], "difference": [-1.0, 1.0],
                           "ci_low": [-1.5, 0.5], "ci_high": [-0.5, 1.5]})
-    claim = churn.groups_claim(diffs, summary, {"p": 0.01}, "segment", 12, "months")
+    claim = churn.groups_claim(diffs, summary, {"p_value": 0.01}, "segment", 12, "months")
     assert "(c vs a" in claim.test and claim.n == 40  # equal |difference|: first row label wins
-    again = churn.groups_claim(diffs.iloc[::-1], summary, {"p": 0.01}, "segment", 12, "months")
+    again = churn.groups_claim(diffs.iloc[::-1], summary, {"p_value": 0.01}, "segment", 12, "months")
     assert "(c vs a" in again.test
     service = pd.DataFrame({"segment": ["x", "w"], "responses": [9, 9], "service_score": [3.2, 3.2]})
     assert churn.worst_segment(service) == "w"
     assert churn.worst_segment(service.iloc[::-1]) == "w"
+
+
+# ---------------------------------------------------------------------------------------------
+# one design-matrix builder and p_value keys (issue 12)
+
+
+def mixed_table(n: int = 800, seed: int = 11) -> churn.SurvivalTable:
+    """Text, number and true/false covariates; ``vip`` (mostly true) triples the rate of leaving."""
+    rng = np.random.default_rng(seed)
+    plan = rng.choice(["monthly", "annual", "two_year"], n, p=[0.5, 0.3, 0.2])
+    spend = rng.normal(50, 10, n)
+    vip = rng.random(n) < 0.7
+    rate = 0.05 * np.exp(np.log(3.0) * vip + np.where(plan == "annual", np.log(0.6), 0.0) + 0.01 * (spend - 50))
+    t, c = rng.exponential(1 / rate), rng.uniform(5, 40, n)
+    data = pd.DataFrame({"id": [f"c{i}" for i in range(n)], "duration": np.minimum(t, c),
+                         "event": (t <= c).astype(int), "plan": plan, "spend": spend, "vip": vip})
+    return churn.SurvivalTable(data, "months", "plan", ["plan", "spend", "vip"], "id")
+
+
+def test_a_true_false_covariate_enters_as_one_0_1_term():
+    st = churn.fold_small_groups(mixed_table(), 5)
+    assert st.data["vip"].dtype == bool and "vip" not in st.folded and st.covariates == ["plan", "spend", "vip"]
+    cox = churn.fit_cox(st)
+    terms = list(cox.hazard_ratios["term"])
+    assert "vip" in terms and not any(t.startswith("vip[") for t in terms)  # not "vip[False]" against "True"
+    assert "vip" not in cox.references and cox.references == {"plan": "monthly"}
+    vip = cox.hazard_ratios.set_index("term").loc["vip"]
+    assert vip["ci_low"] < 3.0 < vip["ci_high"] and vip["ci_low"] > 1  # true vs false, though true is more common
+    assert churn.term_label("vip") == "vip (per 1 more)"
+    # used as the groups too: the groups go to a copy, the covariate stays 0/1
+    both = churn.fold_small_groups(churn.SurvivalTable(mixed_table().data, "months", "vip", ["plan", "vip"]), 5)
+    assert both.group_col == "vip (group)" and set(both.data["vip (group)"]) == {"True", "False"}
+    assert list(churn.covariate_design(both).X.columns) == ["plan[annual]", "plan[two_year]", "vip"]
+    # a side with fewer than min_group_size customers folds both sides: the covariate is left out
+    few = mixed_table().data.assign(vip=False)
+    few.loc[:2, "vip"] = True
+    small = churn.fold_small_groups(churn.SurvivalTable(few, "months", None, ["plan", "vip"]), 5)
+    assert "vip" in small.dropped and small.folded["vip"] == ["False", "True"]
+
+
+def test_cox_design_is_the_one_builders_matrix():
+    """The models' matrix is design_matrix's X for a mixed text/number/true-false table, and the Cox fit on it
+    equals a tight lifelines fit on that X."""
+    from lifelines import CoxPHFitter
+
+    st = churn.fold_small_groups(mixed_table(), 5)
+    d = design_matrix(st.data, "plan + spend + vip")
+    ours = churn.covariate_design(st)
+    pd.testing.assert_frame_equal(ours.X, d.X)
+    assert ours.terms == ["plan[annual]", "plan[two_year]", "spend", "vip"] and ours.references == d.references
+    assert set(d.X["vip"]) == {0.0, 1.0}
+    cox = churn.fit_cox(st)
+    assert cox.design_columns == d.terms and cox.references == d.references
+    ref = CoxPHFitter().fit(pd.concat([st.data[["duration", "event"]], d.X], axis=1), "duration", "event",
+                            fit_options=churn.COX_OPTIONS)
+    hr = cox.hazard_ratios.set_index("term")["hr"]
+    for term, coef in ref.params_.items():
+        assert math.isclose(hr[term], math.exp(coef), rel_tol=1e-9), term
+    # constant and all-missing covariates are left out before the design is built
+    data = st.data.assign(same="x", empty=np.nan)
+    folded = churn.fold_small_groups(churn.SurvivalTable(data, "months", None, ["plan", "same", "empty", "vip"]), 5)
+    assert folded.dropped == ["same", "empty"]
+    assert list(churn.fit_cox(folded).hazard_ratios["term"]) == ["plan[annual]", "plan[two_year]", "vip"]
+
+
+def test_the_penalised_retry_keeps_the_design_terms(monkeypatch):
+    check = churn._check_lifelines
+    monkeypatch.setattr(churn, "_check_lifelines",
+                        lambda f, df: check(f, df) if churn.is_penalised(f) else "refused for this test")
+    cox = churn.fit_cox(churn.fold_small_groups(mixed_table(), 5))
+    assert churn.is_penalised(cox.fitter)
+    assert list(cox.hazard_ratios["term"]) == ["plan[annual]", "plan[two_year]", "spend", "vip"]
+
+
+def test_p_values_are_named_p_value_everywhere(clean_labels):
+    from cxresearch import display
+
+    st = churn.fold_small_groups(mixed_table(), 5)
+    cox = churn.fit_cox(st)
+    life = churn.lifetimes(st, 24)
+    frames = {"hazard ratios": cox.hazard_ratios, "PH test": cox.ph_test, "pairwise": life.pairwise,
+              "RMST differences": life.differences,
+              "vs worst": churn.hazard_vs_segment(st, "plan", "monthly")}
+    for name, frame in frames.items():
+        assert "p_value" in frame.columns and "p" not in frame.columns, name
+    assert set(life.logrank) == {"chi2", "df", "p_value"}
+    assert set(frames["vs worst"]["segment"]) == {"annual", "two_year"}  # levels, not "plan[annual]"
+    assert "p-value" in repr(display.table(churn.hazard_table(cox.hazard_ratios)))
+    assert "p-value (Holm)" in repr(display.table(churn.ph_table(cox.ph_test)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,13 +555,13 @@ def test_model_terms_read_as_plain_words(clean_labels):
     assert cox.references == {"plan": "monthly"}  # the most common level, exposed for the notebook
     display.use_labels({"two_year": "two-year contract"}, references=cox.references)
     shown = churn.hazard_table(cox.hazard_ratios)
-    assert list(shown.columns) == ["factor", "hazard ratio", "ci_low", "ci_high", "p-value"]
+    assert list(shown.columns) == ["factor", "hazard ratio", "ci_low", "ci_high", "p_value"]
     assert set(shown["factor"]) == {"plan: annual vs monthly", "plan: two-year contract vs monthly",
                                     "spend (per 1 more)"}
     text = repr(display.table(shown))
     assert "95% CI" in text and "ci_low" not in text and not RAW.search(text)
     states = pd.DataFrame({"term": ["fast", "unresolved", "fast vs slow"], "hr": [0.6, 2.0, 0.5],
-                           "ci_low": [0.5, 1.5, 0.4], "ci_high": [0.7, 2.5, 0.6], "p": [0.01, 0.001, 0.02]})
+                           "ci_low": [0.5, 1.5, 0.4], "ci_high": [0.7, 2.5, 0.6], "p_value": [0.01, 0.001, 0.02]})
     assert list(churn.hazard_table(states)["factor"]) == [
         "complaint resolved fast vs no complaint", "complaint unresolved vs no complaint",
         "complaint resolved fast vs slowly"]
@@ -480,28 +571,28 @@ def test_model_terms_read_as_plain_words(clean_labels):
 
 def test_claims_carry_units_meanings_and_comparable_truth(clean_labels):
     tv = pd.DataFrame({"term": ["fast", "slow", "unresolved", "fast vs slow"], "hr": [0.64, 1.4, 2.1, 0.46],
-                       "ci_low": [0.57, 1.2, 1.9, 0.4], "ci_high": [0.72, 1.6, 2.4, 0.55], "p": [1e-6] * 4})
+                       "ci_low": [0.57, 1.2, 1.9, 0.4], "ci_high": [0.72, 1.6, 2.4, 0.55], "p_value": [1e-6] * 4})
     episodes = pd.DataFrame({"id": ["a", "b", "c", "d"] * 10, "state": ["fast", "slow", "unresolved", "none"] * 10})
-    truth = {"effects": {"fast_resolution_hours": 24.0},
-             "churn": {"complaint_hazard_ratios": {"fast_resolved": 0.7, "slow_resolved": 1.4, "unresolved": 2.2}}}
-    claims = {c.id: c for c in churn.complaint_claims(tv, episodes, 40, 24, truth)}
+    truth = load_truth(ensure_world(n_customers=300))  # planted 0.7, 1.4 and 2.2 within 24 hours
+    claims = {c.id: c for c in churn.complaint_claims(tv, episodes, 40, 24, checks.churn_states(truth, 24))}
     fast = claims["service_recovery"]
     assert fast.unit == "rate ratio" and fast.truth == 0.7
     assert fast.meaning.startswith("Below 1×") and "0.64× the rate of those without a complaint" in fast.meaning
     assert claims["unresolved_complaints_raise_churn"].meaning.startswith("Above 1×")
     assert claims["fast_resolution_beats_slow"].truth == pytest.approx(0.5)
     # another definition of "fast" than the planted one: nothing comparable to check against
-    assert all(c.truth is None for c in churn.complaint_claims(tv, episodes, 40, 48, truth))
+    assert checks.churn_states(truth, 48) == {} and checks.churn_states(None, 24) == {}
+    assert all(c.truth is None for c in churn.complaint_claims(tv, episodes, 40, 48, checks.churn_states(truth, 48)))
     assert all(c.truth is None for c in churn.complaint_claims(tv, episodes, 40, 24, None))
     summary = pd.DataFrame({"group": ["mass", "value"], "customers": [50, 40]})
     diffs = pd.DataFrame({"group": ["value"], "reference": ["mass"], "difference": [-1.78], "ci_low": [-2.29],
                           "ci_high": [-1.27]})
-    groups = churn.groups_claim(diffs, summary, {"p": 0.001}, "customer_segment", 24, "months")
+    groups = churn.groups_claim(diffs, summary, {"p_value": 0.001}, "customer_segment", 24, "months")
     assert groups.unit == "months" and groups.verdict == "supported"
     assert groups.meaning.startswith("Negative: customers in the value group stay 1.8 months less")
     assert "customer segment" in groups.claim and not RAW.search(groups.claim + groups.test)
     service = pd.DataFrame({"segment": ["value", "mass"], "responses": [30, 40], "service_score": [3.0, 3.5]})
-    vs = pd.DataFrame({"segment": ["mass"], "hr": [0.7], "ci_low": [0.6], "ci_high": [0.8], "p": [0.001],
+    vs = pd.DataFrame({"segment": ["mass"], "hr": [0.7], "ci_low": [0.6], "ci_high": [0.8], "p_value": [0.001],
                        "customers": [50]})
     worst = churn.worst_served_claim(service, vs, "value", "segment", 90)
     assert worst.unit == "rate ratio" and worst.truth is None  # the segment-only model is not the planted one
@@ -563,7 +654,7 @@ def test_loader_takes_the_observation_end_from_the_source_and_records_in_the_giv
     source = sources.Source({"customers": Path(customers)}, defaults={"observation_end": "2024-06-30"})
     ledger = Ledger()
     inputs = churn.load_inputs(source, ledger, time_unit="days", group_col=None, covariates=[], min_group_size=1)
-    assert inputs.as_of == pd.Timestamp("2024-06-30") and inputs.truth is None and not inputs.synthetic
+    assert inputs.as_of == pd.Timestamp("2024-06-30") and not inputs.synthetic
     assert inputs.table.data["event"].tolist() == [1, 0, 0]  # c leaves after the data's own end: still a customer
     assert ledger.exclusions_frame()["rows_excluded"].tolist() == [1]  # d signed up after it
     later = churn.load_inputs(source, Ledger(), as_of="2024-12-31", time_unit="days", group_col=None, covariates=[],
@@ -586,7 +677,7 @@ def test_notebook_steps_return_typed_results_and_claims():
 
     source = sources.synthetic_world(["customers", "complaints", "survey_responses"], seed=9, n_customers=1500)
     inputs = churn.load_inputs(source, Ledger(), group_col="segment", covariates=COVARIATES)
-    assert inputs.as_of == pd.Timestamp(source.defaults["observation_end"]) and inputs.truth is source.truth
+    assert inputs.as_of == pd.Timestamp(source.defaults["observation_end"]) and inputs.synthetic
     life = churn.lifetimes(inputs.table, 24)
     drv = churn.drivers(inputs)
     par = churn.extrapolate(inputs.table, life)
@@ -594,14 +685,14 @@ def test_notebook_steps_return_typed_results_and_claims():
     service = churn.service_and_churn(inputs)
     assert set(par.curves.columns) == set(life.groups) and par.observed_end == inputs.table.data["duration"].max()
     assert set(drv.states["term"]) == {"fast", "slow", "unresolved", "fast vs slow"}
-    claims = churn.claims(inputs.table, life, drv, service, 24, source.truth)
+    claims = churn.claims(inputs.table, life, drv, service, 24, checks.churn_states(source.truth, 24))
     assert all(isinstance(c, Claim) for c in claims) and len({c.id for c in claims}) == 5
     results = Results("churn_survival", "x")
     for metric in churn.metrics(inputs.table, life, drv, par, cal):
         results.metric(**metric)
     results.add(*claims)
     assert results.headline == ["n_customers", "churn_rate", "median_lifetime"]
-    assert {"km_median", "hazard_ratios", "logrank_p", "calibration_error"} <= set(results.metrics)
+    assert {"km_median", "hazard_ratios", "logrank_p_value", "calibration_error"} <= set(results.metrics)
     assert {c["id"]: c["verdict"] for c in results.claims}["service_recovery"] == "supported"
     for sentence in [*churn.customer_sentences(inputs, pd.DataFrame()), churn.logrank_sentence(life),
                      churn.ph_sentence(drv), churn.service_sentence(service), churn.calibration_sentence(cal)]:

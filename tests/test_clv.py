@@ -98,10 +98,10 @@ def test_predictions_agree_with_lifetimes(cdnow):
 
 def test_recovery_on_the_synthetic_world():
     paths = ensure_world(n_customers=20_000, seed=7)
-    truth = load_truth(paths)["purchases"]
+    truth = load_truth(paths).purchases
     tx = clv.load_transactions(paths["transactions"], observation_end="2023-12-31", ledger=Ledger())
     s = clv.rfm_summary(tx.daily, "2023-06-30", "2023-12-31")
-    for fit, planted in ((clv.fit_pareto_nbd, truth["pareto_nbd_params"]), (clv.fit_gamma_gamma, truth["gamma_gamma_params"])):
+    for fit, planted in ((clv.fit_pareto_nbd, truth.pareto_nbd_params), (clv.fit_gamma_gamma, truth.gamma_gamma_params)):
         table = fit(s).table().set_index("parameter")
         for name, value in planted.items():
             est, se = table.at[name, "estimate"], table.at[name, "se"]
@@ -176,7 +176,7 @@ def test_pareto_nbd_intervals_cover_about_95_percent(tmp_path):
         tx = clv.load_transactions(paths["transactions"], observation_end="2023-12-31", ledger=Ledger())
         table = clv.fit_pareto_nbd(clv.rfm_summary(tx.daily, "2023-06-30", "2023-12-31")).table().set_index("parameter")
         inside += [table.at[k, "ci_low"] <= v <= table.at[k, "ci_high"]
-                   for k, v in world.truth["purchases"]["pareto_nbd_params"].items()]
+                   for k, v in world.truth.purchases.pareto_nbd_params.items()]
     assert np.mean(inside) >= 0.8, np.mean(inside)  # 40 intervals; 95% expected
 
 
@@ -389,7 +389,7 @@ def test_the_loader_takes_a_source_its_dates_and_an_explicit_ledger():
     ledger = Ledger()
     inputs = clv.load_inputs(sources.cdnow(), ledger)
     assert str(inputs.calibration_end.date()) == "1997-09-30" and str(inputs.holdout_end.date()) == "1998-06-30"
-    assert inputs.currency == "USD" and inputs.truth is None and len(inputs.summary) == 2357
+    assert inputs.currency == "USD" and len(inputs.summary) == 2357
     assert math.isclose(inputs.holdout_length, 273 / 7) and inputs.customers is None
     assert len(ledger.inputs) == 1 and set(ledger.exclusions_frame()["rule"]) == {
         "amount below zero (returns)", "timestamp after the observation end (1998-06-30)"}
@@ -401,13 +401,13 @@ def test_the_loader_takes_a_source_its_dates_and_an_explicit_ledger():
 def test_the_loader_on_the_synthetic_world_and_on_a_users_file(tmp_path):
     source = sources.synthetic_world(["transactions", "customers", "survey_responses", "survey_items"])
     inputs = clv.load_inputs(source, Ledger())
-    assert inputs.currency == "RUB" and inputs.truth is not None and inputs.has_holdout
+    assert inputs.currency == "RUB" and inputs.has_holdout
     assert inputs.customers is not None and inputs.survey is not None and inputs.item_labels is not None
     path = tmp_path / "tx.csv"
     pd.read_csv(source.paths["transactions"]).head(3000).rename(columns={"customer_id": "client"}).to_csv(path,
                                                                                                           index=False)
     mine = clv.load_inputs(sources.from_files({"transactions": path}), Ledger(), customer_col="client")
-    assert mine.currency == "" and not mine.has_holdout and mine.truth is None
+    assert mine.currency == "" and not mine.has_holdout
 
 
 def test_tables_for_the_notebook():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 
 import pandas as pd
@@ -11,7 +10,7 @@ import pytest
 
 from cxresearch.results import schema_problems
 from cxresearch.runner import RunSpec, run_notebook
-from cxresearch.synth import ensure_world
+from cxresearch.synth import ensure_world, load_truth
 
 
 @pytest.fixture(scope="module")
@@ -45,10 +44,10 @@ def test_default_run_speaks_plain_words_with_units(default_run):
     assert units == {"cleaning_removes_little": "share", "response_differs_by_segment": "pp",
                      "respondents_spend_more": "money"}
     assert results["currency"] == "RUB" and results["units"]["respondent_spend_gap"] == "money"
-    truth = json.loads(ensure_world()["truth"].read_text())
+    truth = load_truth(ensure_world())
     planted = {c["id"]: c["truth"] for c in results["claims"]}["cleaning_removes_little"]
-    kinds = truth["purchases"]["rows_by_kind"]
-    assert planted == pytest.approx((kinds["return"] + kinds["zero_amount"]) / truth["rows"]["transactions"])
+    kinds = truth.purchases.rows_by_kind
+    assert planted == pytest.approx((kinds["return"] + kinds["zero_amount"]) / truth.rows["transactions"])
     for plain in ("complaint opened after the observation end", "customer not found in the customers table",
                   "survey answers", "date the customer left", "two year"):
         assert plain in html, plain
@@ -56,9 +55,9 @@ def test_default_run_speaks_plain_words_with_units(default_run):
 
 def test_default_run_respondents_truth(default_run):
     results, _ = default_run
-    truth = json.loads(ensure_world()["truth"].read_text())
+    truth = load_truth(ensure_world())
     est = results["metrics"]["survey_response_rate"]
-    assert est["ci_low"] <= truth["survey"]["response_rate"] <= est["ci_high"]
+    assert est["ci_low"] <= truth.survey.response_rate <= est["ci_high"]
 
 
 def test_report_shows_no_personal_data_or_code(default_run):

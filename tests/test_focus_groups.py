@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cxresearch import checks, sources
 from cxresearch import focus_groups as fg
-from cxresearch import sources
 from cxresearch.io import InputError, Ledger
 from cxresearch.privacy import OTHER, scrub
 from cxresearch.results import Results
@@ -146,7 +146,7 @@ def test_planted_kappa_is_recovered():
     world = make_world(5000, seed=8, n_fg_sessions=30)
     t, c, b = world["fg_transcripts"], world["fg_codes"], world["fg_codebook"]
     agree = fg.agreement(fg.coding_grid(t, c, b), b).set_index("code")
-    expected = pd.Series(world.truth["focus_groups"]["expected_kappa"])
+    expected = pd.Series(world.truth.focus_groups.expected_kappa)
     assert (agree["kappa"] - expected).abs().max() < 0.12
 
 
@@ -170,8 +170,9 @@ def test_fold_groups_hides_a_folded_group_that_stays_small():
 
 def test_synthetic_source_loads_with_its_truth_and_records_the_inputs():
     ledger = Ledger()
-    data = fg.load(sources.synthetic_world(fg.TABLES, n_customers=300, seed=4), ledger)
-    assert data.synthetic and "expected_kappa" in data.truth and data.coders == 2
+    source = sources.synthetic_world(fg.TABLES, n_customers=300, seed=4)
+    data = fg.load(source, ledger)
+    assert data.synthetic and source.truth.focus_groups.expected_kappa and data.coders == 2
     assert [i["table"] for i in ledger.inputs] == list(fg.TABLES)
 
 
@@ -209,8 +210,8 @@ def test_scrubber_removes_every_planted_identifier():
     t = world["fg_transcripts"]
     names = list(t["speaker"].unique())
     text = " ".join(scrub(x, names) for x in t["text"])
-    pii = world.truth["focus_groups"]["planted_pii"]
-    for value in pii["emails"] + pii["phones"] + pii["names"]:
+    pii = world.truth.focus_groups.planted_pii
+    for value in pii.all():
         assert value not in text, value
     assert scrub("Я им доверяю уже много лет.") == "Я им доверяю уже много лет."  # no false positive
     assert "[phone]" in scrub("звоните 8 (912) 345-67-89") and "[e-mail]" in scrub("a.b@c.ru")
@@ -271,7 +272,8 @@ def test_sentences_say_what_the_numbers_mean():
     coding = fg.coder_agreement(grid, book, 50)
     text = " ".join(t for t, _ in fg.agreement_notes(coding))
     assert "Krippendorff's alpha **{a:.3f}**" in text and "Every code with a defined alpha reaches 0.667" in text
-    assert fg.truth_notes(data, None, pd.DataFrame(columns=["quote"]))[0][0].startswith("Not synthetic data")
+    assert checks.focus_group_notes(None, coding, pd.DataFrame(columns=["quote"]))[0]["template"].startswith(
+        "Not synthetic data")
 
 
 SNAKE = r"\b[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)+\b"

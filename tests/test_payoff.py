@@ -11,7 +11,7 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
-from cxresearch import payoff, sources
+from cxresearch import checks, payoff, sources
 from cxresearch.design import design_matrix
 from cxresearch.errors import NotEstimable, ParameterError
 from cxresearch.fits import FITS, FitError
@@ -34,7 +34,7 @@ def files(design: str, data_path, panel_path=None) -> sources.Source:
 def test_hillstrom_reference_lifts():
     inp = payoff.load_inputs("randomized", files("randomized", HILLSTROM), Ledger(), unit_col=None, arm_col="segment",
                              outcome_cols=["visit", "conversion", "spend"], covariate_cols=["recency", "history"])
-    assert not inp.synthetic and inp.truth is None
+    assert not inp.synthetic
     assert inp.units["segment"].value_counts().to_dict() == {"Womens E-Mail": 21387, "Mens E-Mail": 21307,
                                                             "No E-Mail": 21306}
     t = payoff.randomized_effects(inp.units, "segment", "No E-Mail", ["visit", "conversion", "spend"],
@@ -64,7 +64,7 @@ def test_synthetic_naive_gap_is_biased_and_did_covers_the_truth():
     source = sources.resolve(payoff.tables("observational"))
     inp = payoff.load_inputs("observational", source, Ledger(), unit_col="customer_id", arm_col="member",
                              outcome_cols=["spend"], covariate_cols=OBS_COVARIATES)
-    truth = inp.truth["loyalty_enrolment"]["true_att_spend_per_month"]
+    truth = source.truth.loyalty_enrolment.true_att_spend_per_month
     a = payoff.analyse_observational(inp.units, inp.panel, unit_col="customer_id", arm_col="member", control_arm="0",
                                      outcome="spend", covariates=OBS_COVARIATES, n_boot=200, **WINDOW)
     est = a.result.estimates.set_index("key")
@@ -199,7 +199,7 @@ def test_one_arm_only_is_refused(tmp_path):
 def test_money_parameters_are_checked(given, message):
     params = {"margin": 0.3, "cost_per_member": 1.0, "horizon": 4, "setup_cost": 0.0, **given}
     with pytest.raises(ValueError, match=message) as err:
-        payoff.resolve_defaults("randomized", False, None, **params)
+        payoff.resolve_defaults("randomized", None, **params)
     assert type(err.value).__name__ == "ParameterError"
 
 
@@ -230,9 +230,28 @@ def test_propensity_logit_under_separation_fails_in_plain_words():
     d = (rng.random(n) < 1 / (1 + np.exp(-z))) | (seg == "vip")  # every vip joins
     x = design_matrix(pd.DataFrame({"z": z, "seg": seg}), "z + seg").X
     FITS.reset()
-    with pytest.raises(FitError, match=r"did not converge .*separation.*seg = vip alone decides membership"):
+    with pytest.raises(FitError, match=r"did not converge .*separation.*seg = vip alone decides membership") as err:
         payoff.fit_logit(x, d)
     assert FITS.fits[-1]["converged"] is False and len(FITS.fits[-1]["failed_attempts"]) == 3
+    # payoff's words around the package's one logit (cxresearch.fits.fit_logit)
+    assert "predicted to join (or not) with certainty: the covariates separate members from non-members" in str(err.value)
+    assert str(err.value).startswith("The propensity logit did not converge")
+
+
+def test_propensity_is_the_packages_one_checked_logit():
+    from cxresearch import fits
+
+    rng = np.random.default_rng(7)
+    x = design_matrix(pd.DataFrame({"pre": rng.gamma(2, 10, 300), "seg": rng.choice(["a", "b", "c"], 300)}),
+                      "np.log1p(pre) + seg").X
+    d = rng.random(300) < 0.4
+    FITS.reset()
+    shared = fits.fit_logit(x, d, "propensity logit")
+    assert np.array_equal(payoff.propensity(x, d), shared.probability)
+    assert np.array_equal(payoff.fit_logit(x, d).params, shared.params)
+    assert [f["model"] for f in FITS.fits] == ["propensity logit"] * 3
+    payoff.propensity(x, d, record=False)  # bootstrap replicates: not recorded
+    assert len(FITS.fits) == 3
 
 
 def test_separation_makes_weighting_not_estimable_but_keeps_difference_in_differences():
@@ -278,7 +297,7 @@ def test_minimum_detectable_effect_matches_the_normal_formula():
 
 def test_own_data_needs_money_parameters_and_covariates(tmp_path):
     with pytest.raises(ValueError, match="Give margin and cost_per_member"):
-        payoff.resolve_defaults("randomized", False, None, margin=None, cost_per_member=None)
+        payoff.resolve_defaults("randomized", None, margin=None, cost_per_member=None)
     path = tmp_path / "pilot.csv"
     path.write_text("id,arm,spend\na,control,1\nb,treat,2\n")
     with pytest.raises(InputError, match="covariate column 'pre' is missing"):
@@ -327,12 +346,14 @@ def registered_labels():
 
 def test_covariate_terms_read_in_words(registered_labels):
     from cxresearch.display import plain, use_labels
+    from cxresearch.fits import term_text
 
     d = design_matrix(pd.DataFrame({"segment": ["mass", "premium", "mass"], "tenure_months": [1.0, 2, 3]}),
                       "segment + tenure_months")
     use_labels(references=d.references)
     assert [plain(t) for t in d.terms] == ["segment: premium vs mass", "months as a customer"]
-    assert payoff.term_text("segment[premium]") == "segment = premium" and payoff.term_text("age") == "age"
+    # the same term in a fit's error message (cxresearch.fits.term_text, used by payoff's propensity logit)
+    assert term_text("segment[premium]") == "segment = premium" and term_text("age") == "age"
 
 
 def test_balance_and_selection_claim_use_labels_and_units(registered_labels):
@@ -549,7 +570,16 @@ def test_currency_is_resolved_in_the_module(tmp_path):
     synthetic = payoff.prepare("randomized", sources.resolve(payoff.tables("randomized")), Ledger(), unit_col="customer_id",
                                arm_col=None, control_arm=None, outcome_cols=None, covariate_cols=None, margin=None,
                                cost_per_member=None, horizon=None)
-    assert synthetic.currency == "RUB" and synthetic.truth is not None
+    assert synthetic.currency == "RUB"
+    # the money and the enrolment window come from what the data say about themselves (source.defaults)
+    truth = sources.resolve(payoff.tables("randomized")).truth
+    weeks_in_months = truth.calendar.pilot_weeks * 7 / (365.25 / 12)
+    assert synthetic.params["margin"] == truth.loyalty_pilot.margin
+    assert synthetic.params["cost_per_member"] == pytest.approx(truth.loyalty_pilot.cost_per_member_month * weeks_in_months)
+    window = payoff.resolve_defaults("observational", sources.resolve(payoff.tables("observational")).defaults,
+                                     margin=None, cost_per_member=None, pre_end=None, post_start=None)
+    assert (window["pre_end"], window["post_start"]) == ("2024-04", "2024-07")
+    assert window["cost_per_member"] == truth.loyalty_enrolment.cost_per_member_month
 
 
 def test_formula_drives_the_adjustment_and_is_recorded(tmp_path):
@@ -581,11 +611,14 @@ def test_claims_truth_check_and_metrics_come_from_the_module():
                            covariate_cols=None, margin=None, cost_per_member=None, horizon=None)
     fx = payoff.analyse(setup)
     pay = payoff.pays_off(setup, fx.effect)
-    claims = payoff.claims(setup, fx, pay)
+    truth = sources.resolve(payoff.tables("randomized")).truth
+    planted = checks.loyalty_effect(truth, setup)
+    assert planted == truth.loyalty_pilot.true_ate_spend
+    claims = payoff.claims(setup, fx, pay, planted)
     assert [c.id for c in claims] == ["loyalty_investment_pays_off"] and isinstance(claims[0], Claim)
-    planted = payoff.planted_effect(setup)
     assert claims[0].truth == pytest.approx(float(pay.money.roi(planted)))
-    check = payoff.truth_check(setup, fx)
+    assert payoff.claims(setup, fx, pay)[0].truth is None
+    check = checks.loyalty_check(setup, fx, truth)
     assert (check["planted"] == planted).all()
     assert list(check["covers the planted effect"]) == [lo <= planted <= hi for lo, hi in
                                                         zip(check["ci_low"], check["ci_high"], strict=True)]
@@ -595,7 +628,8 @@ def test_claims_truth_check_and_metrics_come_from_the_module():
     other = payoff.prepare("randomized", sources.resolve(payoff.tables("randomized")), Ledger(),
                            unit_col="customer_id", arm_col=None, control_arm=None, outcome_cols=["visits"],
                            covariate_cols=None, margin=None, cost_per_member=None, horizon=None)
-    assert payoff.planted_effect(other) is None
+    assert checks.loyalty_effect(truth, other) is None and checks.loyalty_check(other, fx, truth) is None
+    assert checks.loyalty_effect(None, setup) is None
 
 
 def test_roi_plot_draws_what_the_analysis_computed():

@@ -24,8 +24,8 @@ def test_without_files_the_synthetic_world_is_used_with_its_own_calendar():
     src = sources.resolve({"customers": None, "complaints": None}, seed=3, n_customers=300)
     assert src.synthetic and set(src.paths) == {"customers", "complaints"}
     assert all(p.exists() for p in src.paths.values())
-    assert src.truth["n_customers"] == 300 and "300 customers, seed 3" in src.description
-    assert src.defaults["observation_end"] == str(src.truth["calendar"]["observation_end"])
+    assert src.truth.n_customers == 300 and "300 customers, seed 3" in src.description
+    assert src.defaults["observation_end"] == str(src.truth.calendar.observation_end)
     assert src.defaults["calibration_end"] < src.defaults["holdout_end"]
 
 

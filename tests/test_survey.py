@@ -129,19 +129,19 @@ def test_planted_negativity_ratio_and_driver_weights_are_recovered():
     for seed in range(8):
         w = make_world(5000, seed=300 + seed)
         s = w["survey_responses"]
-        truth = w.truth["survey"]
-        drivers = list(truth["nps_model"]["driver_coefs"])
+        truth = w.truth.survey
+        drivers = list(truth.nps_model["driver_coefs"])
         r = survey.negativity_ratio(s, "nps", "n_good", "n_bad", drivers)
         ratios.append(r["estimate"])
-        inside.append(r["ci_low"] <= truth["negativity_ratio_observed_scale_large_sample"] <= r["ci_high"])
+        inside.append(r["ci_low"] <= truth.negativity_ratio_observed_scale_large_sample <= r["ci_high"])
     assert np.mean(inside) >= 0.75
-    assert abs(np.mean(ratios) - truth["negativity_ratio_observed_scale_large_sample"]) < 1.0
+    assert abs(np.mean(ratios) - truth.negativity_ratio_observed_scale_large_sample) < 1.0
     # the planted weights describe all customers; respondents are selected on satisfaction, which narrows
     # its range and lowers the weights, so recovery is checked with response unrelated to satisfaction
     big = make_world(30000, seed=5, effects={"response_satisfaction": 0.0, "response_purchase": 0.0})
-    s, truth = big["survey_responses"], big.truth["survey"]
+    s, truth = big["survey_responses"], big.truth.survey
     table, _ = survey.drivers(s, drivers, "nps", n_boot=100)
-    planted = table["driver"].map(truth["driver_weights_large_sample"])
+    planted = table["driver"].map(truth.driver_weights_large_sample)
     assert ((table["ci_low"] <= planted) & (planted <= table["ci_high"])).mean() >= 0.8
 
 
@@ -483,7 +483,7 @@ def test_load_inputs_reads_a_source_into_the_runs_own_ledger(tmp_path):
 
 def test_section_results_for_a_survey_without_nps_or_linked_tables(tmp_path):
     resp, items = _survey_frame(120)
-    inp = survey.SurveyInputs(resp.assign(wave=1), items, None, None, None, None, False, None, "test",
+    inp = survey.SurveyInputs(resp.assign(wave=1), items, None, None, None, None, False, "test",
                               *survey.usable_items(resp, items), min_n=30)
     wt = survey.weighting(inp.responses, None)
     nps = survey.nps_results(inp, None, wt.weights)
@@ -502,16 +502,23 @@ def test_section_results_for_a_survey_without_nps_or_linked_tables(tmp_path):
 
 
 def test_planted_values_are_on_the_estimates_scale_and_only_for_the_planted_model():
-    truth = {"survey": {"negativity_ratio": 5.0, "negativity_ratio_observed_scale_large_sample": 5.1,
-                        "driver_group_share": {"emotional": 0.5, "tangible": 0.08, "touchpoint": 0.42},
-                        "nps_model": {"driver_coefs": {"a": 1.0, "b": 0.5}}}}
-    planted = survey.planted_values(truth, "nps", ["b", "a"], "n_good", "n_bad")
+    import dataclasses
+
+    from cxresearch import checks
+    from cxresearch.synth import ensure_world, load_truth
+
+    world = load_truth(ensure_world(n_customers=300))
+    truth = dataclasses.replace(world, survey=dataclasses.replace(
+        world.survey, negativity_ratio=5.0, negativity_ratio_observed_scale_large_sample=5.1,
+        driver_group_share={"emotional": 0.5, "tangible": 0.08, "touchpoint": 0.42},
+        nps_model={"driver_coefs": {"a": 1.0, "b": 0.5}}))
+    planted = checks.survey_planted(truth, "nps", ["b", "a"], "n_good", "n_bad")
     assert planted == pytest.approx({"bad_experience_needs_five_good": 5.1, "emotional_beats_tangible": 0.42,
                                      "tangible_share_5_to_10": 0.08})
-    assert survey.planted_values(truth, "loyalty", ["a", "b"], "n_good", "n_bad") == {}  # another outcome
-    assert survey.planted_values(truth, "nps", ["a"], "n_good", "n_bad") == {}  # other drivers
-    assert "bad_experience_needs_five_good" not in survey.planted_values(truth, "nps", ["a", "b"], None, None)
-    assert survey.planted_values(None, "nps", ["a", "b"], "n_good", "n_bad") == {}
+    assert checks.survey_planted(truth, "loyalty", ["a", "b"], "n_good", "n_bad") == {}  # another outcome
+    assert checks.survey_planted(truth, "nps", ["a"], "n_good", "n_bad") == {}  # other drivers
+    assert "bad_experience_needs_five_good" not in checks.survey_planted(truth, "nps", ["a", "b"], None, None)
+    assert checks.survey_planted(None, "nps", ["a", "b"], "n_good", "n_bad") == {}
 
 
 def test_a_missed_planted_ratio_is_said_next_to_the_claim():

@@ -72,7 +72,7 @@ def test_weighted_likert_shares_follow_the_weights():
 
 def _matrix() -> tuple[survey.IPA, survey.Drivers]:
     resp = _responses()
-    inputs = survey.SurveyInputs(resp, ITEMS, None, None, None, None, False, None, "test",
+    inputs = survey.SurveyInputs(resp, ITEMS, None, None, None, None, False, "test",
                                  *survey.usable_items(resp, ITEMS), min_n=30)
     dr = survey.key_drivers_for(inputs, "nps", n_boot=30)
     return survey.ipa(survey.top_box(resp, ITEMS), dr.table), dr

@@ -16,7 +16,9 @@ import pytest
 import statsmodels.api as sm
 from scipy import stats
 
-from cxresearch.synth import Effects, ensure_world, make_world, write_world
+from cxresearch import synth
+from cxresearch.synth import Effects, ensure_world, load_truth, make_world, write_world
+from cxresearch.truth import ChurnTruth, PersonalData, SurveyTruth, Truth
 
 N = 20_000
 Z = 4.0
@@ -43,12 +45,32 @@ def test_same_seed_same_files(tmp_path):
     assert not a["transactions"]["amount"].equals(c["transactions"]["amount"])
 
 
-def test_truth_is_complete_and_json(world):
-    truth = json.loads(json.dumps(world.truth))
+def test_truth_is_typed_complete_and_round_trips_through_json(world, tmp_path):
+    data = json.loads(json.dumps(world.truth.to_json(), allow_nan=False))
     for key in ("churn", "complaints", "purchases", "loyalty_pilot", "loyalty_enrolment", "survey", "focus_groups",
                 "audits", "effects", "calendar", "rows"):
-        assert key in truth
-    assert truth["rows"] == {k: len(v) for k, v in world.tables.items()}
+        assert key in data
+    assert world.truth.rows == {k: len(v) for k, v in world.tables.items()}
+    back = Truth.from_json(data)
+    assert isinstance(back.survey, SurveyTruth) and isinstance(back.focus_groups.planted_pii, PersonalData)
+    assert back.to_json() == data
+    paths = write_world(world, tmp_path)
+    assert load_truth({"truth": tmp_path / "truth.json"}) == back and set(paths) == set(world.tables)
+    del data["churn"]["fast_resolution_hours"]
+    with pytest.raises(ValueError, match=r"truth\.churn\.fast_resolution_hours is missing"):
+        Truth.from_json(data)
+
+
+def test_one_builder_per_area_returns_its_tables_and_truth():
+    fx = Effects()
+    rng = np.random.default_rng(5)
+    people, tables, churn_truth, complaint_truth = synth.build_customers(rng, 200, fx)
+    assert set(tables) == {"customers", "complaints"} and isinstance(churn_truth, ChurnTruth)
+    assert complaint_truth.n_complaints == len(tables["complaints"]) and people.n == 200
+    fg_tables, fg_truth = synth.build_focus_groups(rng, fx, 2)
+    assert set(fg_tables) == {"fg_transcripts", "fg_codes", "fg_codebook"} and fg_truth.n_sessions == 2
+    audit_tables, audit_truth = synth.build_audits(rng, fx, people, 3, 2)
+    assert set(audit_tables) == {"audits", "audit_criteria"} and audit_truth.n_audits == 6
 
 
 def test_effect_overrides():
@@ -57,8 +79,8 @@ def test_effect_overrides():
     with pytest.raises(ValueError, match="Unknown planted effect 'hr_complain_fast'"):
         Effects.from_overrides({"hr_complain_fast": 1.0})
     w = make_world(200, seed=1, effects={"loyalty_uplift": 0.0})
-    assert w.truth["loyalty_enrolment"]["true_att_spend_per_month"] == 0.0
-    assert w.truth["loyalty_enrolment"]["pays_off"] is False
+    assert w.truth.loyalty_enrolment.true_att_spend_per_month == 0.0
+    assert w.truth.loyalty_enrolment.pays_off is False
 
 
 def test_every_customer_has_a_consistent_history(world):
@@ -76,7 +98,7 @@ def test_every_customer_has_a_consistent_history(world):
 def _long_format(world) -> pd.DataFrame:
     """Counting-process rows (start, stop] per customer, split at each complaint."""
     c = world["customers"].copy()
-    end = pd.Timestamp(world.truth["calendar"]["observation_end"]) + pd.Timedelta(days=1)
+    end = pd.Timestamp(world.truth.calendar.observation_end) + pd.Timedelta(days=1)
     c["event"] = c["churn_date"].notna().astype(int)
     c["duration"] = ((c["churn_date"].fillna(end) - c["signup_date"]).dt.total_seconds() / 86400)
     comp = world["complaints"].merge(c[["customer_id", "signup_date", "duration"]], on="customer_id")
@@ -92,10 +114,10 @@ def _long_format(world) -> pd.DataFrame:
     starts["stop"] = nxt.fillna(starts["duration"])
     starts["event"] = np.where(nxt.isna(), starts["event"], 0)
     starts = starts[starts["stop"] > starts["t"]].rename(columns={"t": "start"})
-    quality = world.truth["churn"]["store_quality"]
+    quality = world.truth.churn.store_quality
     starts["store_quality"] = starts["store"].map(quality)
     dummies = []
-    for col, ref in world.truth["churn"]["reference_levels"].items():
+    for col, ref in world.truth.churn.reference_levels.items():
         d = pd.get_dummies(starts[col], prefix=col, prefix_sep="[", dtype=float).drop(columns=f"{col}[{ref}")
         dummies.append(d.rename(columns=lambda x: x + "]"))
     states = pd.get_dummies(starts["state"], dtype=float).drop(columns="none")
@@ -108,11 +130,11 @@ def test_churn_hazard_ratios_and_complaint_effects_are_recovered(world):
     long = _long_format(world)
     fit = CoxTimeVaryingFitter().fit(long, id_col="customer_id", start_col="start", stop_col="stop",
                                      event_col="event")
-    truth = world.truth["churn"]
-    planted = {**truth["hazard_ratios"], "store_quality": truth["hr_store_quality_per_sd"],
-               "fast": truth["complaint_hazard_ratios"]["fast_resolved"],
-               "slow": truth["complaint_hazard_ratios"]["slow_resolved"],
-               "unresolved": truth["complaint_hazard_ratios"]["unresolved"]}
+    truth = world.truth.churn
+    planted = {**truth.hazard_ratios, "store_quality": truth.hr_store_quality_per_sd,
+               "fast": truth.complaint_hazard_ratios["fast_resolved"],
+               "slow": truth.complaint_hazard_ratios["slow_resolved"],
+               "unresolved": truth.complaint_hazard_ratios["unresolved"]}
     summary = fit.summary
     for term, hr in planted.items():
         est, se = summary.loc[term, "coef"], summary.loc[term, "se(coef)"]
@@ -120,7 +142,7 @@ def test_churn_hazard_ratios_and_complaint_effects_are_recovered(world):
 
 
 def test_purchase_counts_follow_pareto_nbd(world):
-    p = world.truth["purchases"]["pareto_nbd_params"]
+    p = world.truth.purchases.pareto_nbd_params
     tx = world["transactions"]
     tx = tx[tx["amount"] > 0]
     first = tx.groupby("customer_id")["timestamp"].transform("min")
@@ -135,7 +157,7 @@ def test_purchase_counts_follow_pareto_nbd(world):
 
 
 def test_spend_per_transaction_follows_gamma_gamma(world):
-    g = world.truth["purchases"]["gamma_gamma_params"]
+    g = world.truth.purchases.gamma_gamma_params
     tx = world["transactions"]
     first = tx[tx["amount"] > 0].sort_values("timestamp").groupby("customer_id")["amount"].first()
     expected = g["p"] * g["v"] / (g["q"] - 1)
@@ -143,7 +165,7 @@ def test_spend_per_transaction_follows_gamma_gamma(world):
 
 
 def test_noise_rows_match_truth(world):
-    kinds = world.truth["purchases"]["rows_by_kind"]
+    kinds = world.truth.purchases.rows_by_kind
     tx = world["transactions"]
     assert (tx["amount"] < 0).sum() == kinds["return"]
     assert (tx["amount"] == 0).sum() == kinds["zero_amount"]
@@ -151,7 +173,7 @@ def test_noise_rows_match_truth(world):
 
 def test_complaint_resolution(world):
     comp = world["complaints"]
-    fx = world.truth["effects"]
+    fx = world.truth.effects
     share = comp["resolved"].mean()
     assert within(share, fx["p_resolved"], math.sqrt(share * (1 - share) / len(comp)))
     log_hours = np.log(comp["hours_to_resolve"].dropna())
@@ -161,10 +183,10 @@ def test_complaint_resolution(world):
 
 def test_randomized_pilot_effect(world):
     pilot = world["loyalty_pilot"]
-    truth = world.truth["loyalty_pilot"]
+    truth = world.truth.loyalty_pilot
     a, b = pilot.loc[pilot["arm"] == "loyalty", "spend"], pilot.loc[pilot["arm"] == "control", "spend"]
     se = math.sqrt(a.var() / len(a) + b.var() / len(b))
-    assert within(a.mean() - b.mean(), truth["true_ate_spend"], se)
+    assert within(a.mean() - b.mean(), truth.true_ate_spend, se)
     # randomization balances the pre-period
     pa, pb = pilot.loc[pilot["arm"] == "loyalty", "pre_spend"], pilot.loc[pilot["arm"] == "control", "pre_spend"]
     assert stats.ttest_ind(pa, pb, equal_var=False).pvalue > 0.001
@@ -172,18 +194,18 @@ def test_randomized_pilot_effect(world):
 
 def test_open_enrolment_naive_gap_is_biased_and_did_recovers_att(world):
     members, panel = world["loyalty_members"], world["loyalty_panel"]
-    truth = world.truth["loyalty_enrolment"]
+    truth = world.truth.loyalty_enrolment
     panel = panel.merge(members[["customer_id", "member"]], on="customer_id")
     pre = panel[panel["month"] < "2024-04"].groupby("customer_id")["spend"].mean()
     post = panel[panel["month"] >= "2024-07"].groupby("customer_id")["spend"].mean()
     member = members.set_index("customer_id")["member"].reindex(pre.index)
     naive = post[member == 1].mean() - post[member == 0].mean()
     naive_se = math.sqrt(post[member == 1].var() / (member == 1).sum() + post[member == 0].var() / (member == 0).sum())
-    assert naive - 2 * naive_se > truth["true_att_spend_per_month"], "members should look better than they are"
+    assert naive - 2 * naive_se > truth.true_att_spend_per_month, "members should look better than they are"
     change = post - pre
     did = change[member == 1].mean() - change[member == 0].mean()
     se = math.sqrt(change[member == 1].var() / (member == 1).sum() + change[member == 0].var() / (member == 0).sum())
-    assert within(did, truth["true_att_spend_per_month"], se)
+    assert within(did, truth.true_att_spend_per_month, se)
     # heavier buyers self-select
     assert members.loc[members["member"] == 1, "pre_spend_12m"].mean() > members.loc[members["member"] == 0,
                                                                                      "pre_spend_12m"].mean()
@@ -191,8 +213,8 @@ def test_open_enrolment_naive_gap_is_biased_and_did_recovers_att(world):
 
 def test_survey_negativity_ratio_and_positivity_bias(world):
     s = world["survey_responses"]
-    truth = world.truth["survey"]
-    drivers = list(truth["nps_model"]["driver_coefs"])
+    truth = world.truth.survey
+    drivers = list(truth.nps_model["driver_coefs"])
     x = sm.add_constant(s[[*drivers, "n_good", "n_bad"]].astype(float))
     fit = sm.OLS(s["nps"].astype(float), x).fit()
     g, b = fit.params["n_good"], fit.params["n_bad"]
@@ -200,29 +222,29 @@ def test_survey_negativity_ratio_and_positivity_bias(world):
     ratio = -b / g
     grad = np.array([b / g**2, -1 / g])
     se = math.sqrt(grad @ cov @ grad)
-    assert within(ratio, truth["negativity_ratio_observed_scale_large_sample"], se)
-    assert abs(truth["negativity_ratio_observed_scale_large_sample"] - truth["negativity_ratio"]) < 1.0
+    assert within(ratio, truth.negativity_ratio_observed_scale_large_sample, se)
+    assert abs(truth.negativity_ratio_observed_scale_large_sample - truth.negativity_ratio) < 1.0
     inv = world["survey_invitations"]
     assert inv["responded"].sum() == len(s)
-    assert truth["positivity_bias_nps_points"] > 0
-    assert math.isclose(sum(truth["driver_weights_large_sample"].values()), truth["driver_r2_large_sample"], rel_tol=1e-4)
-    assert 0.05 <= truth["driver_group_share"]["tangible"] <= 0.10
-    for email in truth["planted_pii"]:
+    assert truth.positivity_bias_nps_points > 0
+    assert math.isclose(sum(truth.driver_weights_large_sample.values()), truth.driver_r2_large_sample, rel_tol=1e-4)
+    assert 0.05 <= truth.driver_group_share["tangible"] <= 0.10
+    for email in truth.planted_pii:
         assert s["open_text"].str.contains(email, regex=False).any()
 
 
 def test_worst_service_segment_churns_fastest(world):
     truth = world.truth
-    worst = truth["survey"]["worst_service_segment"]
+    worst = truth.survey.worst_service_segment
     s = world["survey_responses"].merge(world["customers"][["customer_id", "segment"]], on="customer_id")
     assert s.groupby("segment")["sat_1"].mean().idxmin() == worst
-    hr = {k.split("[")[1][:-1]: v for k, v in truth["churn"]["hazard_ratios"].items() if k.startswith("segment")}
+    hr = {k.split("[")[1][:-1]: v for k, v in truth.churn.hazard_ratios.items() if k.startswith("segment")}
     assert max(hr, key=hr.get) == worst
 
 
 def test_coder_agreement(world):
     t, codes = world["fg_transcripts"], world["fg_codes"]
-    expected = world.truth["focus_groups"]["expected_kappa"]
+    expected = world.truth.focus_groups.expected_kappa
     kappas = {}
     for code in expected:
         grid = t[["session_id", "turn"]].copy()
@@ -239,19 +261,19 @@ def test_coder_agreement(world):
 
 def test_transcripts_carry_the_planted_personal_data(world):
     text = " ".join(world["fg_transcripts"]["text"])
-    pii = world.truth["focus_groups"]["planted_pii"]
-    for value in pii["emails"] + pii["phones"] + pii["names"]:
+    pii = world.truth.focus_groups.planted_pii
+    for value in pii.all():
         assert value in text
 
 
 def test_audit_full_compliance(world):
     a = world["audits"]
-    truth = world.truth["audits"]
+    truth = world.truth.audits
     first = a.sort_values("auditor").groupby(["audit_id", "criterion"]).first().reset_index()
-    must = first[first["criterion"].isin(truth["must_have"])]
+    must = first[first["criterion"].isin(truth.must_have)]
     full = must.groupby("audit_id")["score"].min()
-    assert within(full.mean(), truth["share_full_compliance_observed"], math.sqrt(0.25 / len(full)))
-    assert truth["n_audits"] == a["audit_id"].nunique()
+    assert within(full.mean(), truth.share_full_compliance_observed, math.sqrt(0.25 / len(full)))
+    assert truth.n_audits == a["audit_id"].nunique()
 
 
 def test_ensure_world_caches(tmp_path):

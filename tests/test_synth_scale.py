@@ -11,4 +11,4 @@ def test_million_customers():
     assert len(w["customers"]) == 1_000_000
     assert w["customers"]["customer_id"].is_unique
     assert 3_000_000 < len(w["transactions"]) < 6_000_000
-    assert w.truth["rows"]["survey_responses"] > 50_000
+    assert w.truth.rows["survey_responses"] > 50_000
