@@ -5,14 +5,14 @@ claim shows a planted value, the analysis takes it as a plain number (``planted=
 module supplies it. Every function accepts ``truth=None`` (a user's data): the planted values are then
 empty and the notes say there is nothing to compare with.
 
->>> checks.show(checks.churn_notes(drivers.main, source.truth))
+>>> cx.tell(checks.churn_notes(drivers, source.truth, fast_resolution_hours))
 >>> results.add(*churn.claims(..., planted=checks.churn_states(source.truth, fast_resolution_hours)))
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -26,21 +26,6 @@ from cxresearch.stats import Z95
 from cxresearch.truth import Truth
 
 NOTHING = sentence("Not synthetic data: nothing to compare with.")
-
-
-def show(notes: Iterable[Any]) -> None:
-    """Show what a check returns: tables as tables, sentences through :func:`cxresearch.display.say`."""
-    from IPython.display import display
-
-    from cxresearch.display import say
-
-    for note in notes:
-        if isinstance(note, dict):
-            say(**note)
-        elif isinstance(note, survey.Say):
-            say(note.template, **note.values)
-        else:
-            display(note)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -60,15 +45,17 @@ def churn_states(truth: Truth | None, fast_hours: float) -> dict[str, float]:
             "fast vs slow": hr["fast_resolved"] / hr["slow_resolved"]}
 
 
-def churn_check(estimates: pd.DataFrame, truth: Truth, fast_hours: float | None = None,
+def churn_check(estimates: pd.DataFrame, truth: Truth, fast_hours: float, references: Mapping[str, str],
                 family_alpha: float = 0.05) -> pd.DataFrame:
     """Planted hazard ratios beside the Cox estimates (``term``, ``hr``, ``ci_low``, ``ci_high``), with
     per-term 95% and simultaneous (Bonferroni over the compared terms) checks.
 
-    The complaint states are compared only when ``fast_hours`` is the world's own definition (or not given).
+    A level's planted ratio is against the world's own reference level: it is compared only when the model
+    used the same reference (``references``, text column → reference level). The complaint states are
+    compared only when ``fast_hours`` is the world's own definition of a fast resolution
+    (:func:`churn_states`); :func:`churn_skipped` says what was left out and why.
     """
-    states = churn_states(truth, truth.churn.fast_resolution_hours if fast_hours is None else fast_hours)
-    planted = {**truth.churn.hazard_ratios, **{k: v for k, v in states.items() if k != "fast vs slow"}}
+    planted = _comparable_hazard_ratios(truth, fast_hours, references)
     est = estimates.set_index("term")
     terms = [t for t in planted if t in est.index]
     z_family = stats.norm.ppf(1 - family_alpha / (2 * max(1, len(terms))))
@@ -83,11 +70,36 @@ def churn_check(estimates: pd.DataFrame, truth: Truth, fast_hours: float | None 
                                        "inside simultaneous CI"])
 
 
-def churn_notes(estimates: pd.DataFrame, truth: Truth | None, fast_hours: float | None = None) -> list[Any]:
-    """:func:`churn_check` as shown (or "nothing to compare with")."""
+def _comparable_hazard_ratios(truth: Truth, fast_hours: float, references: Mapping[str, str]) -> dict[str, float]:
+    planted = {t: v for t, v in truth.churn.hazard_ratios.items()
+               if references.get(t.split("[")[0]) == truth.churn.reference_levels.get(t.split("[")[0])}
+    planted.update({k: v for k, v in churn_states(truth, fast_hours).items() if k != "fast vs slow"})
+    return planted
+
+
+def churn_skipped(truth: Truth, fast_hours: float, references: Mapping[str, str]) -> list[dict[str, Any]]:
+    """Sentences for what :func:`churn_check` could not compare: factors whose reference level differs from the
+    planted one, and the complaint states when "fast" is defined otherwise than in the world."""
+    out = []
+    other = sorted(c for c, ref in truth.churn.reference_levels.items() if c in references and references[c] != ref)
+    for column in other:
+        out.append(sentence("Not compared: {column}, whose levels are measured against **{used}** here but against "
+                            "**{planted}** in the synthetic world.", column=plain(column),
+                            used=plain(references[column]), planted=plain(truth.churn.reference_levels[column])))
+    if not churn_states(truth, fast_hours):
+        out.append(sentence("Not compared: the complaint states, because a fast resolution means within {here:g} "
+                            "hours here but within {planted:g} hours in the synthetic world.", here=fast_hours,
+                            planted=truth.churn.fast_resolution_hours))
+    return out
+
+
+def churn_notes(drivers: churn.Drivers, truth: Truth | None, fast_hours: float) -> list[Any]:
+    """:func:`churn_check` as shown, with what could not be compared (or "nothing to compare with")."""
     if truth is None:
         return [NOTHING]
-    return [display_table(churn.hazard_table(churn_check(estimates, truth, fast_hours)))]
+    references = drivers.cox.references
+    check = churn_check(drivers.main, truth, fast_hours, references)
+    return [display_table(churn.hazard_table(check)), *churn_skipped(truth, fast_hours, references)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -128,14 +140,7 @@ def loyalty_check(setup: payoff.Setup, fx: payoff.RandomizedAnalysis | payoff.Ob
     planted = loyalty_effect(truth, setup)
     if planted is None:
         return None
-    if setup.randomized:
-        table = fx.table[fx.table["outcome"] == setup.money_outcome]
-        cols = ["adjusted", "adjusted_ci_low", "adjusted_ci_high"] if fx.adjusted else ["estimate", "ci_low", "ci_high"]
-        rows = pd.DataFrame({"method": table["arm"].map(plain) + ": " + table["outcome"].map(plain),
-                             **dict(zip(["estimate", "ci_low", "ci_high"], (table[c] for c in cols), strict=True))})
-    else:
-        rows = fx.estimates[["method", "estimate", "ci_low", "ci_high"]]
-    check = rows.reset_index(drop=True).assign(planted=planted)
+    check = payoff.money_estimates(setup, fx).assign(planted=planted)
     check["covers the planted effect"] = (check["ci_low"] <= planted) & (planted <= check["ci_high"])
     return check
 
@@ -240,11 +245,12 @@ def leaked_identifiers(truth: Truth | None, quotes: pd.DataFrame) -> int | None:
 
 def focus_group_notes(truth: Truth | None, coding: focus_groups.CoderAgreement, quotes: pd.DataFrame) -> list[Any]:
     """The kappa check (when two coders coded) and the planted personal data found in the quotes."""
-    check = kappa_check(truth, coding)
-    if check is None:
+    if truth is None:
         return [NOTHING]
-    return [display_table(check), sentence("Planted personal data found in the quotes: **{n}**.",
-                                           n=leaked_identifiers(truth, quotes))]
+    check = kappa_check(truth, coding)
+    return [display_table(check) if check is not None else
+            sentence("Agreement is not compared: Cohen's kappa needs two coders, and these data have another number."),
+            sentence("Planted personal data found in the quotes: **{n}**.", n=leaked_identifiers(truth, quotes))]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -260,9 +266,12 @@ def audit_compliance(truth: Truth | None) -> float | None:
 
 def audit_notes(truth: Truth | None, full: audits.Compliance) -> list[Any]:
     """The estimated share passing every must-have against the planted one, and the planted auditor agreement."""
-    if truth is None or full.estimate is None:
+    if truth is None:
         return [NOTHING]
     t = truth.audits
+    if full.estimate is None:
+        return [sentence("The share passing every must-have has no estimate here, so it is not compared with the "
+                         "planted {obs:.1%}.", obs=t.share_full_compliance_observed)]
     return [sentence("- share passing every must-have: planted {obs:.1%} as auditors score it ({exp:.1%} before "
                      "auditor errors), estimated {est:.1%} (95% CI {lo:.1%} to {hi:.1%})\n"
                      "- auditor agreement on scored criteria: planted ICC {icc:.2f}",

@@ -1342,7 +1342,7 @@ def value_by_attributes(values: pd.DataFrame, customers: pd.DataFrame | None, mi
 
 
 # ---------------------------------------------------------------------------------------------
-# the spend model's assumption, satisfaction and value, the planted truth
+# the spend model's assumption, satisfaction and value, the check of parameters against known values
 
 
 def frequency_spend_correlation(summary: pd.DataFrame) -> dict[str, float]:
@@ -1629,7 +1629,7 @@ def gap_table(gap: pd.DataFrame, currency: str = "") -> pd.DataFrame:
     out = gap.assign(measure=gap["measure"].map(lambda m: measures.get(m, plain(m))))
     return out.rename(columns={"satisfied": "mean, satisfied", "others": "mean, others",
                                "n_satisfied": "satisfied customers", "n_others": "other customers",
-                               "difference": "difference", "p_value": "p-value"})
+                               "difference": "difference"})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -339,15 +339,21 @@ def sentence(template: str, **values: Any) -> Sentence:
     return {"template": template, **values}
 
 
-def tell(sentences: Iterable[Sentence | tuple[str, dict[str, Any]]]) -> None:
-    """Show each sentence with :func:`say` (values from data escaped); accepts :func:`sentence` dicts or
-    ``(template, values)`` pairs."""
-    for s in sentences:
+def tell(notes: Iterable[Any]) -> None:
+    """Show what an analysis or check returns, in order: sentences with :func:`say` (values from data escaped) —
+    :func:`sentence` dicts, ``(template, values)`` pairs or objects with ``template`` and ``values`` — and
+    anything else (a :class:`Table`, a figure) with IPython's ``display``."""
+    from IPython.display import display
+
+    for s in notes:
         if isinstance(s, dict):
             say(**s)
+        elif isinstance(s, tuple) and len(s) == 2 and isinstance(s[0], str):
+            say(s[0], **s[1])
+        elif isinstance(getattr(s, "template", None), str) and isinstance(getattr(s, "values", None), dict):
+            say(s.template, **s.values)
         else:
-            template, values = s
-            say(template, **values)
+            display(s)
 
 
 def table_labels(table: pd.DataFrame, key: str, label_col: str = "label") -> dict[str, str]:

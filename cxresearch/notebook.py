@@ -35,7 +35,8 @@ def start(notebook: str, title: str, tables: Mapping[str, str | Path | None] | N
     """
     if source is None and tables is not None:
         source = sources.resolve(tables, seed, n_customers, effects)
-    source = source or otherwise
+    if source is None:
+        source = otherwise
     currency = currency or (source.defaults.get("currency", "") if source is not None else "")
     results = Results(notebook, title, min_group_size=min_group_size, currency=currency)
     use_labels(user=labels)

@@ -63,7 +63,7 @@ from cxresearch.io import Column, Contract, InputError, Ledger, read_table
 from cxresearch.plots import show
 from cxresearch.stats import Z95, Claim, holm, percentile_interval, pick, verdict, welch
 
-#: Plain labels of the synthetic world's columns and arms, registered by the notebook with
+#: Plain labels of the documented column names and arms (README, "Your own data"), registered by the notebook with
 #: ``cx.display.use_labels(payoff.COLUMN_LABELS)`` (the ``labels`` parameter wins).
 COLUMN_LABELS = {
     "spend": "spend", "visits": "visits", "converted": "bought anything", "retained": "still a customer",
@@ -614,20 +614,23 @@ def resolve_defaults(design: str, source_defaults: Mapping[str, Any] | None = No
     """Fill parameters left as None with the design's defaults and what the data say about themselves.
 
     ``source_defaults`` (``source.defaults``) may hold the enrolment window (``pre_end``, ``post_start``),
-    the ``margin`` and the ``cost_per_member`` per design; a user's files hold none of them, so a user's
+    the ``margin`` and the ``cost_per_member`` (numbers, or mappings design → number); a user's files hold none of them, so a user's
     panel needs its window and every run its money given. Checks the money parameters: ``margin`` in (0, 1],
     costs not negative and some cost to earn back, ``horizon`` above 0. ``control_arm`` is returned as text.
     """
     randomized = design == "randomized"
     data = dict(source_defaults or {})
-    cost = data.get("cost_per_member")
+
+    def per_design(value: Any) -> Any:  # a number, or a mapping design -> number
+        return value.get(design) if isinstance(value, Mapping) else value
+
     defaults: dict[str, Any] = {
         **column_defaults(design),
         "control_arm": "control" if randomized else "0",
         "horizon": 4 if randomized else 12,
         **{k: data.get(k) for k in WINDOW},
-        "margin": data.get("margin"),
-        "cost_per_member": cost.get(design) if isinstance(cost, Mapping) else cost,
+        "margin": per_design(data.get("margin")),
+        "cost_per_member": per_design(data.get("cost_per_member")),
     }
     out = {k: (v if v is not None else defaults.get(k)) for k, v in given.items()}
     missing = [k for k in ("margin", "cost_per_member") if k in given and out.get(k) is None]
@@ -996,7 +999,7 @@ def pays_off(setup: Setup, effect: Effect) -> Payoff:
 
 
 # ---------------------------------------------------------------------------------------------
-# claims, metrics and the check against the planted truth
+# claims, metrics and the money estimates a check compares with known values
 
 
 def pre_period_measure(obs: ObservationalAnalysis, period: str = "period") -> str:
@@ -1051,6 +1054,20 @@ def claims(setup: Setup, fx: RandomizedAnalysis | ObservationalAnalysis, pay: Pa
     if not setup.randomized:
         out.append(self_selection_claim(fx, setup.period))
     return out
+
+
+def money_estimates(setup: Setup, fx: RandomizedAnalysis | ObservationalAnalysis) -> pd.DataFrame:
+    """Every estimate of the effect on the money outcome, one row per method (randomized: per arm, CUPED-adjusted
+    when covariates were given; observational: naive, regression, IPW, AIPW, difference-in-differences):
+    ``method``, ``estimate``, ``ci_low``, ``ci_high``."""
+    if setup.randomized:
+        table = fx.table[fx.table["outcome"] == setup.money_outcome]
+        cols = ["adjusted", "adjusted_ci_low", "adjusted_ci_high"] if fx.adjusted else ["estimate", "ci_low", "ci_high"]
+        rows = pd.DataFrame({"method": table["arm"].map(plain) + ": " + table["outcome"].map(plain),
+                             **dict(zip(["estimate", "ci_low", "ci_high"], (table[c] for c in cols), strict=True))})
+    else:
+        rows = fx.estimates[["method", "estimate", "ci_low", "ci_high"]]
+    return rows.reset_index(drop=True)
 
 
 def _interval(estimate: Any, ci_low: Any, ci_high: Any) -> dict[str, Any]:

@@ -31,15 +31,17 @@ class Source:
     synthetic
         Whether the tables are the built-in synthetic world.
     truth
-        The synthetic world's planted values (:class:`cxresearch.truth.Truth`); ``None`` for real data. Only
-        :mod:`cxresearch.checks` reads it.
+        The synthetic world's planted values (:class:`cxresearch.truth.Truth`); ``None`` for real data. Analyses never
+        read it: :mod:`cxresearch.checks` compares estimates with it, and :func:`synthetic_defaults` takes the
+        data's own parameters from it.
     description
         How a report names the data ("the files given as parameters").
     defaults
         What the data themselves say when a parameter is not given (empty for a user's files): the dates
         ``observation_end``, ``calibration_end``, ``holdout_end``; the ``currency`` of money columns; a loyalty
         panel's enrolment window ``pre_end`` and ``post_start``; the programme's ``margin`` and
-        ``cost_per_member`` (per design: the cost over the outcome period of that design's table).
+        ``cost_per_member`` (each a number, or a mapping design → number: the cost covers the outcome period
+        of that design's table).
     """
 
     paths: dict[str, Path]
@@ -77,12 +79,13 @@ def synthetic_world(tables: Iterable[str], seed: int = 20240101, n_customers: in
 
 def synthetic_defaults(truth: Truth) -> dict[str, Any]:
     """What the synthetic world's tables say about themselves: its dates, currency, the open enrolment's window
-    (enrolment staggered over three months from ``enrolment_start``) and the programme's money."""
+    (its first month, and the month after the last enrolment day) and the programme's money per design."""
     cal = truth.calendar
-    start = pd.Period(cal.enrolment_start, "M")
     pilot_months = cal.pilot_weeks * 7 / (365.25 / 12)  # the pilot table's outcomes cover the whole pilot
     return {"observation_end": cal.observation_end, **SYNTHETIC_CLV_PERIODS, "currency": "RUB",
-            "pre_end": str(start), "post_start": str(start + 3), "margin": truth.loyalty_pilot.margin,
+            "pre_end": str(pd.Period(cal.enrolment_start, "M")),
+            "post_start": str(pd.Period(cal.enrolment_end, "M") + 1),
+            "margin": {"randomized": truth.loyalty_pilot.margin, "observational": truth.loyalty_enrolment.margin},
             "cost_per_member": {"randomized": truth.loyalty_pilot.cost_per_member_month * pilot_months,
                                 "observational": truth.loyalty_enrolment.cost_per_member_month}}
 

@@ -15,7 +15,7 @@ Interval methods:
   only when the effect of a good experience is clearly above zero (otherwise the ratio is undefined).
 
 Convergence: raking, the principal-axis factor fits (omega, factor-analysis check), the PLS path model and
-the response model run through :func:`cxresearch.fits.fit_with_retries` with safer retries (more
+the response model (:func:`cxresearch.fits.fit_logit`) run through :func:`cxresearch.fits.fit_with_retries` with safer retries (more
 iterations, other start values, standardised covariates) and a check (converged, finite, margins met, no
 Heywood case). Raking that cannot meet its margins stops the run; the factor-analysis check and the path
 model are side analyses and are reported as not estimable.
@@ -53,7 +53,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from cxresearch import contracts, plots
-from cxresearch.design import design_matrix, formula_of
+from cxresearch.design import design_matrix, formula_of, reference_level
 from cxresearch.display import LABELS, Table, fmt_value, plain, say, table
 from cxresearch.errors import NotEstimable, ParameterError
 from cxresearch.fits import FitError, fit_logit, fit_with_retries, is_number
@@ -1673,7 +1673,11 @@ def response_bias(inputs: SurveyInputs, nps_col: str | None, n_boot: int = 300, 
     covariates = pd.DataFrame({"prior_spend": inv["prior_spend"].clip(lower=0),
                                "tenure_months": inv["tenure_months"].fillna(0.0)})
     if "segment" in inv:
-        covariates["segment"] = fold_groups(inv["segment"], min_n)[0].astype(str)
+        # small segments are folded; invitations without a known segment (customers missing from the customer
+        # table, or too few to show even folded) join the reference level instead of a level of their own
+        known = fold_groups(inv["segment"].dropna().astype(str), min_n)[0].dropna()
+        covariates["segment"] = known.reindex(inv.index).astype(object).fillna(
+            reference_level(known) if len(known) else "")
     formula = " + ".join(["np.log1p(prior_spend)", formula_of(covariates.columns[1:])])
     x = design_matrix(covariates, formula).X  # segment: indicators against its most frequent level
     inv["p_respond"] = response_probability(x, inv["responded"].astype(bool).to_numpy())

@@ -58,6 +58,7 @@ OBSERVATION_END = pd.Timestamp("2024-12-31")
 PILOT_START = pd.Timestamp("2024-01-01")
 PILOT_WEEKS = 13
 ENROLMENT_START = pd.Timestamp("2024-04-01")
+ENROLMENT_DAYS = 91  # members join on one of the 91 days from ENROLMENT_START (staggered over three months)
 PANEL_START = pd.Timestamp("2023-04-01")  # monthly panel for the open enrolment
 SURVEY_WAVES = ("2023-03-15", "2023-09-15", "2024-03-15", "2024-09-15")
 DAYS_PER_MONTH = 365.25 / 12
@@ -498,12 +499,14 @@ def make_world(
     truth = Truth(seed, int(n_customers), fx.to_dict(), CALENDAR, churn_truth, complaint_truth, purchase_truth,
                   pilot_truth, enrolment_truth, survey_truth, fg_truth, audit_truth,
                   {k: int(len(v)) for k, v in tables.items()})
-    return World(tables=tables, truth=truth)
+    # through JSON and back: NumPy numbers become Python ones and undefined values None, as when read from disk
+    return World(tables=tables, truth=Truth.from_json(truth.to_json()))
 
 
 CALENDAR = Calendar(str(WORLD_START.date()), str((SIGNUP_END - pd.Timedelta(days=1)).date()),
                     str(OBSERVATION_END.date()), str(PILOT_START.date()), PILOT_WEEKS, str(ENROLMENT_START.date()),
-                    str(PANEL_START.date()), list(SURVEY_WAVES))
+                    str((ENROLMENT_START + pd.Timedelta(days=ENROLMENT_DAYS - 1)).date()), str(PANEL_START.date()),
+                    list(SURVEY_WAVES))
 
 
 def build_customers(rng: np.random.Generator, n: int, fx: Effects
@@ -631,7 +634,7 @@ def _loyalty_programme(rng: np.random.Generator, people: _People, buying: _Buyin
     lin = fx.enrolment_selection * heavy_z
     a0 = _logit_intercept(fx.enrolment_target_share, lin) if population.size else 0.0
     member = rng.random(population.size) < special.expit(a0 + lin)
-    enrol_day = e0 + np.floor(rng.random(population.size) * 91.0)  # staggered over three months
+    enrol_day = e0 + np.floor(rng.random(population.size) * float(ENROLMENT_DAYS))
     members = population[member]
     m_unit, m_t = _poisson_process(rng, fx.loyalty_uplift * lam[members] / DAYS_PER_WEEK,
                                    enrol_day[member], np.full(members.size, panel_end))

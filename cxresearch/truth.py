@@ -26,6 +26,7 @@ class Calendar:
     pilot_start: str
     pilot_weeks: int
     enrolment_start: str
+    enrolment_end: str  # the last day a member can join
     panel_start: str
     survey_waves: list[str]
 

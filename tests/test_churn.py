@@ -35,11 +35,19 @@ def fit_full(paths):
 
 def test_planted_hazard_ratios_inside_simultaneous_intervals():
     paths = ensure_world(n_customers=5000)
-    _, tv = fit_full(paths)
-    check = checks.churn_check(tv, load_truth(paths))
+    st, tv = fit_full(paths)
+    truth = load_truth(paths)
+    references = churn.covariate_design(st).references
+    check = checks.churn_check(tv, truth, 24, references)
     assert len(check) == 14
     assert check["inside simultaneous CI"].all(), check
     assert check["inside 95% CI"].mean() >= 0.85
+    assert checks.churn_skipped(truth, 24, references) == []
+    # another reference level or another meaning of "fast": those rows are left out, and the notes say why
+    other = checks.churn_check(tv, truth, 48, {**references, "plan": "annual"})
+    assert not {"fast", "slow", "unresolved"} & set(other["term"]) and not other["term"].str.startswith("plan").any()
+    notes = [n["template"] for n in checks.churn_skipped(truth, 48, {**references, "plan": "annual"})]
+    assert len(notes) == 2 and "measured against" in notes[0] and "within {here:g} hours here" in notes[1]
 
 
 def test_hazard_ratio_intervals_cover_about_95_percent(tmp_path):
@@ -47,8 +55,8 @@ def test_hazard_ratio_intervals_cover_about_95_percent(tmp_path):
     for seed in range(12):
         world = make_world(n_customers=3000, seed=100 + seed)
         paths = write_world(world, tmp_path / str(seed))
-        _, tv = fit_full(paths)
-        inside += list(checks.churn_check(tv, world.truth)["inside 95% CI"])
+        st, tv = fit_full(paths)
+        inside += list(checks.churn_check(tv, world.truth, 24, churn.covariate_design(st).references)["inside 95% CI"])
     coverage = float(np.mean(inside))
     assert 0.88 <= coverage <= 1.0, coverage  # 168 intervals; 95% expected, 4 SD below is 0.88
 

@@ -580,6 +580,7 @@ def test_currency_is_resolved_in_the_module(tmp_path):
                                      margin=None, cost_per_member=None, pre_end=None, post_start=None)
     assert (window["pre_end"], window["post_start"]) == ("2024-04", "2024-07")
     assert window["cost_per_member"] == truth.loyalty_enrolment.cost_per_member_month
+    assert window["margin"] == truth.loyalty_enrolment.margin
 
 
 def test_formula_drives_the_adjustment_and_is_recorded(tmp_path):

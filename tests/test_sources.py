@@ -58,3 +58,24 @@ def test_notebook_start_makes_the_record_and_registers_the_users_labels(tmp_path
         assert src.paths == {"x": f}
     finally:
         LABELS.reset()
+
+
+def test_notebook_start_falls_back_to_the_otherwise_source_only_without_tables(tmp_path):
+    from cxresearch import notebook
+
+    f = tmp_path / "tx.csv"
+    f.write_text("customer_id,timestamp,amount\na,2024-01-01,1\n")
+    results, src = notebook.start("nb", "Title", None, otherwise=sources.cdnow(), announce=False)
+    assert src.description.startswith("the CDNOW sample") and results.currency == "USD"
+    results, src = notebook.start("nb", "Title", {"transactions": str(f)}, otherwise=sources.cdnow(), announce=False)
+    assert src.paths == {"transactions": f} and results.currency == ""
+    assert notebook.start("nb", "Title", None, announce=False)[1] is None
+
+
+def test_synthetic_defaults_come_from_its_truth():
+    src = sources.resolve({"loyalty_members": None}, seed=3, n_customers=300)
+    cal, d = src.truth.calendar, src.defaults
+    assert (d["pre_end"], d["post_start"]) == ("2024-04", "2024-07") and cal.enrolment_end == "2024-06-30"
+    assert d["margin"] == {"randomized": src.truth.loyalty_pilot.margin,
+                           "observational": src.truth.loyalty_enrolment.margin}
+    assert d["cost_per_member"]["observational"] == src.truth.loyalty_enrolment.cost_per_member_month

@@ -137,3 +137,26 @@ def test_few_unlisted_respondents_are_folded_with_the_next_smallest_and_not_coun
     assert chk.loc[("segment", survey.OTHER), "target"] == pytest.approx(0.5)
     notes = [s.values for s in survey.weighting_notes(wt) if "do not list" in getattr(s, "template", "")]
     assert notes == [{"variable": "segment", "values": "z", "who": "fewer than 30 respondents"}]
+
+
+def test_invitations_of_unknown_customers_join_the_reference_segment(tmp_path, monkeypatch):
+    """Invited customers missing from the customer table have no segment; six of them who all replied must not
+    become a level of their own (it would decide response alone and stop the fit)."""
+    import dataclasses
+
+    inputs = response_inputs(tmp_path, {"basic": 150, "mass": 400, "premium": 250})
+    extra = pd.DataFrame({"customer_id": [f"x{i}" for i in range(6)], "wave": 1,
+                          "invited_at": pd.Timestamp("2024-01-15"), "responded": 1})
+    inputs = dataclasses.replace(inputs, invitations=pd.concat([inputs.invitations, extra], ignore_index=True))
+    seen = {}
+    fit = survey.response_probability
+
+    def spy(x, responded, *args, **kw):
+        seen["x"] = x
+        return fit(x, responded, *args, **kw)
+
+    monkeypatch.setattr(survey, "response_probability", spy)
+    bias = survey.response_bias(inputs, "nps", n_boot=20)
+    assert not bias.problem and bias.n_invited == 806
+    assert list(seen["x"].columns) == ["np.log1p(prior_spend)", "tenure_months", "segment[basic]", "segment[premium]"]
+    assert (seen["x"].iloc[-6:][["segment[basic]", "segment[premium]"]] == 0).all().all()  # with "mass"

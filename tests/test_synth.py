@@ -55,7 +55,7 @@ def test_truth_is_typed_complete_and_round_trips_through_json(world, tmp_path):
     assert isinstance(back.survey, SurveyTruth) and isinstance(back.focus_groups.planted_pii, PersonalData)
     assert back.to_json() == data
     paths = write_world(world, tmp_path)
-    assert load_truth({"truth": tmp_path / "truth.json"}) == back and set(paths) == set(world.tables)
+    assert load_truth({"truth": tmp_path / "truth.json"}) == back == world.truth and set(paths) == set(world.tables)
     del data["churn"]["fast_resolution_hours"]
     with pytest.raises(ValueError, match=r"truth\.churn\.fast_resolution_hours is missing"):
         Truth.from_json(data)
