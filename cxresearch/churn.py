@@ -425,7 +425,7 @@ def pairwise_logrank(groups: dict[str, pd.DataFrame]) -> pd.DataFrame:
         rows.append({"group A": a, "group B": b, "chi2": float(res.test_statistic), "p_value": float(res.p_value)})
     out = pd.DataFrame(rows, columns=["group A", "group B", "chi2", "p_value"])
     if len(out):
-        out["p adjusted"] = holm(out["p_value"])
+        out["p_value_holm"] = holm(out["p_value"])
     return out
 
 
@@ -457,7 +457,7 @@ class CoxResult:
     hazard_ratios: pd.DataFrame  # term, hr, ci_low, ci_high, p_value
     concordance: float
     references: dict[str, str]  # text covariate -> its reference level (:func:`covariate_design`)
-    ph_test: pd.DataFrame  # term, statistic, p_value, p adjusted (Holm)
+    ph_test: pd.DataFrame  # term, statistic, p_value, p_value_holm
     ph_failures: list[str]  # covariates (not terms) that fail the check
     stratified: Any = None  # refit stratified by the failing covariates, if any
     stratified_hazard_ratios: pd.DataFrame | None = None
@@ -642,8 +642,8 @@ def fit_cox(st: SurvivalTable, alpha: float = 0.05, ph_sample: int = 20_000, see
     test = proportional_hazard_test(ph_fit, sample, time_transform="rank")
     ph = test.summary.reset_index().rename(columns={"index": "term", "test_statistic": "statistic"})
     ph = ph[["term", "statistic", "p"]].rename(columns={"p": "p_value"})
-    ph["p adjusted"] = holm(ph["p_value"])
-    failing_terms = set(ph.loc[ph["p adjusted"] < alpha, "term"])
+    ph["p_value_holm"] = holm(ph["p_value"])
+    failing_terms = set(ph.loc[ph["p_value_holm"] < alpha, "term"])
     failures = [c for c in st.covariates if any(t == c or t.startswith(f"{c}[") for t in failing_terms)]
     result = CoxResult(cph, hr, float(cph.concordance_index_), d.references, ph, failures,
                        design_columns=list(x.columns))
@@ -1237,7 +1237,7 @@ def hazard_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def ph_table(ph: pd.DataFrame) -> pd.DataFrame:
-    """The proportional-hazards check as shown: factor, test statistic, ``p_value`` and ``p adjusted`` (headed
+    """The proportional-hazards check as shown: factor, test statistic, ``p_value`` and ``p_value_holm`` (headed
     "p-value" and "p-value (Holm)" by :func:`cxresearch.display.table`)."""
     out = ph.rename(columns={"statistic": "test statistic"})
     out.insert(0, "factor", [term_label(t) for t in ph["term"]])
@@ -1526,7 +1526,7 @@ def metrics(st: SurvivalTable, life: Lifetimes, drv: Drivers, par: ParametricRes
         {"name": "hazard_ratios_static", "unit": "rate ratio",
          "value": {r.term: _interval(r.hr, r.ci_low, r.ci_high) for r in drv.cox.hazard_ratios.itertuples()}},
         {"name": "concordance", "value": drv.cox.concordance, "label": "concordance of the churn model"},
-        {"name": "ph_test_p_value", "value": dict(zip(drv.cox.ph_test["term"], drv.cox.ph_test["p adjusted"], strict=True))},
+        {"name": "ph_test_p_value_holm", "value": dict(zip(drv.cox.ph_test["term"], drv.cox.ph_test["p_value_holm"], strict=True))},
         {"name": "parametric_aic", "value": dict(zip(par.aic["model"], par.aic["aic"], strict=True))},
     ]
     if cal.error is not None:

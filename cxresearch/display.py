@@ -92,7 +92,8 @@ def _finite(x: Any) -> bool:
 # labels
 
 STANDARD_LABELS = {
-    "ci": "95% CI", "p_value": "p-value", "p": "p-value", "p_adjusted": "p-value (Holm)", "p adjusted": "p-value (Holm)",
+    "ci": "95% CI", "p_value": "p-value", "p": "p-value", "p_value_holm": "p-value (Holm)", "adjusted_p_value": "adjusted p-value",
+    "adjusted_p_value_holm": "adjusted p-value (Holm)",
     "n": "n", "hr": "hazard ratio", "se": "standard error", "aic": "AIC", "bic": "BIC", "r2": "R²",
     "log_likelihood": "log-likelihood", "n_customers": "customers", "n_responses": "responses",
     "krippendorff_alpha": "Krippendorff's alpha", "icc_2_1": "ICC(2,1)", "rows_excluded": "rows excluded",
@@ -172,7 +173,7 @@ def plain(name: Any, header: bool = False) -> str:
     return text
 
 
-P_COLUMN = re.compile(r"^(p\b.*|p[_-]?value|.*\bp-value\b.*)$", re.IGNORECASE)  # not p_alive, plan
+P_COLUMN = re.compile(r"^((adjusted_)?p[_-]?value(_holm)?|p\b.*|.*\bp-value\b.*)$", re.IGNORECASE)  # not p_alive
 
 
 def _cell(value: Any, kind: str, digits: int) -> str:

@@ -136,16 +136,16 @@ def randomized_effects(df: pd.DataFrame, arm_col: str, control_arm: Any, outcome
                     {"estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan, "p_value": math.nan, "se": math.nan}
                 ok = is_number(adj["se"]) and is_number(raw["se"]) and raw["se"] > 0
                 row.update({"adjusted": adj["estimate"] if ok else math.nan, "adjusted_ci_low": adj["ci_low"],
-                            "adjusted_ci_high": adj["ci_high"], "adjusted_p": adj["p_value"],
+                            "adjusted_ci_high": adj["ci_high"], "adjusted_p_value": adj["p_value"],
                             "adjusted_se": adj["se"],
                             "variance_reduction": 1 - (adj["se"] / raw["se"]) ** 2 if ok else math.nan})
             rows.append(row)
     cols = ["arm", "outcome", "estimate", "ci_low", "ci_high", "p_value", "se", "n_treated", "n_control", "note"]
-    out = pd.DataFrame(rows, columns=cols + (["adjusted", "adjusted_ci_low", "adjusted_ci_high", "adjusted_p",
+    out = pd.DataFrame(rows, columns=cols + (["adjusted", "adjusted_ci_low", "adjusted_ci_high", "adjusted_p_value",
                                              "adjusted_se", "variance_reduction"] if adjust else []))
-    out["p_holm"] = _holm_where_finite(out["p_value"])
+    out["p_value_holm"] = _holm_where_finite(out["p_value"])
     if adjust:
-        out["adjusted_p_holm"] = _holm_where_finite(out["adjusted_p"])
+        out["adjusted_p_value_holm"] = _holm_where_finite(out["adjusted_p_value"])
     return out
 
 
@@ -830,7 +830,7 @@ def analyse_randomized(setup: Setup) -> RandomizedAnalysis:
     table = randomized_effects(setup.units, p["arm_col"], setup.control, p["outcome_cols"], p["covariate_cols"],
                                min_group_size=1, formula=setup.formula)
     table = table[table["arm"].isin(setup.treated_arms)].reset_index(drop=True)
-    for col, adj in (("p_holm", "p_value"), ("adjusted_p_holm", "adjusted_p")):
+    for col, adj in (("p_value_holm", "p_value"), ("adjusted_p_value_holm", "adjusted_p_value")):
         if col in table:
             table[col] = _holm_where_finite(table[adj])
     adjusted = "adjusted" in table
@@ -1154,12 +1154,12 @@ def effects_display(table: pd.DataFrame, adjusted: bool, money_outcome: str | No
                         "difference": [fmt_value(v, u, currency) for v, u in zip(table["estimate"], units, strict=True)],
                         "95% CI": [fmt_interval(lo, hi, u, currency) for lo, hi, u in
                                    zip(table["ci_low"], table["ci_high"], units, strict=True)],
-                        "p-value (Holm)": table["p_holm"]})
+                        "p-value (Holm)": table["p_value_holm"]})
     if adjusted:
         out["adjusted difference"] = [fmt_value(v, u, currency) for v, u in zip(table["adjusted"], units, strict=True)]
         out["adjusted 95% CI"] = [fmt_interval(lo, hi, u, currency) for lo, hi, u in
                                   zip(table["adjusted_ci_low"], table["adjusted_ci_high"], units, strict=True)]
-        out["adjusted p-value (Holm)"] = table["adjusted_p_holm"]
+        out["adjusted p-value (Holm)"] = table["adjusted_p_value_holm"]
         out["variance removed"] = table["variance_reduction"]
     out["customers (group / control)"] = [f"{a:,} / {b:,}" for a, b in
                                           zip(table["n_treated"], table["n_control"], strict=True)]

@@ -3,8 +3,9 @@
 Every table is generated from explicit processes whose true parameters are recorded as a typed
 :class:`cxresearch.truth.Truth` (written as ``truth.json``), so each estimator in the suite can be checked
 for parameter recovery. :func:`make_world` runs one builder per area from one random stream:
-:func:`build_customers` (customers, contracts, complaints), :func:`build_transactions`,
-:func:`build_loyalty`, :func:`build_survey`, :func:`build_focus_groups`, :func:`build_audits`.
+:func:`build_customers`, :func:`build_complaints`, :func:`build_transactions`, :func:`build_pilot`,
+:func:`build_enrolment`, :func:`build_survey`, :func:`build_focus_groups`, :func:`build_audits`, each
+returning its tables and its typed part of the truth.
 
 Processes (time origin: each customer's signup; calendar window 2021-01-01 .. 2024-12-31)
 
@@ -416,6 +417,8 @@ class _People:
     churn: np.ndarray  # days after signup; inf = still a customer at the end
     churned: np.ndarray
     complaints: pd.DataFrame
+    complaint_draws: dict[str, np.ndarray]  # unit, t, type, resolved, hours, fast
+    contacts: tuple[np.ndarray, np.ndarray, np.ndarray]  # name, e-mail, phone
 
     @property
     def n(self) -> int:
@@ -456,6 +459,24 @@ class _Programme:
     events: tuple[np.ndarray, np.ndarray, np.ndarray]  # unit, day, kind of every purchase so far
 
 
+@dataclass
+class _Events:
+    """Every transaction row: purchases with amounts, returns and zero rows (kind 0 first purchase, 1 repeat,
+    2 pilot extra, 3 member extra, 4 return, 5 zero amount), and the purchases alone before noise was added."""
+
+    unit: np.ndarray
+    t: np.ndarray
+    amount: np.ndarray
+    kind: np.ndarray
+    purchase_t: np.ndarray
+    purchase_kind: np.ndarray
+
+    @property
+    def real(self) -> np.ndarray:
+        """Rows that are purchases (not returns or zero rows)."""
+        return self.kind <= 3
+
+
 def make_world(
     n_customers: int = 5000,
     seed: int = 20240101,
@@ -486,15 +507,21 @@ def make_world(
         raise ValueError("n_customers must be at least 50 so that every segment and arm is populated.")
     fx = effects if isinstance(effects, Effects) else Effects.from_overrides(effects)
     rng = np.random.default_rng(seed)
-    people, churn_tables, churn_truth, complaint_truth = build_customers(rng, int(n_customers), fx)
+    # the shared state, drawn in this order from the one random stream
+    people = _population(rng, int(n_customers), fx)
     buying = _buying(rng, people, fx)
     programme = _loyalty_programme(rng, people, buying, fx)
-    tx_tables, purchase_truth, events = build_transactions(rng, people, buying, programme, fx)
-    loyalty_tables, pilot_truth, enrolment_truth = build_loyalty(people, buying, programme, events, fx)
-    survey_tables, survey_truth = build_survey(rng, fx, people, buying)
-    fg_tables, fg_truth = build_focus_groups(rng, fx, n_fg_sessions)
-    audit_tables, audit_truth = build_audits(rng, fx, people, n_stores_audited, audits_per_store)
-    tables = {**churn_tables, **tx_tables, **loyalty_tables, **survey_tables, **fg_tables, **audit_tables}
+    events = _transaction_events(rng, buying, programme, fx)
+    # one builder per area: (its tables, its planted truth)
+    customers, churn_truth = build_customers(people, fx)
+    complaints, complaint_truth = build_complaints(people)
+    transactions, purchase_truth = build_transactions(people, buying, events, fx)
+    pilot, pilot_truth = build_pilot(people, programme, events, fx)
+    enrolment, enrolment_truth = build_enrolment(people, programme, events, fx)
+    survey, survey_truth = build_survey(rng, fx, people, buying)
+    focus_groups, fg_truth = build_focus_groups(rng, fx, n_fg_sessions)
+    audits, audit_truth = build_audits(rng, fx, people, n_stores_audited, audits_per_store)
+    tables = {**customers, **complaints, **transactions, **pilot, **enrolment, **survey, **focus_groups, **audits}
     tables = {name: tables[name] for name in TABLES}
     truth = Truth(seed, int(n_customers), fx.to_dict(), CALENDAR, churn_truth, complaint_truth, purchase_truth,
                   pilot_truth, enrolment_truth, survey_truth, fg_truth, audit_truth,
@@ -509,22 +536,39 @@ CALENDAR = Calendar(str(WORLD_START.date()), str((SIGNUP_END - pd.Timedelta(days
                     list(SURVEY_WAVES))
 
 
-def build_customers(rng: np.random.Generator, n: int, fx: Effects
-                    ) -> tuple[_People, dict[str, pd.DataFrame], ChurnTruth, ComplaintTruth]:
-    """Customers with their contracts (Cox churn with a time-varying complaint state) and complaints."""
+def _population(rng: np.random.Generator, n: int, fx: Effects) -> _People:
+    """Customers, their stores, contracts (Cox churn with a time-varying complaint state), complaints and
+    contact details: every draw the customer and complaint tables need."""
     c = _customers(rng, n, fx)
     n_stores = len(REGIONS) * STORES_PER_REGION
     store_quality = rng.standard_normal(n_stores)
     eta = _linear_predictor(c, store_quality, fx)
-    churn, follow_up, comp = _churn_with_complaints(rng, c, eta, fx)
-    churned = np.isfinite(churn)
+    churn, _, comp = _churn_with_complaints(rng, c, eta, fx)
     customer_id = _ids("C", n, width=7)
-    store_names = _ids("S", n_stores, width=2)
-    name, email, phone = _names(rng, n)
+    contacts = _names(rng, n)
+    cu = comp["unit"]
+    complaints = pd.DataFrame(
+        {
+            "complaint_id": _ids("K", cu.size, width=8),
+            "customer_id": customer_id[cu],
+            "opened_at": _to_datetime(c["signup"][cu] + comp["t"]),
+            "type": comp["type"],
+            "resolved": comp["resolved"],
+            "hours_to_resolve": comp["hours"],
+        }
+    )
+    return _People(c, customer_id, _ids("S", n_stores, width=2), store_quality, churn, np.isfinite(churn),
+                   complaints, comp, contacts)
+
+
+def build_customers(people: _People, fx: Effects) -> tuple[dict[str, pd.DataFrame], ChurnTruth]:
+    """The customer table (with personal data, so tests can prove reports never show it) and the churn truth."""
+    c, churn, churned, store_names = people.c, people.churn, people.churned, people.store_names
+    name, email, phone = people.contacts
     churn_days = np.where(churned, c["signup"] + np.where(churned, churn, 0.0), np.nan)
     customers = pd.DataFrame(
         {
-            "customer_id": customer_id,
+            "customer_id": people.customer_id,
             "name": name,
             "email": email,
             "phone": phone,
@@ -540,7 +584,7 @@ def build_customers(rng: np.random.Generator, n: int, fx: Effects
     # a churn on the signup day would give a zero duration: keep the day-level date consistent
     same_day = customers["churn_date"] == customers["signup_date"]
     customers.loc[same_day, "churn_date"] = customers.loc[same_day, "signup_date"] + pd.Timedelta(days=1)
-    churn_truth = ChurnTruth(
+    truth = ChurnTruth(
         model="Cox PH, Weibull baseline in months, time-varying complaint state",
         baseline_shape=fx.baseline_shape,
         baseline_scale_months=fx.baseline_scale_months,
@@ -553,7 +597,7 @@ def build_customers(rng: np.random.Generator, n: int, fx: Effects
         reference_levels={"plan": fx.plan_reference, "segment": fx.segment_reference,
                           "channel": fx.channel_reference, "region": fx.region_reference},
         hr_store_quality_per_sd=fx.hr_store_quality_per_sd,
-        store_quality=dict(zip(store_names.tolist(), np.round(store_quality, 6).tolist(), strict=True)),
+        store_quality=dict(zip(store_names.tolist(), np.round(people.store_quality, 6).tolist(), strict=True)),
         complaint_hazard_ratios={"fast_resolved": fx.hr_complaint_fast, "slow_resolved": fx.hr_complaint_slow,
                                  "unresolved": fx.hr_complaint_unresolved},
         complaint_state_rule="state of the most recent complaint applies from its timestamp on; "
@@ -562,21 +606,15 @@ def build_customers(rng: np.random.Generator, n: int, fx: Effects
         n_churned=int(churned.sum()),
         churn_rate=float(churned.mean()),
     )
-    cu = comp["unit"]
-    complaints = pd.DataFrame(
-        {
-            "complaint_id": _ids("K", cu.size, width=8),
-            "customer_id": customer_id[cu],
-            "opened_at": _to_datetime(c["signup"][cu] + comp["t"]),
-            "type": comp["type"],
-            "resolved": comp["resolved"],
-            "hours_to_resolve": comp["hours"],
-        }
-    )
-    complaint_truth = ComplaintTruth(int(cu.size), float(comp["resolved"].mean()) if cu.size else None,
-                                     float(comp["fast"].mean()) if cu.size else None)
-    people = _People(c, customer_id, store_names, store_quality, churn, churned, complaints)
-    return people, {"customers": customers, "complaints": complaints}, churn_truth, complaint_truth
+    return {"customers": customers}, truth
+
+
+def build_complaints(people: _People) -> tuple[dict[str, pd.DataFrame], ComplaintTruth]:
+    """The complaint table (type, resolved, hours to resolve) and how many were resolved, and fast."""
+    comp = people.complaint_draws
+    n = comp["unit"].size
+    truth = ComplaintTruth(n, float(comp["resolved"].mean()) if n else None, float(comp["fast"].mean()) if n else None)
+    return {"complaints": people.complaints}, truth
 
 
 def _buying(rng: np.random.Generator, people: _People, fx: Effects) -> _Buying:
@@ -648,12 +686,8 @@ def _loyalty_programme(rng: np.random.Generator, people: _People, buying: _Buyin
                       att_month, ate_month, (tx_unit, tx_t, tx_src))
 
 
-def build_transactions(rng: np.random.Generator, people: _People, buying: _Buying, programme: _Programme,
-                       fx: Effects) -> tuple[dict[str, pd.DataFrame], PurchaseTruth, tuple[np.ndarray, ...]]:
-    """The transaction log: every purchase with its amount, plus returns and zero-amount rows as noise.
-
-    Also returns the events (customer index, day, amount, kind) the loyalty tables are summed from.
-    """
+def _transaction_events(rng: np.random.Generator, buying: _Buying, programme: _Programme, fx: Effects) -> _Events:
+    """Amounts of every purchase (Gamma-Gamma), then returns and zero-amount rows added as noise."""
     tx_unit, tx_t, tx_src = programme.events
     order = np.lexsort((tx_t, tx_unit))
     tx_unit, tx_t, tx_src = tx_unit[order], tx_t[order], tx_src[order]
@@ -669,16 +703,23 @@ def build_transactions(rng: np.random.Generator, people: _People, buying: _Buyin
     all_amount = np.concatenate([amount, -amount[is_return][ret_ok], np.zeros(int(is_zero.sum()))])
     all_kind = np.concatenate([tx_src, np.full(int(ret_ok.sum()), 4, "int8"),
                                np.full(int(is_zero.sum()), 5, "int8")])
-    order = np.lexsort((all_t, all_unit))
+    return _Events(all_unit, all_t, all_amount, all_kind, tx_t, tx_src)
+
+
+def build_transactions(people: _People, buying: _Buying, events: _Events, fx: Effects
+                       ) -> tuple[dict[str, pd.DataFrame], PurchaseTruth]:
+    """The transaction log (every purchase, return and zero row, by customer and time) and the buying truth."""
+    order = np.lexsort((events.t, events.unit))
     transactions = pd.DataFrame(
         {
-            "transaction_id": _ids("T", all_unit.size, width=9),
-            "customer_id": people.customer_id[all_unit[order]],
-            "timestamp": _to_datetime(all_t[order]),
-            "amount": all_amount[order],
+            "transaction_id": _ids("T", events.unit.size, width=9),
+            "customer_id": people.customer_id[events.unit[order]],
+            "timestamp": _to_datetime(events.t[order]),
+            "amount": events.amount[order],
         }
     )
-    kinds = all_kind[order]
+    kinds = events.kind[order]
+    tx_src, tx_t = events.purchase_kind, events.purchase_t
     pure_end = _days(PILOT_START)
     repeat_pure = (tx_src == 1) & (tx_t < pure_end)
     truth = PurchaseTruth(
@@ -694,19 +735,18 @@ def build_transactions(rng: np.random.Generator, people: _People, buying: _Buyin
         rule="returns (amount < 0) and zero amounts are noise: drop them to recover the parameters",
         satisfaction_purchase_rank_corr=fx.satisfaction_purchase_corr,
     )
-    return {"transactions": transactions}, truth, (all_unit, all_t, all_amount, all_kind)
+    return {"transactions": transactions}, truth
 
 
-def build_loyalty(people: _People, buying: _Buying, programme: _Programme, events: tuple[np.ndarray, ...],
-                  fx: Effects) -> tuple[dict[str, pd.DataFrame], PilotTruth, EnrolmentTruth]:
-    """The pilot's customer table, the open enrolment's members table and its monthly panel."""
+def build_pilot(people: _People, programme: _Programme, events: _Events, fx: Effects
+                ) -> tuple[dict[str, pd.DataFrame], PilotTruth]:
+    """The randomized pilot's customer table (arm, spend and visits before and during it) and its truth."""
     n, c, churn, churned, customer_id = people.n, people.c, people.churn, people.churned, people.customer_id
-    pilot, arm, population, member, enrol_day = (programme.pilot, programme.arm, programme.population,
-                                                 programme.member, programme.enrol_day)
-    all_unit, all_t, all_amount, all_kind = events
+    pilot, arm = programme.pilot, programme.arm
+    real = events.real
+    all_unit, all_t, all_amount = events.unit, events.t, events.amount
     p0, p1 = _days(PILOT_START), _days(PILOT_START) + PILOT_WEEKS * DAYS_PER_WEEK
     pre0 = p0 - 52 * DAYS_PER_WEEK
-    real = (all_kind == 0) | (all_kind == 1) | (all_kind == 2) | (all_kind == 3)
     spend_pre = _window_sum(all_unit[real], all_t[real], all_amount[real], n, pre0, p0)
     visits_pre = _window_sum(all_unit[real], all_t[real], None, n, pre0, p0)
     spend_pilot = _window_sum(all_unit[real], all_t[real], all_amount[real], n, p0, p1)
@@ -736,6 +776,16 @@ def build_loyalty(people: _People, buying: _Buying, programme: _Programme, event
         cost_per_member_month=fx.cost_per_member_month,
         margin=fx.margin,
     )
+    return {"loyalty_pilot": loyalty_pilot}, pilot_truth
+
+
+def build_enrolment(people: _People, programme: _Programme, events: _Events, fx: Effects
+                    ) -> tuple[dict[str, pd.DataFrame], EnrolmentTruth]:
+    """The open enrolment: its members table (who joined, when, their past spend) and monthly panel."""
+    n, c, customer_id = people.n, people.c, people.customer_id
+    population, member, enrol_day = programme.population, programme.member, programme.enrol_day
+    real = events.real
+    all_unit, all_t, all_amount = events.unit, events.t, events.amount
     e0 = _days(ENROLMENT_START)
     pre_e0 = e0 - 365.25
     members_tbl = pd.DataFrame(
@@ -772,8 +822,7 @@ def build_loyalty(people: _People, buying: _Buying, programme: _Programme, event
         mean_post_months=float(post_months.mean()) if members_n else None,
         parallel_trends="hold by construction (stationary purchase rates in the population)",
     )
-    tables = {"loyalty_pilot": loyalty_pilot, "loyalty_members": members_tbl, "loyalty_panel": loyalty_panel}
-    return tables, pilot_truth, enrolment_truth
+    return {"loyalty_members": members_tbl, "loyalty_panel": loyalty_panel}, enrolment_truth
 
 
 def _window_sum(unit, t, weights, n, start, end) -> np.ndarray:

@@ -387,8 +387,8 @@ def test_display_frames_have_plain_headers(registered_labels):
     table = pd.DataFrame({"arm": ["loyalty"], "outcome": ["converted"], "estimate": [0.05], "ci_low": [0.01],
                           "ci_high": [0.09], "p_value": [0.01], "se": [0.02], "n_treated": [1200], "n_control": [1100],
                           "note": [""], "adjusted": [0.04], "adjusted_ci_low": [0.01], "adjusted_ci_high": [0.07],
-                          "adjusted_p": [0.02], "adjusted_se": [0.015], "variance_reduction": [0.3], "p_holm": [0.02],
-                          "adjusted_p_holm": [0.03]})
+                          "adjusted_p_value": [0.02], "adjusted_se": [0.015], "variance_reduction": [0.3], "p_value_holm": [0.02],
+                          "adjusted_p_value_holm": [0.03]})
     out = payoff.effects_display(table, adjusted=True)
     assert not [c for c in out.columns if RAW.search(c) and c not in ("ci_low", "ci_high")]
     assert out.at[0, "group"] == "loyalty programme" and out.at[0, "outcome"] == "bought anything"

@@ -64,9 +64,20 @@ def test_truth_is_typed_complete_and_round_trips_through_json(world, tmp_path):
 def test_one_builder_per_area_returns_its_tables_and_truth():
     fx = Effects()
     rng = np.random.default_rng(5)
-    people, tables, churn_truth, complaint_truth = synth.build_customers(rng, 200, fx)
-    assert set(tables) == {"customers", "complaints"} and isinstance(churn_truth, ChurnTruth)
-    assert complaint_truth.n_complaints == len(tables["complaints"]) and people.n == 200
+    people = synth._population(rng, 200, fx)
+    customers, churn_truth = synth.build_customers(people, fx)
+    complaints, complaint_truth = synth.build_complaints(people)
+    assert set(customers) == {"customers"} and isinstance(churn_truth, ChurnTruth) and len(customers["customers"]) == 200
+    assert set(complaints) == {"complaints"} and complaint_truth.n_complaints == len(complaints["complaints"])
+    buying = synth._buying(rng, people, fx)
+    programme = synth._loyalty_programme(rng, people, buying, fx)
+    events = synth._transaction_events(rng, buying, programme, fx)
+    transactions, purchase_truth = synth.build_transactions(people, buying, events, fx)
+    assert sum(purchase_truth.rows_by_kind.values()) == len(transactions["transactions"])
+    pilot, pilot_truth = synth.build_pilot(people, programme, events, fx)
+    enrolment, enrolment_truth = synth.build_enrolment(people, programme, events, fx)
+    assert pilot_truth.n_units == len(pilot["loyalty_pilot"]) and set(enrolment) == {"loyalty_members", "loyalty_panel"}
+    assert enrolment_truth.n_population == len(enrolment["loyalty_members"])
     fg_tables, fg_truth = synth.build_focus_groups(rng, fx, 2)
     assert set(fg_tables) == {"fg_transcripts", "fg_codes", "fg_codebook"} and fg_truth.n_sessions == 2
     audit_tables, audit_truth = synth.build_audits(rng, fx, people, 3, 2)
