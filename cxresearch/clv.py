@@ -44,6 +44,7 @@ from cxresearch.display import Sentence, fmt_value, plain, sentence
 from cxresearch.errors import NotEstimable, ParameterError
 from cxresearch.fits import FITS, FitError, fit_with_retries
 from cxresearch.io import Contract, Exclusion, InputError, Ledger, after, read_table, unlinked
+from cxresearch.io import first_row as first_data_row
 from cxresearch.privacy import merge_small_groups
 from cxresearch.stats import (
     Z95,
@@ -265,7 +266,7 @@ def load_transactions(path: str | Path, customer_col: str = "customer_id", date_
     become one purchase with the summed amount. Amounts that are not finite (``inf``) are refused.
     """
     source = f"'transactions' ({path})"
-    first_row = 0 if Path(path).suffix.lower() in (".parquet", ".pq") else 2
+    first_row = first_data_row(path)
     seen: dict[str, Any] = {}
 
     def returns(d: pd.DataFrame) -> pd.Series:

@@ -16,6 +16,7 @@ Every notebook reads its inputs through :func:`read_table`, which
 from __future__ import annotations
 
 import csv
+import glob
 import hashlib
 import io as _io
 import re
@@ -142,11 +143,72 @@ class TableSource(Protocol):
 
 
 def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file; of a Parquet folder or glob, of its files' names (relative) and hashes in order."""
+    parts = parquet_parts(path)
+    if parts is not None:
+        base = _parts_base(path)
+        lines = "".join(f"{f.relative_to(base).as_posix()}\0{file_sha256(f)}\n" for f in parts)
+        return hashlib.sha256(lines.encode()).hexdigest()
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+PARQUET = (".parquet", ".pq")
+_GLOB = re.compile(r"[*?\[]")
+
+
+def parquet_parts(path: str | Path) -> list[Path] | None:
+    """The files of a table stored as many Parquet files, sorted by path: every ``*.parquet`` file under a
+    folder (Hive-style partitions ``year=2024/`` included), or the files a glob matches
+    (``exports/tx/*.parquet``, ``**`` for any depth). ``None`` for a single file."""
+    text = str(path)
+    if _GLOB.search(text):
+        return sorted(Path(f) for f in glob.glob(text, recursive=True) if Path(f).is_file())
+    folder = Path(path)
+    if folder.is_dir():
+        return sorted(f for f in folder.rglob("*") if f.is_file() and f.suffix.lower() in PARQUET
+                      and not any(part.startswith((".", "_")) for part in f.relative_to(folder).parts))
+    return None
+
+
+def _parts_base(path: str | Path) -> Path:
+    """The folder a glob or folder starts from (partition names are read below it)."""
+    text = str(path)
+    match = _GLOB.search(text)
+    if match is None:
+        return Path(path)
+    head = text[:match.start()]
+    return Path(head) if head.endswith(("/", "\\")) else Path(head).parent
+
+
+def _read_parquet_parts(path: str | Path, parts: list[Path], source: str) -> pd.DataFrame:
+    """One table from many Parquet files (partition folders ``key=value`` become columns)."""
+    import pyarrow.dataset as ds
+
+    if not parts:
+        what = (f"no Parquet file matches {path}" if _GLOB.search(str(path)) else
+                f"{path} is a folder with no Parquet file in it")
+        raise InputError(source, [f"{what}. Fix: give one CSV, Excel or Parquet file, a folder of Parquet files, "
+                                  "or a glob such as exports/tx/*.parquet (check the *_path parameter)."])
+    other = [f for f in parts if f.suffix.lower() not in PARQUET]
+    if other:
+        raise InputError(source, [f"{len(other)} matched file(s) are not Parquet, e.g. {other[0].name}. Fix: make the "
+                                  "glob match only .parquet files (a folder or glob table must be Parquet)."])
+    try:
+        data = ds.dataset([str(f) for f in parts], format="parquet", partitioning="hive",
+                          partition_base_dir=str(_parts_base(path))).to_table()
+    except Exception as exc:  # pyarrow: damaged files, or files whose columns do not agree
+        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise InputError(source, [f"the {len(parts)} Parquet files cannot be read as one table ({detail}). Fix: "
+                                  "export every part with the same columns and types."]) from None
+    df = data.to_pandas()
+    for col in df.columns:  # partition values arrive as categories
+        if isinstance(df[col].dtype, pd.CategoricalDtype):
+            df[col] = df[col].astype(object)
+    return df
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,8 +296,11 @@ def read_raw(path: str | Path, sheet: str | int | None = 0, table: str | None = 
     Any file that cannot be read (missing, a folder, empty, binary, truncated, another encoding, a broken
     CSV line) raises one :class:`InputError` that names the file and the fix.
     """
-    path = Path(path)
+    parts = parquet_parts(path)
     source = f"'{table}' ({path})" if table else f"{path}"
+    if parts is not None:
+        return _read_parquet_parts(path, parts, source)
+    path = Path(path)
     if not path.exists():
         raise InputError(source, [f"the file {path} does not exist. Fix: check the *_path parameter (relative "
                                   "paths are taken from the folder you run the command in)."])
@@ -381,8 +446,9 @@ def _infer(s: pd.Series) -> pd.Series:
 
 
 def first_row(path: str | Path) -> int:
-    """Row number of a table's first data row as the file shows it (the header is row 1 in CSV/Excel)."""
-    return 0 if Path(path).suffix.lower() in (".parquet", ".pq") else 2
+    """Row number of a table's first data row as the file shows it (the header is row 1 in CSV/Excel; Parquet
+    rows, and those of a Parquet folder or glob read as one table, count from 0)."""
+    return 0 if parquet_parts(path) is not None or Path(path).suffix.lower() in PARQUET else 2
 
 
 def row_list(mask: pd.Series, df: pd.DataFrame, col: str | None, line_offset: int) -> str:
@@ -413,7 +479,8 @@ def read_table(
     Parameters
     ----------
     path
-        CSV, Parquet or Excel file.
+        CSV, Parquet or Excel file; or a table stored as many Parquet files: a folder (Hive partitions
+        ``year=2024/`` become columns) or a glob (:func:`parquet_parts`).
     contract
         The table's :class:`Contract`.
     columns
@@ -440,8 +507,7 @@ def read_table(
     path = Path(path)
     source = f"'{contract.name}' ({path})"
     raw = read_raw(path, sheet, contract.name)
-    # row numbers as a spreadsheet shows them: header is row 1
-    line_offset = 2 if path.suffix.lower() not in (".parquet", ".pq") else 0
+    line_offset = first_row(path)  # row numbers as a spreadsheet shows them: header is row 1
     problems: list[str] = []
     mapping = dict(columns or {})
     unknown_map = [k for k in mapping if k not in {c.name for c in contract.columns}]
@@ -482,8 +548,9 @@ def read_table(
     if problems:
         raise InputError(source, problems)
     _hide_personal_labels(df, contract, ledger)
+    parts = parquet_parts(path)
     ledger.inputs.append({"table": contract.name, "path": str(path), "sha256": file_sha256(path),
-                          "rows": int(len(raw))})
+                          "rows": int(len(raw)), **({"files": len(parts)} if parts is not None else {})})
     return apply_exclusions(df, contract.name, (*contract.exclusions, *exclusions), str(path), line_offset,
                             ledger)
 

@@ -189,7 +189,7 @@ class Results:
 
         table = claims_table(self.claims, self.currency)  # escaped by the template engine
         text = "\n".join(f"{c['verdict']:>14}: {c['claim']}" for c in self.claims) or "(no claims)"
-        inputs = self.ledger.inputs_frame().to_dict("records")
+        inputs = [dict(i) for i in self.ledger.inputs]  # table, path, sha256, rows (and files for a folder)
         display({"text/plain": text, "text/html": table, RESULTS_MIME: self.payload(),
                  PROVENANCE_MIME: {"inputs": inputs}}, raw=True)
 
