@@ -34,7 +34,17 @@ from scipy import stats
 
 from cxresearch import contracts
 from cxresearch.display import filled, plain, table_labels
-from cxresearch.io import Column, Contract, InputError, Ledger, TableSource, first_row, read_table, row_list
+from cxresearch.io import (
+    Column,
+    Contract,
+    InputError,
+    Ledger,
+    TableSource,
+    first_row,
+    read_table,
+    row_list,
+    violation,
+)
 from cxresearch.privacy import OTHER, fold_groups
 from cxresearch.stats import (
     Claim,
@@ -120,16 +130,12 @@ def _check_criteria(criteria: pd.DataFrame, path: Path) -> None:
                         "positive weights.")
     scales = criterion_scales(criteria)
     bad_scale = (criteria["kind"] == "scale") & ~(scales["scale_min"] < scales["scale_max"])
-    if bad_scale.any():
-        col = "scale" if "scale" in criteria else "scale_min"
-        problems.append(f"column '{col}': {int(bad_scale.sum())} scale criteria have no readable range with minimum "
-                        f"below maximum: {row_list(bad_scale, criteria, col, off)}. Fix: write the range as "
-                        "'1-5' (or fill scale_min and scale_max).")
-    must_scale = criteria["must_have"].astype(bool) & (criteria["kind"] == "scale")
-    if must_scale.any():
-        problems.append(f"column 'must_have': {int(must_scale.sum())} must-have criteria are scales, but passing a "
-                        f"must-have is pass/fail: {row_list(must_scale, criteria, 'criterion', off)}. Fix: score them "
-                        "pass/fail (kind binary) or set must_have to no.")
+    violation(problems, bad_scale, criteria, "scale" if "scale" in criteria else "scale_min",
+              "scale criteria have no readable range with minimum below maximum",
+              "write the range as '1-5' (or fill scale_min and scale_max).", off)
+    violation(problems, criteria["must_have"].astype(bool) & (criteria["kind"] == "scale"), criteria, "must_have",
+              "must-have criteria are scales, but passing a must-have is pass/fail",
+              "score them pass/fail (kind binary) or set must_have to no.", off, values_of="criterion")
     if problems:
         raise InputError(f"'audit_criteria' ({path})", problems)
 
@@ -139,20 +145,15 @@ def _check_audits(audits: pd.DataFrame, criteria: pd.DataFrame, path: Path) -> N
     problems = []
     known = criteria.set_index("criterion")
     unknown = ~audits["criterion"].isin(known.index)
-    if unknown.any():
-        names = sorted(set(audits.loc[unknown, "criterion"]), key=str)
-        problems.append(f"column 'criterion': {int(unknown.sum())} row(s) name criteria that are not in the criteria "
-                        f"file ({names[:5]}): {row_list(unknown, audits, 'criterion', off)}. Fix: add them to the "
-                        "criteria file with a kind and weight, or correct the names.")
+    names = sorted(set(audits.loc[unknown, "criterion"]), key=str)
+    violation(problems, unknown, audits, "criterion", f"row(s) name criteria that are not in the criteria file "
+              f"({names[:5]})", "add them to the criteria file with a kind and weight, or correct the names.", off)
     wrong_kind = ~unknown & (audits["kind"] != audits["criterion"].map(known["kind"]))
-    if wrong_kind.any():
-        problems.append(f"column 'kind': {int(wrong_kind.sum())} row(s) differ from their criterion's kind in the "
-                        f"criteria file: {row_list(wrong_kind, audits, 'kind', off)}. Fix: use the criteria file's kind.")
+    violation(problems, wrong_kind, audits, "kind", "row(s) differ from their criterion's kind in the criteria file",
+              "use the criteria file's kind.", off)
     binary = ~unknown & ~wrong_kind & (audits["kind"] == "binary")
-    bad_bin = binary & ~audits["score"].isin([0, 1])
-    if bad_bin.any():
-        problems.append(f"column 'score': {int(bad_bin.sum())} score(s) of binary criteria are not 0 or 1: "
-                        f"{row_list(bad_bin, audits, 'score', off)}. Fix: score pass as 1 and fail as 0.")
+    violation(problems, binary & ~audits["score"].isin([0, 1]), audits, "score",
+              "score(s) of binary criteria are not 0 or 1", "score pass as 1 and fail as 0.", off)
     lim = criterion_scales(criteria).set_index("criterion")
     lo, hi = audits["criterion"].map(lim["scale_min"]), audits["criterion"].map(lim["scale_max"])
     scale = ~unknown & ~wrong_kind & (audits["kind"] == "scale")
@@ -165,7 +166,7 @@ def _check_audits(audits: pd.DataFrame, criteria: pd.DataFrame, path: Path) -> N
                         "scores, or state the scale in the criteria file (column 'scale', e.g. '0-10').")
     for col in ("unit", "date"):
         mixed = audits.groupby("audit_id")[col].transform("nunique") > 1
-        if mixed.any():
+        if mixed.any():  # counted in audits, not rows
             problems.append(f"column '{col}': {int(audits.loc[mixed, 'audit_id'].nunique())} audit(s) have more than "
                             f"one {col}: {row_list(mixed, audits, 'audit_id', off)}. Fix: give each audit_id one {col} "
                             "(or separate audits their own audit_id).")

@@ -541,7 +541,7 @@ def read_table(
         df[extra] = _infer(df[extra])
         if pd.api.types.is_float_dtype(df[extra]):
             infinite = df[extra].notna() & ~np.isfinite(df[extra].to_numpy(dtype=float, na_value=np.nan))
-            _violation(problems, infinite, raw, extra, "value(s) are infinite (inf)",
+            violation(problems, infinite, raw, extra, "value(s) are infinite (inf)",
                        "write finite numbers; an unknown value is an empty cell.", line_offset)
     if not problems:
         problems += _check_table(df, contract, present, line_offset)
@@ -581,11 +581,12 @@ def _hide_personal_labels(df: pd.DataFrame, contract: Contract, ledger: Ledger) 
                         "(a name, e-mail or phone number) and are shown as pseudonyms.")
 
 
-def _violation(problems: list[str], mask: pd.Series, df: pd.DataFrame, col: str, what: str, fix: str,
-               line_offset: int, show_values: bool = True) -> None:
-    """Append "column 'x': N value(s) <what>: <rows>. Fix: <fix>" when ``mask`` flags any row."""
+def violation(problems: list[str], mask: pd.Series, df: pd.DataFrame, col: str, what: str, fix: str,
+              line_offset: int, show_values: bool = True, values_of: str | None = None) -> None:
+    """Append "column 'x': N <what>: <rows>. Fix: <fix>" when ``mask`` flags any row (the one shape of a broken
+    rule's message). The rows show the values of ``values_of`` (default: ``col``; none with ``show_values=False``)."""
     if mask.any():
-        rows = row_list(mask, df, col if show_values else None, line_offset)
+        rows = row_list(mask, df, (values_of or col) if show_values else None, line_offset)
         problems.append(f"column '{col}': {int(mask.sum())} {what}: {rows}. Fix: {fix}")
 
 
@@ -596,29 +597,29 @@ def _convert(df: pd.DataFrame, col: Column, line_offset: int, original: pd.Serie
     if col.kind in ("int", "float"):
         values = parse_number(df[name])
         unclear = ambiguous_commas(df[name])
-        _violation(problems, unclear, df, name, "value(s) could be read two ways (1,250 = 1250 or 1.25?)",
+        violation(problems, unclear, df, name, "value(s) could be read two ways (1,250 = 1250 or 1.25?)",
                    "write numbers without thousands separators (1250) or with a decimal point (1.25).", line_offset)
         bad = filled & values.isna() & ~unclear
-        _violation(problems, bad, df, name, "value(s) are not numbers",
+        violation(problems, bad, df, name, "value(s) are not numbers",
                    "write plain numbers (decimal point or comma, no units).", line_offset)
         infinite = values.notna() & ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
-        _violation(problems, infinite, df, name, "value(s) are infinite (inf)",
+        violation(problems, infinite, df, name, "value(s) are infinite (inf)",
                    "write finite numbers; an unknown value is an empty cell.", line_offset)
         values = values.where(~infinite)
         bad = bad | infinite
         if col.kind == "int" and not bad.any():
             frac = values.notna() & (values % 1 != 0)
-            _violation(problems, frac, df, name, "value(s) are not whole numbers", "use whole numbers.", line_offset)
+            violation(problems, frac, df, name, "value(s) are not whole numbers", "use whole numbers.", line_offset)
             values = values if frac.any() else values.astype("Int64")
     elif col.kind in ("date", "datetime"):
         values = parse_dates(df[name])
-        _violation(problems, filled & values.isna(), df, name, "value(s) are not dates",
+        violation(problems, filled & values.isna(), df, name, "value(s) are not dates",
                    "write dates as YYYY-MM-DD (or DD.MM.YYYY), times as HH:MM:SS.", line_offset)
         if col.kind == "date":
             values = values.dt.normalize()
     elif col.kind == "bool":
         values = parse_bool(df[name])
-        _violation(problems, filled & values.isna(), df, name, "value(s) are not yes/no",
+        violation(problems, filled & values.isna(), df, name, "value(s) are not yes/no",
                    "use 1/0, true/false or yes/no.", line_offset)
     else:
         values = _as_text(df[name]).astype(object).where(filled, None)
@@ -632,17 +633,17 @@ def _check_table(df: pd.DataFrame, contract: Contract, present: list[Column], li
         s = df[col.name]
         filled = s.notna()
         if not col.nullable and col.required:
-            _violation(problems, ~filled, df, col.name, "empty value(s)", "fill them in or remove those rows.",
+            violation(problems, ~filled, df, col.name, "empty value(s)", "fill them in or remove those rows.",
                        line_offset, show_values=False)
         fix = "correct or remove those rows."
         if col.min is not None:
-            _violation(problems, filled & (s < col.min), df, col.name, f"value(s) below the minimum {col.min:g}",
+            violation(problems, filled & (s < col.min), df, col.name, f"value(s) below the minimum {col.min:g}",
                        fix, line_offset)
         if col.max is not None:
-            _violation(problems, filled & (s > col.max), df, col.name, f"value(s) above the maximum {col.max:g}",
+            violation(problems, filled & (s > col.max), df, col.name, f"value(s) above the maximum {col.max:g}",
                        fix, line_offset)
         if col.allowed is not None:
-            _violation(problems, filled & ~s.isin(col.allowed), df, col.name,
+            violation(problems, filled & ~s.isin(col.allowed), df, col.name,
                        f"value(s) outside {list(col.allowed)}", "use one of the allowed values.", line_offset)
     if contract.key and all(k in df for k in contract.key):
         dup = df.duplicated(list(contract.key), keep=False)
@@ -705,14 +706,10 @@ def require_items(responses: pd.DataFrame, items: pd.DataFrame, source: str = "s
                             "Fix: rename the column or remove the item from the dictionary.")
             continue
         values = parse_number(responses[row.item])
-        bad = responses[row.item].notna() & values.isna()
-        out = values.notna() & ((values < row.scale_min) | (values > row.scale_max))
-        if bad.any():
-            problems.append(f"column '{row.item}': {int(bad.sum())} value(s) are not numbers: "
-                            f"{row_list(bad, responses, row.item, 2)}. Fix: code answers as numbers.")
-        if out.any():
-            problems.append(f"column '{row.item}': {int(out.sum())} value(s) outside the scale "
-                            f"{row.scale_min:g}..{row.scale_max:g}: {row_list(out, responses, row.item, 2)}. "
-                            "Fix: correct the answers or the scale in the item dictionary.")
+        violation(problems, responses[row.item].notna() & values.isna(), responses, row.item,
+                  "value(s) are not numbers", "code answers as numbers.", 2)
+        violation(problems, values.notna() & ((values < row.scale_min) | (values > row.scale_max)), responses,
+                  row.item, f"value(s) outside the scale {row.scale_min:g}..{row.scale_max:g}",
+                  "correct the answers or the scale in the item dictionary.", 2)
     if problems:
         raise InputError(f"'{source}'", problems)

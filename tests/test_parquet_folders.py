@@ -1,5 +1,6 @@
 """Tables stored as many Parquet files: a folder (Hive partitions) or a glob reads as one table, with its
-provenance; the CLV notebook gives the same numbers on a Parquet folder as on the CSV."""
+provenance; the CLV notebook gives the same numbers on a Parquet folder as on the CSV (bad folders and globs:
+tests/bad_inputs/test_files_and_cli.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pandas as pd
 import pytest
 
 from cxresearch import contracts
-from cxresearch.io import InputError, Ledger, file_sha256, first_row, parquet_parts, read_table
+from cxresearch.io import Ledger, file_sha256, first_row, parquet_parts, read_table
 from cxresearch.runner import RunSpec, run_notebook
 from cxresearch.synth import ensure_world
 
@@ -56,24 +57,6 @@ def test_a_partitioned_folder_and_a_glob_read_as_the_csv_does(world, tmp_path):
     expected = key(from_csv[pd.to_datetime(from_csv["timestamp"]).dt.year == 2024])
     pd.testing.assert_frame_equal(key(from_glob), expected)
     assert (from_glob["month"].astype(int) >= 1).all()
-
-
-def test_folder_and_glob_problems_are_one_clear_error(tmp_path):
-    with pytest.raises(InputError, match="no Parquet file matches"):
-        read_table(f"{tmp_path}/nothing/*.parquet", contracts.TRANSACTIONS, ledger=Ledger())
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match="is a folder with no Parquet file in it"):
-        read_table(tmp_path / "empty", contracts.TRANSACTIONS, ledger=Ledger())
-    mixed = tmp_path / "mixed"
-    mixed.mkdir()
-    pd.DataFrame({"customer_id": ["a"], "timestamp": ["2024-01-01"], "amount": [1.0]}).to_parquet(mixed / "a.parquet")
-    (mixed / "b.csv").write_text("customer_id,timestamp,amount\nb,2024-01-02,2\n")
-    with pytest.raises(InputError, match="not Parquet, e.g. b.csv"):
-        read_table(f"{mixed}/*", contracts.TRANSACTIONS, ledger=Ledger())
-    pd.DataFrame({"customer_id": [1], "amount": ["x"]}).to_parquet(mixed / "c.parquet")
-    with pytest.raises(InputError, match="cannot be read as one table") as err:
-        read_table(mixed, contracts.TRANSACTIONS, ledger=Ledger())
-    assert "same columns and types" in str(err.value)
 
 
 def test_the_clv_notebook_gives_the_same_numbers_on_a_parquet_folder(world, tmp_path):

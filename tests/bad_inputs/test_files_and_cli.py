@@ -359,3 +359,49 @@ def test_dollar_and_mathtext_labels_do_not_break_plots(tmp_path, label):
     ax = plot_intervals([label, "plain"], [0.2, 0.4], [0.1, 0.3], [0.3, 0.5], title=label, xlabel=label)
     ax.figure.savefig(tmp_path / "fig.png")
     assert ax.get_yticklabels()[0].get_text() in (label, "plain")
+
+
+# --- a table stored as many Parquet files (a folder or a glob) ---------------------------------------------
+def _part(folder: Path, name: str, frame: pd.DataFrame) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(folder / name, index=False)
+
+
+TX = pd.DataFrame({"customer_id": ["c1", "c2"], "timestamp": ["2024-01-05", "2024-01-06"], "amount": [10.0, 12.5]})
+
+
+@pytest.mark.parametrize("layout, fragments", [
+    ("empty-folder", ["is a folder with no Parquet file in it", "Fix"]),
+    ("glob-matches-nothing", ["no Parquet file matches", "Fix"]),
+    ("glob-matches-a-csv", ["not Parquet, e.g. b.csv", "Fix"]),
+    ("parts-disagree", ["cannot be read as one table", "same columns and types"]),
+    ("part-misses-a-column", ["column 'amount' is missing", "Fix"]),
+])
+def test_parquet_folders_and_globs_are_refused_with_one_clear_message(tmp_path, layout, fragments):
+    folder = tmp_path / "tx"
+    path: str | Path = folder
+    if layout == "empty-folder":
+        folder.mkdir()
+    elif layout == "glob-matches-nothing":
+        path = f"{folder}/*.parquet"
+    elif layout == "glob-matches-a-csv":
+        _part(folder, "a.parquet", TX)
+        (folder / "b.csv").write_text(CSV)
+        path = f"{folder}/*"
+    elif layout == "parts-disagree":
+        _part(folder / "year=2024", "a.parquet", TX)
+        _part(folder / "year=2025", "b.parquet", TX.assign(customer_id=[1, 2], amount=["x", "y"]))
+    else:
+        _part(folder, "a.parquet", TX.drop(columns="amount"))
+    with pytest.raises(InputError) as err:
+        read_table(path, contracts.TRANSACTIONS, ledger=Ledger())
+    text = str(err.value)
+    assert str(folder) in text and all(f in text for f in fragments), text
+    assert "Traceback" not in text and "pyarrow" not in text.split("(")[0]
+
+
+def test_clv_run_on_a_parquet_folder_with_disagreeing_parts_is_refused(tmp_path):
+    _part(tmp_path / "tx" / "month=01", "a.parquet", TX)
+    _part(tmp_path / "tx" / "month=02", "b.parquet", TX.assign(amount=["ten", "twelve"]))
+    outcome = run_case("customer_lifetime_value", {"transactions_path": "tx"}, tmp_path)
+    assert_refused(outcome, "tx", "cannot be read as one table", "Fix")
