@@ -1,6 +1,7 @@
 """Estimates beside the synthetic world's planted values: the recovery checks that end each notebook.
 
-Only this module reads the planted truth (:class:`cxresearch.truth.Truth`). Analyses never see it; where a
+Apart from the data source (which takes the data's own defaults from it), only this module reads the planted
+truth (:class:`cxresearch.truth.Truth`). Analyses never see it; where a
 claim shows a planted value, the analysis takes it as a plain number (``planted=``, ``truth=``) and this
 module supplies it. Every function accepts ``truth=None`` (a user's data): the planted values are then
 empty and the notes say there is nothing to compare with.
