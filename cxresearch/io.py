@@ -16,6 +16,7 @@ Every notebook reads its inputs through :func:`read_table`, which
 from __future__ import annotations
 
 import csv
+import decimal
 import glob
 import hashlib
 import io as _io
@@ -24,11 +25,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
 
 from cxresearch.privacy import looks_personal, pseudonymise_labels
+from cxresearch.urls import TableURL, is_url, parse_url, redact_url, stashed_password, url_password
 
 Kind = Literal["string", "int", "float", "date", "datetime", "bool"]
 NA_VALUES = ["", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None", "-"]
@@ -165,6 +168,8 @@ def parquet_parts(path: str | Path) -> list[Path] | None:
     folder (Hive-style partitions ``year=2024/`` included), or the files a glob matches
     (``exports/tx/*.parquet``, ``**`` for any depth). ``None`` for a single file."""
     text = str(path)
+    if is_url(text):
+        return None
     if _GLOB.search(text):
         return sorted(Path(f) for f in glob.glob(text, recursive=True) if Path(f).is_file())
     folder = Path(path)
@@ -209,6 +214,143 @@ def _read_parquet_parts(path: str | Path, parts: list[Path], source: str) -> pd.
         if isinstance(df[col].dtype, pd.CategoricalDtype):
             df[col] = df[col].astype(object)
     return df
+
+
+# ---------------------------------------------------------------------------------------------
+# database tables by URL
+
+
+def shown_path(path: str | Path) -> str:
+    """A file path, or a table URL without its password: what messages and reports show."""
+    return redact_url(path) if is_url(path) else str(path)
+
+
+@dataclass(frozen=True)
+class KeyRows:
+    """How messages name the rows of a database table, which has no file rows: by key values in errors (the
+    user's own screen), by place in the fixed order of :func:`read_raw` in exclusions (which reach reports)."""
+
+    names: list[str]
+
+
+def table_url(url: str, source: str = "the table") -> TableURL:
+    """:func:`cxresearch.urls.parse_url`, refusing a bad URL with one :class:`InputError`."""
+    try:
+        return parse_url(url)
+    except ValueError as exc:
+        raise InputError(source, [str(exc)]) from None
+
+
+def connect_url(url: TableURL, source: str = "the table") -> Any:
+    """An Ibis connection to the database ``url`` names (a DuckDB file is opened read-only).
+
+    Raises
+    ------
+    InputError
+        The database cannot be reached or opened; the message never shows a password.
+    """
+    import ibis
+
+    target = url.connect
+    password = stashed_password(url)
+    if password and not url_password(target):
+        parts = urlsplit(target)
+        user, _, host = parts.netloc.rpartition("@")
+        target = urlunsplit((parts.scheme, f"{user.split(':', 1)[0]}:{quote(password, safe='')}@{host}", parts.path,
+                             parts.query, parts.fragment))
+    try:
+        if url.scheme == "duckdb":
+            file = unquote(urlsplit(target).path)
+            if not file or not Path(file).is_file():
+                raise InputError(source, [f"the DuckDB database file {file or '(none)'} does not exist. Fix: give "
+                                          "its path as duckdb:///absolute/path/file.duckdb?table=name."])
+            return ibis.duckdb.connect(file, read_only=True)
+        return ibis.connect(target)
+    except InputError:
+        raise
+    except Exception as exc:  # psycopg / duckdb: server down, wrong user or password, no such database
+        detail = redact_text(str(exc), url) or type(exc).__name__
+        raise InputError(source, [f"cannot connect to the {url.engine} database {url.shown} ({detail}). Fix: check "
+                                  "the host, port, database and user in the URL; give the password in the "
+                                  "environment (PGPASSWORD or ~/.pgpass) rather than in the URL."]) from None
+
+
+def redact_text(text: str, url: TableURL) -> str:
+    """The first line of a driver's message, without the URL's password."""
+    line = text.strip().splitlines()[0][:200] if text.strip() else ""
+    for secret in {url_password(url.connect), stashed_password(url)} - {None, ""}:
+        line = line.replace(str(secret), "***")
+    return line
+
+
+def _split_table(name: str) -> tuple[str, str | None]:
+    schema, _, table = name.rpartition(".")
+    return table, schema or None
+
+
+def url_table(url: TableURL, source: str = "the table") -> tuple[Any, Any]:
+    """``(connection, table expression)`` for a table URL.
+
+    Raises
+    ------
+    InputError
+        The connection fails or the table does not exist (the message lists the tables there are).
+    """
+    con = connect_url(url, source)
+    table, schema = _split_table(url.table)
+    try:
+        return con, con.table(table, database=schema)
+    except Exception:
+        try:
+            names = sorted(con.list_tables(database=schema))
+        except Exception:
+            names = []
+        there = (f"Tables there: {names[:20]}" + (" …" if len(names) > 20 else "")) if names else "It has no tables."
+        raise InputError(source, [f"the database {url.shown} has no table {url.table!r}. {there}. Fix: correct "
+                                  "?table= in the URL (schema.table for another schema)."]) from None
+
+
+def _read_url(path: str, source: str) -> pd.DataFrame:
+    """A whole database table as a DataFrame, rows in a fixed order (by every column), decimals as floats,
+    times as naive UTC."""
+    url = table_url(path, source)
+    con, table = url_table(url, source)
+    try:
+        # dates and times as the file readers give them: nanosecond datetime64, time zones as UTC
+        df = table.to_pyarrow().to_pandas(date_as_object=False, coerce_temporal_nanoseconds=True)
+    except Exception as exc:
+        raise InputError(source, [f"the table {url.table!r} of {url.shown} cannot be read "
+                                  f"({redact_text(str(exc), url) or type(exc).__name__}). Fix: check that the user "
+                                  "may read it."]) from None
+    finally:
+        con.disconnect()
+    for col in df.columns:
+        if isinstance(df[col].dtype, pd.DatetimeTZDtype):
+            df[col] = df[col].dt.tz_convert(None)
+        if df[col].dtype == object and df[col].map(lambda v: isinstance(v, decimal.Decimal)).any():
+            df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
+    if len(df):  # a database returns rows in no set order: fix one so that every run sees the same table
+        df = df.sort_values(list(df.columns), kind="mergesort", na_position="last",
+                            key=lambda s: s.astype(str) if s.dtype == object else s).reset_index(drop=True)
+    return df
+
+
+def url_fingerprint(df: pd.DataFrame) -> str:
+    """SHA-256 over a table's column names and types and the order-free sum of its row hashes: the same for the
+    same rows in any order (a database keeps none)."""
+    rows = int(pd.util.hash_pandas_object(df, index=False).to_numpy(np.uint64).sum(dtype=np.uint64)) if len(df) else 0
+    head = "\0".join(f"{c}:{t}" for c, t in zip(map(str, df.columns), map(str, df.dtypes), strict=True))
+    return hashlib.sha256(f"{head}\n{len(df)}\n{rows}".encode()).hexdigest()
+
+
+def key_rows(df: pd.DataFrame, key: Iterable[str]) -> list[str]:
+    """Names of a database table's rows for messages: its key values (``customer_id 'C017'``), else the row's
+    place in the fixed order :func:`read_raw` gives it."""
+    cols = [c for c in key if c in df.columns]
+    if not cols:
+        return [f"row {i + 1}" for i in range(len(df))]
+    values = df[cols].astype(str).to_numpy()
+    return [", ".join(f"{c} {v!r}" for c, v in zip(cols, row, strict=True)) for row in values]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -296,8 +438,10 @@ def read_raw(path: str | Path, sheet: str | int | None = 0, table: str | None = 
     Any file that cannot be read (missing, a folder, empty, binary, truncated, another encoding, a broken
     CSV line) raises one :class:`InputError` that names the file and the fix.
     """
+    source = f"'{table}' ({shown_path(path)})" if table else shown_path(path)
+    if is_url(path):
+        return _read_url(str(path), source)
     parts = parquet_parts(path)
-    source = f"'{table}' ({path})" if table else f"{path}"
     if parts is not None:
         return _read_parquet_parts(path, parts, source)
     path = Path(path)
@@ -447,11 +591,20 @@ def _infer(s: pd.Series) -> pd.Series:
 
 def first_row(path: str | Path) -> int:
     """Row number of a table's first data row as the file shows it (the header is row 1 in CSV/Excel; Parquet
-    rows, and those of a Parquet folder or glob read as one table, count from 0)."""
-    return 0 if parquet_parts(path) is not None or Path(path).suffix.lower() in PARQUET else 2
+    rows, those of a Parquet folder or glob read as one table, and a database table's in its fixed order count
+    from 0)."""
+    return 0 if is_url(path) or parquet_parts(path) is not None or Path(path).suffix.lower() in PARQUET else 2
 
 
-def row_list(mask: pd.Series, df: pd.DataFrame, col: str | None, line_offset: int) -> str:
+#: where a table's rows start (:func:`first_row`), or the names of a database table's rows (:class:`KeyRows`)
+RowNames = int | KeyRows
+
+
+def _row_name(i: int, line_offset: RowNames) -> str:
+    return line_offset.names[i] if isinstance(line_offset, KeyRows) else f"row {i + line_offset}"
+
+
+def row_list(mask: pd.Series, df: pd.DataFrame, col: str | None, line_offset: RowNames) -> str:
     """``row 3: 'x'; row 7: 'y' (and 4 more)`` for the flagged rows of ``df`` (values that look personal hidden)."""
     idx = np.flatnonzero(np.asarray(mask, bool))
     shown = []
@@ -461,7 +614,7 @@ def row_list(mask: pd.Series, df: pd.DataFrame, col: str | None, line_offset: in
         value = "" if col is None else f" {raw!r}"
         if isinstance(raw, str) and looks_personal(raw):
             value = " (value hidden: it looks like personal data)"
-        shown.append(f"row {i + line_offset}{':' if value else ''}{value}")
+        shown.append(f"{_row_name(i, line_offset)}{':' if value else ''}{value}")
     more = f" (and {len(idx) - MAX_EXAMPLES} more)" if len(idx) > MAX_EXAMPLES else ""
     return "; ".join(shown) + more
 
@@ -504,10 +657,9 @@ def read_table(
         Listing every broken rule with the column, first offending rows and the fix.
     """
     ledger = Ledger() if ledger is None else ledger
-    path = Path(path)
-    source = f"'{contract.name}' ({path})"
+    path = path if is_url(path) else Path(path)
+    source = f"'{contract.name}' ({shown_path(path)})"
     raw = read_raw(path, sheet, contract.name)
-    line_offset = first_row(path)  # row numbers as a spreadsheet shows them: header is row 1
     problems: list[str] = []
     mapping = dict(columns or {})
     unknown_map = [k for k in mapping if k not in {c.name for c in contract.columns}]
@@ -534,6 +686,9 @@ def read_table(
     if raw.empty:
         raise InputError(source, ["the table has no rows. Fix: check that the right file was given."])
     df = raw.rename(columns=rename)
+    # row numbers as a spreadsheet shows them (header is row 1); a database table's rows by their key
+    names = contract.key or tuple(c.name for c in contract.columns if c.role == "id")
+    line_offset: RowNames = KeyRows(key_rows(df, names)) if is_url(path) else first_row(path)
     present = [c for c in contract.columns if c.name in df.columns]  # absent optional columns stay absent
     for col in present:
         problems += _convert(df, col, line_offset, raw[next(k for k, v in rename.items() if v == col.name)])
@@ -549,9 +704,10 @@ def read_table(
         raise InputError(source, problems)
     _hide_personal_labels(df, contract, ledger)
     parts = parquet_parts(path)
-    ledger.inputs.append({"table": contract.name, "path": str(path), "sha256": file_sha256(path),
+    ledger.inputs.append({"table": contract.name, "path": shown_path(path),
+                          "sha256": url_fingerprint(raw) if is_url(path) else file_sha256(path),
                           "rows": int(len(raw)), **({"files": len(parts)} if parts is not None else {})})
-    return apply_exclusions(df, contract.name, (*contract.exclusions, *exclusions), str(path), line_offset,
+    return apply_exclusions(df, contract.name, (*contract.exclusions, *exclusions), shown_path(path), line_offset,
                             ledger)
 
 
@@ -582,7 +738,7 @@ def _hide_personal_labels(df: pd.DataFrame, contract: Contract, ledger: Ledger) 
 
 
 def violation(problems: list[str], mask: pd.Series, df: pd.DataFrame, col: str, what: str, fix: str,
-              line_offset: int, show_values: bool = True, values_of: str | None = None) -> None:
+              line_offset: RowNames, show_values: bool = True, values_of: str | None = None) -> None:
     """Append "column 'x': N <what>: <rows>. Fix: <fix>" when ``mask`` flags any row (the one shape of a broken
     rule's message). The rows show the values of ``values_of`` (default: ``col``; none with ``show_values=False``)."""
     if mask.any():
@@ -590,7 +746,7 @@ def violation(problems: list[str], mask: pd.Series, df: pd.DataFrame, col: str, 
         problems.append(f"column '{col}': {int(mask.sum())} {what}: {rows}. Fix: {fix}")
 
 
-def _convert(df: pd.DataFrame, col: Column, line_offset: int, original: pd.Series) -> list[str]:
+def _convert(df: pd.DataFrame, col: Column, line_offset: RowNames, original: pd.Series) -> list[str]:
     problems: list[str] = []
     filled = _as_text(original).notna() if not pd.api.types.is_numeric_dtype(original) else original.notna()
     name = col.name
@@ -627,7 +783,7 @@ def _convert(df: pd.DataFrame, col: Column, line_offset: int, original: pd.Serie
     return problems
 
 
-def _check_table(df: pd.DataFrame, contract: Contract, present: list[Column], line_offset: int) -> list[str]:
+def _check_table(df: pd.DataFrame, contract: Contract, present: list[Column], line_offset: RowNames) -> list[str]:
     problems: list[str] = []
     for col in present:
         s = df[col.name]
@@ -666,15 +822,17 @@ def apply_exclusions(
     table: str,
     rules: Iterable[Exclusion],
     source: str = "",
-    line_offset: int = 2,
+    line_offset: RowNames = 2,
     ledger: Ledger | None = None,
 ) -> pd.DataFrame:
-    """Remove rows matched by each rule in turn and record the counts (also when zero)."""
+    """Remove rows matched by each rule in turn and record the counts (also when zero); the example rows are
+    file row numbers (a database table's: places in its fixed order, never key values)."""
     ledger = Ledger() if ledger is None else ledger
+    start = 1 if isinstance(line_offset, KeyRows) else line_offset
     for rule in rules:
         n_before = len(df)
         hit = rule.where(df).fillna(False).astype(bool).to_numpy()
-        rows = (df.index[hit] + line_offset).tolist()
+        rows = (df.index[hit] + start).tolist()
         ledger.exclude(table, source, rule.rule, int(hit.sum()), n_before, rows)
         df = df.loc[~hit]
     return df.reset_index(drop=True)

@@ -28,6 +28,7 @@ import nbformat
 import yaml
 
 from cxresearch.errors import ParameterError
+from cxresearch.urls import is_url, parse_url
 
 
 @dataclass(frozen=True)
@@ -329,7 +330,13 @@ def check(path: Path, given: dict[str, Any], from_text: bool, base: Path) -> dic
             except ParameterError as exc:
                 problems.append(f"-p {name}: {exc}")
                 continue
-        if "path" in _alternatives(p.type) and isinstance(v, str) and v:
+        if "path" in _alternatives(p.type) and isinstance(v, str) and is_url(v):
+            try:
+                parse_url(v)
+            except ValueError as exc:
+                problems.append(f"-p {name}: {exc}")
+                continue
+        elif "path" in _alternatives(p.type) and isinstance(v, str) and v:
             v = Path(v).expanduser()
             v = str(v if v.is_absolute() else (base / v).resolve())
         out[name] = v

@@ -34,6 +34,7 @@ from cxresearch.params import ParameterError, check, declared
 from cxresearch.paths import atomic_write, notebooks_dir, project_root
 from cxresearch.report import render_report, write_index
 from cxresearch.results import PROVENANCE_MIME, RESULTS_MIME
+from cxresearch.urls import PASSWORDS_ENV, is_url, passwords_env, stash_passwords
 
 PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "lifelines", "matplotlib", "seaborn", "papermill",
             "nbconvert", "pyarrow", "openpyxl")
@@ -162,6 +163,10 @@ def run_notebook(spec: RunSpec, out_dir: str | Path = "reports", base: str | Pat
     path = notebook_path(spec.notebook, folder)
     base = Path(spec.base or base or Path.cwd())
     parameters = spec.parameters if checked else check_parameters(path, spec.parameters, base, spec.from_text)
+    # passwords in table URLs reach the kernel through the environment, never the notebook or the report
+    parameters, secrets = stash_passwords(parameters)
+    if secrets:
+        os.environ[PASSWORDS_ENV] = passwords_env(secrets)
     out_dir = Path(out_dir)
     target = out_dir / spec.run_name
     if out_dir.resolve() not in target.resolve().parents:
@@ -316,6 +321,8 @@ def _write_failure(spec: RunSpec, path: Path, parameters: dict[str, Any], target
 
 
 def _relative(path: str, root: Path | None) -> str:
+    if is_url(path):
+        return path
     try:
         return str(Path(path).resolve().relative_to(root)) if root else path
     except ValueError:

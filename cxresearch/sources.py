@@ -3,8 +3,7 @@
 Analyses never know which: a notebook resolves a :class:`Source` and hands it to the analysis's loader,
 which reads ``source.paths[table]`` through the validated readers of :mod:`cxresearch.io`. Only this
 module knows the synthetic world's generator and calendar (``source.defaults``) and where sample data
-live; an engine that reads tables elsewhere (a database, a Parquet folder) slots in here as another kind
-of source.
+live. A user's table may be a file, a folder of Parquet files, or a database table by URL.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from cxresearch.io import is_url
 from cxresearch.truth import Truth
 
 
@@ -44,7 +44,7 @@ class Source:
         of that design's table).
     """
 
-    paths: dict[str, Path]
+    paths: dict[str, Path | str]  # a file, Parquet folder or glob; a database table's URL (text)
     synthetic: bool = False
     truth: Truth | None = None
     description: str = "the files given as parameters"
@@ -53,13 +53,13 @@ class Source:
     def __contains__(self, table: object) -> bool:
         return table in self.paths
 
-    def path(self, table: str) -> Path | None:
+    def path(self, table: str) -> Path | str | None:
         return self.paths.get(table)
 
 
 def from_files(paths: Mapping[str, str | Path | None]) -> Source:
-    """A user's files (tables given as ``None`` are absent)."""
-    return Source({k: Path(v) for k, v in paths.items() if v})
+    """A user's files or database tables (a table URL stays text; tables given as ``None`` are absent)."""
+    return Source({k: v if is_url(v) else Path(v) for k, v in paths.items() if v})
 
 
 # The synthetic world's calendar: the calibration/holdout split its CLV checks use.

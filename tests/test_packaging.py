@@ -21,7 +21,8 @@ def test_environment_yml_matches_pyproject():
     wanted = {_norm(s) for s in project["dependencies"] + project["optional-dependencies"]["dev"]}
     wanted.add(_norm("python" + project["requires-python"]))
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
-    listed = {_norm(s) for s in env["dependencies"] if isinstance(s, str)}
+    pip = [s for d in env["dependencies"] if isinstance(d, dict) for s in d.get("pip", [])]
+    listed = {_norm(s) for s in env["dependencies"] + pip if isinstance(s, str) and s != "pip"}
     assert listed == wanted
 
 

@@ -1,0 +1,214 @@
+"""Tables read from a database by URL: a real PostgreSQL server (the ``pgserver`` wheel) and a DuckDB file,
+both loaded with the synthetic world.
+
+The tables read as the CSV files do; the CLV, churn and payoff notebooks give the same numbers by URL as on
+the files; a password never reaches the notebook, results or report; bad URLs get one clear message.
+"""
+
+from __future__ import annotations
+
+import json
+
+import ibis
+import pandas as pd
+import pytest
+
+from cxresearch import contracts
+from cxresearch.errors import ParameterError
+from cxresearch.io import InputError, Ledger, read_table, url_fingerprint
+from cxresearch.runner import RunSpec, run_notebook
+from cxresearch.synth import ensure_world, load_truth
+from cxresearch.urls import PASSWORDS_ENV, parse_url, redact_url, stash_passwords
+
+TABLES = ("transactions", "customers", "complaints", "loyalty_members", "loyalty_panel")
+
+
+def typed(path) -> pd.DataFrame:
+    """A world CSV with its date columns as timestamps, as a database would hold them."""
+    df = pd.read_csv(path)
+    for col in df.columns:
+        if col.endswith(("date", "_at", "timestamp")):
+            df[col] = pd.to_datetime(df[col])
+    return df
+
+
+def load(con, world, names=TABLES, shuffle: int | None = None) -> None:
+    for name in names:
+        df = typed(world[name])
+        if shuffle is not None:
+            df = df.sample(frac=1.0, random_state=shuffle)
+        con.create_table(name, df)
+    for leftover in [t for t in con.list_tables() if t.startswith("ibis_pandas_memtable")]:
+        con.drop_table(leftover)
+
+
+@pytest.fixture(scope="module")
+def world():
+    return ensure_world(n_customers=600, seed=11)
+
+
+@pytest.fixture(scope="module")
+def pg(tmp_path_factory, world):
+    """A PostgreSQL server holding the world's tables; yields the URL prefix up to ``table=``."""
+    pgserver = pytest.importorskip("pgserver")
+    folder = tmp_path_factory.mktemp("pg")
+    server = pgserver.get_server(folder, cleanup_mode="stop")
+    con = ibis.connect(server.get_uri())
+    load(con, world)
+    con.raw_sql("CREATE SCHEMA shop")
+    con.create_table("shuffled", typed(world["transactions"]).sample(frac=1.0, random_state=3), database="shop")
+    con.disconnect()
+    yield f"postgresql://postgres@/postgres?host={folder}&table="
+    server.cleanup()
+
+
+@pytest.fixture(scope="module")
+def duck(tmp_path_factory, world):
+    """A DuckDB file holding the world's tables; yields the URL prefix up to ``table=``."""
+    file = tmp_path_factory.mktemp("duck") / "shop.duckdb"
+    con = ibis.duckdb.connect(str(file))
+    load(con, world, ("transactions", "customers"))
+    con.disconnect()
+    return f"duckdb://{file}?table="
+
+
+def key(df: pd.DataFrame) -> pd.DataFrame:
+    cols = sorted(df.columns)
+    return df[cols].sort_values(cols, kind="mergesort").reset_index(drop=True)
+
+
+@pytest.mark.parametrize("name,contract", [("transactions", contracts.TRANSACTIONS),
+                                           ("customers", contracts.CUSTOMERS),
+                                           ("complaints", contracts.COMPLAINTS)])
+def test_a_database_table_reads_as_the_csv_does(world, pg, duck, name, contract):
+    from_csv = read_table(world[name], contract, ledger=Ledger())
+    ledger = Ledger()
+    from_pg = read_table(pg + name, contract, ledger=ledger)
+    pd.testing.assert_frame_equal(key(from_pg), key(from_csv), check_dtype=False)
+    record = ledger.inputs[0]
+    assert record["path"] == pg + name and record["rows"] == len(pd.read_csv(world[name])) and len(record["sha256"]) == 64
+    if name in ("transactions", "customers"):
+        pd.testing.assert_frame_equal(key(read_table(duck + name, contract, ledger=Ledger())), key(from_csv),
+                                      check_dtype=False)
+
+
+def test_rows_come_in_one_order_and_the_fingerprint_ignores_order(pg):
+    a, b = Ledger(), Ledger()
+    first = read_table(pg + "transactions", contracts.TRANSACTIONS, ledger=a)
+    second = read_table(pg + "shop.shuffled", contracts.TRANSACTIONS, ledger=b)
+    pd.testing.assert_frame_equal(first, second)
+    assert a.inputs[0]["sha256"] == b.inputs[0]["sha256"]
+    assert url_fingerprint(first) != url_fingerprint(first.iloc[1:])
+
+
+def test_urls_are_split_and_passwords_kept_out():
+    url = parse_url("postgresql://ann:s3cret@db.example:5432/shop?sslmode=require&table=sales.tx")
+    assert (url.scheme, url.table, url.engine) == ("postgresql", "sales.tx", "PostgreSQL")
+    assert url.connect == "postgresql://ann:s3cret@db.example:5432/shop?sslmode=require"
+    assert url.shown == "postgresql://ann@db.example:5432/shop?sslmode=require&table=sales.tx"
+    assert redact_url("postgresql://ann@h/db?password=x&table=t") == "postgresql://ann@h/db?table=t"
+    params, secrets = stash_passwords({"transactions_path": "postgresql://ann:s3cret@h/db?table=t", "seed": 1})
+    assert params == {"transactions_path": "postgresql://ann@h/db?table=t", "seed": 1}
+    assert secrets == {"postgresql://ann@h/db?table=t": "s3cret"}
+
+
+def flat(value, prefix: str = "") -> dict:
+    if isinstance(value, dict):
+        return {k: v for key_, sub in value.items() for k, v in flat(sub, f"{prefix}{key_}.").items()}
+    if isinstance(value, list):
+        return {k: v for i, sub in enumerate(value) for k, v in flat(sub, f"{prefix}{i}.").items()}
+    return {prefix.rstrip("."): value}
+
+
+def same_results(a: dict, b: dict) -> None:
+    fa, fb = flat(a["metrics"]), flat(b["metrics"])
+    assert fa.keys() == fb.keys() and len(fa) >= 20
+    for k, v in fa.items():
+        assert v == pytest.approx(fb[k], rel=1e-9, abs=1e-12) if isinstance(v, float) else v == fb[k], k
+    assert [(c["id"], c["verdict"]) for c in a["claims"]] == [(c["id"], c["verdict"]) for c in b["claims"]]
+
+
+def payoff_parameters(world) -> dict:
+    defaults = __import__("cxresearch.sources", fromlist=["x"]).synthetic_defaults(load_truth(world))
+    return {"margin": defaults["margin"]["observational"], "cost_per_member": defaults["cost_per_member"][
+        "observational"], "pre_end": defaults["pre_end"], "post_start": defaults["post_start"], "n_boot": 50}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook,tables,extra", [
+    ("customer_lifetime_value", {"transactions_path": "transactions"},
+     {"calibration_end": "2023-06-30", "holdout_end": "2023-12-31", "satisfaction_item": None}),
+    ("churn_survival", {"customers_path": "customers", "complaints_path": "complaints"}, {}),
+    ("loyalty_payoff", {"data_path": "loyalty_members", "panel_path": "loyalty_panel"}, None),
+])
+def test_the_notebooks_give_the_same_numbers_by_url(world, pg, tmp_path, monkeypatch, notebook, tables, extra):
+    monkeypatch.delenv(PASSWORDS_ENV, raising=False)
+    extra = payoff_parameters(world) if extra is None else extra
+    secret = "pw-only-in-the-url"
+    with_password = pg.replace("postgresql://postgres@", f"postgresql://postgres:{secret}@")
+    runs = {}
+    for name, prefix in (("csv", None), ("postgresql", with_password)):
+        paths = {p: str(world[t]) if prefix is None else prefix + t for p, t in tables.items()}
+        runs[name] = run_notebook(RunSpec(notebook, parameters={**paths, **extra}), tmp_path / name)
+        assert runs[name]["status"] == "ok", runs[name].get("error")
+    same_results(runs["postgresql"], runs["csv"])
+    inputs = runs["postgresql"]["provenance"]["inputs"]
+    assert {i["path"] for i in inputs} == {pg + t for t in tables.values()}
+    assert all(i["rows"] > 0 and len(i["sha256"]) == 64 for i in inputs)
+    for file in (tmp_path / "postgresql").rglob("*"):
+        if file.is_file():
+            assert secret not in file.read_text(errors="replace"), file
+
+
+# ---------------------------------------------------------------------------------------------
+# bad URLs and bad tables: one clear message
+
+
+def test_a_url_without_a_table_or_of_an_unknown_kind_is_refused_before_the_run(tmp_path):
+    for url, words in (("postgresql://ann:pw@localhost/shop", "does not say which table"),
+                       ("mysql://ann@localhost/shop?table=tx", "cannot read (mysql://)")):
+        with pytest.raises(ParameterError) as err:
+            run_notebook(RunSpec("customer_lifetime_value", parameters={"transactions_path": url}), tmp_path)
+        assert words in str(err.value) and ":pw@" not in str(err.value)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_missing_table_names_the_tables_there_are(pg):
+    with pytest.raises(InputError) as err:
+        read_table(pg + "transaction", contracts.TRANSACTIONS)
+    text = str(err.value)
+    assert "has no table 'transaction'" in text and "'transactions'" in text and "Traceback" not in text
+
+
+def test_an_unreachable_server_or_missing_file_is_one_message(tmp_path):
+    with pytest.raises(InputError) as err:
+        read_table(f"postgresql://ann:hunter2@/shop?host={tmp_path}&table=tx", contracts.TRANSACTIONS)
+    text = str(err.value)
+    assert "cannot connect to the PostgreSQL database" in text and "hunter2" not in text and "PGPASSWORD" in text
+    with pytest.raises(InputError, match="DuckDB database file .* does not exist"):
+        read_table(f"duckdb://{tmp_path}/none.duckdb?table=tx", contracts.TRANSACTIONS)
+    assert not (tmp_path / "none.duckdb").exists()
+
+
+def test_a_broken_rule_names_key_values_and_exclusions_stay_row_numbers(world, pg):
+    con = ibis.connect(pg.split("&table=")[0])
+    bad = typed(world["customers"])
+    bad.loc[3, "customer_id"] = bad.loc[2, "customer_id"]
+    con.create_table("customers_dup", bad, overwrite=True)
+    with pytest.raises(InputError) as err:
+        read_table(pg + "customers_dup", contracts.CUSTOMERS)
+    assert f"customer_id {bad.loc[2, 'customer_id']!r}" in str(err.value)
+    ledger = Ledger()
+    read_table(pg + "transactions", contracts.TRANSACTIONS, ledger=ledger)
+    returns = next(e for e in ledger.exclusions if "returns" in e["rule"])
+    assert returns["rows_excluded"] > 0
+    assert all(part.strip().isdigit() for part in returns["example_rows"].split(","))
+    con.disconnect()
+
+
+def test_the_kernel_gets_the_password_through_the_environment(monkeypatch):
+    monkeypatch.setenv(PASSWORDS_ENV, json.dumps({"postgresql://ann@h/db?table=t": "pw"}))
+    from cxresearch.urls import stashed_password
+
+    assert stashed_password(parse_url("postgresql://ann@h/db?table=t")) == "pw"
+    assert stashed_password(parse_url("postgresql://bob@h/db?table=t")) is None
