@@ -40,6 +40,7 @@ from scipy import optimize, special
 from scipy.stats import pearsonr
 
 from cxresearch import contracts
+from cxresearch import engine as engines
 from cxresearch.display import Sentence, fmt_value, plain, sentence
 from cxresearch.errors import NotEstimable, ParameterError
 from cxresearch.fits import FITS, FitError, fit_with_retries
@@ -117,6 +118,7 @@ class ClvInputs:
     description: str  # where the data come from, as a report names it
     currency: str = ""
     item_labels: pd.Series | None = None  # survey item -> its wording (from the item dictionary)
+    repeats: pd.Series | None = None  # repeat purchases per day by the summary's customers (for tracking)
 
     @property
     def has_holdout(self) -> bool:
@@ -132,8 +134,14 @@ class ClvInputs:
 
 def load_inputs(source: Any, ledger: Ledger, *, customer_col: str = "customer_id", date_col: str = "timestamp",
                 amount_col: str = "amount", calibration_end: str | None = None, holdout_end: str | None = None,
-                time_unit: str = "weeks", min_group_size: int = 5, currency: str | None = None) -> ClvInputs:
+                time_unit: str = "weeks", min_group_size: int = 5, currency: str | None = None,
+                engine: str = "duckdb") -> ClvInputs:
     """The purchase log of ``source`` (a :class:`cxresearch.sources.Source`), summarised per customer.
+
+    A log in Parquet files or a database table stays where it is (``engine="duckdb"``, the default): its
+    contract runs as queries, and the same-day merge, the per-customer summary and the daily repeat purchases
+    are computed there (:func:`rfm_query`); only those come back. ``engine="pandas"``, and any CSV or Excel
+    file, read the whole log into memory (:func:`load_transactions`, :func:`rfm_summary`).
 
     Reads ``source.paths``: ``transactions`` (required), and when present ``customers``, ``survey_responses``
     and ``survey_items``; every read and excluded row is recorded in ``ledger``. The periods default to the
@@ -167,10 +175,17 @@ def load_inputs(source: Any, ledger: Ledger, *, customer_col: str = "customer_id
     paths = source.paths
     customers = read_table(paths["customers"], contracts.CUSTOMERS, ledger=ledger) if "customers" in paths else None
     known = [unlinked("customer_id", customers["customer_id"], "customers")] if customers is not None else []
-    tx = load_transactions(paths["transactions"], customer_col, date_col, amount_col, ledger=ledger,
-                           observation_end=hold or cal, exclusions=known)
+    if engine not in engines.ENGINES:
+        raise ParameterError(f"-p engine must be one of {list(engines.ENGINES)}, got {engine!r}.")
+    if engines.in_engine(paths["transactions"], engine):
+        tx = query_transactions(paths["transactions"], customer_col, date_col, amount_col, ledger=ledger,
+                                observation_end=hold or cal,
+                                known=customers["customer_id"] if customers is not None else None)
+    else:
+        tx = load_transactions(paths["transactions"], customer_col, date_col, amount_col, ledger=ledger,
+                               observation_end=hold or cal, exclusions=known)
     check_periods(tx, cal, hold)
-    cal_ts = pd.Timestamp(cal) if cal else tx.daily["date"].max()
+    cal_ts = pd.Timestamp(cal) if cal else tx.days.max()
     hold_ts = pd.Timestamp(hold) if hold else None
     survey = item_labels = None
     if "survey_responses" in paths:
@@ -179,10 +194,17 @@ def load_inputs(source: Any, ledger: Ledger, *, customer_col: str = "customer_id
         items = read_table(paths["survey_items"], contracts.SURVEY_ITEMS, ledger=ledger)
         if "label" in items:
             item_labels = items.set_index("item")["label"].dropna()
-    summary = rfm_summary(tx.daily, cal_ts, hold_ts, time_unit)
+    if tx.query is not None:
+        summary = tx.frame(rfm_query(tx.query, cal_ts, hold_ts, time_unit), index="customer_id")
+        at = summary.columns.get_loc("first_day")
+        summary.insert(at, "first_purchase", pd.to_datetime(summary.pop("first_day"), unit="D").astype("datetime64[ns]"))
+        repeats = tx.frame(repeats_query(tx.query, cal_ts)).set_index("date")["purchases"]
+    else:
+        summary = rfm_summary(tx.daily, cal_ts, hold_ts, time_unit)
+        repeats = repeat_purchases(tx.daily, summary)
     check_estimable(summary, min_group_size)
     return ClvInputs(tx, summary, customers, survey, cal_ts, hold_ts, time_unit, source.description,
-                     resolve_currency(currency, source), item_labels)
+                     resolve_currency(currency, source), item_labels, repeats)
 
 
 def purchases_sentence(inputs: ClvInputs) -> Sentence:
@@ -204,7 +226,7 @@ def purchases_sentence(inputs: ClvInputs) -> Sentence:
 
 def check_periods(tx: Transactions, calibration_end: Any, holdout_end: Any) -> None:
     """Refuse periods that do not fit the purchase log (see :func:`load_inputs`)."""
-    days = tx.daily["date"]
+    days = tx.days
     first = tx.first_date if tx.first_date is not None else (days.min() if len(days) else None)
     last = tx.last_date if tx.last_date is not None else (days.max() if len(days) else None)
     cal = pd.Timestamp(calibration_end) if calibration_end is not None else None
@@ -212,7 +234,7 @@ def check_periods(tx: Transactions, calibration_end: Any, holdout_end: Any) -> N
         raise ParameterError(f"-p calibration_end ({cal.date()}) is before the first purchase in the log "
                              f"({first.date()}): no customer is in the calibration period. Fix: choose a date between "
                              f"{first.date()} and {last.date()}.")
-    if tx.daily.empty:
+    if days.empty:
         raise NotEstimable(f"The purchase log {tx.source} has no purchases left after the rules above (returns, "
                            "purchases after the observation end, unknown customers). Fix: check the file and the "
                            "calibration_end/holdout_end parameters.")
@@ -245,13 +267,28 @@ PURCHASES = Contract(
 
 @dataclass
 class Transactions:
-    """Purchases merged per customer and day, and what the clean-up did."""
+    """Purchases merged per customer and day, and what the clean-up did.
 
-    daily: pd.DataFrame  # customer_id, date, amount (one row per customer and day)
+    In memory (``daily``), or left in an engine (``query``: the same columns as an Ibis expression; ``daily``
+    is then None and only summaries are fetched, through :meth:`frame`).
+    """
+
+    daily: pd.DataFrame | None  # customer_id, date, amount (one row per customer and day)
     notes: list[dict[str, Any]] = field(default_factory=list)
     source: str = ""
     first_date: pd.Timestamp | None = None  # the first and last purchase in the file (also those cut off by
     last_date: pd.Timestamp | None = None  # the observation end); None: as in ``daily``
+    query: Any = None
+    days: pd.Series = field(default_factory=lambda: pd.Series([], dtype="datetime64[ns]"))  # purchase days, sorted
+
+    def __post_init__(self) -> None:
+        if self.daily is not None and self.days.empty:
+            self.days = pd.Series(np.unique(self.daily["date"].to_numpy("datetime64[ns]")), dtype="datetime64[ns]")
+
+    def frame(self, expr: Any, index: str | None = None) -> pd.DataFrame:
+        """A (small) query result as a DataFrame: dates as datetime64[ns], rows sorted by ``index``."""
+        out = engines.fetch(expr, self.source).to_pandas(date_as_object=False, coerce_temporal_nanoseconds=True)
+        return out.set_index(index).sort_index(kind="mergesort") if index else out
 
 
 def load_transactions(path: str | Path, customer_col: str = "customer_id", date_col: str = "timestamp",
@@ -368,6 +405,101 @@ def rfm_summary(daily: pd.DataFrame, calibration_end: str | pd.Timestamp, holdou
         out["holdout_revenue"] = np.bincount(hp[keep], weights=amount[h][keep], minlength=len(out))
     out.index.name = "customer_id"
     return out
+
+
+def query_transactions(path: str | Path, customer_col: str = "customer_id", date_col: str = "timestamp",
+                       amount_col: str = "amount", *, ledger: Ledger,
+                       observation_end: str | pd.Timestamp | None = None,
+                       known: pd.Series | None = None) -> Transactions:
+    """:func:`load_transactions` as queries, for a log in Parquet files or a database table.
+
+    The same rules, counted the same way, in one pass: returns excluded, purchases by customers missing from
+    ``known`` (the customer table's keys) and after ``observation_end`` excluded, zero-value purchases kept,
+    purchases by one customer on one day merged. The merged log stays in the engine (``query``).
+    """
+    import ibis
+
+    opened = engines.open_table(path, "transactions")
+    table = engines.checked_table(opened, PURCHASES, {"customer_id": customer_col, "timestamp": date_col,
+                                                      "amount": amount_col}, ledger)
+    rules = [engines.Rule(PURCHASES.exclusions[0].rule, lambda d: d.amount < 0)]
+    if known is not None:
+        ids = ibis.memtable(pd.DataFrame({"customer_id": pd.unique(known.astype(str))}))
+        rules.append(engines.Rule(unlinked("customer_id", [], "customers").rule,
+                                  lambda d: ~d.customer_id.isin(ids.customer_id)))
+    if observation_end is not None:
+        cutoff = after("timestamp", observation_end)
+        limit = pd.Timestamp(observation_end).normalize() + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
+        rules.append(engines.Rule(cutoff.rule, lambda d: d.timestamp > ibis.timestamp(limit.to_pydatetime())))
+    kept, span = engines.exclude(table, PURCHASES.name, rules, ledger, opened.source,
+                                 span=(len(rules) - 1, "timestamp") if observation_end is not None else None)
+    daily = kept.group_by(customer_id=kept.customer_id, date=kept.timestamp.date()).aggregate(
+        amount=kept.amount.sum())
+    first, last = ((pd.Timestamp(v).normalize() if v is not None else None) for v in (span or (None, None)))
+    tx = Transactions(None, [], opened.source, first, last, query=daily)
+    counts = tx.frame(kept.aggregate(rows=kept.count(), zero=kept.count(where=kept.amount == 0))).iloc[0]
+    per_day = tx.frame(daily.group_by("date").aggregate(n=daily.count()), index="date")["n"]
+    tx.days = pd.Series(per_day.index.to_numpy("datetime64[ns]"), dtype="datetime64[ns]")
+    tx.notes = [{"rule": "zero-value purchases kept: they count as purchases, not as spend",
+                 "rows": int(counts["zero"])},
+                {"rule": "purchases by the same customer on the same day merged into one",
+                 "rows": int(counts["rows"]) - int(per_day.sum())}]
+    return tx
+
+
+def rfm_query(daily: Any, calibration_end: str | pd.Timestamp, holdout_end: str | pd.Timestamp | None = None,
+              time_unit: str = "weeks") -> Any:
+    """:func:`rfm_summary` as one Ibis expression over a merged log (``customer_id``, ``date``, ``amount``).
+
+    The same columns, except ``first_purchase``, which comes as ``first_day`` (days since 1970-01-01).
+    Runs where the log is (DuckDB, PostgreSQL); agrees with :func:`rfm_summary` to rounding (tested).
+    """
+    import ibis
+
+    unit = _unit_days(time_unit)
+    epoch = pd.Timestamp("1970-01-01")
+    end_day = (pd.Timestamp(calibration_end).normalize() - epoch).days
+    d = daily.mutate(day=daily.date.epoch_days())
+    cal = d.filter(d.day <= end_day)
+    per = cal.group_by("customer_id").aggregate(n=cal.count(), first_day=cal.day.min(), last_day=cal.day.max(),
+                                                revenue=cal.amount.sum())
+    starts = per.select(cid=per.customer_id, start=per.first_day)
+    first = cal.join(starts, [cal.customer_id == starts.cid, cal.day == starts.start]).select(
+        cid="customer_id", first_amount="amount")
+    out = per.join(first, per.customer_id == first.cid)
+    freq = out.n - 1
+    out = out.select(
+        customer_id=out.customer_id, frequency=freq, recency=(out.last_day - out.first_day) / unit,
+        T=(end_day - out.first_day) / unit,
+        monetary=(freq > 0).ifelse((out.revenue - out.first_amount) / ibis.greatest(freq, 1), 0.0),
+        revenue=out.revenue, first_day=out.first_day)
+    if holdout_end is None:
+        return out
+    hold_day = (pd.Timestamp(holdout_end).normalize() - epoch).days
+    h = d.filter((d.day > end_day) & (d.day <= hold_day))
+    h = h.group_by(hid=h.customer_id).aggregate(holdout=h.count(), holdout_revenue=h.amount.sum())
+    joined = out.left_join(h, out.customer_id == h.hid)
+    return joined.select(*out.columns, holdout=joined.holdout.fill_null(0),
+                         holdout_revenue=joined.holdout_revenue.fill_null(0.0))
+
+
+def repeats_query(daily: Any, calibration_end: str | pd.Timestamp) -> Any:
+    """Repeat purchases per day (``date``, ``purchases``) by the customers whose first purchase is by
+    ``calibration_end``, as one Ibis expression (the in-memory twin: :func:`repeat_purchases`)."""
+    end = pd.Timestamp(calibration_end).normalize().date()
+    firsts = daily.group_by(cid=daily.customer_id).aggregate(start=daily.date.min())
+    firsts = firsts.filter(firsts.start <= end)
+    j = daily.join(firsts, daily.customer_id == firsts.cid)
+    j = j.filter(j.date > j.start)
+    return j.group_by("date").aggregate(purchases=j.count()).order_by("date")
+
+
+def repeat_purchases(daily: pd.DataFrame, summary: pd.DataFrame) -> pd.Series:
+    """Repeat purchases per day by ``summary``'s customers (date → count), for :func:`tracking`."""
+    first = summary["first_purchase"]
+    d = daily[daily["customer_id"].isin(summary.index)]
+    d = d[d["date"] > d["customer_id"].map(first)]
+    return d.groupby("date").size().rename("purchases").rename_axis("date")
 
 
 def _unit_days(time_unit: str) -> float:
@@ -980,13 +1112,13 @@ def holdout_check(models: FittedModels, inputs: ClvInputs, min_n: int = 5) -> Ho
     fit = models.purchase[chosen]
     if not inputs.has_holdout:
         return HoldoutCheck(comparison, chosen, key, fit)
-    track = tracking(fit, inputs.summary, inputs.transactions.daily, inputs.calibration_end, inputs.holdout_end,
+    track = tracking(fit, inputs.summary, inputs.repeats, inputs.calibration_end, inputs.holdout_end,
                      inputs.time_unit)
     ce = conditional_expectations(fit, inputs.summary, inputs.holdout_length, min_n=min_n)
     return HoldoutCheck(comparison, chosen, key, fit, track, ce)
 
 
-def tracking(fit: PurchaseFit, summary: pd.DataFrame, daily: pd.DataFrame, calibration_end: Any, holdout_end: Any,
+def tracking(fit: PurchaseFit, summary: pd.DataFrame, repeats: pd.Series, calibration_end: Any, holdout_end: Any,
              time_unit: str = "weeks") -> pd.DataFrame:
     """Repeat purchases per period, actual vs model, from the first purchase date to the holdout end.
 
@@ -1000,10 +1132,9 @@ def tracking(fit: PurchaseFit, summary: pd.DataFrame, daily: pd.DataFrame, calib
     if edges[-1] < stop:
         edges = edges.append(pd.DatetimeIndex([stop]))
     first = summary["first_purchase"]
-    d = daily[daily["customer_id"].isin(summary.index)]
-    d = d[d["date"] > d["customer_id"].map(first)]  # repeat purchases only
-    actual = np.histogram(d["date"].to_numpy("datetime64[ns]").astype("int64"),
-                          bins=edges.to_numpy("datetime64[ns]").astype("int64"))[0]
+    days = pd.DatetimeIndex(repeats.index).to_numpy("datetime64[ns]").astype("int64")
+    actual = np.histogram(days, bins=edges.to_numpy("datetime64[ns]").astype("int64"),
+                          weights=repeats.to_numpy(float))[0].round().astype(np.int64)
     cohorts = first.value_counts()
     cum = np.zeros(len(edges))
     for day, n in cohorts.items():

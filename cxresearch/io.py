@@ -260,7 +260,8 @@ def connect_url(url: TableURL, source: str = "the table") -> Any:
                              parts.query, parts.fragment))
     try:
         if url.scheme == "duckdb":
-            file = unquote(urlsplit(target).path)
+            parts = urlsplit(target)
+            file = unquote(parts.netloc + parts.path)
             if not file or not Path(file).is_file():
                 raise InputError(source, [f"the DuckDB database file {file or '(none)'} does not exist. Fix: give "
                                           "its path as duckdb:///absolute/path/file.duckdb?table=name."])

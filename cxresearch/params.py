@@ -28,7 +28,7 @@ import nbformat
 import yaml
 
 from cxresearch.errors import ParameterError
-from cxresearch.urls import is_url, parse_url
+from cxresearch.urls import is_url, parse_url, resolve_file
 
 
 @dataclass(frozen=True)
@@ -336,6 +336,7 @@ def check(path: Path, given: dict[str, Any], from_text: bool, base: Path) -> dic
             except ValueError as exc:
                 problems.append(f"-p {name}: {exc}")
                 continue
+            v = resolve_file(v, base)
         elif "path" in _alternatives(p.type) and isinstance(v, str) and v:
             v = Path(v).expanduser()
             v = str(v if v.is_absolute() else (base / v).resolve())

@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -118,3 +119,16 @@ def passwords_env(secrets: Mapping[str, str]) -> str:
     except ValueError:
         known = {}
     return json.dumps({**(known if isinstance(known, dict) else {}), **secrets})
+
+
+def resolve_file(url: str, base: Path | str) -> str:
+    """A DuckDB URL whose file path is relative (``duckdb://shop.duckdb?table=t``) made absolute against
+    ``base`` (the folder the command runs in); any other URL as it is."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "duckdb":
+        return url
+    file = parts.netloc + parts.path
+    if not file or Path(file).expanduser().is_absolute():
+        return url
+    absolute = (Path(base) / Path(file).expanduser()).resolve()
+    return f"{parts.scheme}://{absolute.as_posix()}" + (f"?{parts.query}" if parts.query else "")

@@ -17,7 +17,7 @@ LAYERS = [
     # 0 core: statistics, fitting, formatting and the plot style; no file I/O of data
     {"errors", "paths", "urls", "fits", "stats", "design", "privacy", "params", "display", "plots", "pages"},
     # 1 inputs: reading, parsing, contracts, the exclusion ledger
-    {"io", "contracts"},
+    {"io", "contracts", "engine"},
     # 2 data sources: where a run's tables come from (the synthetic world is one of them)
     {"sources", "synth", "truth"},
     # 3 analyses: DataFrames in, typed results out

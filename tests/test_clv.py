@@ -310,10 +310,10 @@ def test_tracking_leaves_a_partial_last_period_out_of_the_weekly_plot(cdnow):
 
     tx, s = cdnow
     fit = clv.fit_pareto_nbd(s)
-    track = clv.tracking(fit, s, tx.daily, "1997-09-30", "1998-06-30")
+    track = clv.tracking(fit, s, clv.repeat_purchases(tx.daily, s), "1997-09-30", "1998-06-30")
     assert int(track["actual"].sum()) == int(s["frequency"].sum() + s["holdout"].sum())  # every repeat purchase
     assert track["complete"].all()  # 1997-01-01 to 1998-06-30 is exactly 78 weeks
-    track = clv.tracking(fit, s, tx.daily, "1997-09-30", "1998-06-26")
+    track = clv.tracking(fit, s, clv.repeat_purchases(tx.daily, s), "1997-09-30", "1998-06-26")
     assert not track["complete"].iloc[-1] and track["complete"].iloc[:-1].all()  # 1998-06-26 ends mid-week
     assert track["period_start"].iloc[-1] + pd.Timedelta(days=7) > pd.Timestamp("1998-06-27")
     ax = clv.plot_tracking(track, "Pareto/NBD", cumulative=False)

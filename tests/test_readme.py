@@ -125,6 +125,7 @@ def _exports(folder: Path) -> None:
     renamed = customers.rename(columns={"customer_id": "Клиент", "signup_date": "Дата регистрации"})
     renamed.to_csv(folder / "clients.csv", index=False, sep=";", encoding="cp1251")
     tx.to_excel(folder / "sales.xlsx", index=False)
+    _large(world["transactions"], folder)
     regions = sorted(customers["region"].unique())
     for name, region in (("north", regions[0]), ("south", regions[1])):
         part = customers[customers["region"] == region]
@@ -132,8 +133,47 @@ def _exports(folder: Path) -> None:
         tx[tx["customer_id"].isin(part["customer_id"])].to_excel(folder / f"{name}_tx.xlsx", index=False)
 
 
+def _large(tx: pd.DataFrame, folder: Path) -> None:
+    """The log as Parquet files per year and month, and as a table in a DuckDB file."""
+    import ibis
+
+    ts = tx["timestamp"]
+    for (year, month), part in tx.groupby([ts.dt.year, ts.dt.month]):
+        target = folder / "tx" / f"year={year}" / f"month={month:02d}"
+        target.mkdir(parents=True)
+        part.to_parquet(target / "part-0.parquet", index=False)
+    con = ibis.duckdb.connect(str(folder / "shop.duckdb"))
+    con.create_table("transactions", tx)
+    con.disconnect()
+
+
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory) -> Path:
+def postgres(tmp_path_factory):
+    """A PostgreSQL server with the synthetic log as ``transactions``, found through PGHOST as the README
+    says."""
+    import ibis
+    import pgserver
+
+    from cxresearch.synth import make_world
+
+    folder = tmp_path_factory.mktemp("pg")
+    server = pgserver.get_server(folder, cleanup_mode="stop")
+    con = ibis.connect(server.get_uri())
+    con.create_table("transactions", make_world(n_customers=600, seed=11)["transactions"][
+        ["customer_id", "timestamp", "amount"]])
+    con.disconnect()
+    before = os.environ.get("PGHOST")
+    os.environ["PGHOST"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("PGHOST", None)
+    else:
+        os.environ["PGHOST"] = before
+    server.cleanup()
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, postgres) -> Path:
     ws = tmp_path_factory.mktemp("readme")
     (ws / ".venv").symlink_to(Path(sys.prefix))  # the environment running the tests (make test's .venv)
     _telco(ws / "telco.csv")

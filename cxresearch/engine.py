@@ -1,0 +1,285 @@
+"""Tables too large for memory: read where they live and checked by queries.
+
+A Parquet file, folder or glob opens in embedded DuckDB (no server); a table URL opens in its own database
+(PostgreSQL, a DuckDB file). What an analysis does with the table is one Ibis expression, which the engine
+runs; only summaries come back to pandas.
+
+The table's contract runs as queries too (:func:`checked_table`): the same rules and message shape as
+:func:`cxresearch.io.read_table`, with rows named by their key values (a query has no file row numbers).
+Exclusions are counted in one query (:func:`exclude`); their example rows stay empty.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cxresearch.io import (
+    PARQUET,
+    Column,
+    Contract,
+    InputError,
+    Ledger,
+    file_sha256,
+    is_url,
+    parquet_parts,
+    shown_path,
+    table_url,
+    url_table,
+)
+
+#: ``-p engine``: where the heavy steps run (``pandas``: read the whole table into memory, as for a CSV file)
+ENGINES = ("duckdb", "pandas")
+MAX_EXAMPLES = 5
+
+
+def in_engine(path: Any, engine: str) -> bool:
+    """Whether a table is read by queries: a Parquet file, folder or glob, or a table URL (not a CSV or Excel
+    file, which the validated in-memory reader parses), unless ``engine`` is ``pandas``."""
+    if engine == "pandas" or path is None:
+        return False
+    return is_url(path) or parquet_parts(path) is not None or Path(str(path)).suffix.lower() in PARQUET
+
+
+@dataclass
+class Opened:
+    """A table opened in an engine: the connection, the expression, and how reports name it."""
+
+    con: Any
+    table: Any
+    source: str  # "'transactions' (path)" as messages name it
+    path: str  # the path, or the URL without password
+    files: int | None = None  # the number of Parquet files (a folder or glob)
+
+
+def duckdb() -> Any:
+    """An embedded DuckDB connection (in memory; it reads Parquet files where they are)."""
+    import ibis
+
+    return ibis.duckdb.connect()
+
+
+def open_table(path: str | Path, name: str) -> Opened:
+    """The table at ``path`` (Parquet file, folder or glob; or a table URL) as an Ibis expression.
+
+    Raises
+    ------
+    InputError
+        The files or the database cannot be read (the messages of :func:`cxresearch.io.read_raw`).
+    """
+    shown = shown_path(path)
+    source = f"'{name}' ({shown})"
+    if is_url(path):
+        con, table = url_table(table_url(str(path), source), source)
+        return Opened(con, table, source, shown)
+    parts = parquet_parts(path)
+    files = [Path(path)] if parts is None else parts
+    if not files or not all(f.is_file() and f.suffix.lower() in PARQUET for f in files):
+        from cxresearch.io import read_raw
+
+        read_raw(path, table=name)  # raises the reader's own message (no file, an empty folder, not Parquet)
+    _same_schema(files, source)
+    con = duckdb()
+    try:
+        table = con.read_parquet([str(f) for f in files], hive_partitioning=parts is not None, union_by_name=False)
+        table.schema()
+    except Exception as exc:  # duckdb: a damaged file
+        raise InputError(source, [f"the {len(files)} Parquet file(s) cannot be read as one table "
+                                  f"({_first_line(exc)}). Fix: export every part with the same columns and "
+                                  "types."]) from None
+    return Opened(con, table, source, shown, len(parts) if parts is not None else None)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
+def _same_schema(files: list[Path], source: str) -> None:
+    """Refuse parts whose columns or types disagree (read from the files' footers, not their data)."""
+    import pyarrow.parquet as pq
+
+    first = None
+    for f in files:
+        try:
+            schema = pq.read_schema(f)
+        except Exception as exc:  # not Parquet, or a damaged footer
+            raise InputError(source, [f"{f.name} is not a readable Parquet file ({_first_line(exc)}). Fix: export "
+                                      "it again."]) from None
+        fields = [(n, str(t)) for n, t in zip(schema.names, schema.types, strict=True)]
+        if first is None:
+            first = (f, fields)
+        elif fields != first[1]:
+            diff = sorted(set(fields) ^ set(first[1]))[:3]
+            raise InputError(source, [f"the {len(files)} Parquet files cannot be read as one table: {f.name} and "
+                                      f"{first[0].name} have different columns or types (e.g. {diff}). Fix: export "
+                                      "every part with the same columns and types."])
+
+
+def fetch(expr: Any, source: str) -> Any:
+    """Run a query and return its (small) result as an Arrow table; an engine's error becomes one
+    :class:`InputError` naming the table."""
+    try:
+        return expr.to_pyarrow()
+    except InputError:
+        raise
+    except Exception as exc:  # duckdb / psycopg: a value the engine cannot read, a damaged file, a lost server
+        raise InputError(source, [f"the engine could not read the table ({_first_line(exc)}). Fix: check the "
+                                  "table's column types and files."]) from None
+
+
+def _key_columns(contract: Contract, present: set[str]) -> list[str]:
+    names = contract.key or tuple(c.name for c in contract.columns if c.role == "id")
+    return [c for c in names if c in present]
+
+
+def _typed(col: Column, value: Any) -> Any:
+    """``value`` as the contract's kind (a value that cannot be read becomes NULL, counted by the caller)."""
+    dtype = value.type()
+    if col.kind == "string":
+        return value.cast("string")
+    if col.kind in ("int", "float"):
+        return value.cast("float64") if dtype.is_numeric() else value.cast("string").try_cast("float64")
+    if col.kind in ("date", "datetime"):
+        if dtype.is_timestamp():
+            return value.cast("timestamp") if dtype.timezone is None else value
+        if dtype.is_date():
+            return value.cast("timestamp")
+        return value.cast("string").try_cast("timestamp")
+    if col.kind == "bool":
+        return value if dtype.is_boolean() else value.cast("int64").try_cast("boolean")
+    return value
+
+
+def checked_table(opened: Opened, contract: Contract, columns: dict[str, str] | None = None,
+                  ledger: Ledger | None = None) -> Any:
+    """The table with the contract's columns renamed and typed, after its rules pass as queries.
+
+    Rules: required columns present; values readable as their kind; no empty value where one is required;
+    no infinite number; minimum, maximum and allowed values; ordered dates. Key uniqueness is not checked
+    here (a log such as transactions has no key). The table's provenance goes to ``ledger``.
+
+    Raises
+    ------
+    InputError
+        Every broken rule, each with up to five example rows named by their key values.
+    """
+    mapping = dict(columns or {})
+    schema = opened.table.schema()
+    problems: list[str] = []
+    select: dict[str, Any] = {}
+    for col in contract.columns:
+        name = mapping.get(col.name, col.name)
+        if name in schema:
+            select[col.name] = opened.table[name]
+        elif col.required:
+            hint = f" (looked for {name!r})" if name != col.name else ""
+            problems.append(f"column '{col.name}'{hint} is missing. Columns in the table: {list(schema)}. Fix: "
+                            f"rename the column or map it, e.g. -p {col.name.split('_')[0]}_col <your name>.")
+    if problems:
+        raise InputError(opened.source, problems)
+    present = [c for c in contract.columns if c.name in select]
+    raw = opened.table.select(**{f"raw_{c.name}": select[c.name] for c in present})
+    typed = raw.mutate(**{c.name: _typed(c, raw[f"raw_{c.name}"]) for c in present})
+    checks: list[tuple[str, str, str, Any]] = []  # column, what, fix, predicate
+    for col in present:
+        v, r = typed[col.name], typed[f"raw_{col.name}"]
+        if col.kind != "string":
+            checks.append((col.name, f"value(s) are not {'numbers' if col.kind in ('int', 'float') else col.kind + 's'}",
+                           "correct those values.", r.notnull() & v.isnull()))
+        if col.kind in ("int", "float"):
+            checks.append((col.name, "value(s) are not finite numbers (inf or NaN)",
+                           "write the real amounts; an unknown value is an empty cell.", v.isinf() | v.isnan()))
+        if not col.nullable and col.required:
+            checks.append((col.name, "empty value(s)", "fill them in or remove those rows.", r.isnull()))
+        if col.min is not None:
+            checks.append((col.name, f"value(s) below the minimum {col.min:g}", "correct or remove those rows.",
+                           v < col.min))
+        if col.max is not None:
+            checks.append((col.name, f"value(s) above the maximum {col.max:g}", "correct or remove those rows.",
+                           v > col.max))
+        if col.allowed is not None:
+            checks.append((col.name, f"value(s) outside {list(col.allowed)}", "use one of the allowed values.",
+                           v.notnull() & ~v.isin(list(col.allowed))))
+    for earlier, later in contract.ordered:
+        if earlier in select and later in select:
+            checks.append((later, f"row(s) where '{later}' is before '{earlier}'", "correct the dates.",
+                           typed[later] < typed[earlier]))
+    counts = typed.aggregate(n_rows=typed.count(), **{f"c{i}": typed.count(where=p.fill_null(False))
+                                                    for i, (_, _, _, p) in enumerate(checks)})
+    counts = fetch(counts, opened.source)
+    row = {k: counts[k][0].as_py() for k in counts.column_names}
+    keys = _key_columns(contract, set(select))
+    for i, (name, what, fix, pred) in enumerate(checks):
+        n = int(row[f"c{i}"] or 0)
+        if n:
+            shown = [*keys, *([f"raw_{name}"] if name not in keys else [])]
+            examples = typed.filter(pred.fill_null(False)).select(*shown).order_by(shown)
+            rows = fetch(examples.limit(MAX_EXAMPLES), opened.source).to_pylist()
+            text = "; ".join(", ".join(f"{c.removeprefix('raw_')} {r[c]!r}" for c in shown) for r in rows)
+            more = f" (and {n - MAX_EXAMPLES} more)" if n > MAX_EXAMPLES else ""
+            problems.append(f"column '{name}': {n} {what}: {text}{more}. Fix: {fix}")
+    if problems:
+        raise InputError(opened.source, problems)
+    if row["n_rows"] == 0:
+        raise InputError(opened.source, ["the table has no rows. Fix: check that the right table was given."])
+    if ledger is not None:
+        ledger.inputs.append({"table": contract.name, "path": opened.path,
+                              "sha256": fingerprint(opened, typed),
+                              "rows": int(row["n_rows"]), **({"files": opened.files} if opened.files else {})})
+    return typed.select(*[c.name for c in present])
+
+
+def fingerprint(opened: Opened, typed: Any) -> str:
+    """SHA-256 of the files; of a database table, of its row count and column sums (a query gives them
+    cheaply, and they change when rows are added, removed or altered in a numeric or date column)."""
+    if not is_url(opened.path):
+        return file_sha256(opened.path)
+    schema = typed.schema()
+    parts: dict[str, Any] = {"n": typed.count()}
+    for name, dtype in schema.items():
+        if dtype.is_numeric():
+            parts[f"sum_{name}"] = typed[name].sum()
+        elif dtype.is_temporal():
+            parts[f"min_{name}"], parts[f"max_{name}"] = typed[name].min(), typed[name].max()
+        else:
+            parts[f"distinct_{name}"] = typed[name].nunique()
+    values = fetch(typed.aggregate(**parts), opened.source).to_pylist()[0]
+    text = "\n".join(f"{k}={values[k]!r}" for k in sorted(values))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """An exclusion as a query: the rule as the report states it, and the rows it removes."""
+
+    rule: str
+    where: Callable[[Any], Any]  # table expression -> boolean column
+
+
+def exclude(table: Any, name: str, rules: Sequence[Rule], ledger: Ledger, source: str,
+            span: tuple[int, str] | None = None) -> tuple[Any, tuple[Any, Any] | None]:
+    """Remove the rows each rule matches in turn, counting them in one query (recorded in ``ledger`` as
+    :func:`cxresearch.io.apply_exclusions` does, without example rows).
+
+    ``span=(i, column)`` also returns the smallest and largest ``column`` among the rows left before rule
+    ``i`` (e.g. the first and last purchase before an observation-end cut), from the same query.
+    """
+    aggs: dict[str, Any] = {"n": table.count()}
+    left = None  # rows no earlier rule removed
+    for i, rule in enumerate(rules):
+        hit = rule.where(table).fill_null(False)
+        if span is not None and span[0] == i:
+            aggs["lo"], aggs["hi"] = table[span[1]].min(where=left), table[span[1]].max(where=left)
+        aggs[f"hit{i}"] = table.count(where=hit if left is None else hit & left)
+        left = ~hit if left is None else left & ~hit
+    counts = fetch(table.aggregate(**aggs), source).to_pylist()[0]
+    n = int(counts["n"])
+    for i, rule in enumerate(rules):
+        hits = int(counts[f"hit{i}"] or 0)
+        ledger.exclude(name, source, rule.rule, hits, n)
+        n -= hits
+    return (table if left is None else table.filter(left)), ((counts["lo"], counts["hi"]) if "lo" in counts else None)
