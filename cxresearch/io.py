@@ -149,7 +149,7 @@ def file_sha256(path: str | Path) -> str:
     """SHA-256 of a file; of a Parquet folder or glob, of its files' names (relative) and hashes in order."""
     parts = parquet_parts(path)
     if parts is not None:
-        base = _parts_base(path)
+        base = parts_base(path)
         lines = "".join(f"{f.relative_to(base).as_posix()}\0{file_sha256(f)}\n" for f in parts)
         return hashlib.sha256(lines.encode()).hexdigest()
     digest = hashlib.sha256()
@@ -179,7 +179,7 @@ def parquet_parts(path: str | Path) -> list[Path] | None:
     return None
 
 
-def _parts_base(path: str | Path) -> Path:
+def parts_base(path: str | Path) -> Path:
     """The folder a glob or folder starts from (partition names are read below it)."""
     text = str(path)
     match = _GLOB.search(text)
@@ -204,7 +204,7 @@ def _read_parquet_parts(path: str | Path, parts: list[Path], source: str) -> pd.
                                   "glob match only .parquet files (a folder or glob table must be Parquet)."])
     try:
         data = ds.dataset([str(f) for f in parts], format="parquet", partitioning="hive",
-                          partition_base_dir=str(_parts_base(path))).to_table()
+                          partition_base_dir=str(parts_base(path))).to_table()
     except Exception as exc:  # pyarrow: damaged files, or files whose columns do not agree
         detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise InputError(source, [f"the {len(parts)} Parquet files cannot be read as one table ({detail}). Fix: "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,19 +89,33 @@ def percentile_bootstrap(statistic: Callable[[np.ndarray], float], n: int, n_boo
     ``max_failed_share`` of the replicates failed or when it does not contain ``estimate``. Use
     ``scipy.stats.bootstrap`` instead where the statistic vectorises.
     """
+    return percentile_bootstraps(lambda idx: [statistic(idx)], n, n_boot, seed, [estimate],
+                                 max_failed_share)[0]
+
+
+def percentile_bootstraps(statistics: Callable[[np.ndarray], Sequence[float]], n: int, n_boot: int, seed: int,
+                          estimates: Sequence[float | None], max_failed_share: float = 0.05) -> list[Bootstrap]:
+    """:func:`percentile_bootstrap` of several statistics computed from the same resamples: ``statistics(idx)``
+    returns one value per entry of ``estimates``. The same intervals as one bootstrap per statistic with the
+    same seed, for the cost of one resampling."""
     rng = np.random.default_rng(seed)
-    draws, failed = [], 0
-    for _ in range(int(n_boot)):
+    k = len(estimates)
+    draws = np.full((int(n_boot), k), np.nan)
+    for b in range(int(n_boot)):
         idx = rng.integers(0, n, n)
         try:
-            value = float(statistic(idx))
+            draws[b] = [float(v) for v in statistics(idx)]
         except (ValueError, ArithmeticError, np.linalg.LinAlgError):
-            value = math.nan
-        if math.isfinite(value):
-            draws.append(value)
-        else:
-            failed += 1
-    arr = np.asarray(draws, float)
+            pass  # a failed replicate stays NaN and is counted
+    out = []
+    for j, estimate in enumerate(estimates):
+        ok = np.isfinite(draws[:, j])
+        out.append(_percentile_interval(draws[ok, j], int(n_boot), int((~ok).sum()), estimate, max_failed_share))
+    return out
+
+
+def _percentile_interval(arr: np.ndarray, n_boot: int, failed: int, estimate: float | None,
+                         max_failed_share: float) -> Bootstrap:
     if not n_boot or failed > max_failed_share * n_boot or len(arr) < 2:
         return Bootstrap(math.nan, math.nan, arr, int(n_boot), failed,
                          f"{failed} of {int(n_boot)} bootstrap replicates could not be computed")

@@ -1297,7 +1297,8 @@ def write_transaction_log(directory: str | Path, n_customers: int, seed: int = 2
         for (year, month), part in tx.groupby([ts.dt.year, ts.dt.month], sort=True):
             target = directory / f"year={year}" / f"month={month:02d}"
             target.mkdir(parents=True, exist_ok=True)
-            part.to_parquet(target / f"part-{b:04d}.parquet", index=False)
+            # microsecond timestamps: what Spark reads (it refuses Parquet's nanosecond ones)
+            part.to_parquet(target / f"part-{b:04d}.parquet", index=False, coerce_timestamps="us")
             files += 1
         rows += len(tx)
         del people, buying, events, tables, tx

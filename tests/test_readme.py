@@ -141,7 +141,7 @@ def _large(tx: pd.DataFrame, folder: Path) -> None:
     for (year, month), part in tx.groupby([ts.dt.year, ts.dt.month]):
         target = folder / "tx" / f"year={year}" / f"month={month:02d}"
         target.mkdir(parents=True)
-        part.to_parquet(target / "part-0.parquet", index=False)
+        part.to_parquet(target / "part-0.parquet", index=False, coerce_timestamps="us")  # as Spark reads them
     con = ibis.duckdb.connect(str(folder / "shop.duckdb"))
     con.create_table("transactions", tx)
     con.disconnect()
