@@ -19,6 +19,7 @@ from cxresearch.io import InputError, Ledger, read_table, url_fingerprint
 from cxresearch.runner import RunSpec, run_notebook
 from cxresearch.synth import ensure_world, load_truth
 from cxresearch.urls import PASSWORDS_ENV, parse_url, redact_url, stash_passwords
+from tests.test_parquet_folders import flat
 
 TABLES = ("transactions", "customers", "complaints", "loyalty_members", "loyalty_panel")
 
@@ -110,14 +111,6 @@ def test_urls_are_split_and_passwords_kept_out():
     params, secrets = stash_passwords({"transactions_path": "postgresql://ann:s3cret@h/db?table=t", "seed": 1})
     assert params == {"transactions_path": "postgresql://ann@h/db?table=t", "seed": 1}
     assert secrets == {"postgresql://ann@h/db?table=t": "s3cret"}
-
-
-def flat(value, prefix: str = "") -> dict:
-    if isinstance(value, dict):
-        return {k: v for key_, sub in value.items() for k, v in flat(sub, f"{prefix}{key_}.").items()}
-    if isinstance(value, list):
-        return {k: v for i, sub in enumerate(value) for k, v in flat(sub, f"{prefix}{i}.").items()}
-    return {prefix.rstrip("."): value}
 
 
 def same_results(a: dict, b: dict) -> None:

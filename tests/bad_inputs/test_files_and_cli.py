@@ -405,3 +405,19 @@ def test_clv_run_on_a_parquet_folder_with_disagreeing_parts_is_refused(tmp_path)
     _part(tmp_path / "tx" / "month=02", "b.parquet", TX.assign(amount=["ten", "twelve"]))
     outcome = run_case("customer_lifetime_value", {"transactions_path": "tx"}, tmp_path)
     assert_refused(outcome, "tx", "cannot be read as one table", "Fix")
+
+
+def test_clv_run_on_a_parquet_log_with_unreadable_values_names_the_rows_by_key(tmp_path):
+    """The engine path checks the contract by queries: the rows are named by their key values."""
+    bad = TX.assign(timestamp=["2024-01-05 10:00", "someday"], amount=[10.0, float("inf")])
+    _part(tmp_path / "tx", "a.parquet", bad)
+    outcome = run_case("customer_lifetime_value", {"transactions_path": "tx"}, tmp_path)
+    assert_refused(outcome, "column 'timestamp': 1 value(s) are not datetimes", "timestamp 'someday'",
+                   "column 'amount': 1 value(s) are not finite numbers", "Fix")
+
+
+def test_clv_run_on_an_unreachable_database_is_refused_without_the_password(tmp_path):
+    url = f"postgresql://ann:hunter2@/shop?host={tmp_path}&table=tx"
+    outcome = run_case("customer_lifetime_value", {"transactions_path": url}, tmp_path)
+    assert_refused(outcome, "cannot connect to the PostgreSQL database", "PGPASSWORD", "Fix")
+    assert "hunter2" not in outcome.message
