@@ -136,20 +136,23 @@ def _long_format(world) -> pd.DataFrame:
 
 
 def test_churn_hazard_ratios_and_complaint_effects_are_recovered(world):
-    from lifelines import CoxTimeVaryingFitter
+    # statsmodels' PHReg with delayed entry: the same counting-process likelihood as lifelines'
+    # CoxTimeVaryingFitter (benchmarks/README.md: hazard ratios agree to 1e-7), about 10x faster here
+    from statsmodels.duration.hazard_regression import PHReg
 
     long = _long_format(world)
-    fit = CoxTimeVaryingFitter().fit(long, id_col="customer_id", start_col="start", stop_col="stop",
-                                     event_col="event")
+    terms = [c for c in long.columns if c not in ("customer_id", "start", "stop", "event")]
+    fit = PHReg(long["stop"], long[terms], status=long["event"], entry=long["start"], ties="efron").fit(
+        method="newton", maxiter=200, tol=1e-10, disp=0)
+    est = pd.Series(np.asarray(fit.params), index=terms)
+    se = pd.Series(np.asarray(fit.bse), index=terms)
     truth = world.truth.churn
     planted = {**truth.hazard_ratios, "store_quality": truth.hr_store_quality_per_sd,
                "fast": truth.complaint_hazard_ratios["fast_resolved"],
                "slow": truth.complaint_hazard_ratios["slow_resolved"],
                "unresolved": truth.complaint_hazard_ratios["unresolved"]}
-    summary = fit.summary
     for term, hr in planted.items():
-        est, se = summary.loc[term, "coef"], summary.loc[term, "se(coef)"]
-        assert within(est, math.log(hr), se), f"{term}: estimated HR {math.exp(est):.3f}, planted {hr}"
+        assert within(est[term], math.log(hr), se[term]), f"{term}: estimated HR {math.exp(est[term]):.3f}, planted {hr}"
 
 
 def test_purchase_counts_follow_pareto_nbd(world):
