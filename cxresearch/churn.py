@@ -1,8 +1,9 @@
 """Churn as survival: how long customers stay, who leaves, and what complaints do to it.
 
-Estimation builds on lifelines (Kaplan–Meier, log-rank, Cox, AFT models) and on statsmodels' ``PHReg``
-for the counting-process Cox model with time-varying complaint states, which handles millions of
-(start, stop] rows quickly. Interval methods:
+Estimation builds on lifelines (Kaplan–Meier, log-rank, Cox, AFT models; the AFT models fitted once per
+distinct customer row with counts as weights) and, for the counting-process Cox model with time-varying
+complaint states, on :class:`PatternCox` — the exact Efron partial likelihood on covariate patterns, for text
+covariates — or statsmodels' ``PHReg`` when the covariates have too many patterns. Interval methods:
 
 * survival at t: Kaplan–Meier with Greenwood variance on the log(-log) scale (lifelines default);
 * median lifetime: Brookmeyer–Crowley style interval read off the pointwise band (lifelines);
@@ -36,6 +37,7 @@ import pandas as pd
 from scipy import stats
 
 from cxresearch import contracts
+from cxresearch import engine as engines
 from cxresearch.design import DesignMatrix, design_matrix, formula_of
 from cxresearch.display import Sentence, Table, fmt_value, plain, sentence
 from cxresearch.display import table as display_table
@@ -46,10 +48,15 @@ from cxresearch.io import (
     Contract,
     Exclusion,
     InputError,
+    KeyRows,
     Ledger,
+    hide_personal_labels,
+    infer_extras,
+    key_rows,
     parse_bool,
     parse_number,
     read_table,
+    shown_path,
 )
 from cxresearch.privacy import OTHER, merge_small_groups
 from cxresearch.stats import Z95, Claim, holm, normal_interval, pick, stable_sort, verdict
@@ -106,6 +113,8 @@ def survival_table(
     time_unit: str = "months",
     id_col: str | None = "customer_id",
     ledger: Ledger,
+    engine: str = "duckdb",
+    spark_master: str = "local[*]",
 ) -> SurvivalTable:
     """Read a customer table and turn it into durations and events.
 
@@ -113,6 +122,10 @@ def survival_table(
     are censored at ``as_of``) or a ready duration (``duration_col``, already in ``time_unit``) and event
     indicator (``event_col``; the event is ``event_value``, or 1/true/yes when ``event_value`` is None).
     Rows read and excluded are recorded in ``ledger`` (the run's ``results.ledger``).
+
+    A table in Parquet files or a database is checked and cut by queries in ``engine`` (DuckDB by default,
+    Spark; see :mod:`cxresearch.engine`) and only the columns used come back, with messages naming rows by
+    ``id_col``; ``engine="pandas"``, and a CSV or Excel file, read it whole.
 
     Raises
     ------
@@ -138,18 +151,29 @@ def survival_table(
         cols.append(Column(id_col, "string", required=False))
     contract = Contract("customers", tuple(cols), key=(id_col,) if id_col else (),
                         ordered=((start_col, end_col),) if use_dates else ())
-    rules: list[Exclusion] = []
     cutoff = pd.Timestamp(as_of) if as_of is not None else None
-    if use_dates and cutoff is not None:
-        rules.append(Exclusion(f"{start_col} after the observation end ({cutoff.date()})",
-                               lambda d: d[start_col] > cutoff))
-    df = read_table(path, contract, exclusions=rules, ledger=ledger)
-    source = f"'customers' ({path})"
+    late = f"{start_col} after the observation end ({cutoff.date()})" if use_dates and cutoff is not None else None
+    source = f"'customers' ({shown_path(path)})"
+    wanted = [*covariates, *([group_col] if group_col else [])]
     problems: list[str] = []
-    missing = [c for c in [*covariates, *([group_col] if group_col else [])] if c not in df.columns]
-    if missing:
-        raise InputError(source, [f"column '{c}' (a covariate or group_col) is missing. Columns in the file: "
-                                  f"{list(df.columns)}. Fix: correct the name in the parameters." for c in missing])
+    if engines.in_engine(path, engine):
+        df = _customers_in_engine(path, contract, wanted, ledger, engine, spark_master,
+                                  engines.Rule(late, lambda t: t[start_col] > _timestamp(cutoff)) if late else None)
+        by_key = True
+    else:
+        rules = [Exclusion(late, lambda d: d[start_col] > cutoff)] if late else []
+        df = read_table(path, contract, exclusions=rules, ledger=ledger)
+        by_key = False
+        missing = [c for c in wanted if c not in df.columns]
+        if missing:
+            raise InputError(source, [_missing(c, df.columns) for c in missing])
+
+    def rows(mask: pd.Series) -> str:  # the first flagged rows: file rows, or key values of a queried table
+        flagged = np.flatnonzero(np.asarray(mask, bool))[:5]
+        if by_key:
+            return "; ".join(key_rows(df.iloc[flagged], [id_col] if id_col else []))
+        return "rows " + ", ".join(str(i + 2) for i in flagged)
+
     notes: list[dict[str, Any]] = []
     unit = TIME_UNITS[time_unit]
     if use_dates:
@@ -165,18 +189,17 @@ def survival_table(
     else:
         duration = df[duration_col].astype(float)
         if not np.all(np.isfinite(duration.to_numpy())):
-            rows = ", ".join(str(i + 2) for i in np.flatnonzero(~np.isfinite(duration.to_numpy()))[:5])
-            problems.append(f"column '{duration_col}': durations that are not finite numbers, rows {rows}. Fix: write "
-                            "the real durations or remove those rows.")
+            problems.append(f"column '{duration_col}': durations that are not finite numbers, "
+                            f"{rows(~np.isfinite(duration.to_numpy()))}. Fix: write the real durations or remove "
+                            "those rows.")
         event, problem = event_flags(df[event_col], event_value, event_col)
         if problem:
             problems.append(problem)
     for c in covariates:
         empty = df[c].isna()
         if empty.any():
-            rows = ", ".join(str(i + 2) for i in np.flatnonzero(empty.to_numpy())[:5])
-            problems.append(f"covariate '{c}': {int(empty.sum())} empty value(s), rows {rows}. Fix: fill them in or "
-                            "leave the covariate out.")
+            problems.append(f"covariate '{c}': {int(empty.sum())} empty value(s), {rows(empty)}. Fix: fill them in "
+                            "or leave the covariate out.")
         elif df[c].nunique() < 2:
             problems.append(f"covariate '{c}' has the single value {df[c].iloc[0]!r} in every row, so it cannot "
                             "explain churn. Fix: leave it out of covariates.")
@@ -194,6 +217,8 @@ def survival_table(
         notes.append({"rule": "relationships of zero length (ended or observed on the day they started) left out",
                       "rows": int(zero.sum())})
         data = data[~zero].reset_index(drop=True)
+    if "id" in data:  # one order whatever the table's (a query's rows have none): samples do not depend on it
+        data = data.sort_values("id", kind="mergesort").reset_index(drop=True)
     return SurvivalTable(data, time_unit, group_col, covariates, "id" if "id" in data else None,
                          start_col if use_dates else None, source, notes)
 
@@ -659,13 +684,21 @@ def fit_cox(st: SurvivalTable, alpha: float = 0.05, ph_sample: int = 20_000, see
     return result
 
 
-def complaint_episodes(st: SurvivalTable, complaints: pd.DataFrame, fast_hours: float = 24.0) -> pd.DataFrame:
+#: complaints opened at the same moment: the later in this order sets the state that follows (the worst)
+STATE_ORDER = {"none": 0, "fast": 1, "slow": 2, "unresolved": 3}
+
+
+def complaint_episodes(st: SurvivalTable, complaints: pd.DataFrame | ComplaintLog,
+                       fast_hours: float = 24.0) -> pd.DataFrame:
     """Counting-process rows (start, stop] per customer, split at each complaint.
 
     The state after a complaint is ``fast`` (resolved within ``fast_hours``), ``slow`` (resolved later) or
-    ``unresolved``, and holds until the next complaint; before any complaint it is ``none``. Complaints
-    after a customer's last observed time do not split anything.
+    ``unresolved``, and holds until the next complaint; before any complaint it is ``none``. Of complaints
+    opened at the same moment the worst sets the state. Complaints after a customer's last observed time do
+    not split anything. A :class:`ComplaintLog` (complaints kept in their engine) builds the same rows by query.
     """
+    if isinstance(complaints, ComplaintLog):
+        return complaints.episodes(fast_hours)
     if st.id_col is None or st.start_col is None:
         raise ValueError("Complaints need customer IDs and start dates in the customer table.")
     unit = TIME_UNITS[st.time_unit]
@@ -677,7 +710,8 @@ def complaint_episodes(st: SurvivalTable, complaints: pd.DataFrame, fast_hours: 
     fast = resolved & (c["hours_to_resolve"] <= fast_hours)
     c["state"] = np.where(~resolved, "unresolved", np.where(fast, "fast", "slow"))
     rows = pd.concat([base[["id"]].assign(t=0.0, state="none"), c[["id", "t", "state"]]], ignore_index=True)
-    rows = rows.sort_values(["id", "t"], kind="mergesort").reset_index(drop=True)
+    rows["rank"] = rows["state"].map(STATE_ORDER)
+    rows = rows.sort_values(["id", "t", "rank"], kind="mergesort").reset_index(drop=True)
     rows = rows.merge(base[["id", "duration", "event"]], on="id", how="left")
     nxt = rows.groupby("id", sort=False)["t"].shift(-1)
     last = nxt.isna()
@@ -687,12 +721,164 @@ def complaint_episodes(st: SurvivalTable, complaints: pd.DataFrame, fast_hours: 
     return rows[["id", "start", "stop", "event", "state"]].reset_index(drop=True)
 
 
+@dataclass
+class ComplaintLog:
+    """Complaints kept in their engine (Parquet files, a database table), each with ``t``, its time since the
+    customer's start in ``time_unit``, joined to the analysed customers (``id``, ``duration``, ``event``);
+    :func:`query_complaints` checks them and counts the exclusions. :meth:`episodes` builds the episodes."""
+
+    table: Any  # Ibis expression: id, t, resolved, hours_to_resolve, duration, event
+    customers: Any  # Ibis expression: id, duration, event
+    source: str
+
+    def episodes(self, fast_hours: float = 24.0) -> pd.DataFrame:
+        """:func:`complaint_episodes` as one query (window ``lead`` over each customer's complaint times)."""
+        import ibis
+
+        c = self.table
+        state = ibis.cases((~c.resolved, "unresolved"), (c.hours_to_resolve <= fast_hours, "fast"), else_="slow")
+        rank = ibis.cases(*[(state == k, v) for k, v in STATE_ORDER.items()], else_=0)
+        points = self.customers.select("id", "duration", "event", t=ibis.literal(0.0), state=ibis.literal("none"),
+                                       rank=ibis.literal(0)).union(
+            c.select("id", "duration", "event", t=c.t, state=state, rank=rank))
+        following = points.t.lead().over(ibis.window(group_by=points.id, order_by=[points.t, points.rank]))
+        ep = points.mutate(stop=ibis.coalesce(following, points.duration),
+                           event=ibis.ifelse(following.isnull(), points.event, 0))
+        ep = ep.filter(ep.stop > ep.t).select("id", start=ep.t, stop=ep.stop, event=ep.event, state=ep.state)
+        out = engines.fetch(ep, self.source).to_pandas()
+        out = out.sort_values(["id", "start"], kind="mergesort").reset_index(drop=True)
+        return out.astype({"id": "string[pyarrow]", "start": float, "stop": float, "event": int, "state": object})
+
+
+def query_complaints(path: Any, st: SurvivalTable, ledger: Ledger, engine: str = "duckdb",
+                     spark_master: str = "local[*]") -> ComplaintLog:
+    """The complaints of ``path`` checked by queries in ``engine`` (the contract
+    :data:`cxresearch.contracts.COMPLAINTS`), with the rules of :func:`complaint_rules` counted in one query.
+
+    The analysed customers' ``id``, start, ``duration`` and ``event`` are sent to the engine (a temporary
+    table) to join them; the complaints stay there.
+    """
+    import ibis
+
+    opened = engines.open_table(path, "complaints", engine, spark_master)
+    table = engines.checked_table(opened, contracts.COMPLAINTS, ledger=ledger)
+    known = st.data[["id", "start", "duration", "event"]]
+    customers = ibis.memtable(pd.DataFrame({
+        "id": known["id"].astype(str).to_numpy(object), "start_us": known["start"].to_numpy("datetime64[us]").astype(
+            "int64"), "duration": known["duration"].to_numpy(float), "event": known["event"].to_numpy("int64")}))
+    unit = TIME_UNITS[st.time_unit]
+    joined = table.left_join(customers, table.customer_id == customers.id)
+    joined = joined.mutate(t=(engines.epoch_micros(joined.opened_at, opened.con) - joined.start_us) / 1e6 / 86400
+                           / unit)
+    own, unknown, before, after = (*contracts.COMPLAINTS.exclusions, *complaint_rules(st))
+    rules = [engines.Rule(own.rule, lambda d: d.resolved & d.hours_to_resolve.isnull()),
+             engines.Rule(unknown.rule, lambda d: d.id.isnull()),
+             engines.Rule(before.rule, lambda d: d.t < 0),
+             engines.Rule(after.rule, lambda d: d.t >= d.duration)]
+    kept, _ = engines.exclude(joined, "complaints", rules, ledger, opened.path)
+    kept = kept.select("id", "t", "resolved", "hours_to_resolve", "duration", "event")
+    return ComplaintLog(kept, customers.select("id", "duration", "event"), opened.source)
+
+
+def row_patterns(x: np.ndarray) -> np.ndarray:
+    """A code per row of ``x``, equal for equal rows, numbered in order of first appearance (column by column
+    with pandas' factorize: seconds for millions of rows, where ``np.unique(axis=0)`` takes half a minute)."""
+    codes = np.zeros(len(x), dtype=np.int64)
+    for j in range(np.shape(x)[1]):
+        level, levels = pd.factorize(x[:, j])
+        codes = pd.factorize(codes * len(levels) + level)[0]
+    return codes
+
+
+class PatternCox:
+    """The Cox partial likelihood with Efron ties for counting-process rows (start, stop], computed on covariate
+    patterns: customers' episodes with the same covariate row are summed into at-risk and event counts per event
+    time, so one Newton step costs patterns x event times instead of rows.
+
+    Exact (the same likelihood, score and information as a per-row Efron implementation such as statsmodels'
+    ``PHReg`` with entry times), and worth it when there are few patterns — text covariates and complaint
+    states: at 1M customers (2.6M episodes, ~700 patterns) a fit takes about a second against about a minute for
+    ``PHReg``. Written here because no library fits Efron's likelihood on counts (lifelines' case weights handle
+    ties differently). A row is at risk at event time t when start < t <= stop.
+    """
+
+    def __init__(self, start: np.ndarray, stop: np.ndarray, event: np.ndarray, x: np.ndarray) -> None:
+        x = np.asarray(x, float)
+        which = row_patterns(x)
+        self.patterns = x[np.unique(which, return_index=True)[1]]
+        died = np.asarray(event) == 1
+        self.times = np.unique(np.asarray(stop)[died])
+        n_p, n_t = len(self.patterns), len(self.times)
+        first = np.searchsorted(self.times, start, side="right")  # first event time after the entry
+        last = np.searchsorted(self.times, stop, side="right")  # one past the last event time <= stop
+        change = np.bincount(which * (n_t + 1) + first, minlength=n_p * (n_t + 1)) - np.bincount(
+            which * (n_t + 1) + last, minlength=n_p * (n_t + 1))
+        self.at_risk = np.cumsum(change.reshape(n_p, n_t + 1), axis=1)[:, :n_t].astype(float)
+        self.deaths = np.bincount(which[died] * n_t + last[died] - 1, minlength=n_p * n_t).reshape(n_p, n_t).astype(
+            float)
+        d = self.deaths.sum(0).astype(int)
+        self.slot_time = np.repeat(np.arange(n_t), d)  # one slot per death: Efron's j = 0..d-1 at each time
+        self.slot_share = (np.arange(len(self.slot_time)) - np.repeat(np.cumsum(d) - d, d)) / np.repeat(d, d)
+        self.starts = np.cumsum(d) - d
+        self.dead_x = self.deaths.sum(1) @ self.patterns
+
+    @staticmethod
+    def feasible(n_patterns: int, n_times: int) -> bool:
+        return n_patterns * n_times <= 20_000_000
+
+    def _parts(self, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        x, a, k = self.patterns, self.slot_share, self.slot_time
+        eta = x @ beta
+        w = np.exp(eta)
+        rw, dw = self.at_risk * w[:, None], self.deaths * w[:, None]
+        s, e = rw.sum(0), dw.sum(0)
+        s1, e1 = rw.T @ x, dw.T @ x  # times x terms
+        den = s[k] - a * e[k]
+        if not np.all(den > 0):
+            raise ArithmeticError("an empty risk set")
+        def per_time(v: np.ndarray) -> np.ndarray:
+            return np.add.reduceat(v, self.starts)
+
+        c0, c1 = per_time(1 / den), per_time(a / den)
+        q0, q1, q2 = per_time(1 / den**2), per_time(a / den**2), per_time(a**2 / den**2)
+        loglik = float(self.deaths.sum(1) @ eta - np.log(den).sum())
+        score = self.dead_x - s1.T @ c0 + e1.T @ c1
+        second = (x.T * (rw @ c0)) @ x - (x.T * (dw @ c1)) @ x
+        outer = (s1.T * q0) @ s1 - (s1.T * q1) @ e1 - (e1.T * q1) @ s1 + (e1.T * q2) @ e1
+        return loglik, score, second - outer  # the last: the observed information
+
+    def loglik(self, beta: np.ndarray) -> float:
+        return self._parts(np.asarray(beta, float))[0]
+
+    def fit(self, tol: float = 1e-10, maxiter: int = 100, step: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+        """Newton–Raphson from 0 (each step halved until the likelihood rises); the estimates and their
+        covariance (inverse information). Raises RuntimeError when it does not settle in ``maxiter`` steps."""
+        beta = np.zeros(self.patterns.shape[1])
+        ll, score, info = self._parts(beta)
+        for _ in range(maxiter):
+            delta = step * np.linalg.solve(info, score)
+            for _ in range(30):
+                new = self._parts(beta + delta)
+                if new[0] >= ll - 1e-12 * abs(ll):
+                    break
+                delta /= 2
+            beta = beta + delta
+            ll, score, info = new
+            if np.max(np.abs(delta), initial=0) <= tol:
+                return beta, np.linalg.inv(info)
+        raise RuntimeError(f"Newton-Raphson did not settle in {maxiter} steps")
+
+    def newton_step(self, beta: np.ndarray) -> np.ndarray:
+        _, score, info = self._parts(np.asarray(beta, float))
+        return np.linalg.solve(info, score)
+
+
 def fit_time_varying(st: SurvivalTable, episodes: pd.DataFrame, ties: str = "efron") -> pd.DataFrame:
     """Cox model with the covariates and the time-varying complaint state (reference: no complaint yet).
 
-    Fitted with statsmodels ``PHReg`` using each episode's start as delayed entry (counting-process
-    likelihood), on standardised covariates, through :func:`cxresearch.fits.fit_with_retries`: Newton–Raphson
-    (tolerance 1e-10), then BFGS. A fit counts as converged only when one more Newton step would move no
+    The counting-process likelihood (each episode's start a delayed entry) on standardised covariates, through
+    :func:`cxresearch.fits.fit_with_retries`: on covariate patterns (:class:`PatternCox`, exact) when there are
+    few, else with statsmodels ``PHReg``; Newton–Raphson (tolerance 1e-10), then half steps (patterns) or BFGS. A fit counts as converged only when one more Newton step would move no
     coefficient by more than 1e-6 and none runs off. Returns term, hr, ci_low, ci_high, p_value, plus the
     fast-vs-slow contrast. The covariates are coded by :func:`covariate_design`; the complaint states are 0/1
     columns against the fixed reference "no complaint yet" (not the most frequent state).
@@ -709,8 +895,13 @@ def fit_time_varying(st: SurvivalTable, episodes: pd.DataFrame, ties: str = "efr
     raw = exog.to_numpy(float)
     mean, sd = raw.mean(0), raw.std(0)
     sd = np.where(sd > 0, sd, 1.0)
-    model = PHReg(ep["stop"].to_numpy(), (raw - mean) / sd, status=ep["event"].to_numpy(),
-                  entry=ep["start"].to_numpy(), ties=ties)
+    z = (raw - mean) / sd
+    start, stop, event = ep["start"].to_numpy(float), ep["stop"].to_numpy(float), ep["event"].to_numpy()
+    n_patterns = int(row_patterns(raw).max()) + 1 if ties == "efron" else None
+    if n_patterns is not None and PatternCox.feasible(n_patterns, len(np.unique(stop[event == 1]))):
+        params, cov = _fit_pattern_cox(model_name, PatternCox(start, stop, event, z))
+        return _time_varying_table(list(exog.columns), params / sd, cov / np.outer(sd, sd))
+    model = PHReg(stop, z, status=event, entry=start, ties=ties)
 
     def check(fit: Any) -> str | None:
         params = np.asarray(fit.params)
@@ -729,13 +920,37 @@ def fit_time_varying(st: SurvivalTable, episodes: pd.DataFrame, ties: str = "efr
         ("BFGS on standardised covariates, gradient tolerance 1e-10",
          lambda: model.fit(method="bfgs", maxiter=5000, gtol=1e-10, disp=0)),
     ], check=check, fix=COX_FIX)
-    params = np.asarray(fit.params) / sd
-    cov = np.asarray(fit.cov_params()) / np.outer(sd, sd)
+    return _time_varying_table(list(exog.columns), np.asarray(fit.params) / sd,
+                               np.asarray(fit.cov_params()) / np.outer(sd, sd))
+
+
+def _fit_pattern_cox(model_name: str, model: PatternCox) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`PatternCox.fit` through :func:`cxresearch.fits.fit_with_retries`, with the same acceptance rule
+    as the ``PHReg`` fit: finite, no runaway coefficient, one more Newton step moves nothing by more than 1e-6."""
+    def check(fit: tuple[np.ndarray, np.ndarray]) -> str | None:
+        params, cov = fit
+        if not finite(params) or not finite(np.diag(cov)) or np.any(np.diag(cov) <= 0):
+            return "some estimates or standard errors are not finite"
+        if np.max(np.abs(params), initial=0) > MAX_LOG_HR_PER_SD:
+            return "a coefficient ran off (separation or a covariate on a huge scale)"
+        step = model.newton_step(params)
+        if np.max(np.abs(step), initial=0) > 1e-6:
+            return f"did not settle: one more Newton step would move a coefficient by {np.max(np.abs(step)):.2g}"
+        return None
+
+    return fit_with_retries(model_name, [
+        ("Newton–Raphson on covariate patterns (exact Efron likelihood), standardised covariates, tolerance 1e-10",
+         lambda: model.fit(tol=1e-10)),
+        ("Newton–Raphson on covariate patterns, half steps, 400 iterations",
+         lambda: model.fit(tol=1e-10, maxiter=400, step=0.5)),
+    ], check=check, fix=COX_FIX)
+
+
+def _time_varying_table(names: list[str], params: np.ndarray, cov: np.ndarray) -> pd.DataFrame:
     se = np.sqrt(np.diag(cov))
     z = Z95
-    table = pd.DataFrame({"term": exog.columns, "hr": np.exp(params), "ci_low": np.exp(params - z * se),
+    table = pd.DataFrame({"term": names, "hr": np.exp(params), "ci_low": np.exp(params - z * se),
                           "ci_high": np.exp(params + z * se), "p_value": 2 * stats.norm.sf(np.abs(params / se))})
-    names = list(exog.columns)
     if {"fast", "slow"} <= set(names):
         i, j = names.index("fast"), names.index("slow")
         diff = params[i] - params[j]
@@ -765,6 +980,9 @@ class ParametricResult:
     observed_end: float = math.nan  # the longest follow-up: where the data end and the extrapolation begins
 
 
+WEIGHT = "__customers"  # how many customers a compressed row stands for (a lifelines weights_col)
+
+
 def fit_parametric(st: SurvivalTable) -> ParametricResult:
     """Weibull and log-logistic AFT models on the covariates; the lower AIC wins (ties: first name).
 
@@ -775,6 +993,9 @@ def fit_parametric(st: SurvivalTable) -> ParametricResult:
 
     x = covariate_design(st).X
     df = pd.concat([st.data[["duration", "event"]], x], axis=1)
+    # customers with the same duration, event and covariates enter the likelihood identically: fitted once,
+    # weighted by their number (the same estimates, standard errors and likelihood; 1M customers: 18 s -> 1 s)
+    rows_once = df.groupby(list(df.columns), sort=True).size().rename(WEIGHT).reset_index()
     fits, rows = {}, []
     for name, cls in (("Weibull AFT", WeibullAFTFitter), ("log-logistic AFT", LogLogisticAFTFitter)):
         _refuse_separation(df, [c for c in x.columns if set(np.unique(x[c])) <= {0.0, 1.0}], f"{name} model")
@@ -783,7 +1004,7 @@ def fit_parametric(st: SurvivalTable) -> ParametricResult:
             def run() -> Any:
                 f = cls(penalizer=penalizer)
                 f._scipy_fit_method = method
-                return f.fit(df, "duration", "event", fit_options=options or {})
+                return f.fit(rows_once, "duration", "event", weights_col=WEIGHT, fit_options=options or {})
             return run
 
         fits[name] = fit_with_retries(f"{name} model", [
@@ -915,7 +1136,8 @@ def compare_with_worst(st: SurvivalTable, segment_col: str, segment: str) -> tup
 
 
 def hazard_vs_segment(st: SurvivalTable, segment_col: str, segment: str) -> pd.DataFrame:
-    """Hazard ratio of every other segment relative to ``segment`` (Cox with segment only).
+    """Hazard ratio of every other segment relative to ``segment`` (Cox with segment only, Efron ties, fitted
+    exactly on its few covariate patterns by :class:`PatternCox`).
 
     The segments are coded by :func:`cxresearch.design.design_matrix` with ``segment`` as the reference level.
     Returns segment, hr, ci_low, ci_high, p_value, customers.
@@ -923,9 +1145,14 @@ def hazard_vs_segment(st: SurvivalTable, segment_col: str, segment: str) -> pd.D
     s = st.data[segment_col].astype(str)
     d = design_matrix(s.to_frame(), formula_of([segment_col]), reference={segment_col: segment})
     df = d.X.assign(duration=st.data["duration"], event=st.data["event"])
-    fit = fit_cox_model(df, f"Cox model by {segment_col} (vs the worst-served)")
+    model = f"Cox model by {segment_col} (vs the worst-served)"
+    _refuse_separation(df, list(d.X.columns), model)
+    # one text column: a few covariate patterns, so the exact pattern fit (1M customers: 1 s, lifelines 10 s)
+    x = d.X.to_numpy(float)
+    params, cov = _fit_pattern_cox(model, PatternCox(np.zeros(len(df)), df["duration"].to_numpy(float),
+                                                     df["event"].to_numpy(), x))
     level = {t: t[len(segment_col) + 1:-1] for t in d.terms}  # "segment[mass]" -> "mass"
-    out = _hr_table(fit.summary).rename(columns={"term": "segment"})
+    out = _time_varying_table(list(d.X.columns), params, cov).rename(columns={"term": "segment"})
     out["segment"] = out["segment"].map(level)
     counts = s.value_counts()
     out["customers"] = out["segment"].map(counts).astype(int)
@@ -1081,12 +1308,48 @@ def plot_rmst(summary: pd.DataFrame, horizon: float, time_unit: str, ax: plt.Axe
 # reading a run's tables
 
 
+def _missing(column: str, columns: Any) -> str:
+    return (f"column '{column}' (a covariate or group_col) is missing. Columns in the file: {list(columns)}. Fix: "
+            "correct the name in the parameters.")
+
+
+def _timestamp(value: pd.Timestamp) -> Any:
+    import ibis
+
+    return ibis.timestamp(pd.Timestamp(value).to_pydatetime())
+
+
+def _customers_in_engine(path: Any, contract: Contract, wanted: list[str], ledger: Ledger, engine: str,
+                         spark_master: str, late: engines.Rule | None) -> pd.DataFrame:
+    """The customer table checked and cut by queries (:func:`cxresearch.engine.checked_table`,
+    :func:`cxresearch.engine.exclude`); the contract's columns and ``wanted`` come back, typed as
+    :func:`cxresearch.io.read_table` types them (extra columns inferred, personal labels pseudonymised)."""
+    opened = engines.open_table(path, "customers", engine, spark_master)
+    schema = opened.table.schema()
+    missing = [c for c in wanted if c not in schema]
+    if missing:
+        raise InputError(opened.source, [_missing(c, schema) for c in missing])
+    table = engines.checked_table(opened, contract, ledger=ledger, keep=wanted)
+    kept, _ = engines.exclude(table, "customers", [late] if late else [], ledger, opened.source)
+    order = list(contract.key) or [c.name for c in contract.columns if c.name in kept.columns]
+    df = engines.fetch(kept.order_by(order), opened.source).to_pandas(date_as_object=False,
+                                                                     coerce_temporal_nanoseconds=True)
+    for col in contract.columns:  # text as the in-memory reader keeps it
+        if col.kind == "string" and col.name in df:
+            df[col.name] = df[col.name].astype("string[pyarrow]")
+    problems = infer_extras(df, contract, KeyRows(key_rows(df, contract.key)))
+    if problems:
+        raise InputError(opened.source, problems)
+    hide_personal_labels(df, contract, ledger)
+    return df
+
+
 @dataclass
 class ChurnInputs:
     """Everything the churn notebook reads."""
 
     table: SurvivalTable
-    complaints: pd.DataFrame | None
+    complaints: pd.DataFrame | ComplaintLog | None  # a ComplaintLog when they stay in an engine
     survey: pd.DataFrame | None
     customers: pd.DataFrame | None  # id and group column, for linking the survey
     synthetic: bool
@@ -1094,7 +1357,7 @@ class ChurnInputs:
 
 
 def load_inputs(source: Any, ledger: Ledger, *, as_of: str | None = None, min_group_size: int = 5,
-                **table_args: Any) -> ChurnInputs:
+                engine: str = "duckdb", spark_master: str = "local[*]", **table_args: Any) -> ChurnInputs:
     """Read the customer table of ``source`` and, when it has them, its complaints and survey answers.
 
     ``source`` is a :class:`cxresearch.sources.Source` (tables ``customers``, optionally ``complaints`` and
@@ -1105,18 +1368,29 @@ def load_inputs(source: Any, ledger: Ledger, *, as_of: str | None = None, min_gr
     (:func:`fold_small_groups`). Complaints that cannot belong to an analysed customer's history are excluded
     and counted in the report's exclusions table: unknown customers, complaints before the customer's start,
     and complaints after the customer's observed time ended.
+
+    Tables in Parquet files or a database are checked and summarised by queries in ``engine`` (``duckdb``, the
+    default, or ``spark`` with ``spark_master``; :mod:`cxresearch.engine`): the survival table's columns come
+    back, the complaints stay there (:class:`ComplaintLog`). ``engine="pandas"`` reads every table whole.
     """
     paths = source.paths
     if "customers" not in paths:
         raise InputError("'customers'", ["customers_path is needed when other tables are given. Fix: set it."])
+    if engine not in engines.ENGINES:
+        raise ParameterError(f"-p engine must be one of {list(engines.ENGINES)}, got {engine!r}.")
     cutoff = as_of or source.defaults.get("observation_end")
-    st = survival_table(str(paths["customers"]), as_of=cutoff, ledger=ledger, **table_args)
+    st = survival_table(str(paths["customers"]), as_of=cutoff, ledger=ledger, engine=engine,
+                        spark_master=spark_master, **table_args)
     check_estimable(st)
     st = fold_small_groups(st, min_group_size)
-    complaints = survey = customers = None
+    complaints: pd.DataFrame | ComplaintLog | None = None
+    survey = customers = None
     if "complaints" in paths and st.id_col and st.start_col:
-        complaints = read_table(paths["complaints"], contracts.COMPLAINTS, exclusions=complaint_rules(st),
-                                ledger=ledger)
+        if engines.in_engine(paths["complaints"], engine):
+            complaints = query_complaints(paths["complaints"], st, ledger, engine, spark_master)
+        else:
+            complaints = read_table(paths["complaints"], contracts.COMPLAINTS, exclusions=complaint_rules(st),
+                                    ledger=ledger)
     if "survey_responses" in paths and st.id_col:
         survey = read_table(paths["survey_responses"], contracts.SURVEY_RESPONSES, ledger=ledger)
     if st.id_col:

@@ -174,6 +174,24 @@ def _same_schema(files: list[Path], source: str) -> None:
                                       "every part with the same columns and types."])
 
 
+def epoch_micros(value: Any, con: Any) -> Any:
+    """Microseconds since 1970-01-01 of a timestamp column, as an integer: exact differences of times (DuckDB's
+    ``epoch_us``, Spark's ``unix_micros``; other databases: whole seconds of ``epoch_seconds``, times 10^6)."""
+    import ibis
+    import ibis.expr.datatypes as dt
+
+    backend = con.name  # the connection the column's table lives in
+    if backend in ("duckdb", "pyspark"):
+        name = "epoch_us" if backend == "duckdb" else "unix_micros"
+
+        @ibis.udf.scalar.builtin(name=name, signature=((dt.timestamp,), dt.int64))
+        def micros(x): ...
+
+        # Spark's unix_micros takes its session-zone TIMESTAMP (the session runs in UTC), not TIMESTAMP_NTZ
+        return micros(value.cast(dt.Timestamp(timezone="UTC") if backend == "pyspark" else dt.timestamp))
+    return value.epoch_seconds().cast("int64") * 1_000_000
+
+
 def materialise(expr: Any, source: str) -> Any:
     """``expr`` computed once and kept in the engine (a temporary table; cached in Spark), so that the queries
     that read it next do not compute it again."""
@@ -220,12 +238,13 @@ def _typed(col: Column, value: Any) -> Any:
 
 
 def checked_table(opened: Opened, contract: Contract, columns: dict[str, str] | None = None,
-                  ledger: Ledger | None = None) -> Any:
+                  ledger: Ledger | None = None, keep: Sequence[str] = ()) -> Any:
     """The table with the contract's columns renamed and typed, after its rules pass as queries.
 
     Rules: required columns present; values readable as their kind; no empty value where one is required;
-    no infinite number; minimum, maximum and allowed values; ordered dates. Key uniqueness is not checked
-    here (a log such as transactions has no key). The table's provenance goes to ``ledger``.
+    no infinite number; minimum, maximum and allowed values; ordered dates; each key (``contract.key``) once.
+    The columns of ``keep`` (outside the contract) come along as they are. The table's provenance goes to
+    ``ledger``.
 
     Raises
     ------
@@ -244,10 +263,14 @@ def checked_table(opened: Opened, contract: Contract, columns: dict[str, str] | 
             hint = f" (looked for {name!r})" if name != col.name else ""
             problems.append(f"column '{col.name}'{hint} is missing. Columns in the table: {list(schema)}. Fix: "
                             f"rename the column or map it, e.g. -p {col.name.split('_')[0]}_col <your name>.")
+    extra = [c for c in dict.fromkeys(keep) if c not in select]
+    problems += [f"column '{c}' is missing. Columns in the table: {list(schema)}. Fix: correct the name in the "
+                 "parameters." for c in extra if c not in schema]
     if problems:
         raise InputError(opened.source, problems)
     present = [c for c in contract.columns if c.name in select]
-    raw = opened.table.select(**{f"raw_{c.name}": select[c.name] for c in present})
+    raw = opened.table.select(**{f"raw_{c.name}": select[c.name] for c in present},
+                              **{c: opened.table[c] for c in extra})
     typed = raw.mutate(**{c.name: _typed(c, raw[f"raw_{c.name}"]) for c in present})
     checks: list[tuple[str, str, str, Any]] = []  # column, what, fix, predicate
     for col in present:
@@ -287,6 +310,8 @@ def checked_table(opened: Opened, contract: Contract, columns: dict[str, str] | 
             text = "; ".join(", ".join(f"{c.removeprefix('raw_')} {r[c]!r}" for c in shown) for r in rows)
             more = f" (and {n - MAX_EXAMPLES} more)" if n > MAX_EXAMPLES else ""
             problems.append(f"column '{name}': {n} {what}: {text}{more}. Fix: {fix}")
+    if not problems and contract.key and all(k in select for k in contract.key):
+        problems += _repeated_keys(typed, list(contract.key), opened.source)
     if problems:
         raise InputError(opened.source, problems)
     if row["n_rows"] == 0:
@@ -295,7 +320,21 @@ def checked_table(opened: Opened, contract: Contract, columns: dict[str, str] | 
         ledger.inputs.append({"table": contract.name, "path": opened.path,
                               "sha256": fingerprint(opened, typed),
                               "rows": int(row["n_rows"]), **({"files": opened.files} if opened.files else {})})
-    return typed.select(*[c.name for c in present])
+    return typed.select(*[c.name for c in present], *extra)
+
+
+def _repeated_keys(typed: Any, key: list[str], source: str) -> list[str]:
+    """The message of :func:`cxresearch.io.read_table` for keys that appear more than once, by query."""
+    groups = typed.group_by(key).aggregate(n=typed.count())
+    repeated = groups.filter(groups.n > 1)
+    total = fetch(repeated.aggregate(rows=repeated.n.sum(), keys=repeated.count()), source).to_pylist()[0]
+    if not total["keys"]:
+        return []
+    rows = fetch(repeated.order_by(key).limit(MAX_EXAMPLES), source).to_pylist()
+    text = "; ".join(", ".join(f"{k} {r[k]!r}" for k in key) + f" ({r['n']} rows)" for r in rows)
+    more = f" (and {total['keys'] - MAX_EXAMPLES} more keys)" if total["keys"] > MAX_EXAMPLES else ""
+    return [f"key {key}: {int(total['rows'])} row(s) share a key with another row: {text}{more}. Fix: remove the "
+            f"duplicates; each {'/'.join(key)} may appear once."]
 
 
 def fingerprint(opened: Opened, typed: Any) -> str:

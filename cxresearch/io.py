@@ -693,23 +693,32 @@ def read_table(
     present = [c for c in contract.columns if c.name in df.columns]  # absent optional columns stay absent
     for col in present:
         problems += _convert(df, col, line_offset, raw[next(k for k, v in rename.items() if v == col.name)])
-    for extra in [c for c in df.columns if c not in {col.name for col in contract.columns}]:
-        df[extra] = _infer(df[extra])
-        if pd.api.types.is_float_dtype(df[extra]):
-            infinite = df[extra].notna() & ~np.isfinite(df[extra].to_numpy(dtype=float, na_value=np.nan))
-            violation(problems, infinite, raw, extra, "value(s) are infinite (inf)",
-                       "write finite numbers; an unknown value is an empty cell.", line_offset)
+    problems += infer_extras(df, contract, line_offset, raw)
     if not problems:
         problems += _check_table(df, contract, present, line_offset)
     if problems:
         raise InputError(source, problems)
-    _hide_personal_labels(df, contract, ledger)
+    hide_personal_labels(df, contract, ledger)
     parts = parquet_parts(path)
     ledger.inputs.append({"table": contract.name, "path": shown_path(path),
                           "sha256": url_fingerprint(raw) if is_url(path) else file_sha256(path),
                           "rows": int(len(raw)), **({"files": len(parts)} if parts is not None else {})})
     return apply_exclusions(df, contract.name, (*contract.exclusions, *exclusions), shown_path(path), line_offset,
                             ledger)
+
+
+def infer_extras(df: pd.DataFrame, contract: Contract, line_offset: RowNames, raw: pd.DataFrame | None = None
+                 ) -> list[str]:
+    """Columns outside the contract typed in place as :func:`read_table` types them (numbers when every value
+    reads as one, else text); returns the problems (infinite numbers) in the usual message shape."""
+    problems: list[str] = []
+    for extra in [c for c in df.columns if c not in {col.name for col in contract.columns}]:
+        df[extra] = _infer(df[extra])
+        if pd.api.types.is_float_dtype(df[extra]):
+            infinite = df[extra].notna() & ~np.isfinite(df[extra].to_numpy(dtype=float, na_value=np.nan))
+            violation(problems, infinite, df if raw is None else raw, extra, "value(s) are infinite (inf)",
+                      "write finite numbers; an unknown value is an empty cell.", line_offset)
+    return problems
 
 
 MAX_LABELS = 2000  # a text column with more distinct values is not a category label
@@ -727,7 +736,7 @@ def _label_columns(df: pd.DataFrame, contract: Contract) -> list[str]:
     return out
 
 
-def _hide_personal_labels(df: pd.DataFrame, contract: Contract, ledger: Ledger) -> None:
+def hide_personal_labels(df: pd.DataFrame, contract: Contract, ledger: Ledger) -> None:
     """Category labels that look like personal data (names, e-mails, phones) become pseudonyms, flagged."""
     for name in _label_columns(df, contract):
         if df[name].nunique(dropna=True) > MAX_LABELS:

@@ -55,6 +55,7 @@ from scipy import stats
 from statsmodels.regression.linear_model import OLS
 from statsmodels.tools.tools import add_constant
 
+from cxresearch import engine as engines
 from cxresearch import fits
 from cxresearch.design import DesignMatrix, design_matrix, formula_of
 from cxresearch.design import variables as formula_variables
@@ -64,7 +65,7 @@ from cxresearch.fits import FitError, LogitFit, is_number
 from cxresearch.fits import standardise as _standardise
 from cxresearch.io import Column, Contract, InputError, Ledger, read_table
 from cxresearch.plots import show
-from cxresearch.stats import Z95, Claim, holm, percentile_interval, pick, verdict, welch
+from cxresearch.stats import Z95, Claim, holm, percentile_interval, pick, verdict, welch, welch_from_moments
 
 #: Plain labels of the documented column names and arms (README, "Your own data"), registered by the notebook with
 #: ``cx.display.use_labels(payoff.COLUMN_LABELS)`` (the ``labels`` parameter wins).
@@ -324,12 +325,56 @@ def naive_only(df: pd.DataFrame, outcome: str, arm_col: str, control_arm: Any, c
     return ObservationalResult(pd.DataFrame(rows), None, balance, math.nan, pd.DataFrame(), 0, problem, design)
 
 
-def panel_changes(panel: pd.DataFrame, units: pd.DataFrame, unit_col: str, period_col: str, outcome: str,
-                  pre_end: str, post_start: str) -> pd.DataFrame:
-    """Per unit: mean outcome before ``pre_end`` (exclusive) and from ``post_start`` on, and the change."""
-    p = panel[[unit_col, period_col, outcome]]
-    pre = p[p[period_col] < pre_end].groupby(unit_col)[outcome].mean()
-    post = p[p[period_col] >= post_start].groupby(unit_col)[outcome].mean()
+@dataclass
+class PanelLog:
+    """A panel kept in its engine (Parquet files, a database table): ``unit``, ``period`` (text) and the
+    outcomes, checked by :func:`query_panel`. The functions below take it in place of a DataFrame and compute
+    the per-unit means and per-period summaries there; only those come back."""
+
+    table: Any  # Ibis expression with columns unit, period, outcomes
+    source: str
+
+    def frame(self, expr: Any) -> pd.DataFrame:
+        return engines.fetch(expr, self.source).to_pandas()
+
+
+def query_panel(path: Any, unit_col: str, period_col: str, outcomes: list[str], ledger: Ledger | None,
+                engine: str = "duckdb", spark_master: str = "local[*]") -> PanelLog:
+    """The panel at ``path`` checked by queries in ``engine`` (:func:`cxresearch.engine.checked_table`: the
+    contract of :func:`load_inputs`, each unit and period once)."""
+    opened = engines.open_table(path, "loyalty panel", engine, spark_master)
+    contract = Contract("loyalty panel", (Column(unit_col, "string", role="id"), Column(period_col, "string"),
+                                          *[Column(o, "float") for o in outcomes]), key=(unit_col, period_col))
+    table = engines.checked_table(opened, contract, ledger=ledger)
+    return PanelLog(table.rename(unit=unit_col, period=period_col), opened.source)
+
+
+def panel_periods(panel: pd.DataFrame | PanelLog, period_col: str) -> list[str]:
+    """The panel's periods as text, in order."""
+    if isinstance(panel, PanelLog):
+        t = panel.table
+        return sorted(panel.frame(t.select(p=t.period).distinct())["p"].astype(str))
+    return sorted(panel[period_col].astype(str).unique())
+
+
+def panel_changes(panel: pd.DataFrame | PanelLog, units: pd.DataFrame, unit_col: str, period_col: str, outcome: str,
+                  pre_end: str, post_start: str, until: str | None = None) -> pd.DataFrame:
+    """Per unit: mean outcome before ``pre_end`` (exclusive) and from ``post_start`` on (before ``until``, when
+    given), and the change; units of ``units`` with both."""
+    if isinstance(panel, PanelLog):
+        t = panel.table
+        after = t.period >= post_start if until is None else (t.period >= post_start) & (t.period < until)
+        means = t.group_by("unit").aggregate(pre=t[outcome].mean(where=t.period < pre_end),
+                                             post=t[outcome].mean(where=after),
+                                             n_pre=t.count(where=t.period < pre_end), n_post=t.count(where=after))
+        means = means.filter((means.n_pre > 0) & (means.n_post > 0))
+        m = panel.frame(means.select("unit", "pre", "post")).set_index("unit").rename_axis(unit_col)
+        pre, post = m["pre"].astype(float), m["post"].astype(float)
+    else:
+        p = panel[[unit_col, period_col, outcome]]
+        p = p if until is None else p[p[period_col] < until]
+        pre = p[p[period_col] < pre_end].groupby(unit_col)[outcome].mean()
+        post = p[p[period_col] >= post_start].groupby(unit_col)[outcome].mean()
     out = units.set_index(unit_col).join(pre.rename("pre"), how="inner").join(post.rename("post"), how="inner")
     out["change"] = out["post"] - out["pre"]
     return out
@@ -341,9 +386,28 @@ def difference_in_differences(changes: pd.DataFrame, treated: np.ndarray) -> dic
     return welch(ch[treated], ch[~treated])
 
 
-def event_study(panel: pd.DataFrame, units: pd.DataFrame, unit_col: str, period_col: str, outcome: str,
+def event_study(panel: pd.DataFrame | PanelLog, units: pd.DataFrame, unit_col: str, period_col: str, outcome: str,
                 treated: pd.Series, pre_end: str) -> pd.DataFrame:
-    """Member minus non-member gap per period, relative to each unit's pre-period mean, with 95% CIs."""
+    """Member minus non-member gap per period, relative to each unit's pre-period mean, with 95% CIs (Welch;
+    from each group's count, mean and variance per period when the panel stays in its engine)."""
+    if isinstance(panel, PanelLog):
+        import ibis
+
+        t = panel.table
+        base = t.group_by("unit").aggregate(base=t[outcome].mean(where=t.period < pre_end))
+        linked = ibis.memtable(pd.DataFrame({"unit": treated.index.astype(str).to_numpy(object),
+                                             "member": treated.to_numpy(bool)}))
+        j = t.join(linked, "unit").join(base, "unit")
+        j = j.mutate(rel=j[outcome] - j.base)
+        j = j.filter(j.rel.notnull())
+        g = panel.frame(j.group_by("period", "member").aggregate(n=j.count(), mean=j.rel.mean(),
+                                                                 var=j.rel.var(how="sample")))
+        rows = []
+        for period, by in g.groupby(g["period"].astype(str), sort=True):
+            m, c = by[by["member"]], by[~by["member"]]
+            r = welch_from_moments(*(_moments(m)), *(_moments(c)))
+            rows.append({"period": period, "gap": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]})
+        return pd.DataFrame(rows)
     p = panel[[unit_col, period_col, outcome]].merge(units[[unit_col]], on=unit_col)
     base = p[p[period_col] < pre_end].groupby(unit_col)[outcome].mean()
     p = p.assign(rel=p[outcome] - p[unit_col].map(base), member=p[unit_col].map(treated))
@@ -352,6 +416,13 @@ def event_study(panel: pd.DataFrame, units: pd.DataFrame, unit_col: str, period_
         r = welch(g.loc[g["member"] == True, "rel"].dropna(), g.loc[g["member"] == False, "rel"].dropna())  # noqa: E712
         rows.append({"period": period, "gap": r["estimate"], "ci_low": r["ci_low"], "ci_high": r["ci_high"]})
     return pd.DataFrame(rows)
+
+
+def _moments(group: pd.DataFrame) -> tuple[float, float, int]:
+    if group.empty:
+        return math.nan, math.nan, 0
+    row = group.iloc[0]
+    return float(row["mean"]), float(row["var"]) if row["var"] is not None else math.nan, int(row["n"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -545,21 +616,27 @@ class PayoffInputs:
     """The unit table (and panel), and what is known about the data."""
 
     units: pd.DataFrame
-    panel: pd.DataFrame | None
+    panel: pd.DataFrame | PanelLog | None  # a PanelLog when it stays in an engine
     synthetic: bool
     source: str
 
 
 def load_inputs(design: str, source: Any, ledger: Ledger | None = None, *, unit_col: str | None, arm_col: str,
                 outcome_cols: list[str], covariate_cols: list[str], period_col: str = "month",
-                formula: str | None = None) -> PayoffInputs:
+                formula: str | None = None, engine: str = "duckdb", spark_master: str = "local[*]") -> PayoffInputs:
     """Read the unit table (one row per unit) and, for observational designs, the panel if the source has one.
+
+    A panel in Parquet files or a database table stays there (:class:`PanelLog`; checked by queries in
+    ``engine``, ``duckdb`` or ``spark``): the per-unit means and per-period summaries of the
+    difference-in-differences are computed where it is. ``engine="pandas"`` reads it whole.
 
     ``source`` is a :class:`cxresearch.sources.Source` with the tables of :func:`tables`; every read is
     recorded in ``ledger`` (the run's ``results.ledger``). The columns of ``covariate_cols`` and of the
     covariate ``formula`` must be present, complete and finite.
     """
     check_design(design)
+    if engine not in engines.ENGINES:
+        raise ParameterError(f"-p engine must be one of {list(engines.ENGINES)}, got {engine!r}.")
     path = source.path(UNIT_TABLES[design])
     if path is None:
         raise ParameterError("Give data_path, the table with one row per customer (a panel alone cannot be "
@@ -594,9 +671,13 @@ def load_inputs(design: str, source: Any, ledger: Ledger | None = None, *, unit_
     if panel_path is not None:
         if not unit_col:
             raise InputError("'panel'", ["a panel needs unit_col to link units. Fix: set unit_col."])
-        pcols = (Column(unit_col, "string", role="id"), Column(period_col, "string"),
-                 *[Column(o, "float") for o in outcome_cols])
-        panel = read_table(panel_path, Contract("loyalty panel", pcols, key=(unit_col, period_col)), ledger=ledger)
+        if engines.in_engine(panel_path, engine):
+            panel = query_panel(panel_path, unit_col, period_col, outcome_cols, ledger, engine, spark_master)
+        else:
+            pcols = (Column(unit_col, "string", role="id"), Column(period_col, "string"),
+                     *[Column(o, "float") for o in outcome_cols])
+            panel = read_table(panel_path, Contract("loyalty panel", pcols, key=(unit_col, period_col)),
+                               ledger=ledger)
     return PayoffInputs(units, panel, bool(source.synthetic), source.description)
 
 
@@ -745,7 +826,8 @@ def prepare(design: str, source: Any, ledger: Ledger | None = None, *, unit_col:
             control_arm: Any, outcome_cols: list[str] | None, covariate_cols: list[str] | None,
             margin: float | None, cost_per_member: float | None, horizon: float | None, setup_cost: float = 0.0,
             covariate_formula: str | None = None, period_col: str = "month", pre_end: str | None = None,
-            post_start: str | None = None, currency: str | None = None, min_group_size: int = 5) -> Setup:
+            post_start: str | None = None, currency: str | None = None, min_group_size: int = 5,
+            engine: str = "duckdb", spark_master: str = "local[*]") -> Setup:
     """Read and check everything the notebook needs before any analysis.
 
     ``source`` is a :class:`cxresearch.sources.Source` with the tables of :func:`tables`; reads and
@@ -754,7 +836,8 @@ def prepare(design: str, source: Any, ledger: Ledger | None = None, *, unit_col:
     those, the columns the formula uses are the covariates). ``currency`` None: the data's own
     (``source.defaults["currency"]``: RUB for the synthetic world, none for a user's files). Refuses (one clear message) when the control arm does not occur, when
     there is no second arm, when the control group or every other arm is smaller than ``min_group_size``
-    (nothing can be tested), or when a user's panel comes without its enrolment window.
+    (nothing can be tested), or when a user's panel comes without its enrolment window. ``engine`` and
+    ``spark_master``: where a panel in Parquet files is summarised (:func:`load_inputs`).
     """
     check_design(design)
     if covariate_cols is None and covariate_formula:
@@ -762,7 +845,8 @@ def prepare(design: str, source: Any, ledger: Ledger | None = None, *, unit_col:
     names = column_defaults(design, arm_col, outcome_cols, covariate_cols)
     inputs = load_inputs(design, source, ledger, unit_col=unit_col, arm_col=names["arm_col"],
                          outcome_cols=names["outcome_cols"], covariate_cols=names["covariate_cols"],
-                         period_col=period_col, formula=covariate_formula)
+                         period_col=period_col, formula=covariate_formula, engine=engine,
+                         spark_master=spark_master)
     p = resolve_defaults(design, dict(getattr(source, "defaults", {}) or {}),
                          arm_col=arm_col, control_arm=control_arm, outcome_cols=outcome_cols,
                          covariate_cols=names["covariate_cols"], margin=margin, cost_per_member=cost_per_member,
@@ -903,7 +987,7 @@ def analyse_observational(units: pd.DataFrame, panel: pd.DataFrame | None, *, un
             raise ParameterError("A panel needs its enrolment window: give pre_end and post_start. "
                                  "Example: -p pre_end 2024-04 -p post_start 2024-07")
         where = "'loyalty panel'"
-        periods = sorted(panel[period_col].astype(str).unique())
+        periods = panel_periods(panel, period_col)
         if pre_end > post_start:
             raise ParameterError(f"pre_end ({pre_end}) must not be after post_start ({post_start}).")
         if not any(q < pre_end for q in periods) or not any(q >= post_start for q in periods):
@@ -936,11 +1020,10 @@ def analyse_observational(units: pd.DataFrame, panel: pd.DataFrame | None, *, un
         did = difference_in_differences(pd.DataFrame({"change": data["__did_change"]}), treated)
         member_of = pd.Series(treated, index=data[unit_col])
         event = event_study(panel, data[[unit_col]], unit_col, period_col, outcome, member_of, pre_end)
-        pre_periods = sorted(q for q in panel[period_col].unique() if q < pre_end)
+        pre_periods = [q for q in periods if q < pre_end]
         if len(pre_periods) >= 2:
             mid = pre_periods[len(pre_periods) // 2]
-            fake = panel_changes(panel[panel[period_col] < pre_end], data[[unit_col]], unit_col, period_col, outcome,
-                                 mid, mid)
+            fake = panel_changes(panel, data[[unit_col]], unit_col, period_col, outcome, mid, mid, until=pre_end)
             placebo = difference_in_differences(fake, member_of.reindex(fake.index).to_numpy())
         est = pd.concat([est, pd.DataFrame([{"method": METHODS["did"], "key": "did",
                                              **{k: did[k] for k in ("estimate", "ci_low", "ci_high")},

@@ -68,6 +68,25 @@ def welch(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
     return out
 
 
+def welch_from_moments(mean_a: float, var_a: float, n_a: int, mean_b: float, var_b: float, n_b: int
+                       ) -> dict[str, float]:
+    """:func:`welch` from each group's mean, sample variance and count (a query's summary), with the same
+    rules: NaN interval and p-value with fewer than two units in a group or no spread."""
+    out = {"estimate": float(mean_a - mean_b) if n_a and n_b else math.nan, "ci_low": math.nan,
+           "ci_high": math.nan, "p_value": math.nan, "se": math.nan, "n_treated": int(n_a), "n_control": int(n_b)}
+    if n_a < 2 or n_b < 2:
+        return out
+    va, vb = var_a / n_a, var_b / n_b
+    se = math.sqrt(va + vb)
+    if not se > 0:
+        return out
+    df = (va + vb) ** 2 / (va ** 2 / (n_a - 1) + vb ** 2 / (n_b - 1))
+    half = _st.t.ppf(0.975, df) * se
+    p = _st.ttest_ind_from_stats(mean_a, math.sqrt(var_a), n_a, mean_b, math.sqrt(var_b), n_b, equal_var=False).pvalue
+    out.update({"ci_low": out["estimate"] - half, "ci_high": out["estimate"] + half, "p_value": float(p), "se": se})
+    return out
+
+
 @dataclass(frozen=True)
 class Bootstrap:
     """A percentile bootstrap: the interval, the draws, and how many replicates failed."""

@@ -125,6 +125,86 @@ def test_time_varying_fit_agrees_with_lifelines():
         assert math.isclose(ours[term], math.exp(coef), rel_tol=1e-4), term
 
 
+def test_pattern_cox_is_the_efron_likelihood_of_every_row():
+    """The pattern fitter gives statsmodels PHReg's estimates, standard errors and log-likelihood with heavy ties
+    of event times; with entries on event times it keeps the counting-process rule start < t <= stop, as
+    lifelines' CoxTimeVaryingFitter does (PHReg counts a row entering at t as at risk at t)."""
+    from lifelines import CoxTimeVaryingFitter
+    from statsmodels.duration.hazard_regression import PHReg
+
+    rng = np.random.default_rng(5)
+    n = 3000
+    x = np.column_stack([rng.integers(0, 2, n), rng.integers(0, 3, n) == 1, rng.integers(0, 3, n) == 2]).astype(float)
+    stop = np.ceil(rng.exponential(20 * np.exp(-0.5 * x[:, 0] + 0.3 * x[:, 1]))).clip(1, 40)  # many ties
+    start = np.where(rng.random(n) < 0.3, np.floor(stop * rng.random(n)), 0.0)  # entries on event times
+    event = (stop < 40).astype(int)
+    between = np.where(start > 0, start + 0.5, 0.0)  # entries between event times
+    model = churn.PatternCox(between, stop, event, x)
+    params, cov = model.fit()
+    ref = PHReg(stop, x, status=event, entry=between, ties="efron").fit(method="newton", tol=1e-12, disp=0)
+    np.testing.assert_allclose(params, ref.params, rtol=1e-10)
+    np.testing.assert_allclose(np.sqrt(np.diag(cov)), ref.bse, rtol=1e-9)
+    assert model.loglik(params) == pytest.approx(ref.llf, rel=1e-12)
+    assert model.patterns.shape[0] <= 12 and np.max(np.abs(model.newton_step(params))) < 1e-9
+    on_times = churn.PatternCox(start, stop, event, x).fit()[0]
+    long = pd.DataFrame(x, columns=["a", "b", "c"]).assign(id=np.arange(n), start=start, stop=stop, event=event)
+    lifelines = CoxTimeVaryingFitter().fit(long, id_col="id", start_col="start", stop_col="stop", event_col="event")
+    np.testing.assert_allclose(on_times, lifelines.params_.to_numpy(), rtol=1e-6)
+
+
+def test_the_time_varying_fit_on_patterns_equals_phreg_per_row():
+    from statsmodels.duration.hazard_regression import PHReg
+
+    st, tv = fit_full(ensure_world(n_customers=1500, seed=9))
+    comp = read_table(ensure_world(n_customers=1500, seed=9)["complaints"], contracts.COMPLAINTS, ledger=Ledger())
+    ep = churn.complaint_episodes(st, comp)
+    x = churn.covariate_design(st).X
+    long = ep.merge(pd.concat([st.data[["id"]], x], axis=1), on="id", how="left")
+    states = pd.DataFrame({s: (long["state"] == s).astype(float) for s in ("fast", "slow", "unresolved")})
+    exog = pd.concat([long[x.columns], states], axis=1)
+    ref = PHReg(long["stop"], exog, status=long["event"], entry=long["start"], ties="efron").fit(
+        method="newton", tol=1e-12, disp=0)
+    ours = tv.set_index("term").loc[list(exog.columns)]
+    np.testing.assert_allclose(np.log(ours["hr"]), ref.params, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(ours["p_value"], ref.pvalues, rtol=1e-6, atol=1e-300)
+    from cxresearch.fits import FITS
+
+    assert any(f["method"].startswith("Newton–Raphson on covariate patterns") for f in FITS.fits)
+
+
+def test_hazard_vs_the_worst_served_segment_equals_lifelines():
+    from lifelines import CoxPHFitter
+
+    st = world_table(ensure_world(n_customers=1500, seed=9))
+    ours = churn.hazard_vs_segment(st, "segment", "value").set_index("segment")
+    d = design_matrix(st.data[["segment"]].astype(str), formula_of(["segment"]), reference={"segment": "value"})
+    ref = CoxPHFitter().fit(d.X.assign(duration=st.data["duration"], event=st.data["event"]), "duration", "event",
+                            fit_options=churn.COX_OPTIONS).summary
+    for term, row in ref.iterrows():
+        level = term[len("segment["):-1]
+        assert ours.at[level, "hr"] == pytest.approx(math.exp(row["coef"]), rel=1e-9)
+        assert ours.at[level, "ci_high"] == pytest.approx(math.exp(row["coef upper 95%"]), rel=1e-7)
+        assert ours.at[level, "p_value"] == pytest.approx(row["p"], rel=1e-6, abs=1e-300)
+
+
+def test_aft_models_fitted_on_distinct_rows_equal_the_fits_on_every_customer():
+    from lifelines import LogLogisticAFTFitter, WeibullAFTFitter
+
+    st = world_table(ensure_world(n_customers=1500, seed=9))
+    par = churn.fit_parametric(st)
+    df = pd.concat([st.data[["duration", "event"]], churn.covariate_design(st).X], axis=1)
+    for name, cls in (("Weibull AFT", WeibullAFTFitter), ("log-logistic AFT", LogLogisticAFTFitter)):
+        full = cls().fit(df, "duration", "event", fit_options={"gtol": 1e-8, "maxiter": 2000})
+        row = par.aic.set_index("model").loc[name]
+        # the same optimum, within the optimiser's tolerance (BFGS, gradient 1e-8)
+        assert row["log_likelihood"] == pytest.approx(full.log_likelihood_, rel=1e-6)
+        assert row["aic"] == pytest.approx(full.AIC_, rel=1e-6)
+    best = WeibullAFTFitter if par.name == "Weibull AFT" else LogLogisticAFTFitter
+    full = best().fit(df, "duration", "event", fit_options={"gtol": 1e-8, "maxiter": 2000})
+    np.testing.assert_allclose(par.fitter.params_, full.params_, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(par.fitter.standard_errors_, full.standard_errors_, rtol=1e-4)
+
+
 def telco_like(path: Path, n: int = 1500, seed: int = 0) -> Path:
     """A table shaped like the public telecom churn data: tenure in months, Churn Yes/No, Contract."""
     rng = np.random.default_rng(seed)

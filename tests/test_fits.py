@@ -49,7 +49,7 @@ def test_a_covariate_on_a_huge_offset_is_retried_standardised_and_the_ladder_is_
     shifted = fits.fit_logit(x.assign(age=1e9 + x["age"]), y, "shifted")
     first, second = FITS.fits
     assert first["method"] == "IRLS, covariates as given" and first["failed_attempts"] == []
-    assert second["converged"] and second["method"] == "IRLS, standardised covariates, 1000 iterations"
+    assert second["converged"] and second["method"] == "IRLS, standardised covariates, 200 iterations"
     assert len(second["failed_attempts"]) == 1
     assert second["failed_attempts"][0].startswith("IRLS, covariates as given: the likelihood is not at its maximum")
     assert shifted.method == "IRLS, standardised"
@@ -75,7 +75,7 @@ def test_separation_fails_naming_the_separating_column_in_the_callers_words():
     assert FITS.fits == [{"model": "response model", "converged": False, "method": "BFGS, standardised covariates",
                           "failed_attempts": FITS.fits[0]["failed_attempts"]}]
     assert [a.split(":")[0] for a in FITS.fits[0]["failed_attempts"]] == [
-        "IRLS, covariates as given", "IRLS, standardised covariates, 1000 iterations", "BFGS, standardised covariates"]
+        "IRLS, covariates as given", "IRLS, standardised covariates, 200 iterations", "BFGS, standardised covariates"]
 
 
 def test_bootstrap_replicates_are_not_recorded_and_a_failure_still_names_the_culprit():

