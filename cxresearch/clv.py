@@ -1118,8 +1118,9 @@ def fit_models(summary: pd.DataFrame) -> FittedModels:
 # which model predicts the holdout
 
 
-def check_value_parameters(horizon: Any, annual_discount: Any, margin: Any) -> None:
-    """Refuse a horizon not above 0, a negative discount rate or a margin outside 0..1 (ParameterError)."""
+def check_value_parameters(horizon: Any, annual_discount: Any, margin: Any, values_path: Any = None) -> None:
+    """Refuse a horizon not above 0, a negative discount rate, a margin outside 0..1 or a ``values_path`` that is
+    not a ``.parquet`` file name (ParameterError), before anything is computed."""
     def number(x: Any) -> bool:
         return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
@@ -1132,6 +1133,10 @@ def check_value_parameters(horizon: Any, annual_discount: Any, margin: Any) -> N
                         "-p discount_rate 0.1.")
     if not (number(margin) and 0 <= margin <= 1):
         problems.append(f"-p margin must be a share between 0 and 1, got {margin!r}; e.g. -p margin 0.3.")
+    if values_path is not None and (Path(str(values_path)).suffix.lower() != ".parquet"
+                                    or Path(str(values_path)).is_dir()):
+        problems.append(f"-p values_path must name a .parquet file to write, got {values_path!r}; e.g. "
+                        "-p values_path out/customer_values.parquet.")
     if problems:
         raise ParameterError(" ".join(problems))
 
@@ -1426,6 +1431,34 @@ def lifetime_value(fit: PurchaseFit, spend: GammaGammaFit, summary: pd.DataFrame
     boot10, boot20 = bootstrap_top_shares(v, (0.1, 0.2), n_boot, seed)
     return LifetimeValue(values, horizon, time_unit, margin, annual_discount, top_share(v, 0.1), top_share(v, 0.2),
                          boot10, boot20, lorenz_curve(v))
+
+
+#: the columns of the per-customer file (:func:`write_values`), after ``customer_id``
+VALUE_COLUMNS = ("frequency", "recency", "T", "monetary", "p_alive", "expected_purchases", "discounted_purchases",
+                 "expected_spend", "clv")
+
+
+def write_values(value: LifetimeValue, path: str | Path, ledger: Ledger, rows_per_group: int = 1_000_000) -> Path:
+    """Each customer's summary, P(alive), expected purchases, expected spend and lifetime value as a Parquet file
+    at ``path`` (:data:`VALUE_COLUMNS` after ``customer_id``, sorted by it; written in row groups of
+    ``rows_per_group`` customers so that a reader can take it in parts).
+
+    The file holds customer IDs — it is for acting on (targeting, a CRM import), not for sharing: the report
+    only says that it was written, where and how many customers it has (a note in ``ledger``).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    values = value.values.sort_index()
+    table = pa.Table.from_pandas(values[list(VALUE_COLUMNS)].reset_index().rename(
+        columns={values.index.name or "index": "customer_id"}).astype({"customer_id": str}), preserve_index=False)
+    pq.write_table(table, target, row_group_size=rows_per_group)
+    ledger.note(f"Each customer's lifetime value, P(alive) and expected purchases were written to {target.name} "
+                f"({len(values):,} customers, {pq.ParquetFile(target).metadata.num_row_groups} row group(s)). It "
+                "holds customer IDs and is not part of this report.")
+    return target
 
 
 # ---------------------------------------------------------------------------------------------

@@ -121,3 +121,23 @@ def test_a_bad_folder_gets_the_file_readers_message(tmp_path):
         engine.open_table(tmp_path / "empty", "transactions")
     with pytest.raises(InputError, match="no Parquet file matches"):
         engine.open_table(f"{tmp_path}/none/*.parquet", "transactions")
+
+
+def test_per_customer_values_are_written_as_parquet_with_a_note(world, tx_parquet, tmp_path):
+    import pyarrow.parquet as pq
+
+    ledger = Ledger()
+    source = sources.from_files({"transactions": tx_parquet, "customers": world["customers"]})
+    inputs = clv.load_inputs(source, ledger, calibration_end="2023-06-30", holdout_end="2023-12-31")
+    fit = clv.fit_bgnbd(inputs.summary)
+    spend = clv.fit_gamma_gamma(inputs.summary)
+    value = clv.lifetime_value(fit, spend, inputs.summary, 52, 0.1, 0.3, n_boot=20)
+    path = clv.write_values(value, tmp_path / "out" / "values.parquet", ledger, rows_per_group=100)
+    assert pq.ParquetFile(path).metadata.num_row_groups == -(-len(value.values) // 100)
+    back = pd.read_parquet(path).set_index("customer_id")
+    assert list(back.columns) == list(clv.VALUE_COLUMNS) and back.index.is_monotonic_increasing
+    pd.testing.assert_frame_equal(back, value.values.sort_index()[list(clv.VALUE_COLUMNS)], check_dtype=False,
+                                  check_names=False)
+    assert any("values.parquet" in n and "customer IDs" in n for n in ledger.notes)
+    with pytest.raises(clv.ParameterError, match="values_path must name a .parquet file"):
+        clv.check_value_parameters(52, 0.1, 0.3, "values.csv")
