@@ -566,7 +566,9 @@ def _collinear(x: pd.DataFrame) -> str | None:
     if x.shape[1] < 2:
         return None
     m = x.to_numpy(float)
-    m = m - m.mean(0)
+    mean = m.mean(0)
+    m = m[np.unique(row_patterns(m), return_index=True)[1]]  # the distinct rows span the same space: faster
+    m = m - mean
     scale = np.abs(m).max(0)
     m = m / np.where(scale > 0, scale, 1.0)
     if np.linalg.matrix_rank(m) == m.shape[1]:
@@ -730,6 +732,7 @@ class ComplaintLog:
     table: Any  # Ibis expression: id, t, resolved, hours_to_resolve, duration, event
     customers: Any  # Ibis expression: id, duration, event
     source: str
+    sorted_as_text: bool = False  # the engine orders text by code point, as Python does (DuckDB, Spark)
 
     def episodes(self, fast_hours: float = 24.0) -> pd.DataFrame:
         """:func:`complaint_episodes` as one query (window ``lead`` over each customer's complaint times)."""
@@ -745,8 +748,9 @@ class ComplaintLog:
         ep = points.mutate(stop=ibis.coalesce(following, points.duration),
                            event=ibis.ifelse(following.isnull(), points.event, 0))
         ep = ep.filter(ep.stop > ep.t).select("id", start=ep.t, stop=ep.stop, event=ep.event, state=ep.state)
-        out = engines.fetch(ep, self.source).to_pandas()
-        out = out.sort_values(["id", "start"], kind="mergesort").reset_index(drop=True)
+        out = engines.fetch(ep.order_by(["id", "start"]), self.source).to_pandas()
+        if self.sorted_as_text is False:  # a database's collation may order text otherwise than Python does
+            out = out.sort_values(["id", "start"], kind="mergesort").reset_index(drop=True)
         return out.astype({"id": "string[pyarrow]", "start": float, "stop": float, "event": int, "state": object})
 
 
@@ -777,7 +781,8 @@ def query_complaints(path: Any, st: SurvivalTable, ledger: Ledger, engine: str =
              engines.Rule(after.rule, lambda d: d.t >= d.duration)]
     kept, _ = engines.exclude(joined, "complaints", rules, ledger, opened.path)
     kept = kept.select("id", "t", "resolved", "hours_to_resolve", "duration", "event")
-    return ComplaintLog(kept, customers.select("id", "duration", "event"), opened.source)
+    return ComplaintLog(kept, customers.select("id", "duration", "event"), opened.source,
+                        opened.con.name in ("duckdb", "pyspark"))
 
 
 def row_patterns(x: np.ndarray) -> np.ndarray:
@@ -802,9 +807,10 @@ class PatternCox:
     ties differently). A row is at risk at event time t when start < t <= stop.
     """
 
-    def __init__(self, start: np.ndarray, stop: np.ndarray, event: np.ndarray, x: np.ndarray) -> None:
+    def __init__(self, start: np.ndarray, stop: np.ndarray, event: np.ndarray, x: np.ndarray,
+                 which: np.ndarray | None = None) -> None:
         x = np.asarray(x, float)
-        which = row_patterns(x)
+        which = row_patterns(x) if which is None else which  # ``which``: row_patterns(x), when known
         self.patterns = x[np.unique(which, return_index=True)[1]]
         died = np.asarray(event) == 1
         self.times = np.unique(np.asarray(stop)[died])
@@ -897,9 +903,9 @@ def fit_time_varying(st: SurvivalTable, episodes: pd.DataFrame, ties: str = "efr
     sd = np.where(sd > 0, sd, 1.0)
     z = (raw - mean) / sd
     start, stop, event = ep["start"].to_numpy(float), ep["stop"].to_numpy(float), ep["event"].to_numpy()
-    n_patterns = int(row_patterns(raw).max()) + 1 if ties == "efron" else None
-    if n_patterns is not None and PatternCox.feasible(n_patterns, len(np.unique(stop[event == 1]))):
-        params, cov = _fit_pattern_cox(model_name, PatternCox(start, stop, event, z))
+    which = row_patterns(raw) if ties == "efron" else None  # standardising keeps equal rows equal
+    if which is not None and PatternCox.feasible(int(which.max()) + 1, len(np.unique(stop[event == 1]))):
+        params, cov = _fit_pattern_cox(model_name, PatternCox(start, stop, event, z, which))
         return _time_varying_table(list(exog.columns), params / sd, cov / np.outer(sd, sd))
     model = PHReg(stop, z, status=event, entry=start, ties=ties)
 
@@ -1337,7 +1343,7 @@ def _customers_in_engine(path: Any, contract: Contract, wanted: list[str], ledge
     for col in contract.columns:  # text as the in-memory reader keeps it
         if col.kind == "string" and col.name in df:
             df[col.name] = df[col.name].astype("string[pyarrow]")
-    problems = infer_extras(df, contract, KeyRows(key_rows(df, contract.key)))
+    problems = infer_extras(df, contract, KeyRows(df, contract.key))
     if problems:
         raise InputError(opened.source, problems)
     hide_personal_labels(df, contract, ledger)

@@ -225,12 +225,18 @@ def shown_path(path: str | Path) -> str:
     return redact_url(path) if is_url(path) else str(path)
 
 
-@dataclass(frozen=True)
 class KeyRows:
     """How messages name the rows of a database table, which has no file rows: by key values in errors (the
-    user's own screen), by place in the fixed order of :func:`read_raw` in exclusions (which reach reports)."""
+    user's own screen), by place in the fixed order of :func:`read_raw` in exclusions (which reach reports).
 
-    names: list[str]
+    The key columns are kept as they are now and a row's name is made only when a message needs it (naming a
+    million rows up front took seconds)."""
+
+    def __init__(self, df: pd.DataFrame, key: Iterable[str]) -> None:
+        self.frame = df[[c for c in key if c in df.columns]].copy()
+
+    def name(self, i: int) -> str:
+        return key_rows(self.frame.iloc[[i]], self.frame.columns)[0] if len(self.frame.columns) else f"row {i + 1}"
 
 
 def table_url(url: str, source: str = "the table") -> TableURL:
@@ -602,7 +608,7 @@ RowNames = int | KeyRows
 
 
 def _row_name(i: int, line_offset: RowNames) -> str:
-    return line_offset.names[i] if isinstance(line_offset, KeyRows) else f"row {i + line_offset}"
+    return line_offset.name(i) if isinstance(line_offset, KeyRows) else f"row {i + line_offset}"
 
 
 def row_list(mask: pd.Series, df: pd.DataFrame, col: str | None, line_offset: RowNames) -> str:
@@ -689,7 +695,7 @@ def read_table(
     df = raw.rename(columns=rename)
     # row numbers as a spreadsheet shows them (header is row 1); a database table's rows by their key
     names = contract.key or tuple(c.name for c in contract.columns if c.role == "id")
-    line_offset: RowNames = KeyRows(key_rows(df, names)) if is_url(path) else first_row(path)
+    line_offset: RowNames = KeyRows(df, names) if is_url(path) else first_row(path)
     present = [c for c in contract.columns if c.name in df.columns]  # absent optional columns stay absent
     for col in present:
         problems += _convert(df, col, line_offset, raw[next(k for k, v in rename.items() if v == col.name)])
