@@ -50,6 +50,7 @@ from cxresearch.io import (
     InputError,
     KeyRows,
     Ledger,
+    first_row,
     hide_personal_labels,
     infer_extras,
     key_rows,
@@ -170,9 +171,10 @@ def survival_table(
 
     def rows(mask: pd.Series) -> str:  # the first flagged rows: file rows, or key values of a queried table
         flagged = np.flatnonzero(np.asarray(mask, bool))[:5]
-        if by_key:
-            return "; ".join(key_rows(df.iloc[flagged], [id_col] if id_col else []))
-        return "rows " + ", ".join(str(i + 2) for i in flagged)
+        if by_key and id_col:
+            return "; ".join(key_rows(df.iloc[flagged], [id_col]))
+        first = 1 if by_key else first_row(path)  # a queried table without key: places in its fixed order
+        return "rows " + ", ".join(str(int(i) + first) for i in flagged)
 
     notes: list[dict[str, Any]] = []
     unit = TIME_UNITS[time_unit]
@@ -800,11 +802,13 @@ class PatternCox:
     patterns: customers' episodes with the same covariate row are summed into at-risk and event counts per event
     time, so one Newton step costs patterns x event times instead of rows.
 
-    Exact (the same likelihood, score and information as a per-row Efron implementation such as statsmodels'
-    ``PHReg`` with entry times), and worth it when there are few patterns — text covariates and complaint
-    states: at 1M customers (2.6M episodes, ~700 patterns) a fit takes about a second against about a minute for
+    Exact: the same likelihood, score and information as a per-row Efron implementation (lifelines'
+    ``CoxTimeVaryingFitter``; statsmodels' ``PHReg`` with entry times, once entries on an event time are moved
+    just after it — PHReg counts such a row as at risk then). A row is at risk at event time t when
+    start < t <= stop. Worth it when there are few patterns — text covariates and complaint states: at 1M
+    customers (2.6M episodes, ~700 patterns) the time-varying model takes about 11 s against about a minute with
     ``PHReg``. Written here because no library fits Efron's likelihood on counts (lifelines' case weights handle
-    ties differently). A row is at risk at event time t when start < t <= stop.
+    ties differently).
     """
 
     def __init__(self, start: np.ndarray, stop: np.ndarray, event: np.ndarray, x: np.ndarray,
@@ -835,7 +839,8 @@ class PatternCox:
     def _parts(self, beta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         x, a, k = self.patterns, self.slot_share, self.slot_time
         eta = x @ beta
-        w = np.exp(eta)
+        top = float(np.max(eta, initial=0.0))
+        w = np.exp(eta - top)  # scaled: ratios are unchanged, the log-likelihood gets top back per death below
         rw, dw = self.at_risk * w[:, None], self.deaths * w[:, None]
         s, e = rw.sum(0), dw.sum(0)
         s1, e1 = rw.T @ x, dw.T @ x  # times x terms
@@ -847,7 +852,7 @@ class PatternCox:
 
         c0, c1 = per_time(1 / den), per_time(a / den)
         q0, q1, q2 = per_time(1 / den**2), per_time(a / den**2), per_time(a**2 / den**2)
-        loglik = float(self.deaths.sum(1) @ eta - np.log(den).sum())
+        loglik = float(self.deaths.sum(1) @ eta - np.log(den).sum() - top * len(den))
         score = self.dead_x - s1.T @ c0 + e1.T @ c1
         second = (x.T * (rw @ c0)) @ x - (x.T * (dw @ c1)) @ x
         outer = (s1.T * q0) @ s1 - (s1.T * q1) @ e1 - (e1.T * q1) @ s1 + (e1.T * q2) @ e1
@@ -864,10 +869,15 @@ class PatternCox:
         for _ in range(maxiter):
             delta = step * np.linalg.solve(info, score)
             for _ in range(30):
-                new = self._parts(beta + delta)
-                if new[0] >= ll - 1e-12 * abs(ll):
+                try:
+                    new = self._parts(beta + delta)
+                except ArithmeticError:  # overflow on the way: a shorter step
+                    new = (-math.inf, score, info)
+                if np.isfinite(new[0]) and new[0] >= ll - 1e-12 * abs(ll):
                     break
                 delta /= 2
+            else:
+                raise RuntimeError("no step along the Newton direction raises the likelihood")
             beta = beta + delta
             ll, score, info = new
             if np.max(np.abs(delta), initial=0) <= tol:
@@ -907,7 +917,9 @@ def fit_time_varying(st: SurvivalTable, episodes: pd.DataFrame, ties: str = "efr
     if which is not None and PatternCox.feasible(int(which.max()) + 1, len(np.unique(stop[event == 1]))):
         params, cov = _fit_pattern_cox(model_name, PatternCox(start, stop, event, z, which))
         return _time_varying_table(list(exog.columns), params / sd, cov / np.outer(sd, sd))
-    model = PHReg(stop, z, status=event, entry=start, ties=ties)
+    # PHReg counts a row entering at an event time as at risk then; the rule here (and PatternCox's, lifelines',
+    # R's) is start < t <= stop: entries moved just after their time
+    model = PHReg(stop, z, status=event, entry=np.nextafter(start, np.inf), ties=ties)
 
     def check(fit: Any) -> str | None:
         params = np.asarray(fit.params)
@@ -945,7 +957,7 @@ def _fit_pattern_cox(model_name: str, model: PatternCox) -> tuple[np.ndarray, np
         return None
 
     return fit_with_retries(model_name, [
-        ("Newton–Raphson on covariate patterns (exact Efron likelihood), standardised covariates, tolerance 1e-10",
+        ("Newton–Raphson on covariate patterns (exact Efron likelihood), tolerance 1e-10",
          lambda: model.fit(tol=1e-10)),
         ("Newton–Raphson on covariate patterns, half steps, 400 iterations",
          lambda: model.fit(tol=1e-10, maxiter=400, step=0.5)),
@@ -1000,7 +1012,7 @@ def fit_parametric(st: SurvivalTable) -> ParametricResult:
     x = covariate_design(st).X
     df = pd.concat([st.data[["duration", "event"]], x], axis=1)
     # customers with the same duration, event and covariates enter the likelihood identically: fitted once,
-    # weighted by their number (the same estimates, standard errors and likelihood; 1M customers: 18 s -> 1 s)
+    # weighted by their number (the same estimates, standard errors and likelihood; 1M customers: 4x faster)
     rows_once = df.groupby(list(df.columns), sort=True).size().rename(WEIGHT).reset_index()
     fits, rows = {}, []
     for name, cls in (("Weibull AFT", WeibullAFTFitter), ("log-logistic AFT", LogLogisticAFTFitter)):
@@ -1337,7 +1349,8 @@ def _customers_in_engine(path: Any, contract: Contract, wanted: list[str], ledge
         raise InputError(opened.source, [_missing(c, schema) for c in missing])
     table = engines.checked_table(opened, contract, ledger=ledger, keep=wanted)
     kept, _ = engines.exclude(table, "customers", [late] if late else [], ledger, opened.source)
-    order = list(contract.key) or [c.name for c in contract.columns if c.name in kept.columns]
+    # one order whatever the engine: by the key, or without one by every column (rows that tie are equal)
+    order = [k for k in contract.key if k in kept.columns] or list(kept.columns)
     df = engines.fetch(kept.order_by(order), opened.source).to_pandas(date_as_object=False,
                                                                      coerce_temporal_nanoseconds=True)
     for col in contract.columns:  # text as the in-memory reader keeps it

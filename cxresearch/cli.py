@@ -118,7 +118,7 @@ def _main(args: argparse.Namespace) -> int:
     print()
     for r in results:
         name = r.get("run") or r.get("notebook")
-        err = r.get("error") or {}
+        err = r.get("error_detail") or r.get("error") or {}  # the full message: key values shown here only
         print(f"{r.get('status', '?'):>6}  {name}" + (f"  ({err.get('ename')}: {err.get('evalue')})" if err else ""))
     print(f"index: {Path(out) / 'index.html'}")
     return 1 if failed else 0

@@ -1444,16 +1444,17 @@ def write_values(value: LifetimeValue, path: str | Path, ledger: Ledger, rows_pe
     ``rows_per_group`` customers so that a reader can take it in parts).
 
     The file holds customer IDs — it is for acting on (targeting, a CRM import), not for sharing: the report
-    only says that it was written, where and how many customers it has (a note in ``ledger``).
+    only says that it was written, under which file name and for how many customers (a note in ``ledger``).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    values = value.values.sort_index()
-    table = pa.Table.from_pandas(values[list(VALUE_COLUMNS)].reset_index().rename(
-        columns={values.index.name or "index": "customer_id"}).astype({"customer_id": str}), preserve_index=False)
+    values = value.values[list(VALUE_COLUMNS)].reset_index().rename(
+        columns={value.values.index.name or "index": "customer_id"}).astype({"customer_id": str})
+    values = values.sort_values("customer_id", kind="mergesort")  # as text, whatever the IDs' type
+    table = pa.Table.from_pandas(values, preserve_index=False)
     pq.write_table(table, target, row_group_size=rows_per_group)
     ledger.note(f"Each customer's lifetime value, P(alive) and expected purchases were written to {target.name} "
                 f"({len(values):,} customers, {pq.ParquetFile(target).metadata.num_row_groups} row group(s)). It "

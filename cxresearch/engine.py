@@ -6,7 +6,8 @@ opens in its own database (PostgreSQL, a DuckDB file). What an analysis does wit
 expression, which the engine runs; only summaries come back to pandas.
 
 The table's contract runs as queries too (:func:`checked_table`): the same rules and message shape as
-:func:`cxresearch.io.read_table`, with rows named by their key values (a query has no file row numbers).
+:func:`cxresearch.io.read_table`, with rows named by their key values (a query has no file row numbers; reports
+hide them: :func:`cxresearch.io.key_text`).
 Exclusions are counted in one query (:func:`exclude`); their example rows stay empty.
 """
 
@@ -26,6 +27,7 @@ from cxresearch.io import (
     Ledger,
     file_sha256,
     is_url,
+    key_text,
     parquet_parts,
     parts_base,
     shown_path,
@@ -220,18 +222,25 @@ def _key_columns(contract: Contract, present: set[str]) -> list[str]:
 
 
 def _typed(col: Column, value: Any) -> Any:
-    """``value`` as the contract's kind (a value that cannot be read becomes NULL, counted by the caller)."""
+    """``value`` as the contract's kind, as the file reader types it (a value that cannot be read becomes NULL,
+    counted by the caller): text trimmed, times without a time zone (a zoned time as UTC, the engine's session
+    zone), dates cut to the day."""
+    import ibis.expr.datatypes as dt
+
     dtype = value.type()
     if col.kind == "string":
-        return value.cast("string")
+        return value.cast("string").strip()
     if col.kind in ("int", "float"):
         return value.cast("float64") if dtype.is_numeric() else value.cast("string").try_cast("float64")
     if col.kind in ("date", "datetime"):
         if dtype.is_timestamp():
-            return value.cast("timestamp") if dtype.timezone is None else value
-        if dtype.is_date():
-            return value.cast("timestamp")
-        return value.cast("string").try_cast("timestamp")
+            ts = value.cast(dt.Timestamp(timezone="UTC")).cast(dt.timestamp) if dtype.timezone else value.cast(
+                dt.timestamp)
+        elif dtype.is_date():
+            ts = value.cast(dt.timestamp)
+        else:
+            ts = value.cast("string").try_cast(dt.timestamp)
+        return ts.truncate("D") if col.kind == "date" else ts
     if col.kind == "bool":
         return value if dtype.is_boolean() else value.cast("int64").try_cast("boolean")
     return value
@@ -307,7 +316,8 @@ def checked_table(opened: Opened, contract: Contract, columns: dict[str, str] | 
             shown = [*keys, *([f"raw_{name}"] if name not in keys else [])]
             examples = typed.filter(pred.fill_null(False)).select(*shown).order_by(shown)
             rows = fetch(examples.limit(MAX_EXAMPLES), opened.source).to_pylist()
-            text = "; ".join(", ".join(f"{c.removeprefix('raw_')} {r[c]!r}" for c in shown) for r in rows)
+            text = "; ".join(", ".join(key_text(c, r[c]) if c in keys else f"{c.removeprefix('raw_')} {r[c]!r}"
+                                       for c in shown) for r in rows)
             more = f" (and {n - MAX_EXAMPLES} more)" if n > MAX_EXAMPLES else ""
             problems.append(f"column '{name}': {n} {what}: {text}{more}. Fix: {fix}")
     if not problems and contract.key and all(k in select for k in contract.key):
@@ -331,7 +341,7 @@ def _repeated_keys(typed: Any, key: list[str], source: str) -> list[str]:
     if not total["keys"]:
         return []
     rows = fetch(repeated.order_by(key).limit(MAX_EXAMPLES), source).to_pylist()
-    text = "; ".join(", ".join(f"{k} {r[k]!r}" for k in key) + f" ({r['n']} rows)" for r in rows)
+    text = "; ".join(", ".join(key_text(k, r[k]) for k in key) + f" ({r['n']} rows)" for r in rows)
     more = f" (and {total['keys'] - MAX_EXAMPLES} more keys)" if total["keys"] > MAX_EXAMPLES else ""
     return [f"key {key}: {int(total['rows'])} row(s) share a key with another row: {text}{more}. Fix: remove the "
             f"duplicates; each {'/'.join(key)} may appear once."]

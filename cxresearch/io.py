@@ -226,8 +226,9 @@ def shown_path(path: str | Path) -> str:
 
 
 class KeyRows:
-    """How messages name the rows of a database table, which has no file rows: by key values in errors (the
-    user's own screen), by place in the fixed order of :func:`read_raw` in exclusions (which reach reports).
+    """How messages name the rows of a database table, which has no file rows: by key values in errors (shown
+    on the user's screen, hidden in reports: :func:`key_text`), by place in the fixed order of :func:`read_raw`
+    in exclusions.
 
     The key columns are kept as they are now and a row's name is made only when a message needs it (naming a
     million rows up front took seconds)."""
@@ -350,14 +351,30 @@ def url_fingerprint(df: pd.DataFrame) -> str:
     return hashlib.sha256(f"{head}\n{len(df)}\n{rows}".encode()).hexdigest()
 
 
+#: a key value in a message, set in ‹ › so that whatever reaches a report can hide it (:func:`hide_keys`)
+KEY_VALUE = re.compile("‹[^›]*›")
+
+
+def key_text(column: str, value: Any) -> str:
+    """A row named by a key value in a message: ``customer_id ‹C017›``. The user's screen shows it; the
+    runner's failed reports, results and saved notebook show ``customer_id ‹hidden›`` (IDs never reach
+    reports)."""
+    return f"{column} ‹{value}›"
+
+
+def hide_keys(text: str) -> str:
+    """``text`` with every key value written by :func:`key_text` hidden."""
+    return KEY_VALUE.sub("‹hidden›", text)
+
+
 def key_rows(df: pd.DataFrame, key: Iterable[str]) -> list[str]:
-    """Names of a database table's rows for messages: its key values (``customer_id 'C017'``), else the row's
+    """Names of a database table's rows for messages: its key values (``customer_id ‹C017›``), else the row's
     place in the fixed order :func:`read_raw` gives it."""
     cols = [c for c in key if c in df.columns]
     if not cols:
         return [f"row {i + 1}" for i in range(len(df))]
     values = df[cols].astype(str).to_numpy()
-    return [", ".join(f"{c} {v!r}" for c, v in zip(cols, row, strict=True)) for row in values]
+    return [", ".join(key_text(c, v) for c, v in zip(cols, row, strict=True)) for row in values]
 
 
 # ---------------------------------------------------------------------------------------------

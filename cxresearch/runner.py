@@ -30,6 +30,7 @@ import nbformat
 import yaml
 
 from cxresearch import __version__
+from cxresearch.io import hide_keys
 from cxresearch.params import ParameterError, check, declared
 from cxresearch.paths import atomic_write, notebooks_dir, project_root
 from cxresearch.report import render_report, write_index
@@ -257,6 +258,11 @@ def _execute(spec: RunSpec, path: Path, parameters: dict[str, Any], target: Path
         status = "failed"
         error = _failure(nbformat.read(executed, as_version=4) if executed.exists() else None, exc)
     finished = dt.datetime.now(dt.UTC)
+    detail = error  # the full message, for the console
+    if error is not None:  # key values (customer IDs) in a message never reach the files of a run
+        error = {k: hide_keys(v) if isinstance(v, str) else v for k, v in error.items()}
+        if executed.exists():
+            _hide_keys_in_notebook(executed)
     nb = nbformat.read(executed, as_version=4) if executed.exists() else nbformat.v4.new_notebook()
     payload, prov = _extract(nb)
     if payload is None and status == "ok":
@@ -283,7 +289,18 @@ def _execute(spec: RunSpec, path: Path, parameters: dict[str, Any], target: Path
     }
     atomic_write(target / "results.json", json.dumps(results, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
     atomic_write(target / "report.html", render_report(nb, results))
-    return results
+    return {**results, "error_detail": detail} if detail != error else results
+
+
+def _hide_keys_in_notebook(path: Path) -> None:
+    """The executed notebook's error outputs with key values hidden (:func:`cxresearch.io.hide_keys`)."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                out["evalue"] = hide_keys(out.get("evalue", ""))
+                out["traceback"] = [hide_keys(line) for line in out.get("traceback", [])]
+    atomic_write(path, nbformat.writes(nb))
 
 
 def _provenance(folder: Path, prov: dict[str, Any], started: dt.datetime, finished: dt.datetime) -> dict[str, Any]:

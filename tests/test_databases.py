@@ -190,7 +190,7 @@ def test_a_broken_rule_names_key_values_and_exclusions_stay_row_numbers(world, p
     con.create_table("customers_dup", bad, overwrite=True)
     with pytest.raises(InputError) as err:
         read_table(pg + "customers_dup", contracts.CUSTOMERS)
-    assert f"customer_id {bad.loc[2, 'customer_id']!r}" in str(err.value)
+    assert f"customer_id ‹{bad.loc[2, 'customer_id']}›" in str(err.value)
     ledger = Ledger()
     read_table(pg + "transactions", contracts.TRANSACTIONS, ledger=ledger)
     returns = next(e for e in ledger.exclusions if "returns" in e["rule"])

@@ -37,8 +37,8 @@ def churn_parquet(world, folder) -> dict[str, str]:
 
 def churn_inputs(paths: dict[str, str], engine: str, **args) -> tuple[churn.ChurnInputs, pd.DataFrame, Ledger]:
     ledger = Ledger()
-    inputs = churn.load_inputs(sources.from_files(paths), ledger, as_of="2024-12-31", group_col="segment",
-                               covariates=COVARIATES, engine=engine, **args)
+    args = {"as_of": "2024-12-31", "group_col": "segment", "covariates": COVARIATES, **args}
+    inputs = churn.load_inputs(sources.from_files(paths), ledger, engine=engine, **args)
     return inputs, churn.complaint_episodes(inputs.table, inputs.complaints, 24), ledger
 
 
@@ -89,13 +89,13 @@ def test_the_customer_table_is_checked_by_query_with_keys_in_the_messages(tmp_pa
     cust.to_parquet(path, index=False)
     with pytest.raises(InputError) as err:
         churn.survival_table(str(path), as_of="2023-12-31", covariates=["plan"], ledger=Ledger())
-    assert "key ['customer_id']: 2 row(s) share a key with another row: customer_id 'b' (2 rows)" in str(err.value)
+    assert "key ['customer_id']: 2 row(s) share a key with another row: customer_id ‹b› (2 rows)" in str(err.value)
     cust.loc[2, "customer_id"] = "f"
     cust.loc[3, "plan"] = None
     cust.to_parquet(path, index=False)
     with pytest.raises(InputError) as err:
         churn.survival_table(str(path), as_of="2023-12-31", covariates=["plan"], ledger=Ledger())
-    assert "covariate 'plan': 1 empty value(s), customer_id 'c'" in str(err.value)
+    assert "covariate 'plan': 1 empty value(s), customer_id ‹c›" in str(err.value)
     with pytest.raises(InputError, match=r"column 'tier' \(a covariate or group_col\) is missing"):
         churn.survival_table(str(path), as_of="2023-12-31", covariates=["tier"], ledger=Ledger())
 
@@ -137,3 +137,34 @@ def test_welch_from_moments_equals_welch():
                                            b.var(ddof=1), n_b)
         for k, v in direct.items():
             assert summary[k] == pytest.approx(v, rel=1e-12, abs=1e-14, nan_ok=True), k
+
+
+def test_dates_with_times_zoned_times_and_a_table_without_ids_read_as_in_memory(tmp_path):
+    """Dates are cut to the day and UTC-zoned times lose their zone as the file reader does; a customer table
+    without its optional ID column is read (rows ordered by every column)."""
+    signup = pd.to_datetime(["2023-01-01 10:30", "2023-02-01 18:00", "2023-03-01 09:00"] * 4)
+    cust = pd.DataFrame({"customer_id": [f"k{i:02d}" for i in range(12)], "signup_date": signup,
+                         "churn_date": pd.to_datetime(["2023-06-01 12:00", None, None] * 4),
+                         "plan": ["a", "b"] * 6})
+    comp = pd.DataFrame({"customer_id": ["k00", "k01", "k03"],
+                         "opened_at": pd.to_datetime(["2023-01-01 08:00", "2023-02-01 07:00", "2023-01-01 09:00"]
+                                                     ).tz_localize("UTC"),
+                         "resolved": [True, False, True], "hours_to_resolve": [3.0, None, 30.0]})
+    paths = {"customers": str(tmp_path / "c.parquet"), "complaints": str(tmp_path / "k.parquet")}
+    cust.to_parquet(paths["customers"], index=False)
+    comp.to_parquet(paths["complaints"], index=False)
+    runs = {e: churn_inputs(paths, e, as_of="2023-12-31", group_col=None, covariates=["plan"])
+            for e in ("pandas", "duckdb")}
+    for run in runs.values():  # complaints hours before the signup time, on the signup day, are kept
+        assert [x["rows_excluded"] for x in run[2].exclusions if x["table"] == "complaints"] == [0, 0, 0, 0]
+    assert_same = runs["duckdb"], runs["pandas"]
+    pd.testing.assert_frame_equal(assert_same[0][0].table.data, assert_same[1][0].table.data, check_dtype=False)
+    pd.testing.assert_frame_equal(assert_same[0][1], assert_same[1][1], check_dtype=False)
+    cust.drop(columns="customer_id").to_parquet(paths["customers"], index=False)
+    tables = {}
+    for e in ("pandas", "duckdb"):
+        tables[e] = churn.survival_table(paths["customers"], as_of="2023-12-31", covariates=["plan"], ledger=Ledger(),
+                                         engine=e).data
+    cols = ["duration", "event", "plan"]
+    pd.testing.assert_frame_equal(tables["duckdb"][cols].sort_values(cols, ignore_index=True),
+                                  tables["pandas"][cols].sort_values(cols, ignore_index=True), check_dtype=False)

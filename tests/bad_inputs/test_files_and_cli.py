@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -408,12 +409,21 @@ def test_clv_run_on_a_parquet_folder_with_disagreeing_parts_is_refused(tmp_path)
 
 
 def test_clv_run_on_a_parquet_log_with_unreadable_values_names_the_rows_by_key(tmp_path):
-    """The engine path checks the contract by queries: the rows are named by their key values."""
+    """The engine path checks the contract by queries: the rows are named by their key values, which the
+    console shows and the run's files (report, results, saved notebook) hide."""
+    from cxresearch.runner import RunSpec, run_notebook
+
     bad = TX.assign(timestamp=["2024-01-05 10:00", "someday"], amount=[10.0, float("inf")])
     _part(tmp_path / "tx", "a.parquet", bad)
     outcome = run_case("customer_lifetime_value", {"transactions_path": "tx"}, tmp_path)
-    assert_refused(outcome, "column 'timestamp': 1 value(s) are not datetimes", "timestamp 'someday'",
-                   "column 'amount': 1 value(s) are not finite numbers", "Fix")
+    assert_refused(outcome, "column 'timestamp': 1 value(s) are not datetimes", "customer_id ‹hidden›",
+                   "timestamp 'someday'", "column 'amount': 1 value(s) are not finite numbers", "Fix")
+    for name in ("report.html", "results.json", "notebook.ipynb"):
+        text = (outcome.folder / name).read_text(encoding="utf-8")
+        assert not re.search(r"\bc[12]\b", text), name
+    console = run_notebook(RunSpec("customer_lifetime_value", name="again", parameters={"transactions_path": "tx"}),
+                           tmp_path / "out", base=tmp_path)["error_detail"]["evalue"]
+    assert "customer_id ‹c2›, timestamp 'someday'" in console and "customer_id ‹c2›, amount inf" in console
 
 
 def test_clv_run_on_an_unreachable_database_is_refused_without_the_password(tmp_path):
