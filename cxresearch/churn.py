@@ -1348,7 +1348,7 @@ def _customers_in_engine(path: Any, contract: Contract, wanted: list[str], ledge
     if missing:
         raise InputError(opened.source, [_missing(c, schema) for c in missing])
     table = engines.checked_table(opened, contract, ledger=ledger, keep=wanted)
-    kept, _ = engines.exclude(table, "customers", [late] if late else [], ledger, opened.source)
+    kept, _ = engines.exclude(table, "customers", [late] if late else [], ledger, opened.path)
     # one order whatever the engine: by the key, or without one by every column (rows that tie are equal)
     order = [k for k in contract.key if k in kept.columns] or list(kept.columns)
     df = engines.fetch(kept.order_by(order), opened.source).to_pandas(date_as_object=False,

@@ -433,7 +433,7 @@ def query_transactions(path: str | Path, customer_col: str = "customer_id", date
         cutoff = after("timestamp", observation_end)
         limit = pd.Timestamp(observation_end).normalize() + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
         rules.append(engines.Rule(cutoff.rule, lambda d: d.timestamp > ibis.timestamp(limit.to_pydatetime())))
-    kept, span = engines.exclude(table, PURCHASES.name, rules, ledger, opened.source,
+    kept, span = engines.exclude(table, PURCHASES.name, rules, ledger, opened.path,
                                  span=(len(rules) - 1, "timestamp") if observation_end is not None else None)
     daily = kept.group_by(customer_id=kept.customer_id, date=kept.timestamp.date()).aggregate(
         amount=kept.amount.sum())

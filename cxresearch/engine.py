@@ -228,8 +228,8 @@ def _typed(col: Column, value: Any) -> Any:
     import ibis.expr.datatypes as dt
 
     dtype = value.type()
-    if col.kind == "string":
-        return value.cast("string").strip()
+    if col.kind == "string":  # true/false read as text as pandas writes them ("True"), not as SQL does ("true")
+        return value.ifelse("True", "False") if dtype.is_boolean() else value.cast("string").strip()
     if col.kind in ("int", "float"):
         return value.cast("float64") if dtype.is_numeric() else value.cast("string").try_cast("float64")
     if col.kind in ("date", "datetime"):

@@ -168,3 +168,13 @@ def test_dates_with_times_zoned_times_and_a_table_without_ids_read_as_in_memory(
     cols = ["duration", "event", "plan"]
     pd.testing.assert_frame_equal(tables["duckdb"][cols].sort_values(cols, ignore_index=True),
                                   tables["pandas"][cols].sort_values(cols, ignore_index=True), check_dtype=False)
+
+
+def test_a_true_false_event_column_matches_the_same_event_value_on_both_paths(tmp_path):
+    df = pd.DataFrame({"customer_id": [f"k{i}" for i in range(8)], "tenure": [3, 5, 7, 9, 2, 4, 6, 8],
+                       "Churn": [True, False] * 4, "plan": ["a", "b", "a", "b", "b", "a", "b", "a"]})
+    df.to_parquet(tmp_path / "t.parquet", index=False)
+    events = {e: churn.survival_table(str(tmp_path / "t.parquet"), duration_col="tenure", event_col="Churn",
+                                      event_value="True", start_col=None, end_col=None, covariates=["plan"],
+                                      ledger=Ledger(), engine=e).data["event"].tolist() for e in ("pandas", "duckdb")}
+    assert events["duckdb"] == events["pandas"] == [1, 0] * 4
