@@ -221,6 +221,13 @@ def _kernel_manager_class() -> type:
             self.transport = "ipc"
             self.ip = str(_ipc_dir() / "kernel")
 
+        async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+            # the kernel's own stderr is not the user's: cell errors reach the notebook and the report, a dead
+            # kernel is reported by papermill; left attached, ipykernel's shutdown races (a ZMQError traceback
+            # after a finished run) print into the console of a run that succeeded
+            kw.setdefault("stderr", subprocess.DEVNULL)
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+
         @property
         def kernel_spec(self) -> Any:
             # the kernel is this interpreter (the one with cxresearch installed), whatever PATH says
