@@ -431,3 +431,24 @@ def test_clv_run_on_an_unreachable_database_is_refused_without_the_password(tmp_
     outcome = run_case("customer_lifetime_value", {"transactions_path": url}, tmp_path)
     assert_refused(outcome, "cannot connect to the PostgreSQL database", "PGPASSWORD", "Fix")
     assert "hunter2" not in outcome.message
+
+
+def test_churn_run_on_a_parquet_customer_table_with_a_repeated_key_is_refused_without_showing_it(tmp_path):
+    """The churn notebook's engine path: a repeated customer key is refused (before the empty covariate), naming the
+    table, the column and the rows; the rows' keys show on the console only."""
+    from cxresearch.runner import RunSpec, run_notebook
+
+    customers = pd.DataFrame({"customer_id": ["q1", "q2", "q2", "q3", "q4", "q5"],
+                              "signup_date": pd.to_datetime(["2023-01-01"] * 6),
+                              "churn_date": pd.to_datetime([None, "2023-05-01", None, None, "2023-03-01", None]),
+                              "plan": ["a", "b", "a", None, "b", "a"], "segment": ["x", "y"] * 3})
+    customers.to_parquet(tmp_path / "customers.parquet", index=False)
+    params = {"customers_path": "customers.parquet", "covariates": ["plan"], "as_of": "2023-12-31"}
+    outcome = run_case("churn_survival", params, tmp_path)
+    assert_refused(outcome, "customers.parquet", "key ['customer_id']: 2 row(s) share a key",
+                   "customer_id ‹hidden›", "Fix")
+    for name in ("report.html", "results.json", "notebook.ipynb"):
+        assert not re.search(r"\bq[1-5]\b", (outcome.folder / name).read_text(encoding="utf-8")), name
+    console = run_notebook(RunSpec("churn_survival", name="again", parameters=params), tmp_path / "out",
+                           base=tmp_path)["error_detail"]["evalue"]
+    assert "customer_id ‹q2› (2 rows)" in console
