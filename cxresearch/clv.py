@@ -200,6 +200,7 @@ def load_inputs(source: Any, ledger: Ledger, *, customer_col: str = "customer_id
         at = summary.columns.get_loc("first_day")
         summary.insert(at, "first_purchase", pd.to_datetime(summary.pop("first_day"), unit="D").astype("datetime64[ns]"))
         repeats = tx.frame(repeats_query(tx.query, cal_ts)).set_index("date")["purchases"]
+        tx.release()
     else:
         summary = rfm_summary(tx.daily, cal_ts, hold_ts, time_unit)
         repeats = repeat_purchases(tx.daily, summary)
@@ -271,7 +272,7 @@ class Transactions:
     """Purchases merged per customer and day, and what the clean-up did.
 
     In memory (``daily``), or left in an engine (``query``: the same columns as an Ibis expression; ``daily``
-    is then None and only summaries are fetched, through :meth:`frame`).
+    is then None and only summaries are fetched, through :meth:`frame`, until :meth:`release`).
     """
 
     daily: pd.DataFrame | None  # customer_id, date, amount (one row per customer and day)
@@ -281,14 +282,33 @@ class Transactions:
     last_date: pd.Timestamp | None = None  # the observation end); None: as in ``daily``
     query: Any = None
     days: pd.Series = field(default_factory=lambda: pd.Series([], dtype="datetime64[ns]"))  # purchase days, sorted
+    engine: str | None = None  # where the log was summarised (Ibis backend name); None: in memory
+
+    def release(self) -> None:
+        """Drop the merged log kept in the engine once every summary is fetched (:func:`load_inputs` does): at
+        100M purchases it holds gigabytes that the rest of the analysis needs."""
+        if self.query is not None:
+            import pyarrow as pa
+
+            self.query.release()
+            self.query = None
+            pa.default_memory_pool().release_unused()  # Arrow's pool kept 1.4 GB of fetched results at 5M customers
 
     def __post_init__(self) -> None:
         if self.daily is not None and self.days.empty:
             self.days = pd.Series(np.unique(self.daily["date"].to_numpy("datetime64[ns]")), dtype="datetime64[ns]")
 
     def frame(self, expr: Any, index: str | None = None) -> pd.DataFrame:
-        """A (small) query result as a DataFrame: dates as datetime64[ns], rows sorted by ``index``."""
-        out = engines.fetch(expr, self.source).to_pandas(date_as_object=False, coerce_temporal_nanoseconds=True)
+        """A query result as a DataFrame: dates as datetime64[ns], rows sorted by ``index``.
+
+        The engine sorts first (pandas then only checks the order: re-sorting 25M text keys in pandas takes
+        minutes; a database whose collation differs is re-sorted here), and the Arrow result is freed column by
+        column as it is converted (``self_destruct``), so a per-customer summary is not held twice.
+        """
+        table = engines.fetch(expr.order_by(index) if index else expr, self.source)
+        out = table.to_pandas(date_as_object=False, coerce_temporal_nanoseconds=True, split_blocks=True,
+                              self_destruct=True)
+        del table
         return out.set_index(index).sort_index(kind="mergesort") if index else out
 
 
@@ -439,7 +459,7 @@ def query_transactions(path: str | Path, customer_col: str = "customer_id", date
         amount=kept.amount.sum())
     daily = engines.materialise(daily, opened.source)  # merged once, then read by every summary
     first, last = ((pd.Timestamp(v).normalize() if v is not None else None) for v in (span or (None, None)))
-    tx = Transactions(None, [], opened.source, first, last, query=daily)
+    tx = Transactions(None, [], opened.source, first, last, query=daily, engine=opened.con.name)
     counts = tx.frame(kept.aggregate(rows=kept.count(), zero=kept.count(where=kept.amount == 0))).iloc[0]
     per_day = tx.frame(daily.group_by("date").aggregate(n=daily.count()), index="date")["n"]
     tx.days = pd.Series(per_day.index.to_numpy("datetime64[ns]"), dtype="datetime64[ns]")
@@ -1293,8 +1313,9 @@ def customer_values(fit: PurchaseFit, spend: GammaGammaFit, summary: pd.DataFram
 
     Expected purchases per period come from differences of the conditional expectation, each discounted
     at the period rate implied by ``annual_discount``; value = purchases × expected spend × margin.
-    Computed on unique (x, t_x, T) rows, then mapped back to customers. Columns: the summary's, then
-    ``expected_purchases``, ``discounted_purchases``, ``p_alive``, ``expected_spend``, ``clv``.
+    Computed on unique (x, t_x, T) rows, then mapped back to customers. Columns: :data:`VALUE_COLUMNS`
+    (``frequency``, ``recency``, ``T``, ``monetary`` from the summary, then ``p_alive``, ``expected_purchases``,
+    ``discounted_purchases``, ``expected_spend``, ``clv``), indexed as the summary.
 
     Raises
     ------
@@ -1310,6 +1331,7 @@ def customer_values(fit: PurchaseFit, spend: GammaGammaFit, summary: pd.DataFram
                            "customer without repeat purchases is not defined and lifetime value cannot be computed. "
                            "Fix: use a longer calibration period or a log with more repeat buyers.")
     c = compress(summary)
+    row = summary.groupby(["frequency", "recency", "T"], sort=False).ngroup().to_numpy()  # c's row, as ordered
     periods = np.arange(1, int(math.ceil(horizon)) + 1, dtype=float)
     periods[-1] = horizon
     disc = (1 + annual_discount) ** (-periods / per_year)
@@ -1319,10 +1341,14 @@ def customer_values(fit: PurchaseFit, spend: GammaGammaFit, summary: pd.DataFram
     c["expected_purchases"] = cum[:, -1]
     c["discounted_purchases"] = step @ disc
     c["p_alive"] = fit.p_alive(c["frequency"], c["recency"], c["T"])
-    out = summary.reset_index().merge(c.drop(columns="weight"), on=["frequency", "recency", "T"], how="left")
+    # mapped back by position, not by a merge on the three columns: at 25M customers the merge copied the
+    # whole summary several times over (the 100M-row benchmark)
+    out = summary[["frequency", "recency", "T", "monetary"]].copy()
+    for col in ("p_alive", "expected_purchases", "discounted_purchases"):
+        out[col] = c[col].to_numpy()[row]
     out["expected_spend"] = spend.expected_spend(out["frequency"], out["monetary"])
     out["clv"] = out["discounted_purchases"] * out["expected_spend"] * margin
-    return out.set_index("customer_id")
+    return out
 
 
 def top_share(values: pd.Series, share: float) -> float:
@@ -1365,12 +1391,16 @@ class Lorenz:
     points: dict[float, float]  # e.g. 0.1 -> share of value held by the top 10%
 
 
-def lorenz_curve(values: pd.Series, marks: tuple[float, ...] = (0.1, 0.2)) -> Lorenz:
-    """The concentration curve of ``values`` with the shares held by the top ``marks`` of customers."""
+def lorenz_curve(values: pd.Series, marks: tuple[float, ...] = (0.1, 0.2), points: int = 2001) -> Lorenz:
+    """The concentration curve of ``values`` with the shares held by the top ``marks`` of customers.
+
+    The curve keeps at most ``points`` points, evenly spaced in customers (every customer when there are fewer):
+    it is concave, so a plot of 2,001 points cannot be told from one of 25 million. The marks are exact.
+    """
     v = np.sort(values.to_numpy(float))[::-1]
     cum = np.concatenate([[0], np.cumsum(v) / v.sum()])
-    share = np.linspace(0, 1, len(cum))
-    return Lorenz(share, cum, {s: float(cum[int(round(s * len(v)))]) for s in marks})
+    keep = np.unique(np.round(np.linspace(0, len(v), min(points, len(cum)))).astype(int))
+    return Lorenz(keep / max(len(v), 1), cum[keep], {s: float(cum[int(round(s * len(v)))]) for s in marks})
 
 
 @dataclass

@@ -115,6 +115,9 @@ def test_clv_discounting_and_concentration(cdnow):
     discounted = clv.customer_values(pn, gg, s, 52, 0.10, 1.0)
     expected = pn.expected_purchases(52, s["frequency"], s["recency"], s["T"])
     assert np.allclose(undiscounted["discounted_purchases"].to_numpy(), np.asarray(expected), rtol=1e-10)
+    # computed on distinct rows, mapped back to each customer by position
+    assert tuple(undiscounted.columns) == clv.VALUE_COLUMNS and undiscounted.index.equals(s.index)
+    assert np.allclose(undiscounted["p_alive"], pn.p_alive(s["frequency"], s["recency"], s["T"]), rtol=1e-12)
     assert (discounted["clv"] <= undiscounted["clv"] + 1e-12).all()
     assert 0.9 < discounted["clv"].sum() / undiscounted["clv"].sum() < 0.97  # one year at 10%
     values = pd.Series([10.0] * 90 + [100.0] * 10)
@@ -349,6 +352,10 @@ def test_figures_show_money_percent_and_whole_counts(cdnow, clean_labels):
     plt.close("all")
     lorenz = clv.lorenz_curve(pd.Series(np.arange(1.0, 101.0)))
     assert math.isclose(lorenz.points[0.1], sum(range(91, 101)) / 5050) and lorenz.value[-1] == 1.0
+    many = pd.Series(np.random.default_rng(1).lognormal(size=10_000))
+    full, thin = clv.lorenz_curve(many, points=20_000), clv.lorenz_curve(many, points=101)
+    assert len(full.value) == 10_001 and len(thin.value) == 101 and thin.points == full.points
+    assert np.allclose(thin.value, np.interp(thin.customers, full.customers, full.value), rtol=1e-12)
     ax = clv.plot_lorenz(lorenz)
     assert ax.xaxis.get_major_formatter()(20, 0) == "20%" and ax.get_legend() is not None
     plt.close("all")

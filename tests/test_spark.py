@@ -51,7 +51,7 @@ def test_spark_duckdb_and_memory_give_the_same_inputs(world, folder):
     cols = ["table", "rule", "rows_excluded", "rows_before"]
     for engine in ("duckdb", "spark"):
         inputs, ledger = runs[engine]
-        assert inputs.transactions.query is not None
+        assert inputs.transactions.engine == {"duckdb": "duckdb", "spark": "pyspark"}[engine]
         pd.testing.assert_frame_equal(inputs.summary, memory.summary, check_exact=False, rtol=1e-9)
         assert (inputs.summary["frequency"] == memory.summary["frequency"]).all()  # counts exactly
         pd.testing.assert_series_equal(inputs.repeats, memory.repeats, check_dtype=False, check_names=False)
