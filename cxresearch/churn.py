@@ -3,7 +3,8 @@
 Estimation builds on lifelines (Kaplan–Meier, log-rank, Cox, AFT models; the AFT models fitted once per
 distinct customer row with counts as weights) and, for the counting-process Cox model with time-varying
 complaint states, on :class:`PatternCox` — the exact Efron partial likelihood on covariate patterns, for text
-covariates — or statsmodels' ``PHReg`` when the covariates have too many patterns. Interval methods:
+covariates — or statsmodels' ``PHReg`` when the covariates have too many patterns. The main Cox model of a
+large table (above 20,000 customers) is fitted on patterns too. Interval methods:
 
 * survival at t: Kaplan–Meier with Greenwood variance on the log(-log) scale (lifelines default);
 * median lifetime: Brookmeyer–Crowley style interval read off the pointwise band (lifelines);
@@ -611,7 +612,8 @@ def _check_lifelines(fitter: Any, df: pd.DataFrame) -> str | None:
     return None
 
 
-def fit_cox_model(df: pd.DataFrame, model: str = "Cox model", strata: list[str] | None = None) -> Any:
+def fit_cox_model(df: pd.DataFrame, model: str = "Cox model", strata: list[str] | None = None,
+                  patterns: bool = False) -> Any:
     """A lifelines ``CoxPHFitter`` fitted through :func:`cxresearch.fits.fit_with_retries`.
 
     ``df`` has ``duration``, ``event`` and the covariate columns (and ``strata`` columns). Attempts:
@@ -619,6 +621,11 @@ def fit_cox_model(df: pd.DataFrame, model: str = "Cox model", strata: list[str] 
     all fail a lightly penalised fit (ridge 0.001, which shrinks hazard ratios slightly towards 1 — the fit
     record says so). Every attempt must converge tightly (:data:`COX_OPTIONS`) and pass
     :func:`_check_lifelines`. Perfect separation is refused first with a plain-words :class:`FitError`.
+
+    With ``patterns`` (and no strata) the first two attempts fit on covariate patterns instead and return a
+    :class:`PatternCoxFit` (the same estimates, standard errors, concordance and predictions; at 1M customers
+    0.5 s against 8 s for lifelines' fit and concordance) when the covariates have few patterns; lifelines'
+    attempts follow if they fail.
     """
     from lifelines import CoxPHFitter
 
@@ -626,6 +633,7 @@ def fit_cox_model(df: pd.DataFrame, model: str = "Cox model", strata: list[str] 
     if strata:  # risk sets are per stratum: only the 0/1 checks apply
         terms = [t for t in terms if set(np.unique(df[t])) <= {0.0, 1.0}]
     _refuse_separation(df, terms, model)
+    first = _pattern_attempts(df, terms) if patterns and not strata else []
 
     def attempt(step: float, penalizer: float = 0.0):
         def run() -> Any:
@@ -634,12 +642,13 @@ def fit_cox_model(df: pd.DataFrame, model: str = "Cox model", strata: list[str] 
         return run
 
     return fit_with_retries(model, [
+        *first,
         ("Newton–Raphson on standardised covariates, step 0.95", attempt(0.95)),
         ("Newton–Raphson on standardised covariates, step 0.5", attempt(0.5)),
         ("Newton–Raphson on standardised covariates, step 0.1", attempt(0.1)),
         ("PENALISED Newton–Raphson (ridge 0.001: hazard ratios shrunk slightly towards 1), step 0.1",
          attempt(0.1, 0.001)),
-    ], check=lambda f: _check_lifelines(f, df), fix=COX_FIX)
+    ], check=lambda f: None if isinstance(f, PatternCoxFit) else _check_lifelines(f, df), fix=COX_FIX)
 
 
 def is_penalised(fitter: Any) -> bool:
@@ -650,6 +659,10 @@ def is_penalised(fitter: Any) -> bool:
 
 def fit_cox(st: SurvivalTable, alpha: float = 0.05, ph_sample: int = 20_000, seed: int = 0) -> CoxResult:
     """Cox model on the covariates, Schoenfeld-residual PH check, stratified refit when a covariate fails.
+
+    Above ``ph_sample`` customers the model is fitted on covariate patterns when the covariates allow
+    (``fit_cox_model(..., patterns=True)``: the same estimates, standard errors, concordance and predictions as
+    lifelines, tested).
 
     The PH test (lifelines' ``proportional_hazard_test``, rank time transform) runs on a random sample of
     at most ``ph_sample`` customers: on very large tables every tiny deviation is "significant" and the
@@ -664,7 +677,8 @@ def fit_cox(st: SurvivalTable, alpha: float = 0.05, ph_sample: int = 20_000, see
                            + (f" ({', '.join(st.dropped)} had one level after small groups were folded)"
                               if st.dropped else "") + ". Fix: give covariates with at least two well-filled levels.")
     df = pd.concat([st.data[["duration", "event"]], x], axis=1)
-    cph = fit_cox_model(df, "Cox model")
+    # above ph_sample customers, patterns: lifelines then fits the sample for the PH check
+    cph = fit_cox_model(df, "Cox model", patterns=len(df) > ph_sample)
     hr = _hr_table(cph.summary)
     sample = df.sample(n=min(ph_sample, len(df)), random_state=seed) if len(df) > ph_sample else df
     ph_fit = cph if sample is df else fit_cox_model(sample, "Cox model (sample for the proportional-hazards check)")
@@ -902,10 +916,13 @@ def fit_time_varying(st: SurvivalTable, episodes: pd.DataFrame, ties: str = "efr
     from statsmodels.duration.hazard_regression import PHReg
 
     x = covariate_design(st).X
-    ep = episodes.merge(pd.concat([st.data[["id"]], x], axis=1), on="id", how="left")
+    ep = episodes.reset_index(drop=True)
+    row = pd.Index(st.data["id"]).get_indexer(ep["id"])  # each episode's customer (IDs are unique), not a merge
+    if (row < 0).any():
+        raise ValueError("Every episode must belong to a customer of the survival table.")
     states = pd.DataFrame({s: (ep["state"] == s).astype(float) for s in ("fast", "slow", "unresolved")})
     states = states.loc[:, states.sum() > 0]
-    exog = pd.concat([ep[x.columns], states], axis=1)
+    exog = pd.concat([pd.DataFrame(x.to_numpy(float)[row], columns=x.columns), states], axis=1)
     model_name = "Cox model with complaint states"
     _refuse_separation(pd.concat([ep[["stop", "event"]], exog], axis=1), list(exog.columns), model_name, entry="start")
     raw = exog.to_numpy(float)
@@ -942,26 +959,125 @@ def fit_time_varying(st: SurvivalTable, episodes: pd.DataFrame, ties: str = "efr
                                np.asarray(fit.cov_params()) / np.outer(sd, sd))
 
 
-def _fit_pattern_cox(model_name: str, model: PatternCox) -> tuple[np.ndarray, np.ndarray]:
-    """:meth:`PatternCox.fit` through :func:`cxresearch.fits.fit_with_retries`, with the same acceptance rule
-    as the ``PHReg`` fit: finite, no runaway coefficient, one more Newton step moves nothing by more than 1e-6."""
-    def check(fit: tuple[np.ndarray, np.ndarray]) -> str | None:
-        params, cov = fit
-        if not finite(params) or not finite(np.diag(cov)) or np.any(np.diag(cov) <= 0):
-            return "some estimates or standard errors are not finite"
-        if np.max(np.abs(params), initial=0) > MAX_LOG_HR_PER_SD:
-            return "a coefficient ran off (separation or a covariate on a huge scale)"
-        step = model.newton_step(params)
-        if np.max(np.abs(step), initial=0) > 1e-6:
-            return f"did not settle: one more Newton step would move a coefficient by {np.max(np.abs(step)):.2g}"
-        return None
+#: the settings :class:`PatternCox` is tried with, in order
+PATTERN_SETTINGS = (("Newton–Raphson on covariate patterns (exact Efron likelihood), tolerance 1e-10", {}),
+                    ("Newton–Raphson on covariate patterns, half steps, 400 iterations", {"maxiter": 400, "step": 0.5}))
 
+
+def _pattern_check(model: PatternCox, params: np.ndarray, cov: np.ndarray) -> str | None:
+    """The acceptance rule of a pattern fit, as for the ``PHReg`` fit: finite, no runaway coefficient, one more
+    Newton step moves nothing by more than 1e-6."""
+    if not finite(params) or not finite(np.diag(cov)) or np.any(np.diag(cov) <= 0):
+        return "some estimates or standard errors are not finite"
+    if np.max(np.abs(params), initial=0) > MAX_LOG_HR_PER_SD:
+        return "a coefficient ran off (separation or a covariate on a huge scale)"
+    step = model.newton_step(params)
+    if np.max(np.abs(step), initial=0) > 1e-6:
+        return f"did not settle: one more Newton step would move a coefficient by {np.max(np.abs(step)):.2g}"
+    return None
+
+
+def _fit_pattern_cox(model_name: str, model: PatternCox) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`PatternCox.fit` through :func:`cxresearch.fits.fit_with_retries` (:data:`PATTERN_SETTINGS`,
+    accepted by :func:`_pattern_check`)."""
     return fit_with_retries(model_name, [
-        ("Newton–Raphson on covariate patterns (exact Efron likelihood), tolerance 1e-10",
-         lambda: model.fit(tol=1e-10)),
-        ("Newton–Raphson on covariate patterns, half steps, 400 iterations",
-         lambda: model.fit(tol=1e-10, maxiter=400, step=0.5)),
-    ], check=check, fix=COX_FIX)
+        (label, lambda kw=kw: model.fit(tol=1e-10, **kw)) for label, kw in PATTERN_SETTINGS
+    ], check=lambda fit: _pattern_check(model, *fit), fix=COX_FIX)
+
+
+def pattern_concordance(duration: np.ndarray, event: np.ndarray, predicted: np.ndarray) -> float | None:
+    """Harrell's concordance as lifelines' ``concordance_index(duration, predicted, event)`` counts it, from
+    counts per (predicted value, duration) when the predictions take few values (a model on text covariates).
+
+    A pair is comparable when one customer left at t and the other's time is later, or the other was censored at
+    t; it is concordant when the one who left first has the lower predicted time; equal predictions count half.
+    Exact (the same integer counts as lifelines' sorted-tree walk, 4 s at 1M customers). None when the
+    predictions x durations table would be too large, or when no pair is comparable (nobody left).
+    """
+    levels, lev = np.unique(np.asarray(predicted, float), return_inverse=True)
+    times, k = np.unique(np.asarray(duration, float), return_inverse=True)
+    n_l, n_t = len(levels), len(times)
+    if n_l * n_t > 20_000_000:
+        return None
+    died = np.asarray(event) == 1
+    D = np.bincount(lev[died] * n_t + k[died], minlength=n_l * n_t).reshape(n_l, n_t)
+    C = np.bincount(lev[~died] * n_t + k[~died], minlength=n_l * n_t).reshape(n_l, n_t)
+    before = np.cumsum(D, axis=1) - D  # left strictly earlier: comparable with one who leaves at t
+    upto = before + D  # left at t or earlier: comparable with one censored at t
+    correct = tied = pairs = 0
+    for n, pool in ((D, before), (C, upto)):
+        lower = np.cumsum(pool, axis=0) - pool  # pooled customers with a lower predicted time
+        correct += int((n * lower).sum())
+        tied += int((n * pool).sum())
+        pairs += int((n.sum(0) * pool.sum(0)).sum())
+    return (correct + tied / 2) / pairs if pairs else None
+
+
+@dataclass
+class PatternCoxFit:
+    """A Cox model on (duration, event) fitted on covariate patterns (:class:`PatternCox`), offering what the
+    analysis reads from lifelines' ``CoxPHFitter`` with the same values: ``summary`` (its columns),
+    ``params_``, ``standard_errors_``, ``concordance_index_``, ``penalizer`` and ``predict_survival_function``
+    (the Breslow baseline on centred covariates, interpolated between durations as lifelines does)."""
+
+    summary: pd.DataFrame
+    concordance_index_: float
+    baseline: pd.Series  # cumulative baseline hazard at each distinct duration (covariates at their means)
+    means: pd.Series  # the covariates' means
+    penalizer: float = 0.0
+
+    @property
+    def params_(self) -> pd.Series:
+        return self.summary["coef"]
+
+    @property
+    def standard_errors_(self) -> pd.Series:
+        return self.summary["se(coef)"]
+
+    def predict_survival_function(self, X: pd.DataFrame, times: Any) -> pd.DataFrame:
+        """Survival at ``times`` (rows) for each row of ``X`` (columns), as lifelines returns it."""
+        names = list(self.params_.index)
+        eta = ((X[names] - self.means[names]) @ self.params_).to_numpy(float) if names else np.zeros(len(X))
+        times = np.atleast_1d(np.asarray(times, float))
+        H = np.interp(times, self.baseline.index.to_numpy(float), self.baseline.to_numpy(float))
+        return pd.DataFrame(np.exp(-np.outer(H, np.exp(eta))), index=times, columns=X.index)
+
+
+def _pattern_attempts(df: pd.DataFrame, terms: list[str]) -> list[tuple[str, Any]]:
+    """:func:`fit_cox_model`'s attempts on covariate patterns (:data:`PATTERN_SETTINGS`), each returning a
+    :class:`PatternCoxFit` or raising with the reason it is not accepted; none when there are too many patterns
+    (numeric covariates)."""
+    raw = df[terms].to_numpy(float)
+    which = row_patterns(raw)
+    duration, event = df["duration"].to_numpy(float), df["event"].to_numpy()
+    if not PatternCox.feasible(int(which.max(initial=0)) + 1, len(np.unique(duration[event == 1]))):
+        return []
+    mean, sd = raw.mean(0), raw.std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    # entry -inf: everyone is at risk from the start, also at a duration of 0 (lifelines: T >= t)
+    model = PatternCox(np.full(len(df), -np.inf), duration, event, (raw - mean) / sd, which)
+
+    def attempt(**kw: Any) -> PatternCoxFit:
+        params, cov = model.fit(tol=1e-10, **kw)
+        reason = _pattern_check(model, params, cov)
+        if reason:
+            raise ArithmeticError(reason)
+        eta = (model.patterns @ params)[which]  # centred linear predictor, equal for equal rows
+        concordance = pattern_concordance(duration, event, -np.exp(eta))
+        if concordance is None:
+            from lifelines.utils import concordance_index
+            concordance = float(concordance_index(duration, -np.exp(eta), event))
+        times, at = np.unique(duration, return_inverse=True)
+        risk = np.cumsum(np.bincount(at, np.exp(eta), len(times))[::-1])[::-1]  # sum over T >= t
+        baseline = pd.Series(np.cumsum(np.bincount(at, event.astype(float), len(times)) / risk), index=times)
+        coef, se = params / sd, np.sqrt(np.diag(cov)) / sd
+        summary = pd.DataFrame({"coef": coef, "exp(coef)": np.exp(coef), "se(coef)": se,
+                                "coef lower 95%": coef - Z95 * se, "coef upper 95%": coef + Z95 * se,
+                                "z": coef / se, "p": 2 * stats.norm.sf(np.abs(coef / se))},
+                               index=pd.Index(terms, name="covariate"))
+        return PatternCoxFit(summary, float(concordance), baseline, pd.Series(mean, index=terms))
+
+    return [(label, lambda kw=kw: attempt(**kw)) for label, kw in PATTERN_SETTINGS]
 
 
 def _time_varying_table(names: list[str], params: np.ndarray, cov: np.ndarray) -> pd.DataFrame:

@@ -302,14 +302,19 @@ class Transactions:
         """A query result as a DataFrame: dates as datetime64[ns], rows sorted by ``index``.
 
         The engine sorts first (pandas then only checks the order: re-sorting 25M text keys in pandas takes
-        minutes; a database whose collation differs is re-sorted here), and the Arrow result is freed column by
-        column as it is converted (``self_destruct``), so a per-customer summary is not held twice.
+        minutes; a database whose collation differs is re-sorted here), the Arrow result is freed column by
+        column as it is converted (``self_destruct``) and the index set in place, so that a per-customer summary
+        is not copied on the way.
         """
         table = engines.fetch(expr.order_by(index) if index else expr, self.source)
         out = table.to_pandas(date_as_object=False, coerce_temporal_nanoseconds=True, split_blocks=True,
                               self_destruct=True)
         del table
-        return out.set_index(index).sort_index(kind="mergesort") if index else out
+        if index:
+            out.set_index(index, inplace=True)
+            if not out.index.is_monotonic_increasing:
+                out = out.sort_index(kind="mergesort")
+        return out
 
 
 def load_transactions(path: str | Path, customer_col: str = "customer_id", date_col: str = "timestamp",
@@ -561,9 +566,16 @@ def check_estimable(summary: pd.DataFrame, min_n: int = 5) -> None:
                            "Fix: use a longer calibration period or a log with more repeat buyers.")
 
 
+def distinct_rows(summary: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """Unique (frequency, recency, T) rows with their counts in ``weight`` (in order of first appearance), and
+    each customer's row in them."""
+    g = summary.groupby(["frequency", "recency", "T"], sort=False, dropna=False, observed=True)
+    return g.size().rename("weight").reset_index(), g.ngroup().to_numpy()
+
+
 def compress(summary: pd.DataFrame) -> pd.DataFrame:
     """Unique (frequency, recency, T) rows with their counts in ``weight``."""
-    return summary.groupby(["frequency", "recency", "T"], sort=False).size().rename("weight").reset_index()
+    return distinct_rows(summary)[0]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1330,8 +1342,7 @@ def customer_values(fit: PurchaseFit, spend: GammaGammaFit, summary: pd.DataFram
         raise NotEstimable(f"The spend model's q is {spend.params[1]:.3g} (not above 1), so the expected spend of a "
                            "customer without repeat purchases is not defined and lifetime value cannot be computed. "
                            "Fix: use a longer calibration period or a log with more repeat buyers.")
-    c = compress(summary)
-    row = summary.groupby(["frequency", "recency", "T"], sort=False).ngroup().to_numpy()  # c's row, as ordered
+    c, row = distinct_rows(summary)
     periods = np.arange(1, int(math.ceil(horizon)) + 1, dtype=float)
     periods[-1] = horizon
     disc = (1 + annual_discount) ** (-periods / per_year)

@@ -178,7 +178,8 @@ def _same_schema(files: list[Path], source: str) -> None:
 
 def epoch_micros(value: Any, con: Any) -> Any:
     """Microseconds since 1970-01-01 of a timestamp column, as an integer: exact differences of times (DuckDB's
-    ``epoch_us``, Spark's ``unix_micros``; other databases: whole seconds of ``epoch_seconds``, times 10^6)."""
+    ``epoch_us``, Spark's ``unix_micros``; PostgreSQL: its fractional ``EXTRACT(EPOCH ...)`` as a decimal with
+    six places, times 10^6)."""
     import ibis
     import ibis.expr.datatypes as dt
 
@@ -191,7 +192,8 @@ def epoch_micros(value: Any, con: Any) -> Any:
 
         # Spark's unix_micros takes its session-zone TIMESTAMP (the session runs in UTC), not TIMESTAMP_NTZ
         return micros(value.cast(dt.Timestamp(timezone="UTC") if backend == "pyspark" else dt.timestamp))
-    return value.epoch_seconds().cast("int64") * 1_000_000
+    # ibis types epoch_seconds as whole seconds: a cast to int64 would round the fraction away
+    return (value.epoch_seconds().cast(dt.Decimal(38, 6)) * 1_000_000).cast("int64")
 
 
 def materialise(expr: Any, source: str) -> Any:

@@ -571,7 +571,7 @@ DATE_FORMATS = ("ISO8601", "%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S", "%
 def parse_dates(s: pd.Series) -> pd.Series:
     """Dates in ISO, Russian (DD.MM.YYYY), DD/MM/YYYY or YYYYMMDD form; the format that parses most wins."""
     if pd.api.types.is_datetime64_any_dtype(s):
-        return pd.to_datetime(s).dt.tz_localize(None) if getattr(s.dt, "tz", None) else s
+        return pd.to_datetime(s).dt.tz_convert(None) if getattr(s.dt, "tz", None) else s  # zoned: in UTC
     t = _as_text(s)
     best = None
     for fmt in DATE_FORMATS:

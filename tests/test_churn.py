@@ -187,6 +187,63 @@ def test_hazard_vs_the_worst_served_segment_equals_lifelines():
         assert ours.at[level, "p_value"] == pytest.approx(row["p"], rel=1e-6, abs=1e-300)
 
 
+def test_the_main_cox_model_on_patterns_equals_lifelines():
+    """Above ph_sample customers the Cox model is fitted on covariate patterns: the same estimates, standard
+    errors, p-values, concordance and predicted survival as lifelines' CoxPHFitter on every customer."""
+    from cxresearch.fits import FITS
+
+    st = world_table(ensure_world(n_customers=1500, seed=9))
+    FITS.reset()
+    ours = churn.fit_cox(st, ph_sample=500)
+    assert isinstance(ours.fitter, churn.PatternCoxFit)
+    assert any(f["model"] == "Cox model" and f["method"].startswith("Newton–Raphson on covariate patterns")
+               for f in FITS.fits)
+    x = churn.covariate_design(st).X
+    from lifelines import CoxPHFitter  # converged further than fit_cox_model's 1e-12 (which leaves 3e-8 here)
+
+    ref = CoxPHFitter().fit(pd.concat([st.data[["duration", "event"]], x], axis=1), "duration", "event",
+                            fit_options={"precision": 1e-14, "r_precision": 0.0, "max_steps": 500, "step_size": 0.5})
+    cols = ["coef", "se(coef)", "coef lower 95%", "coef upper 95%", "z"]
+    pd.testing.assert_frame_equal(ours.fitter.summary[cols], ref.summary[cols], check_exact=False, rtol=1e-8)
+    np.testing.assert_allclose(ours.fitter.summary["p"], ref.summary["p"], rtol=1e-6, atol=1e-300)
+    assert ours.concordance == pytest.approx(ref.concordance_index_, abs=1e-12)
+    for horizon in (6.5, 24.0, 1e3):
+        np.testing.assert_allclose(churn.predicted_survival(ours.fitter, st, horizon),
+                                   churn.predicted_survival(ref, st, horizon), rtol=1e-8)
+    assert sorted(ours.ph_test["term"]) == sorted(x.columns)  # the PH check on the sample, by lifelines
+
+
+def test_when_the_pattern_fit_fails_lifelines_attempts_follow_in_the_same_record(monkeypatch):
+    from cxresearch.fits import FITS
+
+    st = world_table(ensure_world(n_customers=1500, seed=9))
+    df = pd.concat([st.data[["duration", "event"]], churn.covariate_design(st).X], axis=1)
+
+    def fail(self, *args, **kwargs):
+        raise RuntimeError("Newton-Raphson did not settle in 100 steps")
+
+    monkeypatch.setattr(churn.PatternCox, "fit", fail)
+    FITS.reset()
+    fit = churn.fit_cox_model(df, "Cox model", patterns=True)
+    assert not isinstance(fit, churn.PatternCoxFit) and hasattr(fit, "baseline_cumulative_hazard_")
+    [record] = FITS.fits
+    assert record["converged"] and record["method"].endswith("step 0.95")
+    assert [a.split(":")[0] for a in record["failed_attempts"]] == [label for label, _ in churn.PATTERN_SETTINGS]
+
+
+def test_concordance_counted_per_pattern_equals_lifelines():
+    """Ties in time (left and censored at the same moment), ties in prediction, zero durations."""
+    from lifelines.utils import concordance_index
+
+    rng = np.random.default_rng(3)
+    for n in (50, 4000):
+        duration = rng.integers(0, 30, n).astype(float)
+        event = rng.random(n) < 0.6
+        predicted = rng.integers(0, 7, n) * 0.5
+        assert churn.pattern_concordance(duration, event, predicted) == pytest.approx(
+            concordance_index(duration, predicted, event), abs=1e-14)
+
+
 def test_aft_models_fitted_on_distinct_rows_equal_the_fits_on_every_customer():
     from lifelines import LogLogisticAFTFitter, WeibullAFTFitter
 

@@ -102,6 +102,19 @@ def test_rows_come_in_one_order_and_the_fingerprint_ignores_order(pg):
     assert url_fingerprint(first) != url_fingerprint(first.iloc[1:])
 
 
+def test_times_keep_their_microseconds_in_postgresql(pg):
+    from cxresearch import engine
+
+    times = pd.to_datetime(["2024-03-01 10:00:00.250001", "1969-12-31 23:59:59.500000", "2024-03-01 10:00:00.000000"])
+    con = ibis.connect(pg.replace("&table=", ""))
+    try:
+        t = con.create_table("micro_times", pd.DataFrame({"ts": times}), temp=True)
+        got = t.select(us=engine.epoch_micros(t.ts, con)).to_pandas()["us"].tolist()
+    finally:
+        con.disconnect()
+    assert got == [int(v) for v in (times - pd.Timestamp("1970-01-01")) // pd.Timedelta(microseconds=1)]
+
+
 def test_urls_are_split_and_passwords_kept_out():
     url = parse_url("postgresql://ann:s3cret@db.example:5432/shop?sslmode=require&table=sales.tx")
     assert (url.scheme, url.table, url.engine) == ("postgresql", "sales.tx", "PostgreSQL")

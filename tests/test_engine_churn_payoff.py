@@ -140,15 +140,16 @@ def test_welch_from_moments_equals_welch():
 
 
 def test_dates_with_times_zoned_times_and_a_table_without_ids_read_as_in_memory(tmp_path):
-    """Dates are cut to the day and UTC-zoned times lose their zone as the file reader does; a customer table
+    """Dates are cut to the day and zoned times are taken in UTC on both paths (a Parquet column in Moscow time
+    used to keep its wall-clock time in memory, 3 hours off the engine's); a customer table
     without its optional ID column is read (rows ordered by every column)."""
     signup = pd.to_datetime(["2023-01-01 10:30", "2023-02-01 18:00", "2023-03-01 09:00"] * 4)
     cust = pd.DataFrame({"customer_id": [f"k{i:02d}" for i in range(12)], "signup_date": signup,
                          "churn_date": pd.to_datetime(["2023-06-01 12:00", None, None] * 4),
                          "plan": ["a", "b"] * 6})
     comp = pd.DataFrame({"customer_id": ["k00", "k01", "k03"],
-                         "opened_at": pd.to_datetime(["2023-01-01 08:00", "2023-02-01 07:00", "2023-01-01 09:00"]
-                                                     ).tz_localize("UTC"),
+                         "opened_at": pd.to_datetime(["2023-01-01 11:00", "2023-02-01 10:00", "2023-01-01 12:00"]
+                                                     ).tz_localize("Europe/Moscow"),  # 08:00, 07:00, 09:00 UTC
                          "resolved": [True, False, True], "hours_to_resolve": [3.0, None, 30.0]})
     paths = {"customers": str(tmp_path / "c.parquet"), "complaints": str(tmp_path / "k.parquet")}
     cust.to_parquet(paths["customers"], index=False)
