@@ -49,11 +49,8 @@ from cxresearch.io import (
     Contract,
     Exclusion,
     InputError,
-    KeyRows,
     Ledger,
     first_row,
-    hide_personal_labels,
-    infer_extras,
     key_rows,
     parse_bool,
     parse_number,
@@ -1455,28 +1452,14 @@ def _timestamp(value: pd.Timestamp) -> Any:
 
 def _customers_in_engine(path: Any, contract: Contract, wanted: list[str], ledger: Ledger, engine: str,
                          spark_master: str, late: engines.Rule | None) -> pd.DataFrame:
-    """The customer table checked and cut by queries (:func:`cxresearch.engine.checked_table`,
-    :func:`cxresearch.engine.exclude`); the contract's columns and ``wanted`` come back, typed as
-    :func:`cxresearch.io.read_table` types them (extra columns inferred, personal labels pseudonymised)."""
+    """The customer table checked and cut by queries (:func:`cxresearch.engine.read_checked`); the contract's
+    columns and ``wanted`` come back, typed as :func:`cxresearch.io.read_table` types them."""
     opened = engines.open_table(path, "customers", engine, spark_master)
     schema = opened.table.schema()
     missing = [c for c in wanted if c not in schema]
     if missing:
         raise InputError(opened.source, [_missing(c, schema) for c in missing])
-    table = engines.checked_table(opened, contract, ledger=ledger, keep=wanted)
-    kept, _ = engines.exclude(table, "customers", [late] if late else [], ledger, opened.path)
-    # one order whatever the engine: by the key, or without one by every column (rows that tie are equal)
-    order = [k for k in contract.key if k in kept.columns] or list(kept.columns)
-    df = engines.fetch(kept.order_by(order), opened.source).to_pandas(date_as_object=False,
-                                                                     coerce_temporal_nanoseconds=True)
-    for col in contract.columns:  # text as the in-memory reader keeps it
-        if col.kind == "string" and col.name in df:
-            df[col.name] = df[col.name].astype("string[pyarrow]")
-    problems = infer_extras(df, contract, KeyRows(df, contract.key))
-    if problems:
-        raise InputError(opened.source, problems)
-    hide_personal_labels(df, contract, ledger)
-    return df
+    return engines.read_checked(opened, contract, ledger, keep=wanted, rules=[late] if late else [])
 
 
 @dataclass

@@ -24,8 +24,11 @@ from cxresearch.io import (
     Column,
     Contract,
     InputError,
+    KeyRows,
     Ledger,
     file_sha256,
+    hide_personal_labels,
+    infer_extras,
     is_url,
     key_text,
     parquet_parts,
@@ -223,15 +226,33 @@ def _key_columns(contract: Contract, present: set[str]) -> list[str]:
     return [c for c in names if c in present]
 
 
-def _typed(col: Column, value: Any) -> Any:
+def _strip(value: Any, backend: str) -> Any:
+    """Text without leading and trailing white space (space, tab, line breaks, vertical tab, form feed), as
+    Python's ``str.strip`` gives it for these. Spark: ``btrim`` with the characters from ``unhex`` — ibis
+    writes them into a Spark literal as ``'\v'`` and ``'\f'``, which Spark reads as the letters v and f (so
+    "value" became "alue")."""
+    if backend != "pyspark":
+        return value.strip()
+    import ibis
+
+    @ibis.udf.scalar.builtin(name="unhex")
+    def unhex(text: str) -> bytes: ...
+
+    @ibis.udf.scalar.builtin(name="btrim")
+    def btrim(text: str, chars: str) -> str: ...
+
+    return btrim(value, unhex("20090A0B0C0D").cast("string"))  # space, tab, LF, VT, FF, CR
+
+
+def _typed(col: Column, value: Any, backend: str = "duckdb") -> Any:
     """``value`` as the contract's kind, as the file reader types it (a value that cannot be read becomes NULL,
     counted by the caller): text trimmed, times without a time zone (a zoned time as UTC, the engine's session
-    zone), dates cut to the day."""
+    zone), dates cut to the day. ``backend``: the connection's Ibis name."""
     import ibis.expr.datatypes as dt
 
     dtype = value.type()
     if col.kind == "string":  # true/false read as text as pandas writes them ("True"), not as SQL does ("true")
-        return value.ifelse("True", "False") if dtype.is_boolean() else value.cast("string").strip()
+        return value.ifelse("True", "False") if dtype.is_boolean() else _strip(value.cast("string"), backend)
     if col.kind in ("int", "float"):
         return value.cast("float64") if dtype.is_numeric() else value.cast("string").try_cast("float64")
     if col.kind in ("date", "datetime"):
@@ -282,7 +303,7 @@ def checked_table(opened: Opened, contract: Contract, columns: dict[str, str] | 
     present = [c for c in contract.columns if c.name in select]
     raw = opened.table.select(**{f"raw_{c.name}": select[c.name] for c in present},
                               **{c: opened.table[c] for c in extra})
-    typed = raw.mutate(**{c.name: _typed(c, raw[f"raw_{c.name}"]) for c in present})
+    typed = raw.mutate(**{c.name: _typed(c, raw[f"raw_{c.name}"], opened.con.name) for c in present})
     checks: list[tuple[str, str, str, Any]] = []  # column, what, fix, predicate
     for col in present:
         v, r = typed[col.name], typed[f"raw_{col.name}"]
@@ -399,3 +420,33 @@ def exclude(table: Any, name: str, rules: Sequence[Rule], ledger: Ledger, source
         ledger.exclude(name, source, rule.rule, hits, n)
         n -= hits
     return (table if left is None else table.filter(left)), ((counts["lo"], counts["hi"]) if "lo" in counts else None)
+
+
+def read_checked(opened: Opened, contract: Contract, ledger: Ledger, keep: Sequence[str] = (),
+                 rules: Sequence[Rule] = (), only: tuple[str, Any] | None = None) -> Any:
+    """The table checked (:func:`checked_table`) and cut (:func:`exclude`, ``rules``) by queries; the contract's
+    columns and ``keep`` come back as a DataFrame typed as :func:`cxresearch.io.read_table` types them (extra
+    columns inferred, personal labels pseudonymised), in one order whatever the engine (by the key, or by every
+    column). With ``only=(column, values)`` only the rows whose ``column`` is among ``values`` come back (sent as
+    a temporary table): e.g. the survey respondents' rows of a customer table with millions of rows. The
+    contract still runs on every row; extra columns are inferred from the rows that come back.
+    """
+    import ibis
+    import pandas as pd
+
+    table = checked_table(opened, contract, ledger=ledger, keep=keep)
+    kept, _ = exclude(table, contract.name, rules, ledger, opened.path)
+    if only is not None:
+        col, values = only
+        wanted = ibis.memtable(pd.DataFrame({col: pd.unique(pd.Series(values).dropna().astype(str))}))
+        kept = kept.filter(kept[col].isin(wanted[col]))
+    order = [k for k in contract.key if k in kept.columns] or list(kept.columns)  # rows that tie are equal
+    df = fetch(kept.order_by(order), opened.source).to_pandas(date_as_object=False, coerce_temporal_nanoseconds=True)
+    for col in contract.columns:  # text as the in-memory reader keeps it
+        if col.kind == "string" and col.name in df:
+            df[col.name] = df[col.name].astype("string[pyarrow]")
+    problems = infer_extras(df, contract, KeyRows(df, contract.key))
+    if problems:
+        raise InputError(opened.source, problems)
+    hide_personal_labels(df, contract, ledger)
+    return df

