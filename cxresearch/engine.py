@@ -244,21 +244,35 @@ def _strip(value: Any, backend: str) -> Any:
     return btrim(value, unhex("20090A0B0C0D").cast("string"))  # space, tab, LF, VT, FF, CR
 
 
-def _typed(col: Column, value: Any, backend: str = "duckdb") -> Any:
+def _naive(value: Any) -> Any:
+    """A timestamp column without its time zone: a zoned time as UTC."""
+    import ibis.expr.datatypes as dt
+
+    if value.type().timezone:
+        return value.cast(dt.Timestamp(timezone="UTC")).cast(dt.timestamp)
+    return value.cast(dt.timestamp)
+
+
+def _typed(col: Column, value: Any, backend: str = "duckdb", days: bool = False) -> Any:
     """``value`` as the contract's kind, as the file reader types it (a value that cannot be read becomes NULL,
     counted by the caller): text trimmed, times without a time zone (a zoned time as UTC, the engine's session
-    zone), dates cut to the day. ``backend``: the connection's Ibis name."""
+    zone), dates cut to the day. ``backend``: the connection's Ibis name. ``days``: a time column read as text
+    holds only midnights, so it reads as dates ("2024-01-01", as pandas writes such a column), not as
+    "2024-01-01 00:00:00"."""
     import ibis.expr.datatypes as dt
 
     dtype = value.type()
     if col.kind == "string":  # true/false read as text as pandas writes them ("True"), not as SQL does ("true")
-        return value.ifelse("True", "False") if dtype.is_boolean() else _strip(value.cast("string"), backend)
+        if dtype.is_boolean():
+            return value.ifelse("True", "False")
+        if dtype.is_timestamp() and days:
+            return _naive(value).date().cast("string")
+        return _strip(value.cast("string"), backend)
     if col.kind in ("int", "float"):
         return value.cast("float64") if dtype.is_numeric() else value.cast("string").try_cast("float64")
     if col.kind in ("date", "datetime"):
         if dtype.is_timestamp():
-            ts = value.cast(dt.Timestamp(timezone="UTC")).cast(dt.timestamp) if dtype.timezone else value.cast(
-                dt.timestamp)
+            ts = _naive(value)
         elif dtype.is_date():
             ts = value.cast(dt.timestamp)
         else:
@@ -303,7 +317,14 @@ def checked_table(opened: Opened, contract: Contract, columns: dict[str, str] | 
     present = [c for c in contract.columns if c.name in select]
     raw = opened.table.select(**{f"raw_{c.name}": select[c.name] for c in present},
                               **{c: opened.table[c] for c in extra})
-    typed = raw.mutate(**{c.name: _typed(c, raw[f"raw_{c.name}"], opened.con.name) for c in present})
+    stamps = [c.name for c in present if c.kind == "string" and raw[f"raw_{c.name}"].type().is_timestamp()]
+    days = {}
+    if stamps:  # time columns read as text: only midnights? (then dates, as pandas writes them)
+        t = {n: _naive(raw[f"raw_{n}"]) for n in stamps}
+        got = fetch(raw.aggregate(**{n: (t[n] != t[n].truncate("D")).any() for n in stamps}), opened.source)
+        days = {n: not got[n][0].as_py() for n in stamps}
+    typed = raw.mutate(**{c.name: _typed(c, raw[f"raw_{c.name}"], opened.con.name, days.get(c.name, False))
+                          for c in present})
     checks: list[tuple[str, str, str, Any]] = []  # column, what, fix, predicate
     for col in present:
         v, r = typed[col.name], typed[f"raw_{col.name}"]

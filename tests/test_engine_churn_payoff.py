@@ -171,6 +171,26 @@ def test_dates_with_times_zoned_times_and_a_table_without_ids_read_as_in_memory(
                                   tables["pandas"][cols].sort_values(cols, ignore_index=True), check_dtype=False)
 
 
+def test_periods_stored_as_times_read_as_the_same_text_on_both_paths(world, tmp_path):
+    """A month column written as timestamps (midnights) reads as "2024-01-01" on both paths, not as
+    "2024-01-01 00:00:00" in the engine; a column with other times keeps them."""
+    from cxresearch import engine
+    from cxresearch.io import Column, Contract, read_table
+
+    panel = pd.read_csv(world["loyalty_panel"], dtype={"customer_id": str, "month": str})
+    panel["month"] = pd.to_datetime(panel["month"] + "-01")
+    panel.to_parquet(tmp_path / "panel.parquet", index=False, coerce_timestamps="us")
+    fx = {e: payoff.analyse(panel_setup(world, tmp_path / "panel.parquet", e), n_boot=20) for e in ("pandas", "duckdb")}
+    assert fx["duckdb"].event["period"].str.fullmatch(r"\d{4}-\d\d-01").all()
+    assert_same_panel_analysis(fx["duckdb"], fx["pandas"])
+    times = pd.DataFrame({"k": ["a", "b"], "when": pd.to_datetime(["2024-01-01 00:00", "2024-01-02 10:30"])})
+    times.to_parquet(tmp_path / "t.parquet", index=False, coerce_timestamps="us")
+    contract = Contract("t", (Column("k", "string", role="id"), Column("when", "string")), key=("k",))
+    memory = read_table(tmp_path / "t.parquet", contract, ledger=Ledger())
+    got = engine.read_checked(engine.open_table(tmp_path / "t.parquet", "t"), contract, Ledger())
+    assert got["when"].tolist() == memory["when"].tolist() == ["2024-01-01 00:00:00", "2024-01-02 10:30:00"]
+
+
 def test_a_true_false_event_column_matches_the_same_event_value_on_both_paths(tmp_path):
     df = pd.DataFrame({"customer_id": [f"k{i}" for i in range(8)], "tenure": [3, 5, 7, 9, 2, 4, 6, 8],
                        "Churn": [True, False] * 4, "plan": ["a", "b", "a", "b", "b", "a", "b", "a"]})
