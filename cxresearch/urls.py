@@ -54,7 +54,10 @@ def redact_url(url: str) -> str:
         netloc = f"{user.split(':', 1)[0]}@{host}"
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() != "password"],
                       safe="/:")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    out = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    if url.startswith(f"{parts.scheme}://") and not out.startswith(f"{parts.scheme}://"):
+        out = f"{parts.scheme}://{out[len(parts.scheme) + 1:]}"  # urlunsplit drops an empty host's "//"
+    return out
 
 
 def url_password(url: str) -> str | None:
