@@ -60,6 +60,7 @@ class Opened:
     source: str  # "'transactions' (path)" as messages name it
     path: str  # the path, or the URL without password
     files: int | None = None  # the number of Parquet files (a folder or glob)
+    url: bool = False  # a database table named by URL (not files)
 
 
 def duckdb() -> Any:
@@ -125,7 +126,7 @@ def open_table(path: str | Path, name: str, engine: str = "duckdb", spark_master
     source = f"'{name}' ({shown})"
     if is_url(path):
         con, table = url_table(table_url(str(path), source), source)
-        return Opened(con, table, source, shown)
+        return Opened(con, table, source, shown, url=True)
     parts = parquet_parts(path)
     files = [Path(path)] if parts is None else parts
     if not files or not all(f.is_file() and f.suffix.lower() in PARQUET for f in files):
@@ -265,8 +266,8 @@ def _typed(col: Column, value: Any, backend: str = "duckdb", days: bool = False)
     if col.kind == "string":  # true/false read as text as pandas writes them ("True"), not as SQL does ("true")
         if dtype.is_boolean():
             return value.ifelse("True", "False")
-        if dtype.is_timestamp() and days:
-            return _naive(value).date().cast("string")
+        if dtype.is_timestamp():  # zoned: in UTC, without the zone, as the file reader writes it
+            return _naive(value).date().cast("string") if days else _naive(value).cast("string")
         return _strip(value.cast("string"), backend)
     if col.kind in ("int", "float"):
         return value.cast("float64") if dtype.is_numeric() else value.cast("string").try_cast("float64")
@@ -391,22 +392,26 @@ def _repeated_keys(typed: Any, key: list[str], source: str) -> list[str]:
             f"duplicates; each {'/'.join(key)} may appear once."]
 
 
-def _content_sum(opened: Opened, typed: Any) -> str | None:
-    """A hash of every value of a database table, whatever the order of its rows: each row hashed by the database
-    (DuckDB's ``hash`` of the row, PostgreSQL's ``md5`` of its text, cut to 60 bits) and the hashes summed, with
-    the row count. One scan, as cheap as counting; None for another engine."""
+def _content_sum(opened: Opened) -> str | None:
+    """A hash of every value of a database table as stored (every column), whatever the order of its rows: each
+    row hashed by the database (DuckDB's ``hash`` of the row, PostgreSQL's ``md5`` of its text, cut to 60 bits)
+    and the hashes summed, with the row count. One scan, as cheap as counting; None for another engine. (The row
+    hash is the engine's: another DuckDB version, or PostgreSQL with other date or number output settings, may
+    give another sum for the same table.)"""
     import ibis
 
     backend = opened.con.name
-    row_hash = {"duckdb": "hash(t)::HUGEINT", "postgres": "('x' || substr(md5(t::text), 1, 15))::bit(60)::bigint"}
+    row_hash = {"duckdb": "hash(_cx_row)::HUGEINT",
+                "postgres": "('x' || substr(md5(_cx_row::text), 1, 15))::bit(60)::bigint"}
     if backend not in row_hash:
         return None
-    sql = ibis.to_sql(typed, dialect=backend)
-    cur = opened.con.raw_sql(f"SELECT count(*), CAST(sum({row_hash[backend]}) AS VARCHAR) FROM ({sql}) AS t")
+    sql = ibis.to_sql(opened.table, dialect=backend)
+    cur = opened.con.raw_sql(f"SELECT count(*), CAST(sum({row_hash[backend]}) AS VARCHAR) FROM ({sql}) AS _cx_row")
     try:
         n, total = cur.fetchall()[0]
     finally:
-        getattr(cur, "close", lambda: None)()
+        if backend == "postgres":  # a cursor; DuckDB returns its connection, which the analysis goes on using
+            cur.close()
     return f"rows={n}\ncontent={total}"
 
 
@@ -414,10 +419,10 @@ def fingerprint(opened: Opened, typed: Any) -> str:
     """SHA-256 of the files; of a database table, SHA-256 of its content hash (:func:`_content_sum`), or where
     the engine has none, of its row count and column sums (they change when rows are added, removed or altered in
     a numeric or date column)."""
-    if not is_url(opened.path):
+    if not opened.url:
         return file_sha256(opened.path)
     try:
-        content = _content_sum(opened, typed)
+        content = _content_sum(opened)
     except Exception:  # e.g. a database that refuses the row cast: the column sums below still identify the table
         content = None
     if content is not None:
@@ -485,7 +490,8 @@ def read_checked(opened: Opened, contract: Contract, ledger: Ledger, keep: Seque
     kept, _ = exclude(table, contract.name, rules, ledger, opened.path)
     if only is not None:
         col, values = only
-        wanted = ibis.memtable(pd.DataFrame({col: pd.unique(pd.Series(values).dropna().astype(str))}))
+        ids = pd.unique(pd.Series(values, dtype=object).dropna().astype(str))
+        wanted = ibis.memtable(pd.DataFrame({col: ids}), schema={col: "string"})
         kept = kept.filter(kept[col].isin(wanted[col]))
     order = [k for k in contract.key if k in kept.columns] or list(kept.columns)  # rows that tie are equal
     df = fetch(kept.order_by(order), opened.source).to_pandas(date_as_object=False, coerce_temporal_nanoseconds=True)

@@ -1509,9 +1509,11 @@ def load_inputs(source: TableSource, ledger: Ledger, *, nps_col: str | None = "n
     ``SurveyInputs.min_n``; fewer respondents with answers refuses the run (:class:`NotEstimable`).
 
     A customer table in Parquet files or a database (``engine``: ``duckdb``, the default, or ``spark`` on
-    ``spark_master``; a table URL in its database) is checked by queries and only the respondents' customers
-    come back (:func:`cxresearch.engine.read_checked`): their segment, region, channel and plan join the
-    answers for weighting and comparisons. ``engine="pandas"`` reads the whole table into memory.
+    ``spark_master``; a table URL in its database) is checked by queries and only the customers who answered or
+    were invited come back (:func:`cxresearch.engine.read_checked`): their segment, region, channel and plan join
+    the answers for weighting and comparisons, and the invited ones' tenure feeds the response-bias model.
+    ``engine="pandas"`` reads the whole table into memory; invitations and purchases are always read into
+    memory.
     """
     paths, min_n = dict(source.paths), max(min_n, min_group_size)
     if "survey_responses" not in paths or "survey_items" not in paths:
@@ -1579,10 +1581,12 @@ def load_inputs(source: TableSource, ledger: Ledger, *, nps_col: str | None = "n
                                                                            contracts.SURVEY_INVITATIONS),
                                      ("transactions", contracts.TRANSACTIONS))
               if not (name == "customers" and engines.in_engine(paths.get(name), engine))}
-    if "customers" not in linked:  # in an engine: the respondents' rows only
+    if "customers" not in linked:  # in an engine: the rows of the respondents (and of everyone invited) only
         opened = engines.open_table(paths["customers"], "customers", engine, spark_master)
-        only = ("customer_id", responses["customer_id"]) if "customer_id" in responses else ("customer_id", [])
-        linked["customers"] = engines.read_checked(opened, contracts.CUSTOMERS, ledger, only=only)
+        ids = [t["customer_id"] for t in (responses, linked.get("survey_invitations")) if t is not None
+               and "customer_id" in t]
+        linked["customers"] = engines.read_checked(
+            opened, contracts.CUSTOMERS, ledger, only=("customer_id", pd.concat(ids) if ids else []))
     customers = linked["customers"]
     if customers is not None and "customer_id" in responses:
         attrs = [c for c in ("segment", "region", "channel", "plan") if c in customers and c not in responses]

@@ -55,7 +55,7 @@ def redact_url(url: str) -> str:
     query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k.lower() != "password"],
                       safe="/:")
     out = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-    if url.startswith(f"{parts.scheme}://") and not out.startswith(f"{parts.scheme}://"):
+    if url.split(":", 1)[1].startswith("//") and not out.split(":", 1)[1].startswith("//"):
         out = f"{parts.scheme}://{out[len(parts.scheme) + 1:]}"  # urlunsplit drops an empty host's "//"
     return out
 

@@ -133,7 +133,8 @@ def test_the_engine_hashes_every_value_of_a_table_whatever_the_row_order(world, 
         def digest(table: str, prefix: str = prefix) -> str:
             ledger = Ledger()
             opened = engine.open_table(prefix + table, "transactions")
-            engine.checked_table(opened, contracts.TRANSACTIONS, ledger=ledger)
+            typed = engine.checked_table(opened, contracts.TRANSACTIONS, ledger=ledger)
+            assert typed.count().execute() == len(tx)  # the connection is still open after the hash
             opened.con.disconnect()
             return ledger.inputs[0]["sha256"]
 
@@ -150,6 +151,7 @@ def test_urls_are_split_and_passwords_kept_out():
     assert redact_url("postgresql://ann@h/db?password=x&table=t") == "postgresql://ann@h/db?table=t"
     for url in ("duckdb:///data/shop.duckdb?table=t", "postgresql:///shop?host=/run/pg&table=t"):  # no host
         assert redact_url(url) == url
+    assert redact_url("DuckDB:///data/shop.duckdb?table=t") == "duckdb:///data/shop.duckdb?table=t"
     params, secrets = stash_passwords({"transactions_path": "postgresql://ann:s3cret@h/db?table=t", "seed": 1})
     assert params == {"transactions_path": "postgresql://ann@h/db?table=t", "seed": 1}
     assert secrets == {"postgresql://ann@h/db?table=t": "s3cret"}

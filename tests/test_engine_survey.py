@@ -58,6 +58,18 @@ def test_only_the_respondents_customers_come_back_and_the_answers_are_the_same(w
     np.testing.assert_allclose(weights["duckdb"], weights["memory"], rtol=1e-12)
 
 
+def test_invited_customers_come_back_too_for_the_response_bias_model(world, tmp_path):
+    path = customers_parquet(world, tmp_path / "customers.parquet")
+    runs = {}
+    for engine in ("pandas", "duckdb"):
+        source = sources.from_files({"survey_responses": world["survey_responses"], "survey_items": world["survey_items"],
+                                     "customers": path, "survey_invitations": world["survey_invitations"]})
+        runs[engine] = survey.load_inputs(source, Ledger(), min_n=5, engine=engine)
+    invited = set(runs["pandas"].invitations["customer_id"]) | set(runs["pandas"].responses["customer_id"].dropna())
+    got = set(runs["duckdb"].customers["customer_id"])
+    assert got == invited & set(runs["pandas"].customers["customer_id"]) and len(got) < len(runs["pandas"].customers)
+
+
 def test_the_contract_runs_on_every_customer_not_only_the_respondents(world, tmp_path):
     cust = pd.read_csv(world["customers"], dtype={"customer_id": str}, parse_dates=["signup_date", "churn_date"])
     answered = set(pd.read_csv(world["survey_responses"], dtype={"customer_id": str})["customer_id"])

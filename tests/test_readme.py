@@ -195,6 +195,11 @@ def workspace(tmp_path_factory, postgres) -> Path:
 
 
 COMMANDS = readme_commands()
+#: commands on tables outside memory (Parquet folders, a DuckDB file, PostgreSQL, Spark): run by
+#: tests/test_readme_engines.py, so that pytest-xdist's file-by-file split puts them on the other worker
+ENGINE_MARKERS = ("exports/tx", "duckdb://", "postgresql://", ".parquet")
+ENGINE_COMMANDS = [c for c in COMMANDS if any(m in c for m in ENGINE_MARKERS)]
+MEMORY_COMMANDS = [c for c in COMMANDS if c not in ENGINE_COMMANDS]
 
 
 def test_the_readme_has_commands():
@@ -203,8 +208,12 @@ def test_the_readme_has_commands():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("command", COMMANDS, ids=[c[:60] for c in COMMANDS])
+@pytest.mark.parametrize("command", MEMORY_COMMANDS, ids=[c[:60] for c in MEMORY_COMMANDS])
 def test_readme_command_runs_verbatim(command, workspace):
+    run_verbatim(command, workspace)
+
+
+def run_verbatim(command: str, workspace: Path) -> None:
     other = next((make for prefix, make in CHECKED_OTHERWISE.items() if command.startswith(prefix)), None)
     if other:
         proc = subprocess.run(other(command), cwd=ROOT, capture_output=True, text=True, timeout=120)
