@@ -452,3 +452,37 @@ def test_churn_run_on_a_parquet_customer_table_with_a_repeated_key_is_refused_wi
     console = run_notebook(RunSpec("churn_survival", name="again", parameters=params), tmp_path / "out",
                            base=tmp_path)["error_detail"]["evalue"]
     assert "customer_id ‹q2› (2 rows)" in console
+
+
+def test_survey_run_on_a_parquet_customer_table_with_a_repeated_key_is_refused_without_showing_it(tmp_path):
+    """The survey's engine path checks every customer, not only those who answered: a repeated key of a customer
+    who never answered is refused, naming the table, the column and the rows; the key shows on the console only."""
+    import shutil
+
+    from cxresearch.runner import RunSpec, run_notebook
+    from cxresearch.synth import ensure_world
+
+    world = ensure_world(n_customers=600, seed=11)
+    for name in ("survey_responses", "survey_items"):
+        shutil.copy(world[name], tmp_path / f"{name}.csv")
+    customers = pd.read_csv(world["customers"], dtype={"customer_id": str}, parse_dates=["signup_date", "churn_date"])
+    answered = set(pd.read_csv(world["survey_responses"], dtype={"customer_id": str})["customer_id"])
+    silent = customers[~customers["customer_id"].isin(answered)].iloc[[0]]
+    pd.concat([customers, silent]).to_parquet(tmp_path / "customers.parquet", index=False, coerce_timestamps="us")
+    params = {"responses_path": "survey_responses.csv", "items_path": "survey_items.csv",
+              "customers_path": "customers.parquet"}
+    outcome = run_case("survey_analysis", params, tmp_path)
+    assert_refused(outcome, "customers.parquet", "key ['customer_id']: 2 row(s) share a key", "customer_id ‹hidden›",
+                   "Fix")
+    key = silent["customer_id"].iloc[0]
+    for name in ("report.html", "results.json", "notebook.ipynb"):
+        assert key not in (outcome.folder / name).read_text(encoding="utf-8"), name
+    console = run_notebook(RunSpec("survey_analysis", name="again", parameters=params), tmp_path / "out",
+                           base=tmp_path)["error_detail"]["evalue"]
+    assert f"customer_id ‹{key}› (2 rows)" in console
+
+
+def test_clv_values_path_that_is_not_a_parquet_file_is_refused_before_anything_is_computed(tmp_path):
+    outcome = run_case("customer_lifetime_value", {"values_path": "values.csv"}, tmp_path)
+    assert_refused(outcome, "-p values_path must name a .parquet file", "values.csv", "out/customer_values.parquet")
+    assert not (tmp_path / "values.csv").exists()
