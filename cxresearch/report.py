@@ -168,7 +168,8 @@ def render_report(nb: nbformat.NotebookNode, results: dict[str, Any]) -> str:
     fits = [{"model": str(f.get("model", "")), "converged": "yes" if f.get("converged") else "NO",
              "method": str(f.get("method", "")), "failed": "; ".join(f.get("failed_attempts") or []) or "–"}
             for f in results.get("fits", [])]
-    inputs = [{"table": str(i.get("table", "")), "path": str(i.get("path", "")), "sha": str(i.get("sha256", ""))[:16],
+    inputs = [{"table": str(i.get("table", "")), "path": str(i.get("path", "")),
+               "sha": str(i.get("sha256", ""))[:16] + (f" ({i['hashed']})" if i.get("hashed") else ""),
                "rows": fmt_number(i.get("rows")) + (f" in {fmt_number(i['files'])} files" if i.get("files") else "")}
               for i in prov.get("inputs", [])]
     software = {k: prov.get(k) for k in ("cxresearch_version", "git_commit", "python", "started", "finished")}

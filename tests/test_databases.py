@@ -136,11 +136,34 @@ def test_the_engine_hashes_every_value_of_a_table_whatever_the_row_order(world, 
             typed = engine.checked_table(opened, contracts.TRANSACTIONS, ledger=ledger)
             assert typed.count().execute() == len(tx)  # the connection is still open after the hash
             opened.con.disconnect()
+            assert ledger.inputs[0]["hashed"] == "every value"
             return ledger.inputs[0]["sha256"]
 
         assert digest("transactions") != digest("swapped")
         if prefix == pg:
             assert digest("transactions") == digest("shop.shuffled")
+
+
+def test_a_table_the_database_cannot_hash_by_row_says_what_its_hash_covers(pg, monkeypatch):
+    import nbformat
+
+    from cxresearch import engine
+    from cxresearch.report import render_report
+
+    def refuse(opened):
+        raise RuntimeError("function md5(record) does not exist\nLINE 1: ...")
+
+    monkeypatch.setattr(engine, "_content_sum", refuse)
+    ledger = Ledger()
+    opened = engine.open_table(pg + "transactions", "transactions")
+    engine.checked_table(opened, contracts.TRANSACTIONS, ledger=ledger)
+    opened.con.disconnect()
+    record = ledger.inputs[0]
+    assert record["hashed"] == ("row count and column sums: the row hash failed: function md5(record) does not "
+                                "exist")
+    assert len(record["sha256"]) == 64
+    page = render_report(nbformat.v4.new_notebook(), {"status": "ok", "provenance": {"inputs": [record]}})
+    assert f"{record['sha256'][:16]} (row count and column sums: the row hash failed: function" in page
 
 
 def test_urls_are_split_and_passwords_kept_out():
@@ -171,13 +194,17 @@ def payoff_parameters(world) -> dict:
         "observational"], "pre_end": defaults["pre_end"], "post_start": defaults["post_start"], "n_boot": 50}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("notebook,tables,extra", [
+#: the CLV, churn and payoff notebooks with their tables (world names) and other parameters (None: payoff's)
+NOTEBOOK_TABLES = [
     ("customer_lifetime_value", {"transactions_path": "transactions"},
      {"calibration_end": "2023-06-30", "holdout_end": "2023-12-31", "satisfaction_item": None}),
     ("churn_survival", {"customers_path": "customers", "complaints_path": "complaints"}, {}),
     ("loyalty_payoff", {"data_path": "loyalty_members", "panel_path": "loyalty_panel"}, None),
-])
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook,tables,extra", NOTEBOOK_TABLES)
 def test_the_notebooks_give_the_same_numbers_by_url(world, pg, tmp_path, monkeypatch, notebook, tables, extra):
     monkeypatch.delenv(PASSWORDS_ENV, raising=False)
     extra = payoff_parameters(world) if extra is None else extra
@@ -249,3 +276,45 @@ def test_the_kernel_gets_the_password_through_the_environment(monkeypatch):
 
     assert stashed_password(parse_url("postgresql://ann@h/db?table=t")) == "pw"
     assert stashed_password(parse_url("postgresql://bob@h/db?table=t")) is None
+
+
+def tricky_text() -> pd.DataFrame:
+    """Text as exports store it: IDs as floats with a gap, Unicode spaces around labels, times with fractions
+    of a second and in a zone, in text columns."""
+    return pd.DataFrame({
+        "customer_id": [123.0, 7.0, 8.5, 40.0],
+        "signup_date": pd.to_datetime(["2024-01-01"] * 4),
+        "segment": ["\xa0vip\u3000", "\x1cbasic\x85", " mid\u2009", "\u202fvip\tv"],
+        "region": [1.0, None, 3.0, 2.5],  # a numeric column with a gap
+        "store": pd.to_datetime(["2024-03-01 10:00:00.5", "2024-03-01 10:00:00", None, "2024-03-02 23:59:59.000250"], format="ISO8601"),
+        "channel": pd.to_datetime(["2024-03-01", None, "2024-03-02", "2024-03-03"]),
+        "plan": pd.to_datetime(["2024-03-01 13:00"] * 4).tz_localize("Europe/Moscow"),
+    })
+
+
+#: :func:`tricky_text` read as the customers contract, rows by customer_id
+TRICKY_TEXT_READ = {"customer_id": ["123", "40", "7", "8.5"], "segment": ["vip", "vip\tv", "basic", "mid"],
+                    "region": ["1", "2.5", None, "3"],
+                    "store": ["2024-03-01 10:00:00.5", "2024-03-02 23:59:59.00025", "2024-03-01 10:00:00", None],
+                    "channel": ["2024-03-01", "2024-03-03", None, "2024-03-02"],
+                    "plan": ["2024-03-01 10:00:00"] * 4}
+
+
+def test_text_reads_the_same_in_memory_and_in_every_engine(pg, tmp_path):
+    """(Spark: tests/test_spark.py.)"""
+    from cxresearch import engine
+
+    df = tricky_text()
+    df.to_parquet(tmp_path / "c.parquet", index=False, coerce_timestamps="us")
+    con = ibis.connect(pg.replace("&table=", ""))
+    con.create_table("tricky_text", df, overwrite=True)
+    con.disconnect()
+    cols = list(TRICKY_TEXT_READ)
+    reads = {"memory": read_table(tmp_path / "c.parquet", contracts.CUSTOMERS, ledger=Ledger()),
+             "memory, PostgreSQL": read_table(pg + "tricky_text", contracts.CUSTOMERS, ledger=Ledger())}
+    for name, path in (("DuckDB", tmp_path / "c.parquet"), ("PostgreSQL", pg + "tricky_text")):
+        reads[name] = engine.read_checked(engine.open_table(path, "customers"), contracts.CUSTOMERS, Ledger())
+    for name, got in reads.items():
+        got = got.sort_values("customer_id").reset_index(drop=True)
+        for col in cols:
+            assert [None if pd.isna(v) else v for v in got[col]] == TRICKY_TEXT_READ[col], (name, col)

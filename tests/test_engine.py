@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cxresearch import clv, contracts, engine, sources
-from cxresearch.io import InputError, Ledger
+from cxresearch.io import InputError, Ledger, read_table
 from cxresearch.synth import ensure_world
 from tests.test_properties_analyses import BASE, SPAN_DAYS, transaction_logs
 
@@ -142,3 +142,18 @@ def test_per_customer_values_are_written_as_parquet_with_a_note(world, tx_parque
     assert any("values.parquet" in n and "customer IDs" in n for n in ledger.notes)
     with pytest.raises(clv.ParameterError, match="values_path must name a .parquet file"):
         clv.check_value_parameters(52, 0.1, 0.3, "values.csv")
+
+
+def test_personal_labels_of_some_rows_are_numbered_as_in_the_whole_table(tmp_path):
+    """Only the rows asked for come back (e.g. the survey respondents'), but their pseudonyms are those the
+    whole table gives in memory: "Ivan Petrov" stays "label 2" although "Anna Smirnova" does not come back."""
+    df = pd.DataFrame({"customer_id": ["C1", "C2", "C3", "C4"], "signup_date": pd.to_datetime(["2024-01-01"] * 4),
+                       "segment": ["Anna Smirnova", "Ivan Petrov", "basic", "anna@mail.ru"]})
+    path = write(df, tmp_path, "customers.parquet")
+    memory_ledger, ledger = Ledger(), Ledger()
+    memory = read_table(path, contracts.CUSTOMERS, ledger=memory_ledger).set_index("customer_id")["segment"]
+    opened = engine.open_table(path, "customers")
+    got = engine.read_checked(opened, contracts.CUSTOMERS, ledger, only=("customer_id", ["C2", "C3"]))
+    assert got["segment"].tolist() == [memory["C2"], "basic"] == ["label 2 (personal data hidden)", "basic"]
+    assert ledger.notes == memory_ledger.notes and "3 label(s) in column 'segment'" in ledger.notes[0]
+    assert ledger.pseudonyms == memory_ledger.pseudonyms

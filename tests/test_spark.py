@@ -96,6 +96,17 @@ def test_spark_gives_the_in_memory_churn_inputs_and_panel_analysis(world, tmp_pa
                               survey_inputs(world, customers, "pandas"))
 
 
+def test_text_reads_as_in_memory(tmp_path):
+    from cxresearch import contracts, engine
+    from tests.test_databases import TRICKY_TEXT_READ, tricky_text
+
+    tricky_text().to_parquet(tmp_path / "c.parquet", index=False, coerce_timestamps="us")
+    opened = engine.open_table(tmp_path / "c.parquet", "customers", "spark", "local[2]")
+    got = engine.read_checked(opened, contracts.CUSTOMERS, Ledger()).sort_values("customer_id")
+    for col, expected in TRICKY_TEXT_READ.items():
+        assert [None if pd.isna(v) else v for v in got[col]] == expected, col
+
+
 def test_text_is_trimmed_of_white_space_only(tmp_path):
     """Spark read ibis's trim characters '\\v' and '\\f' as the letters v and f: "value" became "alue"."""
     from cxresearch import contracts, engine

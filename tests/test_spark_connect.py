@@ -1,0 +1,93 @@
+"""Spark Connect (``-p spark_master sc://host:port``): the pyspark client talks to a server in another JVM,
+as to a cluster's (tests/spark_connect.py starts one, in Moscow time). The CLV, churn and payoff notebooks give
+the numbers they give on CSV, the survey's customers come back as in memory; a master nobody answers at, or
+that is no master, is refused.
+
+Marked ``spark``; ``make test`` fetches the server's jars and runs it.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from cxresearch.errors import ParameterError
+from cxresearch.runner import RunSpec, run_notebook
+from tests.spark_connect import running, server_jars
+from tests.test_databases import NOTEBOOK_TABLES, payoff_parameters, same_results
+from tests.test_spark import folder, world  # noqa: F401
+
+pytest.importorskip("pyspark")
+pytest.importorskip("grpc")
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture(scope="module")
+def master(tmp_path_factory):
+    jars = server_jars()
+    if jars is None:
+        pytest.skip("no Spark Connect server here: `make test` fetches its jars into the venv")
+    with running(jars, tmp_path_factory.mktemp("connect") / "server.log") as url:
+        yield url
+
+
+def test_a_connect_session_reads_times_in_utc_on_a_server_in_moscow(master):
+    from cxresearch import engine
+
+    session = engine.spark(master)._session
+    assert type(session).__module__ == "pyspark.sql.connect.session"
+    assert session.conf.get("spark.sql.session.timeZone") == "UTC"
+    assert engine.spark(master)._session is session  # one session per server
+
+
+def test_connect_gives_the_in_memory_survey_inputs(world, tmp_path, master):  # noqa: F811 (the fixture)
+    """(The notebooks below cover CLV, churn and payoff.)"""
+    from tests.test_engine_survey import assert_same_survey_inputs, customers_parquet, survey_inputs
+
+    customers = customers_parquet(world, tmp_path / "customers.parquet")
+    assert_same_survey_inputs(survey_inputs(world, customers, "spark", spark_master=master),
+                              survey_inputs(world, customers, "pandas"))
+
+
+@pytest.fixture(scope="module")
+def parquet(world, folder, tmp_path_factory):  # noqa: F811
+    """The world's tables as Parquet (microsecond times); the log as monthly files."""
+    root, paths = tmp_path_factory.mktemp("parquet"), {"transactions": str(folder)}
+    for name in ("customers", "complaints", "loyalty_panel"):
+        df = pd.read_csv(world[name], dtype={"customer_id": str, "month": str})
+        for col in ("signup_date", "churn_date", "opened_at"):
+            if col in df:
+                df[col] = pd.to_datetime(df[col])
+        df.to_parquet(root / f"{name}.parquet", index=False, coerce_timestamps="us")
+        paths[name] = str(root / f"{name}.parquet")
+    return paths
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook,tables,extra", NOTEBOOK_TABLES)
+def test_the_notebooks_give_the_csv_numbers_through_spark_connect(world, parquet, master, tmp_path,  # noqa: F811
+                                                                   notebook, tables, extra):
+    extra = payoff_parameters(world) if extra is None else extra
+    runs = {}
+    for name, engine in (("csv", {}), ("connect", {"engine": "spark", "spark_master": master})):
+        paths = {p: str(world[t]) if name == "csv" or t == "loyalty_members" else parquet[t]
+                 for p, t in tables.items()}
+        runs[name] = run_notebook(RunSpec(notebook, parameters={**paths, **extra, **engine}), tmp_path / name)
+        assert runs[name]["status"] == "ok", runs[name].get("error")
+    same_results(runs["connect"], runs["csv"])
+    assert runs["connect"]["parameters"]["spark_master"] == master
+
+
+def test_a_master_nobody_answers_at_is_refused_at_once(world, parquet, tmp_path):  # noqa: F811
+    from tests.spark_connect import _free_port
+
+    parameters = {"data_path": str(world["loyalty_members"]), "panel_path": parquet["loyalty_panel"],
+                  "engine": "spark", **payoff_parameters(world)}
+    url = f"sc://127.0.0.1:{_free_port()}"
+    result = run_notebook(RunSpec("loyalty_payoff", parameters={**parameters, "spark_master": url}),
+                          tmp_path / "down")
+    assert result["status"] == "failed" and result["error"]["ename"] == "ParameterError"
+    assert f"spark_master '{url}': nothing answers at 127.0.0.1" in result["error"]["evalue"]
+    for bad in ("lokal[2]", "local[two]", "sc:/host:15002"):
+        with pytest.raises(ParameterError, match="is not a Spark master; use one of local, local\\[4\\]"):
+            run_notebook(RunSpec("loyalty_payoff", parameters={**parameters, "spark_master": bad}), tmp_path / "x")
