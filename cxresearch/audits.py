@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ import pandas as pd
 from scipy import stats
 
 from cxresearch import contracts
+from cxresearch import engine as engines
 from cxresearch.display import filled, plain, table_labels
 from cxresearch.io import (
     Column,
@@ -90,18 +92,57 @@ class Audits:
         Whether the tables are the built-in synthetic world.
     """
 
-    audits: pd.DataFrame
+    audits: pd.DataFrame | None
     criteria: pd.DataFrame
     customers: pd.DataFrame | None = None
     synthetic: bool = False
+    summary: AuditTables | None = None
+
+    @cached_property
+    def tables(self) -> AuditTables:
+        """What the analyses use (:class:`AuditTables`): given by an engine, else summarised from ``audits``."""
+        return self.summary if self.summary is not None else summarise(self.audits, self.criteria)
 
     @property
     def auditors(self) -> int:
         """Named auditors (0 without an ``auditor`` column)."""
-        return int(self.audits["auditor"].nunique()) if "auditor" in self.audits else 0
+        return self.tables.auditors
 
 
-def load(source: TableSource, ledger: Ledger) -> Audits:
+@dataclass(frozen=True, eq=False)
+class AuditTables:
+    """The audit table summarised, as every analysis here needs it (:func:`summarise` in memory, the same
+    queries in an engine).
+
+    Attributes
+    ----------
+    by_criterion
+        ``criterion``, ``audits``, ``total`` and ``std`` (sample) of the primary scores
+        (:func:`primary_scores`), by criterion: pass rates and scale means.
+    by_audit
+        One row per audit, by ``audit_id``: ``unit``, ``date``, ``score`` (weighted, 0–100; empty when its
+        criteria all weigh 0), ``must_scored`` (must-have criteria scored) and ``must_min`` (the lowest of
+        those scores): unit ranking, trend, full compliance.
+    double
+        The rows of every audit and criterion scored by two or more auditors: auditor agreement.
+    rows, units, auditors
+        Counts over every row.
+    """
+
+    by_criterion: pd.DataFrame
+    by_audit: pd.DataFrame
+    double: pd.DataFrame
+    rows: int
+    units: int
+    auditors: int
+
+    @property
+    def audited(self) -> list[str]:
+        """Criteria scored at least once."""
+        return self.by_criterion.loc[self.by_criterion["audits"] > 0, "criterion"].tolist()
+
+
+def load(source: TableSource, ledger: Ledger, engine: str = "duckdb", spark_master: str = "local[*]") -> Audits:
     """Audit scores, criteria with weights and (optionally) customers with their unit from ``source``.
 
     Every table is read through its contract and recorded in ``ledger`` (``results.ledger``). Refused
@@ -110,16 +151,101 @@ def load(source: TableSource, ledger: Ledger) -> Audits:
     criterion's scale, an audit with more than one unit or date, criteria whose weights are all 0, an
     unreadable scale, and must-have criteria that are not pass/fail. Negative weights are refused by the
     criteria contract.
+
+    An audit table in Parquet files or a database (:func:`cxresearch.engine.in_engine`) stays in ``engine``
+    (``duckdb``, or ``spark`` on ``spark_master``; a table URL in its database): the same checks run as
+    queries and only :class:`AuditTables` come back (:func:`query_audits`).
     """
     paths = source.paths
     if "audits" not in paths or "audit_criteria" not in paths:
         raise InputError("'audits'", ["audits_path and criteria_path go together. Fix: give both."])
-    audits = read_table(paths["audits"], contracts.AUDITS, ledger=ledger)
-    criteria = read_table(paths["audit_criteria"], CRITERIA, ledger=ledger)
-    _check_criteria(criteria, paths["audit_criteria"])
-    _check_audits(audits, criteria, paths["audits"])
+    if engines.in_engine(paths["audits"], engine):
+        opened = engines.open_table(paths["audits"], "audits", engine, spark_master)
+        table = engines.checked_table(opened, contracts.AUDITS, ledger=ledger)
+        criteria = read_table(paths["audit_criteria"], CRITERIA, ledger=ledger)
+        _check_criteria(criteria, paths["audit_criteria"])
+        audits, summary = None, query_audits(opened, table, criteria)
+    else:
+        audits = read_table(paths["audits"], contracts.AUDITS, ledger=ledger)
+        criteria = read_table(paths["audit_criteria"], CRITERIA, ledger=ledger)
+        _check_criteria(criteria, paths["audit_criteria"])
+        _check_audits(audits, criteria, paths["audits"])
+        summary = None
     customers = read_table(paths["customers"], contracts.CUSTOMERS, ledger=ledger) if "customers" in paths else None
-    return Audits(audits, criteria, customers, bool(source.synthetic))
+    return Audits(audits, criteria, customers, bool(source.synthetic), summary)
+
+
+def query_audits(opened: engines.Opened, table: Any, criteria: pd.DataFrame) -> AuditTables:
+    """:func:`_check_audits` and :func:`summarise` as queries on an audit table checked by its contract
+    (:func:`cxresearch.engine.checked_table`); rows are named by their key values."""
+    import ibis
+
+    backend, source = opened.con.name, opened.source
+    crit = criterion_scales(criteria).merge(criteria[["criterion", "weight", "must_have"]], on="criterion")
+    crit = ibis.memtable(crit.rename(columns={"criterion": "c_criterion", "kind": "c_kind"}).astype(
+        {"scale_min": float, "scale_max": float, "weight": float, "must_have": bool}))
+    j = table.left_join(crit, table.criterion == crit.c_criterion)
+    unknown = j.c_criterion.isnull()
+    wrong = ~unknown & (j.kind != j.c_kind)
+    scale = ~unknown & ~wrong & (j.kind == "scale")
+    outside = scale & ((j.score < j.scale_min) | (j.score > j.scale_max))
+    names = engines.fetch(j.filter(unknown).select("criterion").distinct().order_by("criterion").limit(5),
+                          source).column("criterion").to_pylist()
+    checks = [("criterion", f"row(s) name criteria that are not in the criteria file ({names})",
+               "add them to the criteria file with a kind and weight, or correct the names.", unknown),
+              ("kind", "row(s) differ from their criterion's kind in the criteria file", "use the criteria file's kind.",
+               wrong),
+              ("score", "score(s) of binary criteria are not 0 or 1", "score pass as 1 and fail as 0.",
+               ~unknown & ~wrong & (j.kind == "binary") & ~j.score.isin([0, 1]))]
+    keys = [k for k in contracts.AUDITS.key if k in table.columns]
+    problems = engines.rule_messages(j, checks, keys, source, raw=False)
+    bad = engines.fetch(j.filter(outside).select("criterion", "scale_min", "scale_max").distinct(), source).to_pylist()
+    if bad:
+        ranges = sorted(f"'{r['criterion']}' {r['scale_min']:g}–{r['scale_max']:g}" for r in bad)
+        problems += engines.rule_messages(j, [("score", f"score(s) lie outside their criterion's scale "
+                                                        f"({', '.join(ranges[:5])})",
+                                               "correct those scores, or state the scale in the criteria file "
+                                               "(column 'scale', e.g. '0-10').", outside)], keys, source, raw=False)
+    per_audit = table.group_by("audit_id").aggregate(units=table.unit.nunique(), dates=table.date.nunique())
+    for col in ("unit", "date"):
+        mixed = per_audit.filter(per_audit[f"{col}s"] > 1)
+        n = engines.fetch(mixed.aggregate(n=mixed.count()), source).to_pylist()[0]["n"]
+        if n:
+            shown = engines.fetch(mixed.select("audit_id").order_by("audit_id").limit(engines.MAX_EXAMPLES), source)
+            text = "; ".join(engines.key_text("audit_id", v) for v in shown.column("audit_id").to_pylist())
+            more = f" (and {n - engines.MAX_EXAMPLES} more)" if n > engines.MAX_EXAMPLES else ""
+            problems.append(f"column '{col}': {n} audit(s) have more than one {col}: {text}{more}. Fix: give each "
+                            f"audit_id one {col} (or separate audits their own audit_id).")
+    if problems:
+        raise InputError(source, problems)
+    has_auditor = "auditor" in table.columns
+    order = [table.auditor.isnull(), engines.text_order(table.auditor, backend)] if has_auditor else [table.score]
+    first = ibis.row_number().over(group_by=[table.audit_id, table.criterion], order_by=order)
+    primary = table.mutate(first_row=first).filter(lambda t: t.first_row == 0).drop("first_row")
+    g = primary.group_by("criterion").aggregate(audits=primary.count(), total=primary.score.sum(),
+                                                std=primary.score.std(how="sample"))
+    by_criterion = engines.fetch(g, source).to_pandas()
+    p = primary.inner_join(crit, primary.criterion == crit.c_criterion)
+    value = (p.score - p.scale_min) / (p.scale_max - p.scale_min)
+    a = p.group_by("audit_id").aggregate(
+        unit=p.unit.min(), date=p.date.min(), weighted=(value * p.weight).sum(), weight=p.weight.sum(),
+        must_scored=p.must_have.ifelse(1, 0).sum(), must_min=p.score.min(where=p.must_have))
+    by_audit = engines.fetch(a, source).to_pandas(date_as_object=False, coerce_temporal_nanoseconds=True)
+    by_audit["score"] = 100 * by_audit["weighted"] / by_audit["weight"].where(by_audit["weight"] > 0)
+    by_audit = by_audit[["audit_id", "unit", "date", "score", "must_scored", "must_min"]]
+    double = table.limit(0)
+    if has_auditor:
+        named = table.filter(table.auditor.notnull())
+        pairs = named.group_by(["audit_id", "criterion"]).aggregate(k=named.auditor.nunique())
+        double = named.semi_join(pairs.filter(pairs.k >= 2), ["audit_id", "criterion"])
+    counts = {"rows": table.count(), "units": table.unit.nunique(),
+              **({"auditors": table.auditor.nunique()} if has_auditor else {})}
+    n = engines.fetch(table.aggregate(**counts), source).to_pylist()[0]
+    return AuditTables(
+        by_criterion.sort_values("criterion", key=_text_key, kind="mergesort").reset_index(drop=True),
+        by_audit.sort_values("audit_id", key=_text_key, kind="mergesort").reset_index(drop=True),
+        engines.fetch(double, source).to_pandas(date_as_object=False, coerce_temporal_nanoseconds=True),
+        int(n["rows"]), int(n["units"]), int(n.get("auditors") or 0))
 
 
 def _check_criteria(criteria: pd.DataFrame, path: Path) -> None:
@@ -189,6 +315,50 @@ def primary_scores(audits: pd.DataFrame) -> pd.DataFrame:
     return audits.sort_values(keys, key=_text_key, kind="mergesort").drop_duplicates(["audit_id", "criterion"])
 
 
+def criterion_totals(scores: pd.DataFrame) -> pd.DataFrame:
+    """``audits``, ``total`` and ``std`` (sample; NaN for one audit) of the scores per criterion."""
+    g = scores.assign(score=scores["score"].astype(float)).groupby("criterion", sort=False)["score"]
+    out = g.agg(audits="size", total="sum", std="std").reset_index()
+    return out.sort_values("criterion", key=_text_key, kind="mergesort").reset_index(drop=True)
+
+
+def audit_table(scores: pd.DataFrame, criteria: pd.DataFrame) -> pd.DataFrame:
+    """One row per audit (by ``audit_id``): ``unit``, ``date``, weighted ``score`` 0–100 (:func:`audit_scores`;
+    empty when its criteria all weigh 0), ``must_scored`` and ``must_min`` (must-have criteria scored, lowest
+    of their scores)."""
+    scales = criterion_scales(criteria).set_index("criterion")
+    c = criteria.set_index("criterion")[["weight", "must_have"]].join(scales[["scale_min", "scale_max"]])
+    s = scores.join(c, on="criterion")
+    value = (s["score"].astype(float) - s["scale_min"]) / (s["scale_max"] - s["scale_min"])
+    must = s["must_have"].fillna(False).astype(bool)
+    per = pd.DataFrame({"audit_id": s["audit_id"], "weighted": value * s["weight"], "weight": s["weight"],
+                        "must": must.astype(int), "must_score": s["score"].astype(float).where(must)})
+    g = per.groupby("audit_id", sort=False).agg(weighted=("weighted", "sum"), weight=("weight", "sum"),
+                                                must_scored=("must", "sum"), must_min=("must_score", "min"))
+    meta = scores.drop_duplicates("audit_id").set_index("audit_id")[["unit", "date"]]
+    out = meta.join(g)
+    out["score"] = 100 * out["weighted"] / out["weight"].where(out["weight"] > 0)
+    out = out.reset_index()[["audit_id", "unit", "date", "score", "must_scored", "must_min"]]
+    return out.sort_values("audit_id", key=_text_key, kind="mergesort").reset_index(drop=True)
+
+
+def double_scored(audits: pd.DataFrame) -> pd.DataFrame:
+    """The rows of every audit and criterion scored by two or more auditors."""
+    if "auditor" not in audits:
+        return audits.iloc[:0]
+    a = audits[audits["auditor"].notna()]
+    two = a.groupby(["audit_id", "criterion"])["auditor"].transform("nunique") >= 2
+    return a[two].reset_index(drop=True)
+
+
+def summarise(audits: pd.DataFrame, criteria: pd.DataFrame) -> AuditTables:
+    """The :class:`AuditTables` of an audit table held in memory."""
+    scores = primary_scores(audits)
+    auditors = int(audits["auditor"].nunique()) if "auditor" in audits else 0
+    return AuditTables(criterion_totals(scores), audit_table(scores, criteria), double_scored(audits), len(audits),
+                       int(audits["unit"].nunique()), auditors)
+
+
 def _text_key(s: pd.Series) -> pd.Series:
     """Sort key: labels as text, missing last."""
     return s.astype(object).where(s.notna(), "\uffff").astype(str)
@@ -229,26 +399,32 @@ def _t_half_width(std: Any, n: Any) -> Any:
 def criterion_pass_rates(scores: pd.DataFrame, criteria: pd.DataFrame, min_n: int = 1) -> pd.DataFrame:
     """Binary criteria: pass rate with Wilson 95% CI; scale criteria: mean with t interval.
 
-    A criterion with fewer than ``min_n`` audits (or none) has no estimate (empty cells, ``note`` says
-    why); a scale mean from one audit has no interval.
+    ``scores``: one score per audit and criterion (:func:`primary_scores`), or their
+    :func:`criterion_totals` (``AuditTables.by_criterion``). A criterion with fewer than ``min_n`` audits (or
+    none) has no estimate (empty cells, ``note`` says why); a scale mean from one audit has no interval.
     """
+    totals = (criterion_totals(scores) if "score" in scores else scores).set_index("criterion")
     rows = []
     for r in criteria.itertuples(index=False):
-        s = scores.loc[scores["criterion"] == r.criterion, "score"].astype(float)
-        row = {"criterion": r.criterion, "kind": r.kind, "must_have": bool(r.must_have), "audits": len(s),
+        n = int(totals.at[r.criterion, "audits"]) if r.criterion in totals.index else 0
+        row = {"criterion": r.criterion, "kind": r.kind, "must_have": bool(r.must_have), "audits": n,
                "estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan, "note": ""}
-        if len(s) == 0:
+        if n == 0:
             row["note"] = "not audited"
-        elif len(s) < min_n:
+            rows.append(row)
+            continue
+        total, std = float(totals.at[r.criterion, "total"]), float(totals.at[r.criterion, "std"])
+        mean = total / n
+        if n < min_n:
             row["note"] = f"fewer than {min_n} audits: not shown"
         elif r.kind == "binary":
-            lo, hi = wilson_interval(float(s.sum()), len(s))
-            row.update(estimate=float(s.mean()), ci_low=lo, ci_high=hi)
+            lo, hi = wilson_interval(total, n)
+            row.update(estimate=mean, ci_low=lo, ci_high=hi)
         else:
-            row["estimate"] = float(s.mean())
-            if len(s) >= 2:
-                half = float(_t_half_width(s.std(ddof=1), len(s)))
-                row.update(ci_low=float(s.mean() - half), ci_high=float(s.mean() + half))
+            row["estimate"] = mean
+            if n >= 2:
+                half = float(_t_half_width(std, n))
+                row.update(ci_low=mean - half, ci_high=mean + half)
             else:
                 row["note"] = "one audit: no interval"
         rows.append(row)
@@ -282,21 +458,23 @@ class Compliance:
     reason: str | None = None
 
 
-def full_compliance(scores: pd.DataFrame, criteria: pd.DataFrame, min_n: int = 1) -> Compliance:
+def full_compliance(scores: pd.DataFrame, criteria: pd.DataFrame, min_n: int = 1,
+                    audited: Any = None) -> Compliance:
     """Share of audits that pass every must-have criterion (Wilson 95% CI).
 
-    Only audits scored on every must-have criterion that was audited at all count. With no must-have
-    criterion, or fewer than ``min_n`` complete audits, the share is not estimable.
+    ``scores``: one score per audit and criterion, or the per-audit table (:func:`audit_table`,
+    ``AuditTables.by_audit``) with the criteria scored at all as ``audited``. Only audits scored on every
+    must-have criterion that was audited at all count. With no must-have criterion, or fewer than ``min_n``
+    complete audits, the share is not estimable.
     """
-    must = sorted(set(criteria.loc[criteria["must_have"].astype(bool), "criterion"]) & set(scores["criterion"]), key=str)
+    if "criterion" in scores:
+        audited, scores = scores["criterion"], audit_table(scores, criteria)
+    must = sorted(set(criteria.loc[criteria["must_have"].astype(bool), "criterion"]) & set(audited), key=str)
     if not must:
         return Compliance(must_have=must, reason="no must-have criterion was audited")
-    sub = scores[scores["criterion"].isin(must)]
-    n_scored = sub.groupby("audit_id")["criterion"].nunique()
-    complete = n_scored.index[n_scored == len(must)]
-    incomplete = int(scores["audit_id"].nunique() - len(complete))
-    per_audit = sub[sub["audit_id"].isin(complete)].groupby("audit_id")["score"].min()
-    k, n = int((per_audit >= 1).sum()), len(per_audit)
+    complete = scores[scores["must_scored"] == len(must)]
+    incomplete = len(scores) - len(complete)
+    k, n = int((complete["must_min"] >= 1).sum()), len(complete)
     base = {"audits": n, "incomplete": incomplete, "must_have": must}
     if n == 0:
         return Compliance(**base, reason="no audit was scored on every must-have criterion")
@@ -325,23 +503,16 @@ def compliance_claim(full: Compliance, low: float = 0.10, high: float = 0.20, tr
 # units
 
 
-def audit_scores(scores: pd.DataFrame, criteria: pd.DataFrame, scale_max: float | None = None) -> pd.DataFrame:
+def audit_scores(scores: pd.DataFrame, criteria: pd.DataFrame) -> pd.DataFrame:
     """Weighted total score per audit (0–100): binary 0/1, scales rescaled from their range to 0..1.
 
-    Each scale criterion uses its own range (:func:`criterion_scales`); ``scale_max`` (with minimum 1)
-    overrides it for every scale criterion. Audits whose criteria all weigh 0 get no score and are left
-    out (``.attrs["unscored"]`` counts them).
+    ``scores``: one score per audit and criterion, or the per-audit table (:func:`audit_table`). Each scale
+    criterion uses its own range (:func:`criterion_scales`). Audits whose criteria all weigh 0 get no score
+    and are left out (``.attrs["unscored"]`` counts them).
     """
-    scales = criterion_scales(criteria).set_index("criterion")
-    if scale_max is not None:
-        scales.loc[scales["kind"] == "scale", ["scale_min", "scale_max"]] = (1.0, float(scale_max))
-    c = criteria.set_index("criterion")[["weight"]].join(scales[["scale_min", "scale_max"]])
-    s = scores.join(c, on="criterion")
-    s["value"] = (s["score"].astype(float) - s["scale_min"]) / (s["scale_max"] - s["scale_min"])
-    weight = s.groupby("audit_id")["weight"].sum()
-    total = (s["value"] * s["weight"]).groupby(s["audit_id"]).sum() / weight.where(weight > 0)
-    meta = scores.drop_duplicates("audit_id").set_index("audit_id")[["unit", "date"]]
-    out = meta.join((100 * total).rename("score")).reset_index()
+    if "criterion" in scores:
+        scores = audit_table(scores, criteria)
+    out = scores[["audit_id", "unit", "date", "score"]]
     unscored = int(out["score"].isna().sum())
     out = out[out["score"].notna()].reset_index(drop=True)
     out.attrs["unscored"] = unscored
@@ -497,9 +668,10 @@ class AuditorAgreement:
         return self.auditors >= 2 and not self.table.empty
 
 
-def auditor_agreement(audits: pd.DataFrame) -> AuditorAgreement:
+def auditor_agreement(audits: pd.DataFrame, auditors: int | None = None) -> AuditorAgreement:
     """On double-scored audits: binary criteria by Krippendorff's alpha (nominal), scales by ICC(2,1) and
-    alpha (interval).
+    alpha (interval). ``audits``: every row, or those of the double-scored audits
+    (``AuditTables.double``) with the number of named ``auditors`` in the whole table.
 
     The table is empty when no audit was scored by two auditors (agreement not testable). Undefined values
     (no variation, fewer than two pairs) are left empty with the reason in ``note``.
@@ -529,7 +701,7 @@ def auditor_agreement(audits: pd.DataFrame) -> AuditorAgreement:
             note = "every score is the same: agreement is undefined (no variation)"
         rows.append({"criteria": kind, "pairs": len(x), "krippendorff_alpha": alpha, "icc_2_1": icc,
                      "exact agreement": float(np.mean(x[:, 0] == x[:, 1])) if len(x) else math.nan, "note": note})
-    return AuditorAgreement(pd.DataFrame(rows, columns=cols), int(a["auditor"].nunique()))
+    return AuditorAgreement(pd.DataFrame(rows, columns=cols), int(a["auditor"].nunique()) if auditors is None else auditors)
 
 
 def auditor_metrics(consistency: pd.DataFrame) -> dict[str, Any]:
@@ -638,7 +810,7 @@ def metrics(data: Audits, rates: pd.DataFrame, units: UnitRanking, full: Complia
     """The run's metrics as ``{name: keyword arguments of Results.metric}`` (``value``, ``headline``, ``label``,
     ``percent``)."""
     out: dict[str, dict[str, Any]] = {
-        "n_audits": {"value": int(data.audits["audit_id"].nunique()), "headline": True, "label": "audits"},
+        "n_audits": {"value": len(data.tables.by_audit), "headline": True, "label": "audits"},
         "criterion_pass_rate": {"value": rate_metrics(rates, "binary")},
         "criterion_scale_mean": {"value": rate_metrics(rates, "scale")},
         "unit_scores": {"value": unit_metrics(units.ranking)},
@@ -664,9 +836,9 @@ def _names(values: list[Any]) -> str:
 
 
 def overview_notes(data: Audits) -> list[Note]:
-    a, c = data.audits, data.criteria
+    t, c = data.tables, data.criteria
     return [("**{audits:,} audits** of {units} units, {criteria} criteria ({must} must-have), {auditors} auditor(s).",
-             {"audits": a["audit_id"].nunique(), "units": a["unit"].nunique(), "criteria": len(c),
+             {"audits": len(t.by_audit), "units": t.units, "criteria": len(c),
               "must": int(c["must_have"].sum()), "auditors": max(data.auditors, 1)})]
 
 

@@ -419,16 +419,7 @@ def checked_table(opened: Opened, contract: Contract, columns: dict[str, str] | 
     counts = fetch(counts, opened.source)
     row = {k: counts[k][0].as_py() for k in counts.column_names}
     keys = _key_columns(contract, set(select))
-    for i, (name, what, fix, pred) in enumerate(checks):
-        n = int(row[f"c{i}"] or 0)
-        if n:
-            shown = [*keys, *([f"raw_{name}"] if name not in keys else [])]
-            examples = typed.filter(pred.fill_null(False)).select(*shown).order_by(shown)
-            rows = fetch(examples.limit(MAX_EXAMPLES), opened.source).to_pylist()
-            text = "; ".join(", ".join(key_text(c, r[c]) if c in keys else f"{c.removeprefix('raw_')} {r[c]!r}"
-                                       for c in shown) for r in rows)
-            more = f" (and {n - MAX_EXAMPLES} more)" if n > MAX_EXAMPLES else ""
-            problems.append(f"column '{name}': {n} {what}: {text}{more}. Fix: {fix}")
+    problems += rule_messages(typed, checks, keys, opened.source, [row[f"c{i}"] for i in range(len(checks))])
     if not problems and contract.key and all(k in select for k in contract.key):
         problems += _repeated_keys(typed, list(contract.key), opened.source)
     if problems:
@@ -441,6 +432,44 @@ def checked_table(opened: Opened, contract: Contract, columns: dict[str, str] | 
                               "rows": int(row["n_rows"]), **({"files": opened.files} if opened.files else {}),
                               **({"hashed": hashed} if hashed else {})})
     return typed.select(*[c.name for c in present], *extra)
+
+
+def rule_messages(typed: Any, checks: Sequence[tuple[str, str, str, Any]], keys: Sequence[str], source: str,
+                  counts: Sequence[int | None] | None = None, raw: bool = True) -> list[str]:
+    """"column 'x': N <what>: <rows>. Fix: <fix>" for each check (column, what, fix, predicate) that rows break,
+    the rows named by their ``keys`` values (at most :data:`MAX_EXAMPLES`): the messages of
+    :func:`cxresearch.io.violation`, by query. ``counts``: the rows each check flags, when already counted
+    (else one query counts them all); ``raw``: show the column's value as read (``raw_<column>``)."""
+    if counts is None:
+        got = fetch(typed.aggregate(**{f"c{i}": typed.count(where=p.fill_null(False))
+                                       for i, (_, _, _, p) in enumerate(checks)}), source).to_pylist()
+        counts = [got[0][f"c{i}"] for i in range(len(checks))] if checks else []
+    problems = []
+    for (name, what, fix, pred), n in zip(checks, counts, strict=True):
+        n = int(n or 0)
+        if n:
+            value = f"raw_{name}" if raw else name
+            shown = [*keys, *([value] if name not in keys else [])]
+            examples = typed.filter(pred.fill_null(False)).select(*shown).order_by(shown)
+            rows = fetch(examples.limit(MAX_EXAMPLES), source).to_pylist()
+            text = "; ".join(", ".join(key_text(c, r[c]) if c in keys else f"{c.removeprefix('raw_')} {r[c]!r}"
+                                       for c in shown) for r in rows)
+            more = f" (and {n - MAX_EXAMPLES} more)" if n > MAX_EXAMPLES else ""
+            problems.append(f"column '{name}': {n} {what}: {text}{more}. Fix: {fix}")
+    return problems
+
+
+def text_order(value: Any, backend: str) -> Any:
+    """A sort key of a text column in code-point order, as Python sorts text (PostgreSQL would follow its
+    collation: its UTF-8 bytes instead; DuckDB and Spark compare bytes already)."""
+    if backend != "postgres":
+        return value
+    import ibis
+
+    @ibis.udf.scalar.builtin(name="convert_to")
+    def convert_to(text: str, encoding: str) -> bytes: ...
+
+    return convert_to(value, "UTF8")
 
 
 def _repeated_keys(typed: Any, key: list[str], source: str) -> list[str]:

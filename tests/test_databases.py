@@ -8,6 +8,9 @@ the files; a password never reaches the notebook, results or report; bad URLs ge
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import ibis
 import pandas as pd
@@ -48,19 +51,31 @@ def world():
     return ensure_world(n_customers=600, seed=11)
 
 
+@contextmanager
+def postgres(folder, fill: Callable[[Any], None]) -> Iterator[str]:
+    """A PostgreSQL server (the pgserver wheel) in ``folder``, its tables made by ``fill(connection)``; yields
+    the URL prefix up to ``table=``."""
+    pgserver = pytest.importorskip("pgserver")
+    server = pgserver.get_server(folder, cleanup_mode="stop")
+    con = ibis.connect(server.get_uri())
+    fill(con)
+    con.disconnect()
+    try:
+        yield f"postgresql://postgres@/postgres?host={folder}&table="
+    finally:
+        server.cleanup()
+
+
 @pytest.fixture(scope="module")
 def pg(tmp_path_factory, world):
     """A PostgreSQL server holding the world's tables; yields the URL prefix up to ``table=``."""
-    pgserver = pytest.importorskip("pgserver")
-    folder = tmp_path_factory.mktemp("pg")
-    server = pgserver.get_server(folder, cleanup_mode="stop")
-    con = ibis.connect(server.get_uri())
-    load(con, world)
-    con.raw_sql("CREATE SCHEMA shop")
-    con.create_table("shuffled", typed(world["transactions"]).sample(frac=1.0, random_state=3), database="shop")
-    con.disconnect()
-    yield f"postgresql://postgres@/postgres?host={folder}&table="
-    server.cleanup()
+    def fill(con) -> None:
+        load(con, world)
+        con.raw_sql("CREATE SCHEMA shop")
+        con.create_table("shuffled", typed(world["transactions"]).sample(frac=1.0, random_state=3), database="shop")
+
+    with postgres(tmp_path_factory.mktemp("pg"), fill) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

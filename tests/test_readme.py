@@ -131,6 +131,8 @@ def _exports(folder: Path) -> None:
     world["complaints"].to_parquet(folder / "complaints.parquet", index=False, coerce_timestamps="us")
     world["loyalty_members"].to_csv(folder / "members.csv", index=False)
     world["loyalty_panel"].to_parquet(folder / "panel.parquet", index=False)
+    world["audits"].to_parquet(folder / "audits.parquet", index=False, coerce_timestamps="us")
+    world["audit_criteria"].to_csv(folder / "criteria.csv", index=False)
     regions = sorted(customers["region"].unique())
     for name, region in (("north", regions[0]), ("south", regions[1])):
         part = customers[customers["region"] == region]

@@ -15,6 +15,7 @@ import pytest
 from cxresearch import clv, sources
 from cxresearch.io import Ledger
 from cxresearch.synth import ensure_world
+from tests.test_engine_audits import tables as audit_files  # noqa: F401 (a fixture)
 
 pytest.importorskip("pyspark")
 pytestmark = pytest.mark.spark
@@ -121,3 +122,11 @@ def test_text_is_trimmed_of_white_space_only(tmp_path):
         got = engine.read_checked(opened, contracts.CUSTOMERS, Ledger())
         assert got["customer_id"].tolist() == ["3f", "fv1", "v2"] == sorted(memory["customer_id"])
         assert got["segment"].tolist() == ["vf", "value", "five"]
+
+
+def test_spark_gives_the_in_memory_audit_summaries(audit_files):  # noqa: F811 (the fixture)
+    from tests.test_engine_audits import assert_same_audit_tables, audit_tables
+
+    memory = audit_tables(audit_files["audits"], audit_files["audit_criteria"], "pandas")
+    got = audit_tables(audit_files["audits.parquet"], audit_files["audit_criteria"], "spark", spark_master="local[2]")
+    assert_same_audit_tables(got, memory)
