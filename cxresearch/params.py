@@ -28,7 +28,7 @@ import nbformat
 import yaml
 
 from cxresearch.errors import ParameterError
-from cxresearch.urls import is_url, parse_url, resolve_file
+from cxresearch.urls import is_url, parse_url, redact_master, resolve_file
 
 
 @dataclass(frozen=True)
@@ -298,8 +298,9 @@ MASTER_FORMS = ("local", "local[4]", "local[*]", "spark://host:7077", "sc://host
 
 def check_master(master: str) -> None:
     """Refuse a ``spark_master`` that is none of Spark's forms (:data:`MASTER_FORMS`) before anything runs."""
-    if not re.fullmatch(r"local(\[(\*|\d+)(,\d+)?\])?|(spark|sc|k8s|mesos)://\S+|yarn", master.strip()):
-        raise ParameterError(f"{master!r} is not a Spark master; use one of {', '.join(MASTER_FORMS)}.")
+    if not re.fullmatch(r"local(\[(\*|\d+)(,\d+)?\])?|local-cluster\[\d+,\d+,\d+\]|(spark|sc|k8s|mesos)://\S+|yarn",
+                        master):
+        raise ParameterError(f"{redact_master(master)!r} is not a Spark master; use one of {', '.join(MASTER_FORMS)}.")
 
 
 def check(path: Path, given: dict[str, Any], from_text: bool, base: Path) -> dict[str, Any]:

@@ -92,13 +92,34 @@ def parse_url(url: str) -> TableURL:
     return TableURL(scheme, connect, table[0].strip(), shown)
 
 
-def stashed_password(url: TableURL) -> str | None:
-    """The password the runner passed for this URL out of band (see :data:`PASSWORDS_ENV`)."""
+def stashed_password(url: TableURL | str) -> str | None:
+    """The password (or Spark Connect token) the runner passed for this URL, as shown, out of band (see
+    :data:`PASSWORDS_ENV`)."""
     try:
         stash = json.loads(os.environ.get(PASSWORDS_ENV, "{}"))
     except ValueError:
         return None
-    return stash.get(url.shown) if isinstance(stash, dict) else None
+    return stash.get(url if isinstance(url, str) else url.shown) if isinstance(stash, dict) else None
+
+
+_TOKEN = re.compile(r";token=([^;]*)", re.IGNORECASE)
+
+
+def master_token(master: str) -> str | None:
+    """The authentication token of a Spark Connect URL (``sc://host:443/;token=...``), if it has one."""
+    m = _TOKEN.search(master) if master.startswith("sc://") else None
+    return m.group(1) if m else None
+
+
+def redact_master(master: str) -> str:
+    """A Spark master URL without its Spark Connect token."""
+    return _TOKEN.sub("", master)
+
+
+def with_token(master: str) -> str:
+    """A Spark Connect URL with the token the runner stashed for it put back (as given, when none was)."""
+    token = stashed_password(master) if master.startswith("sc://") and not master_token(master) else None
+    return f"{master};token={token}" if token else master
 
 
 def stash_passwords(parameters: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -112,6 +133,9 @@ def stash_passwords(parameters: Mapping[str, Any]) -> tuple[dict[str, Any], dict
         if is_url(value) and url_password(value):
             out[name] = redact_url(value)
             secrets[redact_url(value)] = str(url_password(value))
+        elif isinstance(value, str) and master_token(value):  # a Spark Connect token
+            out[name] = redact_master(value)
+            secrets[redact_master(value)] = str(master_token(value))
     return out, secrets
 
 

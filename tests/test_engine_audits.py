@@ -40,7 +40,8 @@ def tables(tmp_path_factory):
     audits.to_csv(paths["audits"], index=False)
     audits["date"] = pd.to_datetime(audits["date"])
     audits.to_parquet(root / "audits.parquet", index=False, coerce_timestamps="us")
-    return {**{k: str(v) for k, v in paths.items()}, "audits.parquet": str(root / "audits.parquet"), "root": root}
+    return {**{k: str(v) for k, v in paths.items()}, "audits.parquet": str(root / "audits.parquet"), "root": root,
+            "pair": tuple(audits.loc[first_pair[0], ["audit_id", "criterion"]])}
 
 
 def audit_tables(path, criteria, engine: str = "duckdb", **args) -> au.AuditTables:
@@ -68,9 +69,9 @@ def pg(tables, tmp_path_factory):
 
 def test_duckdb_and_postgresql_give_the_in_memory_summaries(tables, pg):
     memory = audit_tables(tables["audits"], tables["audit_criteria"], "pandas")
-    boris = memory.double.loc[memory.double["auditor"] == "Boris", ["audit_id", "criterion"]].iloc[0]
-    primary = memory.by_audit.set_index("audit_id").loc[boris["audit_id"]]
-    assert primary["must_min"] == 0 or primary["score"] < 100  # Boris's 0, not anna's 1
+    primary = au.primary_scores(pd.read_csv(tables["audits"], dtype={"audit_id": str, "auditor": str}))
+    pair = primary.set_index(["audit_id", "criterion"]).loc[tables["pair"]]
+    assert pair[["auditor", "score"]].tolist() == ["Boris", 0.0]  # Boris's 0, not anna's 1
     assert memory.auditors == len(set(AUDITORS) & set(pd.read_csv(tables["audits"])["auditor"]))
     assert_same_audit_tables(audit_tables(tables["audits.parquet"], tables["audit_criteria"]), memory)
     assert_same_audit_tables(audit_tables(pg + "audits", tables["audit_criteria"]), memory)
@@ -120,3 +121,34 @@ def test_the_audit_notebook_gives_the_csv_numbers_on_parquet(tables, tmp_path):
         runs[name] = run_notebook(RunSpec("service_audits", parameters=parameters), tmp_path / name)
         assert runs[name]["status"] == "ok", runs[name].get("error")
     same_results(runs["parquet"], runs["csv"])
+
+
+def test_without_auditors_a_contact_scored_twice_is_refused(tables, tmp_path):
+    def twice(a: pd.DataFrame) -> None:
+        a.drop(columns="auditor", inplace=True)
+        a.drop_duplicates(["audit_id", "criterion"], inplace=True, ignore_index=True)
+        a.loc[len(a)] = a.loc[0]
+
+    memory, engine = bad(tables, tmp_path, twice)
+    message = r"key \['audit_id', 'criterion'\]: 2 row\(s\) share a key with another row: "
+    assert re.search(message + "rows? \\d", memory) and re.search(message + "audit_id ‹", engine), (memory, engine)
+    assert "name the auditors (column 'auditor')" in memory and "name the auditors (column 'auditor')" in engine
+
+
+def test_units_named_by_a_person_get_the_pseudonyms_they_get_in_memory(tables, tmp_path):
+    audits = pd.read_parquet(tables["audits.parquet"])
+    units = sorted(audits["unit"].unique())
+    audits["unit"] = audits["unit"].replace({units[0]: "Ivan Petrov", units[1]: "anna@mail.ru"})
+    audits.to_parquet(tmp_path / "a.parquet", index=False, coerce_timestamps="us")
+    audits.to_csv(tmp_path / "a.csv", index=False)
+    ledgers, got = {}, {}
+    for name, path, engine in (("memory", tmp_path / "a.csv", "pandas"), ("duckdb", tmp_path / "a.parquet", "duckdb")):
+        ledgers[name] = Ledger()
+        source = sources.from_files({"audits": path, "audit_criteria": tables["audit_criteria"]})
+        got[name] = au.load(source, ledgers[name], engine=engine).tables
+    for name in got:
+        shown = set(got[name].by_audit["unit"]) | set(got[name].double["unit"])
+        assert "Ivan Petrov" not in shown and "anna@mail.ru" not in shown
+        assert "label 2 (personal data hidden)" in set(got[name].by_audit["unit"])
+    assert_same_audit_tables(got["duckdb"], got["memory"])
+    assert ledgers["duckdb"].notes == ledgers["memory"].notes and ledgers["duckdb"].notes

@@ -91,3 +91,26 @@ def test_a_master_nobody_answers_at_is_refused_at_once(world, parquet, tmp_path)
     for bad in ("lokal[2]", "local[two]", "sc:/host:15002"):
         with pytest.raises(ParameterError, match="is not a Spark master; use one of local, local\\[4\\]"):
             run_notebook(RunSpec("loyalty_payoff", parameters={**parameters, "spark_master": bad}), tmp_path / "x")
+
+
+def test_a_spark_connect_token_stays_out_of_parameters_and_messages(monkeypatch):
+    """Spark Connect takes its token in the URL (sc://host:443/;token=...): the runner passes it to the kernel
+    out of band, as database passwords, and messages never show it."""
+    from cxresearch import engine
+    from cxresearch.params import check_master
+    from cxresearch.urls import PASSWORDS_ENV, passwords_env, stash_passwords, with_token
+
+    params, secrets = stash_passwords({"spark_master": "sc://cluster:443/;token=s3cret;user_id=ann", "seed": 1})
+    assert params == {"spark_master": "sc://cluster:443/;user_id=ann", "seed": 1}
+    assert secrets == {"sc://cluster:443/;user_id=ann": "s3cret"}
+    monkeypatch.setenv(PASSWORDS_ENV, passwords_env(secrets))
+    assert with_token(params["spark_master"]) == "sc://cluster:443/;user_id=ann;token=s3cret"
+    assert with_token("sc://other:443") == "sc://other:443"
+    with pytest.raises(ParameterError) as err:
+        engine._answers("sc://127.0.0.1:1/;token=s3cret")
+    assert "s3cret" not in str(err.value) and "nothing answers at 127.0.0.1:1" in str(err.value)
+    with pytest.raises(ParameterError) as err:
+        check_master("sc:/cluster/;token=s3cret")
+    assert "s3cret" not in str(err.value)
+    for fine in ("local-cluster[2,1,1024]", "local[*,3]", "spark://h1:7077,h2:7077", "k8s://https://h:6443"):
+        check_master(fine)
