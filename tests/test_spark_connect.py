@@ -1,7 +1,7 @@
 """Spark Connect (``-p spark_master sc://host:port``): the pyspark client talks to a server in another JVM,
 as to a cluster's (tests/spark_connect.py starts one, in Moscow time). The CLV, churn and payoff notebooks give
-the numbers they give on CSV, the survey's customers come back as in memory; a master nobody answers at, or
-that is no master, is refused.
+the numbers they give on CSV (the survey's customer query is the same as in local mode: tests/test_spark.py);
+a master nobody answers at, or that is no master, is refused; a token never shows.
 
 Marked ``spark``; ``make test`` fetches the server's jars and runs it.
 """
@@ -14,7 +14,7 @@ import pytest
 from cxresearch.errors import ParameterError
 from cxresearch.runner import RunSpec, run_notebook
 from tests.spark_connect import running, server_jars
-from tests.test_databases import NOTEBOOK_TABLES, payoff_parameters, same_results
+from tests.test_databases import NOTEBOOK_TABLES, csv_run, payoff_parameters, same_results
 from tests.test_spark import folder, world  # noqa: F401
 
 pytest.importorskip("pyspark")
@@ -40,15 +40,6 @@ def test_a_connect_session_reads_times_in_utc_on_a_server_in_moscow(master):
     assert engine.spark(master)._session is session  # one session per server
 
 
-def test_connect_gives_the_in_memory_survey_inputs(world, tmp_path, master):  # noqa: F811 (the fixture)
-    """(The notebooks below cover CLV, churn and payoff.)"""
-    from tests.test_engine_survey import assert_same_survey_inputs, customers_parquet, survey_inputs
-
-    customers = customers_parquet(world, tmp_path / "customers.parquet")
-    assert_same_survey_inputs(survey_inputs(world, customers, "spark", spark_master=master),
-                              survey_inputs(world, customers, "pandas"))
-
-
 @pytest.fixture(scope="module")
 def parquet(world, folder, tmp_path_factory):  # noqa: F811
     """The world's tables as Parquet (microsecond times); the log as monthly files."""
@@ -66,14 +57,13 @@ def parquet(world, folder, tmp_path_factory):  # noqa: F811
 @pytest.mark.slow
 @pytest.mark.parametrize("notebook,tables,extra", NOTEBOOK_TABLES)
 def test_the_notebooks_give_the_csv_numbers_through_spark_connect(world, parquet, master, tmp_path,  # noqa: F811
-                                                                   notebook, tables, extra):
+                                                                   tmp_path_factory, notebook, tables, extra):
     extra = payoff_parameters(world) if extra is None else extra
-    runs = {}
-    for name, engine in (("csv", {}), ("connect", {"engine": "spark", "spark_master": master})):
-        paths = {p: str(world[t]) if name == "csv" or t == "loyalty_members" else parquet[t]
-                 for p, t in tables.items()}
-        runs[name] = run_notebook(RunSpec(notebook, parameters={**paths, **extra, **engine}), tmp_path / name)
-        assert runs[name]["status"] == "ok", runs[name].get("error")
+    runs = {"csv": csv_run(notebook, {**{p: str(world[t]) for p, t in tables.items()}, **extra}, tmp_path_factory)}
+    paths = {p: str(world[t]) if t == "loyalty_members" else parquet[t] for p, t in tables.items()}
+    runs["connect"] = run_notebook(RunSpec(notebook, parameters={**paths, **extra, "engine": "spark",
+                                                                 "spark_master": master}), tmp_path / "connect")
+    assert runs["connect"]["status"] == "ok", runs["connect"].get("error")
     same_results(runs["connect"], runs["csv"])
     assert runs["connect"]["parameters"]["spark_master"] == master
 
