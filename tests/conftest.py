@@ -31,7 +31,9 @@ def clean_fits():
 #: should start them: its file-by-file split then ends on short files, not on one long file with the other
 #: worker idle (measured: `make test` with --durations)
 HEAVY_FIRST = ("test_readme.py", "test_readme_engines.py", "test_browser.py", "test_spark.py", "test_spark_connect.py",
-               "test_databases.py", "test_files_and_cli.py", "test_notebooks.py", "test_clv.py", "test_churn.py")
+               "test_databases.py", "test_files_and_cli.py", "test_notebooks.py", "test_clv.py", "test_churn.py",
+               "test_payoff.py", "test_synth_scale.py", "test_runner.py", "test_engine_audits.py",
+               "test_parquet_folders.py", "test_survey.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -41,16 +41,17 @@ def folder(world, tmp_path_factory):
     return root
 
 
-def test_spark_duckdb_and_memory_give_the_same_inputs(world, folder):
+def assert_same_clv_inputs(world, folder, master: str = "local[2]", engines=("duckdb", "spark")) -> None:
+    """The CLV inputs of ``engines`` (Spark on ``master``) equal the in-memory path's."""
     runs = {}
-    for engine in ("pandas", "duckdb", "spark"):
+    for engine in ("pandas", *engines):
         ledger = Ledger()
         source = sources.from_files({"transactions": folder, "customers": world["customers"]})
         runs[engine] = (clv.load_inputs(source, ledger, calibration_end=CAL, holdout_end=HOLD, engine=engine,
-                                        spark_master="local[2]"), ledger)
+                                        spark_master=master), ledger)
     memory, m_ledger = runs["pandas"]
     cols = ["table", "rule", "rows_excluded", "rows_before"]
-    for engine in ("duckdb", "spark"):
+    for engine in engines:
         inputs, ledger = runs[engine]
         assert inputs.transactions.engine == {"duckdb": "duckdb", "spark": "pyspark"}[engine]
         pd.testing.assert_frame_equal(inputs.summary, memory.summary, check_exact=False, rtol=1e-9)
@@ -60,6 +61,10 @@ def test_spark_duckdb_and_memory_give_the_same_inputs(world, folder):
         assert inputs.transactions.notes == memory.transactions.notes
         pd.testing.assert_frame_equal(ledger.exclusions_frame()[cols], m_ledger.exclusions_frame()[cols])
         assert ledger.inputs[-1]["rows"] == m_ledger.inputs[-1]["rows"]
+
+
+def test_spark_duckdb_and_memory_give_the_same_inputs(world, folder):
+    assert_same_clv_inputs(world, folder)
 
 
 def test_nanosecond_timestamps_get_a_fix(world, tmp_path):
