@@ -37,7 +37,6 @@ from cxresearch import contracts
 from cxresearch import engine as engines
 from cxresearch.display import filled, plain, table_labels
 from cxresearch.io import (
-    MAX_LABELS,
     Column,
     Contract,
     InputError,
@@ -252,13 +251,8 @@ def query_audits(opened: engines.Opened, table: Any, criteria: pd.DataFrame, led
     n = engines.fetch(table.aggregate(**counts), source).to_pylist()[0]
     double = engines.fetch(double, source).to_pandas(date_as_object=False, coerce_temporal_nanoseconds=True)
 
-    def labels_of(name: str) -> pd.Series:  # the whole table's, as the in-memory reader numbers them
-        got = table.select(name).filter(table[name].notnull()).distinct().limit(MAX_LABELS + 1)
-        return engines.fetch(got, source).to_pandas()[name]
-
-    hide_personal_labels(by_audit, contracts.AUDITS, ledger, labels_of)  # units named by a person, say
-    for col in [c for c in by_audit.columns if c in double.columns and c != "audit_id"]:
-        double[col] = double[col].map(lambda v: ledger.pseudonyms.get(v, v) if isinstance(v, str) else v)
+    # units named by a person, say: the pseudonyms the whole table gets in memory
+    hide_personal_labels(by_audit, contracts.AUDITS, ledger, engines.labels_in(table, source), also=[double])
     return AuditTables(
         by_criterion.sort_values("criterion", key=_text_key, kind="mergesort").reset_index(drop=True),
         by_audit.sort_values("audit_id", key=_text_key, kind="mergesort").reset_index(drop=True),

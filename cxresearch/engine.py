@@ -610,11 +610,17 @@ def read_checked(opened: Opened, contract: Contract, ledger: Ledger, keep: Seque
     if problems:
         raise InputError(opened.source, problems)
 
-    def labels_of(name: str) -> pd.Series:  # the whole table's labels, as the in-memory reader numbers them
-        got = fetch(table.select(name).filter(table[name].notnull()).distinct().limit(MAX_LABELS + 1),
-                    opened.source).to_pandas()
-        return got[name]
-
     whole = ledger.inputs and ledger.inputs[-1].get("rows") == len(df)
-    hide_personal_labels(df, contract, ledger, None if whole else labels_of)
+    hide_personal_labels(df, contract, ledger, None if whole else labels_in(table, opened.source))
     return df
+
+
+def labels_in(table: Any, source: str) -> Callable[[str], Any]:
+    """``labels_of`` for :func:`cxresearch.io.hide_personal_labels`: a column's distinct labels in the whole
+    ``table`` (at most one more than a category column may have), so that pseudonyms are numbered as the
+    in-memory reader numbers them when only some rows or a summary come back."""
+    def labels_of(name: str) -> Any:
+        got = table.select(name).filter(table[name].notnull()).distinct().limit(MAX_LABELS + 1)
+        return fetch(got, source).to_pandas()[name]
+
+    return labels_of

@@ -781,18 +781,22 @@ def _label_columns(df: pd.DataFrame, contract: Contract) -> list[str]:
 
 
 def hide_personal_labels(df: pd.DataFrame, contract: Contract, ledger: Ledger,
-                         labels_of: Callable[[str], pd.Series] | None = None) -> None:
+                         labels_of: Callable[[str], pd.Series] | None = None,
+                         also: Iterable[pd.DataFrame] = ()) -> None:
     """Category labels that look like personal data (names, e-mails, phones) become pseudonyms, flagged.
 
     ``labels_of(column)``: the column's distinct labels in the whole table, when ``df`` holds only some of its
-    rows (an engine's query), so that the pseudonyms are numbered as for the whole table."""
+    rows (an engine's query), so that the pseudonyms are numbered as for the whole table. ``also``: other
+    frames from the same table (e.g. another summary of it) whose labels get the same pseudonyms."""
+    also = list(also)
     for name in _label_columns(df, contract):
         labels = df[name] if labels_of is None else labels_of(name)
         if labels.nunique(dropna=True) > MAX_LABELS:
             continue
         _, hidden = pseudonymise_labels(labels, prefix="label", mapping=ledger.pseudonyms)
         if hidden:
-            df[name] = df[name].map(lambda v: ledger.pseudonyms.get(v, v) if isinstance(v, str) else v)
+            for frame in [df, *[f for f in also if name in f]]:
+                frame[name] = frame[name].map(lambda v: ledger.pseudonyms.get(v, v) if isinstance(v, str) else v)
             ledger.note(f"{hidden} label(s) in column '{name}' of '{contract.name}' looked like personal data "
                         "(a name, e-mail or phone number) and are shown as pseudonyms.")
 

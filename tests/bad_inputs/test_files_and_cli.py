@@ -206,6 +206,12 @@ BAD_PARAMETERS = [
                  "cannot be read", "Wilkinson syntax"], id="formula-broken"),
     pytest.param(["loyalty_payoff", "-p", "covariate_formula", "y ~ pre_spend_12m"], ["right-hand side"],
                  id="formula-with-outcome"),
+    pytest.param(["service_audits", "-p", "spark_master", "lokal[2]"], ["-p spark_master", "is not a Spark master",
+                 "sc://host:15002"], id="spark-master-typo"),
+    pytest.param(["churn_survival", "-p", "spark_master", "sc:/cluster:443/;token=s3cret"],
+                 ["is not a Spark master", "sc:/cluster:443/'"], id="connect-url-one-slash"),
+    pytest.param(["service_audits", "-p", "engine", "duck"], ["not one of", "did you mean 'duckdb'"],
+                 id="engine-typo"),
 ]
 
 
@@ -486,3 +492,41 @@ def test_clv_values_path_that_is_not_a_parquet_file_is_refused_before_anything_i
     outcome = run_case("customer_lifetime_value", {"values_path": "values.csv"}, tmp_path)
     assert_refused(outcome, "-p values_path must name a .parquet file", "values.csv", "out/customer_values.parquet")
     assert not (tmp_path / "values.csv").exists()
+
+
+AUDIT_CRITERIA = "criterion,kind,weight,must_have\ngreeting,binary,1,yes\nfriendliness,scale,1,no\n"
+
+
+def test_audit_run_on_a_parquet_table_with_broken_scores_names_the_rows_by_key(tmp_path):
+    """The audit table stays in DuckDB: its own rules (0/1 scores, scales, known criteria) run as queries and
+    name the rows by their keys, as the contract's rules do."""
+    audits = pd.DataFrame({"audit_id": ["a1", "a1", "a2", "a2", "a3"], "unit": ["S1", "S1", "S2", "S2", "S1"],
+                           "date": pd.to_datetime(["2024-01-05"] * 5),
+                           "criterion": ["greeting", "friendliness", "greeting", "friendliness", "smiling"],
+                           "kind": ["binary", "scale", "binary", "scale", "binary"], "score": [3.0, 4, 1, 9, 1],
+                           "auditor": ["x"] * 5})
+    audits.to_parquet(tmp_path / "audits.parquet", index=False, coerce_timestamps="us")
+    (tmp_path / "criteria.csv").write_text(AUDIT_CRITERIA, encoding="utf-8")
+    outcome = run_case("service_audits", {"audits_path": "audits.parquet", "criteria_path": "criteria.csv"}, tmp_path)
+    assert_refused(outcome, "audits.parquet", "column 'criterion': 1 row(s) name criteria that are not in the "
+                   "criteria file (['smiling'])", "column 'score': 1 score(s) of binary criteria are not 0 or 1",
+                   "score 3.0", "column 'score': 1 score(s) lie outside their criterion's scale ('friendliness' 1–5)",
+                   "score 9.0", "audit_id ‹hidden›", "Fix")
+
+
+def test_audit_run_on_spark_connect_nobody_answers_at_fails_at_once_without_the_token(tmp_path):
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    pd.DataFrame({"audit_id": ["a1"], "unit": ["S1"], "date": pd.to_datetime(["2024-01-05"]), "criterion": ["greeting"],
+                  "kind": ["binary"], "score": [1.0]}).to_parquet(tmp_path / "a.parquet", coerce_timestamps="us")
+    (tmp_path / "criteria.csv").write_text(AUDIT_CRITERIA, encoding="utf-8")
+    master = f"sc://127.0.0.1:{port}/;token=s3cret"
+    outcome = run_case("service_audits", {"audits_path": "a.parquet", "criteria_path": "criteria.csv",
+                                          "engine": "spark", "spark_master": master}, tmp_path)
+    assert_refused(outcome, f"spark_master 'sc://127.0.0.1:{port}/': nothing answers at 127.0.0.1:{port}",
+                   "Fix: start the server")
+    for name in ("report.html", "results.json", "notebook.ipynb"):
+        assert "s3cret" not in (outcome.folder / name).read_text(encoding="utf-8"), name
