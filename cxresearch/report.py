@@ -18,7 +18,7 @@ import nbformat
 from cxresearch.display import fmt_interval, fmt_number, fmt_value, plain
 from cxresearch.pages import TEMPLATES, VERDICT_ORDER, claim_rows, env
 from cxresearch.paths import atomic_write
-from cxresearch.results import schema_problems
+from cxresearch.schema import schema_problems
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 HIDDEN_TAGS = {"remove_cell", "hide", "remove"}

@@ -21,10 +21,8 @@ from cxresearch.errors import NotEstimable  # noqa: F401  (re-exported)
 from cxresearch.fits import FITS, is_number
 from cxresearch.io import Ledger
 from cxresearch.pages import claims_table
+from cxresearch.schema import PROVENANCE_MIME, RESULTS_MIME, VERDICTS, schema_problems  # noqa: F401  (re-exported)
 
-RESULTS_MIME = "application/vnd.cxresearch.results+json"
-PROVENANCE_MIME = "application/vnd.cxresearch.provenance+json"
-VERDICTS = ("supported", "not supported", "inconclusive", "not testable")
 TESTED = VERDICTS[:3]
 verdict = _stats.verdict  # re-exported as cx.verdict
 suppress_small = _stats.suppress_small
@@ -192,40 +190,3 @@ class Results:
         inputs = [dict(i) for i in self.ledger.inputs]  # table, path, sha256, rows (and files for a folder)
         display({"text/plain": text, "text/html": table, RESULTS_MIME: self.payload(),
                  PROVENANCE_MIME: {"inputs": inputs}}, raw=True)
-
-
-TOP_KEYS = ("notebook", "title", "status", "parameters", "provenance", "metrics", "claims")
-PROVENANCE_KEYS = ("cxresearch_version", "git_commit", "python", "packages", "inputs", "started", "finished")
-CLAIM_KEYS = ("id", "claim", "test", "estimate", "ci_low", "ci_high", "p_value", "verdict")
-
-
-def _metric_ok(value: Any) -> bool:
-    if value is None or isinstance(value, int | float):
-        return True
-    if isinstance(value, dict):
-        return all(_metric_ok(v) for v in value.values())
-    if isinstance(value, list):
-        return all(_metric_ok(v) for v in value)
-    return False
-
-
-def schema_problems(results: dict[str, Any]) -> list[str]:
-    """What in a ``results.json`` payload breaks the documented schema (empty list: valid)."""
-    problems = [f"missing key '{k}'" for k in TOP_KEYS if k not in results]
-    if results.get("status") not in ("ok", "failed"):
-        problems.append(f"status {results.get('status')!r} is not 'ok' or 'failed'")
-    prov = results.get("provenance", {})
-    problems += [f"provenance lacks '{k}'" for k in PROVENANCE_KEYS if k not in prov]
-    for i in prov.get("inputs", []):
-        if set(i) < {"path", "sha256", "rows"}:
-            problems.append(f"input {i} lacks path, sha256 or rows")
-    for name, value in results.get("metrics", {}).items():
-        if not _metric_ok(value):
-            problems.append(f"metric '{name}' is not a number, interval or nested dict of those")
-    for c in results.get("claims", []):
-        problems += [f"claim {c.get('id')!r} lacks '{k}'" for k in CLAIM_KEYS if k not in c]
-        if c.get("verdict") not in VERDICTS:
-            problems.append(f"claim {c.get('id')!r} has verdict {c.get('verdict')!r}")
-    return problems
-
-

@@ -34,7 +34,7 @@ from cxresearch.io import hide_keys
 from cxresearch.params import ParameterError, check, declared
 from cxresearch.paths import atomic_write, notebooks_dir, project_root
 from cxresearch.report import render_report, write_index
-from cxresearch.results import PROVENANCE_MIME, RESULTS_MIME
+from cxresearch.schema import PROVENANCE_MIME, RESULTS_MIME
 from cxresearch.urls import PASSWORDS_ENV, is_url, passwords_env, stash_passwords
 
 PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "lifelines", "matplotlib", "seaborn", "papermill",

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# The suite's JVMs (local Spark, the README's Spark commands, the Spark Connect server) run small queries once:
+# the quick JIT compiler alone and one GC thread do them in less time and CPU than the defaults (measured: the
+# CLV log's checks and summaries on local[2], twice, 42.8 s -> 33.1 s). Results do not depend on the JIT.
+os.environ.setdefault("JAVA_TOOL_OPTIONS", "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ LAYERS = [
     # 3 analyses: DataFrames in, typed results out
     {"churn", "clv", "payoff", "survey", "focus_groups", "audits", "overview"},
     # 4 results and reports
-    {"results", "report", "checks"},
+    {"results", "schema", "report", "checks"},
     # 5 runner, command line, package front door, notebook helper
     {"runner", "cli", "__init__", "notebook"},
 ]

@@ -1,7 +1,8 @@
 """Reports in a real browser: the answer on the first screen, alt text, no console errors, no requests out.
 
 Headless Chromium (Debian's ``chromium``; ``.ci/run`` installs it) loads the index and every report at a
-1400x900 viewport. The layout probe runs on a copy of each page without its Content-Security-Policy (the
+1400x900 viewport. The checks run on the reports of the README's ``run --all`` command (what ``make reports``
+builds), in tests/test_readme.py, which builds them once. The layout probe runs on a copy of each page without its Content-Security-Policy (the
 reports themselves run no script); the page itself is loaded as written to catch console errors and any
 blocked request.
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 EXE = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
-pytestmark = pytest.mark.skipif(EXE is None, reason="headless Chromium is not installed: install Debian's "
+needs_chromium = pytest.mark.skipif(EXE is None, reason="headless Chromium is not installed: install Debian's "
                                                     "'chromium' (apt-get install chromium; .ci/run does it)")
 PROBE = """<script>
 window.addEventListener('load', () => {
@@ -40,27 +41,12 @@ def chromium(url: str, *extra: str) -> subprocess.CompletedProcess:
                            "--v=0", *extra, url], capture_output=True, text=True, timeout=180)
 
 
-@pytest.fixture(scope="module")
-def reports(tmp_path_factory) -> Path:
-    """Every notebook's report (small synthetic worlds: the layout, not the numbers, is under test)."""
-    from cxresearch.params import declared
-    from cxresearch.runner import RunSpec, all_notebooks, notebook_path, run_many
-
-    out = tmp_path_factory.mktemp("browser") / "reports"
-    small = {"n_customers": 1500, "n_boot": 50}
-    specs = [RunSpec(n, parameters={k: v for k, v in small.items() if k in declared(notebook_path(n))})
-             for n in all_notebooks()]
-    results = run_many(specs, out_dir=out, jobs=2)
-    assert all(r["status"] == "ok" for r in results), [r.get("error") for r in results]
-    return out
-
-
 def pages(folder: Path) -> list[Path]:
     return [folder / "index.html", *sorted(folder.glob("*/report.html"))]
 
 
-@pytest.mark.slow
-def test_the_answer_is_on_the_first_screen_and_every_image_has_alt_text(reports):
+def check_first_screen_and_alt_text(reports: Path) -> None:
+    """The first verdict shows without scrolling and every image has alt text, on the index and each report."""
     import json
 
     for page in pages(reports):
@@ -76,8 +62,8 @@ def test_the_answer_is_on_the_first_screen_and_every_image_has_alt_text(reports)
         assert facts["missing_alt"] == 0 and facts["bad_alt"] == 0, f"{page}: images without alt text {facts}"
 
 
-@pytest.mark.slow
-def test_pages_log_no_console_errors_and_request_nothing(reports):
+def check_console_and_requests(reports: Path) -> None:
+    """Pages log no console error and request nothing outside."""
     for page in pages(reports):
         proc = chromium(page.as_uri(), "--dump-dom")
         assert "<body" in proc.stdout
@@ -99,8 +85,8 @@ def test_the_report_page_has_no_script_and_a_strict_policy(tmp_path):
     assert html_lib.unescape(re.search(r'Content-Security-Policy" content="([^"]*)"', html).group(1)) == CSP
 
 
-@pytest.mark.slow
-def test_fresh_reports_speak_plain_words(reports):
+def check_plain_words(reports: Path) -> None:
+    """No raw column names or e-notation in a report."""
     from tests.plain_words import raw_words
 
     for page in sorted(reports.glob("*/report.html")):

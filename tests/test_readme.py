@@ -21,6 +21,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.test_browser import (
+    check_console_and_requests,
+    check_first_screen_and_alt_text,
+    check_plain_words,
+    needs_chromium,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -209,10 +216,43 @@ def test_the_readme_has_commands():
     assert any("event_value Yes" in c for c in COMMANDS) and any("calibration_end 2024-06-30" in c for c in COMMANDS)
 
 
+RUN_ALL = next(c for c in COMMANDS if " run --all" in c)
+
+
+@pytest.fixture(scope="module")
+def all_reports(tmp_path_factory) -> Path:
+    """The README's ``run --all`` command (what ``make reports`` runs), verbatim, in a folder of its own so that
+    no other command writes there: the browser checks below open its reports."""
+    ws = tmp_path_factory.mktemp("all")
+    (ws / ".venv").symlink_to(Path(sys.prefix))
+    run_verbatim(RUN_ALL, ws)
+    return ws / "reports"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("command", MEMORY_COMMANDS, ids=[c[:60] for c in MEMORY_COMMANDS])
-def test_readme_command_runs_verbatim(command, workspace):
-    run_verbatim(command, workspace)
+def test_readme_command_runs_verbatim(command, request):
+    if command == RUN_ALL:
+        request.getfixturevalue("all_reports")
+    else:
+        run_verbatim(command, request.getfixturevalue("workspace"))
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_the_answer_is_on_the_first_screen_and_every_image_has_alt_text(all_reports):
+    check_first_screen_and_alt_text(all_reports)
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_pages_log_no_console_errors_and_request_nothing(all_reports):
+    check_console_and_requests(all_reports)
+
+
+@pytest.mark.slow
+def test_fresh_reports_speak_plain_words(all_reports):
+    check_plain_words(all_reports)
 
 
 def run_verbatim(command: str, workspace: Path) -> None:
