@@ -105,11 +105,26 @@ def resolve(paths: Mapping[str, str | Path | None], seed: int = 20240101, n_cust
 CDNOW_PERIODS = {"calibration_end": "1997-09-30", "holdout_end": "1998-06-30"}
 
 
+def _dataset(name: str) -> Path:
+    return Path(str(resources.files("cxresearch") / "datasets" / name))
+
+
+def fader_hardie_2007() -> pd.DataFrame:
+    """The "High End" and "Regular" cohort retention tables of Fader & Hardie (2007) (cohort, period, active;
+    see ``cxresearch/datasets/README.md``)."""
+    return pd.read_csv(_dataset("fader_hardie_2007_retention.csv"))
+
+
+def donations() -> pd.DataFrame:
+    """The 1995 donor cohort of Fader, Hardie & Shang (2010) as (x, t_x, n, weight) rows."""
+    return pd.read_csv(_dataset("donations.csv"))
+
+
 def cdnow() -> Source:
     """The CDNOW 2,357-customer sample (Fader, Hardie & Lee 2005) shipped with the package.
 
     One transactions table: ``customer_id``, ``timestamp``, ``amount`` (see ``cxresearch/datasets/README.md``).
     """
-    path = Path(str(resources.files("cxresearch") / "datasets" / "cdnow_sample.csv"))
+    path = _dataset("cdnow_sample.csv")
     return Source({"transactions": path}, False, None,
                   "the CDNOW sample (2,357 customers, Fader, Hardie & Lee 2005)", {**CDNOW_PERIODS, "currency": "USD"})

@@ -1348,3 +1348,41 @@ def load_truth(paths: dict[str, Path]) -> Truth:
     """The planted values written beside a world's tables."""
     return Truth.from_json(json.loads(Path(paths["truth"]).read_text()))
 
+
+
+# ---------------------------------------------------------------------------------------------
+# contractual and discrete-time customers with planted model parameters (for recovery and coverage tests)
+
+
+def contract_cohorts(alpha: float, beta: float, c: float = 1.0, sizes: tuple[int, ...] = (1000,),
+                     periods: int = 12, seed: int = 0) -> pd.DataFrame:
+    """A cohort retention table (cohort, period, active) drawn from the BdW model (c = 1: the sBG): each
+    customer's churn probability theta ~ beta(alpha, beta); she is still active at the start of period t with
+    probability (1 - theta)^(t^c). Cohort k is observed for ``periods - k`` periods (later cohorts are younger)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k, size in enumerate(sizes):
+        theta = rng.beta(alpha, beta, size)
+        u = rng.random(size)
+        # lifetime T = smallest t with (1 - theta)^(t^c) < u, i.e. t^c > log u / log(1 - theta)
+        with np.errstate(divide="ignore"):
+            stay = np.log(u) / np.log1p(-theta)
+        lifetime = np.floor(np.power(stay, 1.0 / c)) + 1
+        for t in range(periods - k + 1):
+            rows.append({"cohort": f"cohort {k + 1:02d}", "period": t, "active": int((lifetime > t).sum())})
+    return pd.DataFrame(rows)
+
+
+def bgbb_customers(alpha: float, beta: float, gamma: float, delta: float, n_customers: int = 5000,
+                   opportunities: int = 6, seed: int = 0) -> pd.DataFrame:
+    """(x, t_x, n) per customer drawn from the BG/BB model: transaction probability p ~ beta(alpha, beta),
+    dropout probability theta ~ beta(gamma, delta) at the start of each opportunity after the first purchase."""
+    rng = np.random.default_rng(seed)
+    p = rng.beta(alpha, beta, n_customers)
+    theta = rng.beta(gamma, delta, n_customers)
+    alive_for = rng.geometric(theta) - 1  # opportunities 1..alive_for are while alive
+    buys = rng.random((n_customers, opportunities)) < p[:, None]
+    buys &= np.arange(1, opportunities + 1)[None, :] <= alive_for[:, None]
+    x = buys.sum(axis=1)
+    t_x = np.where(x > 0, opportunities - np.argmax(buys[:, ::-1], axis=1), 0)
+    return pd.DataFrame({"x": x, "t_x": t_x, "n": opportunities})

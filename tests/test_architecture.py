@@ -15,7 +15,7 @@ import nbformat
 PACKAGE = Path(__file__).parents[1] / "cxresearch"
 LAYERS = [
     # 0 core: statistics, fitting, formatting and the plot style; no file I/O of data
-    {"errors", "paths", "urls", "fits", "stats", "design", "privacy", "params", "display", "plots", "pages"},
+    {"errors", "paths", "urls", "fits", "stats", "mle", "design", "privacy", "params", "display", "plots", "pages"},
     # 1 inputs: reading, parsing, contracts, the exclusion ledger
     {"io", "contracts", "engine"},
     # 2 data sources: where a run's tables come from (the synthetic world is one of them)

@@ -1,0 +1,574 @@
+"""Customers who leave at a renewal, and customers who buy at discrete occasions: how long they stay and what
+they are worth.
+
+Contractual setting (telecoms, banks, insurers, subscriptions). A cohort retention table — how many of each
+cohort are still active at the start of each period — is fitted by maximum likelihood with
+
+- the **shifted-beta-geometric** model (sBG; Fader & Hardie 2007, "How to Project Customer Retention"):
+  each customer leaves at a renewal with her own constant probability, beta(alpha, beta) across customers;
+- the **beta-discrete-Weibull** model (BdW; Fader, Hardie, Liu, Davin & Steenburgh 2018): the same, with
+  duration dependence ``c`` — a customer with churn probability theta stays past t periods with probability
+  (1 - theta)^(t^c), so her chance of leaving at each renewal falls with tenure when c < 1 (she grows more
+  loyal), rises when c > 1, and stays constant when c = 1 (the sBG).
+
+Aggregate retention rates rise with tenure under both models, because the least loyal leave first
+(sorting); only c < 1 says that each customer also becomes more loyal. Value: the discounted expected
+residual lifetime (DERL; Fader & Hardie 2010) of an active customer by tenure, times the margin per period,
+and the value of the whole active base; intervals from parametric draws of the fitted parameters.
+
+Discrete time (yearly donations, seasonal purchases). Each customer has a fixed number of transaction
+opportunities; the **BG/BB** model (Fader, Hardie & Shang 2010) gives P(alive), expected transactions in
+future periods and the discounted expected residual transactions (DERT), from (x, t_x, n) rows with counts.
+
+Every fit goes through :func:`cxresearch.mle.fit_mle` (convergence checked, retried, recorded); every
+interval is a 95% interval: Wald on the log scale for parameters, percentile of 2,000 parametric draws for
+quantities computed from them.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from cxresearch import plots  # noqa: F401  (the plot style)
+from cxresearch.display import Sentence, fmt_value, sentence
+from cxresearch.errors import NotEstimable, ParameterError
+from cxresearch.fits import FitError
+from cxresearch.io import InputError
+from cxresearch.mle import ModelFit, fit_mle, five_point_gradient, value_hessian
+from cxresearch.stats import Claim, verdict
+
+#: draws of the parameters for intervals of values computed from them (DERL, value of the base)
+N_DRAWS = 2000
+RETENTION_FIX = ("check the retention table (customers active at the start of each period, period 0 the cohort's "
+                 "size) and give more periods or more customers; a model with fewer parameters (sBG) may be all "
+                 "the data can support.")
+
+# ---------------------------------------------------------------------------------------------
+# the cohort retention table
+
+
+def check_retention_table(table: pd.DataFrame, source: str = "'retention'") -> pd.DataFrame:
+    """The retention table (``cohort``, ``period``, ``active``) sorted by cohort and period, checked.
+
+    Every cohort starts at period 0 (its size, above 0), has no gap between periods, and never gains customers
+    (``active`` cannot rise: a customer who left and came back is a new customer in a contractual table).
+
+    Raises
+    ------
+    InputError
+        Naming each cohort that breaks a rule, its periods and the fix.
+    """
+    missing = [c for c in ("cohort", "period", "active") if c not in table.columns]
+    if missing:
+        raise InputError(source, [f"column(s) {missing} are missing; the table needs cohort, period and active "
+                                  "(customers active at the start of the period; period 0 = the cohort's size)."])
+    t = table.assign(cohort=table["cohort"].astype(str)).sort_values(["cohort", "period"], kind="stable")
+    problems = []
+    for cohort, g in t.groupby("cohort", sort=True):
+        periods, active = g["period"].to_numpy(), g["active"].to_numpy(float)
+        if periods[0] != 0 or active[0] <= 0:
+            problems.append(f"cohort {cohort!r} has no period 0 with its size above 0 (first period {periods[0]}, "
+                            f"{active[0]:g} active). Fix: add the row for period 0 (the number who started).")
+            continue
+        gaps = np.flatnonzero(np.diff(periods) != 1)
+        if len(gaps):
+            problems.append(f"cohort {cohort!r} skips from period {periods[gaps[0]]} to {periods[gaps[0] + 1]}. "
+                            "Fix: give every period from 0 to the last observed one.")
+        rises = np.flatnonzero(np.diff(active) > 0)
+        if len(rises):
+            i = rises[0]
+            problems.append(f"cohort {cohort!r} gains customers from period {periods[i]} to {periods[i + 1]} "
+                            f"({active[i]:g} to {active[i + 1]:g} active). Fix: count only the cohort's own "
+                            "customers still active; returning customers start a new cohort.")
+    if problems:
+        raise InputError(source, problems)
+    return t.reset_index(drop=True)
+
+
+def retention_from_customers(customers: pd.DataFrame, as_of: Any, time_unit: str = "months",
+                             start_col: str = "signup_date", end_col: str = "churn_date",
+                             min_size: int = 1) -> pd.DataFrame:
+    """The cohort retention table of a customers table: cohorts by start month (or week, year), periods of
+    ``time_unit`` since each customer's start, ``active`` = customers not yet gone at the start of the period,
+    observed up to ``as_of`` (periods that end after it are left out). Cohorts smaller than ``min_size`` are
+    left out."""
+    step = {"weeks": "W", "months": "M", "years": "Y"}.get(time_unit)
+    if step is None:
+        raise ParameterError(f"time_unit {time_unit!r}: a retention table counts weeks, months or years.")
+    as_of = pd.Timestamp(as_of)
+    start = pd.to_datetime(customers[start_col])
+    end = pd.to_datetime(customers[end_col]) if end_col in customers else pd.Series(pd.NaT, index=customers.index)
+    cohort = start.dt.to_period(step)
+    last = as_of.to_period(step)
+    # the period (0 = the first) in which each customer left: active at the start of every period up to it
+    left_in = np.where(end.isna() | (end > as_of), np.inf, _periods_between(start, end, time_unit))
+    rows = []
+    for label, members in pd.Series(left_in, index=customers.index).groupby(cohort.to_numpy(), sort=True):
+        observed = int((last - label).n) if hasattr(last - label, "n") else 0
+        if len(members) < min_size or observed < 0:
+            continue
+        for k in range(observed + 1):
+            rows.append({"cohort": str(label), "period": k, "active": int((members.to_numpy() >= k).sum())})
+    return pd.DataFrame(rows, columns=["cohort", "period", "active"])
+
+
+def _periods_between(start: pd.Series, end: pd.Series, time_unit: str) -> np.ndarray:
+    days = (end - start).dt.total_seconds().to_numpy() / 86400
+    return np.floor(days / {"weeks": 7.0, "months": 365.25 / 12, "years": 365.25}[time_unit])
+
+
+def observed_rates(table: pd.DataFrame) -> pd.Series:
+    """Observed renewal rate by period, over all cohorts: active at t / active at t-1 in the cohorts observed
+    at both."""
+    both = table.merge(table.assign(period=table["period"] + 1).rename(columns={"active": "before"}),
+                       on=["cohort", "period"])
+    g = both.groupby("period")
+    return (g["active"].sum() / g["before"].sum()).rename("renewal rate")
+
+
+def split_periods(table: pd.DataFrame, fit_periods: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rows a model is fitted on (periods up to ``fit_periods``) and the held-out rows after them."""
+    if fit_periods is None:
+        return table, table.iloc[0:0]
+    if not (isinstance(fit_periods, int) and fit_periods >= 1):
+        raise ParameterError(f"-p fit_periods must be a whole number of periods, 1 or more, got {fit_periods!r}.")
+    return table[table["period"] <= fit_periods], table[table["period"] > fit_periods]
+
+
+def _counts(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per cohort: the periods t at which customers left and how many (active at t-1 minus active at t), and
+    the last observed period with the customers still active then."""
+    lost_t, lost_n, last_t, last_n = [], [], [], []
+    for _, g in table.groupby("cohort", sort=True):
+        p, a = g["period"].to_numpy(), g["active"].to_numpy(float)
+        lost_t.append(p[1:])
+        lost_n.append(a[:-1] - a[1:])
+        last_t.append(p[-1])
+        last_n.append(a[-1])
+    return (np.concatenate(lost_t), np.concatenate(lost_n), np.asarray(last_t, float), np.asarray(last_n, float))
+
+
+# ---------------------------------------------------------------------------------------------
+# contractual models
+
+
+class RetentionFit(ModelFit, ABC):
+    """A fitted contractual model: the share of a cohort still active after t renewals, and what follows."""
+
+    @abstractmethod
+    def log_survival(self, t: Any) -> np.ndarray:
+        """log S(t): the log share of a cohort still active at the start of period t (S(0) = 1)."""
+
+    def survival(self, t: Any) -> np.ndarray:
+        return np.exp(self.log_survival(np.asarray(t, float)))
+
+    def retention_rate(self, t: Any) -> np.ndarray:
+        """r(t) = S(t) / S(t-1): the share of those active in period t-1 who renew into period t (t >= 1)."""
+        t = np.asarray(t, float)
+        return np.exp(self.log_survival(t) - self.log_survival(t - 1))
+
+    def derl(self, renewals: Any, discount: float) -> np.ndarray:
+        """Discounted expected residual lifetime of a customer who has made ``renewals`` renewals (is in period
+        renewals + 1), just before the next renewal decision: the expected number of further renewals, the
+        next one undiscounted, each later one discounted at ``discount`` per period (Fader & Hardie 2010).
+        Summed until the terms fall below 1e-12 of the first."""
+        n = np.atleast_1d(np.asarray(renewals, float))
+        d = float(discount)
+        horizon = int(math.ceil(math.log(1e12) / math.log1p(d))) if d > 0 else 100_000
+        k = np.arange(horizon + 1, dtype=float)
+        out = np.empty(len(n))
+        for i, ni in enumerate(n):
+            terms = np.exp(self.log_survival(ni + 1 + k) - self.log_survival(ni) - k * math.log1p(d))
+            out[i] = terms.sum()
+        return out if np.ndim(renewals) else out[0]
+
+
+class SBGFit(RetentionFit):
+    """Shifted-beta-geometric (Fader & Hardie 2007): alpha, beta of the beta distribution of churn probabilities."""
+
+    model, key, names = "sBG", "sbg", ("alpha", "beta")
+
+    def log_survival(self, t: Any) -> np.ndarray:
+        a, b = self.params
+        return special.betaln(a, b + np.asarray(t, float)) - special.betaln(a, b)
+
+    def derl(self, renewals: Any, discount: float) -> np.ndarray:
+        """DERL in closed form (Fader & Hardie 2010, eq. 6): B(a, b+n)/B(a, b+n-1) 2F1(1, b+n; a+b+n; 1/(1+d)) for
+        a customer with n-1 renewals."""
+        a, b = self.params
+        n = np.asarray(renewals, float) + 1
+        ratio = np.exp(special.betaln(a, b + n) - special.betaln(a, b + n - 1))
+        return ratio * special.hyp2f1(1, b + n, a + b + n, 1 / (1 + float(discount)))
+
+
+class BdWFit(RetentionFit):
+    """Beta-discrete-Weibull (Fader, Hardie, Liu, Davin & Steenburgh 2018): alpha, beta and the duration
+    dependence c: S(t | theta) = (1 - theta)^(t^c); c < 1, each customer's chance of leaving at a renewal falls
+    with tenure (she grows more loyal); c > 1, it rises; c = 1, the sBG."""
+
+    model, key, names = "BdW", "bdw", ("alpha", "beta", "c")
+
+    def log_survival(self, t: Any) -> np.ndarray:
+        a, b, c = self.params
+        return special.betaln(a, b + np.asarray(t, float) ** c) - special.betaln(a, b)
+
+
+def _retention_ll(fit_class: type[RetentionFit], counts: tuple) -> Any:
+    lost_t, lost_n, last_t, last_n = counts
+
+    def value(log_p: np.ndarray) -> float:
+        model = fit_class(np.exp(log_p))
+        log_s_prev, log_s = model.log_survival(lost_t - 1), model.log_survival(lost_t)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_p_t = log_s_prev + np.log1p(-np.exp(log_s - log_s_prev))  # P(T = t) = S(t-1) - S(t)
+        terms = np.where(lost_n > 0, lost_n * log_p_t, 0.0)
+        return -float(terms.sum() + np.sum(last_n * model.log_survival(last_t)))
+    return value
+
+
+def fit_retention(table: pd.DataFrame, model: str = "sBG") -> RetentionFit:
+    """sBG or BdW by maximum likelihood on a checked retention table (all cohorts share the parameters).
+
+    The likelihood: customers lost at period t contribute P(T = t) = S(t-1) - S(t); those still active at
+    their cohort's last observed period contribute S(t_last) (Fader & Hardie 2007, eq. 4, over cohorts).
+    """
+    kind = {"sBG": SBGFit, "BdW": BdWFit}.get(model)
+    if kind is None:
+        raise ValueError(f"unknown retention model {model!r}: 'sBG' or 'BdW'")
+    counts = _counts(table)
+    lost, periods = float(counts[1].sum()), int(table["period"].max()) if len(table) else 0
+    need = 2 if kind is SBGFit else 3
+    if lost <= 0 or periods < need:
+        raise NotEstimable(
+            f"The {kind.model} model cannot be estimated: {lost:g} customers left over {periods} period(s) "
+            f"(at least one loss and {need} periods are needed to tell {'alpha from beta' if need == 2 else 'the three parameters apart'}). "
+            "Fix: give a longer retention table (more periods).")
+    value = _retention_ll(kind, counts)
+
+    def grad(log_p: np.ndarray) -> np.ndarray:
+        return five_point_gradient(value, log_p, h=1e-4)
+
+    starts = [np.log([1.0, 1.0]), np.log([0.5, 3.0])]
+    if kind is BdWFit:
+        starts = [np.log([1.0, 1.0, 1.0]), np.log([0.5, 3.0, 0.8])]
+    size = int(table.loc[table["period"] == 0, "active"].sum())
+    return fit_mle(kind, value, grad, starts, size, lambda p: value_hessian(value, p), fix=RETENTION_FIX)
+
+
+@dataclass
+class RetentionModels:
+    """The contractual models that converged (by name) and why any was left out."""
+
+    fits: dict[str, RetentionFit]
+    not_fitted: list[str]
+
+    @property
+    def all(self) -> list[RetentionFit]:
+        return list(self.fits.values())
+
+
+def fit_retention_models(table: pd.DataFrame, models: Sequence[str] = ("sBG", "BdW")) -> RetentionModels:
+    """Each of ``models`` on the same table. One that cannot be fitted is left out with the reason (for example
+    the sBG when customers hardly differ: its heterogeneity then runs off to infinity); when none fits, the
+    first one's error is raised."""
+    fits: dict[str, RetentionFit] = {}
+    problems: list[str] = []
+    errors: list[Exception] = []
+    for model in models:
+        try:
+            fits[model] = fit_retention(table, model)
+        except (FitError, NotEstimable) as exc:
+            errors.append(exc)
+            problems.append(str(exc))
+    if not fits:
+        raise errors[0]
+    return RetentionModels(fits, problems)
+
+
+# ---------------------------------------------------------------------------------------------
+# projection and comparison
+
+
+@dataclass
+class Projection:
+    """Actual and projected active customers by period (all cohorts), and how far the projection is off on the
+    held-out periods."""
+
+    table: pd.DataFrame  # period, actual, one column per model, held_out (bool)
+    fit_periods: int | None
+    mape: dict[str, float]  # mean absolute percentage error on held-out periods, by model
+
+    @property
+    def has_holdout(self) -> bool:
+        return bool(self.table["held_out"].any())
+
+
+def project(models: Sequence[RetentionFit], table: pd.DataFrame, fit_periods: int | None = None) -> Projection:
+    """Each model's expected active customers in every observed (cohort, period), summed over cohorts by
+    period, next to the actual numbers; the error on periods after ``fit_periods`` (never used in fitting)."""
+    sizes = table[table["period"] == 0].set_index("cohort")["active"]
+    rows = table.assign(size=table["cohort"].map(sizes).astype(float))
+    out = rows.groupby("period", sort=True)["active"].sum().rename("actual").to_frame()
+    for m in models:
+        out[m.model] = (rows["size"] * m.survival(rows["period"])).groupby(rows["period"]).sum()
+    out = out.reset_index()
+    out["held_out"] = out["period"] > fit_periods if fit_periods is not None else False
+    held = out[out["held_out"]]
+    mape = {m.model: float(np.mean(np.abs(held[m.model] / held["actual"] - 1))) if len(held) else math.nan
+            for m in models}
+    return Projection(out, fit_periods, mape)
+
+
+def compare_retention_models(models: Sequence[RetentionFit], projection: Projection) -> pd.DataFrame:
+    """Log-likelihood, AIC and (with held-out periods) the mean absolute percentage error per model."""
+    rows = []
+    for m in models:
+        row = {"model": m.model, "log-likelihood": m.log_likelihood, "AIC": m.aic}
+        if projection.has_holdout:
+            row["held-out error"] = projection.mape[m.model]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def choose_retention_model(comparison: pd.DataFrame) -> str:
+    """The model with the smaller held-out error, or the smaller AIC when nothing is held out."""
+    col = "held-out error" if "held-out error" in comparison else "AIC"
+    return str(comparison.sort_values([col, "model"], kind="stable").iloc[0]["model"])
+
+
+# ---------------------------------------------------------------------------------------------
+# value
+
+
+def period_discount(annual: float, time_unit: str) -> float:
+    """The discount rate per period equivalent to an annual rate."""
+    per_year = {"weeks": 365.25 / 7, "months": 12.0, "years": 1.0}[time_unit]
+    return (1 + float(annual)) ** (1 / per_year) - 1
+
+
+def _draw_fits(fit: RetentionFit, n_draws: int, seed: int) -> list[RetentionFit]:
+    return [type(fit)(p) for p in fit.draws(n_draws, seed)]
+
+
+def _percentiles(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    draws = np.atleast_2d(draws)
+    return np.nanquantile(draws, 0.025, axis=0), np.nanquantile(draws, 0.975, axis=0)
+
+
+def value_by_tenure(fit: RetentionFit, renewals: Sequence[int], discount: float, margin_per_period: float,
+                    n_draws: int = N_DRAWS, seed: int = 0) -> pd.DataFrame:
+    """DERL and value (``margin_per_period`` x DERL) of an active customer by renewals made, with 95% intervals
+    from parametric draws of the fitted parameters."""
+    renewals = np.asarray(renewals, int)
+    est = np.asarray(fit.derl(renewals, discount), float)
+    draws = np.array([np.asarray(f.derl(renewals, discount), float) for f in _draw_fits(fit, n_draws, seed)])
+    lo, hi = _percentiles(draws)
+    return pd.DataFrame({"renewals": renewals, "retention next": fit.retention_rate(renewals + 1), "derl": est,
+                         "derl_low": lo, "derl_high": hi, "value": margin_per_period * est,
+                         "value_low": margin_per_period * lo, "value_high": margin_per_period * hi})
+
+
+@dataclass
+class BaseValue:
+    """The value of the active customers: their number by renewals made, and the discounted margin they are
+    expected to bring (95% interval from parametric draws)."""
+
+    active: pd.Series  # customers by renewals made
+    total: float
+    ci_low: float
+    ci_high: float
+    model: str
+
+    def sentence(self, currency: str = "") -> Sentence:
+        return sentence("The {n:,} active customers are expected to bring **{total}** of discounted margin from "
+                        "their future renewals (95% interval {low} to {high}; {model}).",
+                        n=int(self.active.sum()), total=fmt_value(self.total, "money", currency),
+                        low=fmt_value(self.ci_low, "money", currency), high=fmt_value(self.ci_high, "money", currency),
+                        model=self.model)
+
+
+def active_by_renewals(table: pd.DataFrame) -> pd.Series:
+    """Customers active at each cohort's last observed period, by renewals made (= that period)."""
+    last = table.sort_values("period").groupby("cohort").tail(1)
+    return last.groupby("period")["active"].sum().rename_axis("renewals")
+
+
+def base_value(fit: RetentionFit, active: pd.Series, discount: float, margin_per_period: float,
+               n_draws: int = N_DRAWS, seed: int = 0) -> BaseValue:
+    """Sum over tenure of (active customers x margin x DERL), with a 95% interval from parametric draws."""
+    renewals, counts = active.index.to_numpy(int), active.to_numpy(float)
+    total = float(margin_per_period * counts @ np.asarray(fit.derl(renewals, discount), float))
+    draws = [float(margin_per_period * counts @ np.asarray(f.derl(renewals, discount), float))
+             for f in _draw_fits(fit, n_draws, seed)]
+    lo, hi = np.nanquantile(draws, [0.025, 0.975])
+    return BaseValue(active, total, float(lo), float(hi), fit.model)
+
+
+# ---------------------------------------------------------------------------------------------
+# the claim: "customers become more loyal the longer they stay"
+
+#: |c - 1| within this counts as no duration dependence (rising retention from sorting alone)
+C_MARGIN = 0.1
+
+
+def loyalty_growth_claim(bdw: BdWFit | None, n: int, min_n: int = 5, reason: str | None = None) -> Claim:
+    """"Customers become more loyal the longer they stay", tested on the BdW duration dependence c.
+
+    Rising retention rates come either from each customer's loyalty growing (c < 1: her chance of leaving
+    at each renewal falls with tenure) or only from the least loyal leaving first (c = 1, pure sorting; with
+    c > 1 each customer's chance of leaving even rises, and sorting more than makes up for it). Supported
+    when the 95% interval of c lies below 1; not supported when it lies above 1 or within 1 ± :data:`C_MARGIN`;
+    inconclusive otherwise.
+    """
+    text = "Customers become more loyal the longer they stay"
+    test = ("BdW duration dependence c: 95% Wald interval on the log scale; c < 1 each customer's chance of "
+            f"leaving falls with tenure, c = 1 rising retention from sorting alone (within 1 ± {C_MARGIN:g} counts "
+            "as 1), c > 1 it rises")
+    if bdw is None or n < min_n:
+        note = reason or (f"only {n} customers (fewer than {min_n})" if n < min_n else "the BdW model did not fit")
+        return Claim("loyalty_grows_with_tenure", text, test, None, note=note, n=n)
+    row = bdw.table().set_index("parameter").loc["c"]
+    v = verdict(row["ci_low"], row["ci_high"], null=1.0, direction=-1, margin=C_MARGIN)
+    return Claim("loyalty_grows_with_tenure", text, test, float(row["estimate"]), float(row["ci_low"]),
+                 float(row["ci_high"]), verdict=v, n=n, unit="ratio",
+                 meaning="duration dependence c: below 1, each customer's chance of leaving falls with tenure")
+
+
+# ---------------------------------------------------------------------------------------------
+# discrete time: BG/BB
+
+
+def bgbb_summary(periods: pd.DataFrame, customer_col: str = "customer_id", period_col: str = "period",
+                 n_col: str | None = None, opportunities: int | None = None) -> pd.DataFrame:
+    """Per customer: repeat opportunities ``n``, the number with a transaction ``x`` and the last one ``t_x``
+    (0 when none), from rows (customer, period index) where period 0 is each customer's first transaction
+    and periods 1..n are the repeat opportunities. ``opportunities``: the same n for everyone (one cohort)."""
+    p = periods[[customer_col, period_col]].drop_duplicates()
+    repeat = p[p[period_col] > 0]
+    g = repeat.groupby(customer_col)[period_col]
+    out = pd.DataFrame({"x": g.size(), "t_x": g.max()}).reindex(p[customer_col].unique(), fill_value=0)
+    out["n"] = opportunities if opportunities is not None else periods.groupby(customer_col)[n_col].max()
+    return out.astype(int)
+
+
+def compress_bgbb(summary: pd.DataFrame) -> pd.DataFrame:
+    """Unique (x, t_x, n) rows with their counts in ``weight``."""
+    return (summary.groupby(["x", "t_x", "n"], sort=True).size().rename("weight").reset_index())
+
+
+def bgbb_ll(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """BG/BB log-likelihood per (x, t_x, n) row (Fader, Hardie & Shang 2010, eq. 5)."""
+    a, b, g, d = params
+    bab, bgd = special.betaln(a, b), special.betaln(g, d)
+    first = special.betaln(a + x, b + n - x) - bab + special.betaln(g, d + n) - bgd
+    terms = [first]
+    width = int(np.max(n - t_x)) if len(n) else 0
+    for i in range(width):
+        ok = i <= n - t_x - 1
+        term = (special.betaln(a + x, b + t_x - x + i) - bab + special.betaln(g + 1, d + t_x + i) - bgd)
+        terms.append(np.where(ok, term, -np.inf))
+    return special.logsumexp(np.vstack(terms), axis=0)
+
+
+class BGBBFit(ModelFit):
+    """BG/BB (Fader, Hardie & Shang 2010): alpha, beta (transaction probabilities), gamma, delta (dropout
+    probabilities), per opportunity."""
+
+    model, key, names = "BG/BB", "bgbb", ("alpha", "beta", "gamma", "delta")
+
+    def _ll(self, x: np.ndarray, t_x: np.ndarray, n: np.ndarray) -> np.ndarray:
+        return bgbb_ll(self.params, x, t_x, n)
+
+    def p_alive(self, x: Any, t_x: Any, n: Any) -> np.ndarray:
+        """P(alive at opportunity n + 1) given x transactions in n opportunities, the last at t_x (eq. 11)."""
+        a, b, g, d = self.params
+        x, t_x, n = (np.asarray(v, float) for v in (x, t_x, n))
+        log = (special.betaln(a + x, b + n - x) - special.betaln(a, b) + special.betaln(g, d + n + 1)
+               - special.betaln(g, d) - self._ll(x, t_x, n))
+        return np.exp(log)
+
+    def expected_transactions(self, future: Any, x: Any, t_x: Any, n: Any) -> np.ndarray:
+        """Expected transactions in the next ``future`` opportunities (eq. 13)."""
+        a, b, g, d = self.params
+        x, t_x, n, k = (np.asarray(v, float) for v in (x, t_x, n, future))
+        log_front = (special.betaln(a + x + 1, b + n - x) - special.betaln(a, b) - self._ll(x, t_x, n)
+                     + special.gammaln(g + d) - special.gammaln(1 + d))
+        diff = (np.exp(special.gammaln(1 + d + n) - special.gammaln(g + d + n))
+                - np.exp(special.gammaln(1 + d + n + k) - special.gammaln(g + d + n + k)))
+        return np.exp(log_front) * d / (g - 1) * diff  # for gamma < 1 both the ratio and the difference are negative
+
+    def dert(self, discount: float, x: Any, t_x: Any, n: Any) -> np.ndarray:
+        """Discounted expected residual transactions (eq. 14): future opportunities n+1, n+2, ... each
+        discounted at ``discount`` per opportunity, the first one once."""
+        a, b, g, d = self.params
+        x, t_x, n = (np.asarray(v, float) for v in (x, t_x, n))
+        log = (special.betaln(a + x + 1, b + n - x) - special.betaln(a, b) + special.betaln(g, d + n + 1)
+               - special.betaln(g, d) - math.log1p(discount) - self._ll(x, t_x, n))
+        return np.exp(log) * special.hyp2f1(1, d + n + 1, g + d + n + 1, 1 / (1 + discount))
+
+
+def fit_bgbb(summary: pd.DataFrame) -> BGBBFit:
+    """BG/BB by maximum likelihood on unique (x, t_x, n) rows (weights = counts)."""
+    if "weight" not in summary:
+        summary = compress_bgbb(summary)
+    x, t_x, n, w = (summary[k].to_numpy(float) for k in ("x", "t_x", "n", "weight"))
+    if not (w[x > 0].sum() > 0 and w[x == 0].sum() > 0) or n.max() < 2:
+        raise NotEstimable("The BG/BB model cannot be estimated: it needs customers with and without repeat "
+                           "transactions and at least 2 repeat opportunities. Fix: give more periods.")
+
+    def value(log_p: np.ndarray) -> float:
+        return -float(np.sum(w * bgbb_ll(np.exp(log_p), x, t_x, n)))
+
+    def grad(log_p: np.ndarray) -> np.ndarray:
+        return five_point_gradient(value, log_p, h=1e-4)
+
+    starts = [np.log([1.0, 1.0, 1.0, 1.0]), np.log([0.5, 2.0, 0.5, 3.0])]
+    # the Hessian from values (33 evaluations, not 128 from differenced gradients): few rows, many Newton steps
+    return fit_mle(BGBBFit, value, grad, starts, int(w.sum()), lambda p: value_hessian(value, p), fix=RETENTION_FIX.replace(
+        "retention table (customers active at the start of each period, period 0 the cohort's size)",
+        "transaction log (each customer's first period and the repeat opportunities after it)"))
+
+
+# ---------------------------------------------------------------------------------------------
+# plots (take results, compute nothing, return the axes)
+
+
+def plot_projection(projection: Projection, ax: plt.Axes | None = None, time_unit: str = "periods") -> plt.Axes:
+    """Actual active customers by period and each model's projection; held-out periods shaded."""
+    ax = ax or plt.subplots(figsize=(8, 4.2))[1]
+    t = projection.table
+    ax.plot(t["period"], t["actual"], "o", color="black", label="actual", zorder=3)
+    for col in [c for c in t.columns if c not in ("period", "actual", "held_out")]:
+        ax.plot(t["period"], t[col], "-", label=f"{col} projection")
+    if projection.has_holdout:
+        ax.axvspan(projection.fit_periods + 0.5, t["period"].max() + 0.5, color="grey", alpha=0.15,
+                   label="held out (not used in fitting)")
+    ax.set_xlabel(f"{time_unit} since the start")
+    ax.set_ylabel("customers still active")
+    ax.set_ylim(bottom=0)
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_retention_rates(fits: Sequence[RetentionFit], table: pd.DataFrame, ax: plt.Axes | None = None,
+                         time_unit: str = "periods") -> plt.Axes:
+    """Observed renewal rates by period (all cohorts) and each model's r(t)."""
+    ax = ax or plt.subplots(figsize=(8, 4.2))[1]
+    rates = observed_rates(table)
+    ax.plot(rates.index, 100 * rates.to_numpy(), "o", color="black", label="observed")
+    t = np.arange(1, int(rates.index.max()) + 1) if len(rates) else np.arange(1, 2)
+    for f in fits:
+        ax.plot(t, 100 * f.retention_rate(t), "-", label=f.model)
+    ax.set_xlabel(f"{time_unit} since the start")
+    ax.set_ylabel("renewal rate, %")
+    ax.legend(frameon=False)
+    return ax

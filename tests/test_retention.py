@@ -1,0 +1,200 @@
+"""Contractual and discrete-time models: published estimates, closed forms against sums, lifetimes, recovery
+and interval coverage on planted parameters, input rules."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cxresearch import retention as R
+from cxresearch import sources, synth
+from cxresearch.io import InputError
+from cxresearch.stats import Z95
+
+# Fader & Hardie (2007), "How to Project Customer Retention", Table 1: customers active at the start of years
+# 0..12 of two cohorts of 1,000; the models are fitted on years 0..7 and projected on 8..12.
+REGULAR = [1000, 631, 468, 382, 326, 289, 262, 241, 223, 207, 194, 183, 173]
+HIGH_END = [1000, 869, 743, 653, 593, 551, 517, 491, 468, 445, 427, 409, 394]
+
+
+def cohort(name: str, active: list[int]) -> pd.DataFrame:
+    return R.check_retention_table(pd.DataFrame({"cohort": name, "period": range(len(active)), "active": active}))
+
+
+@pytest.mark.parametrize(("active", "published"), [(REGULAR, (0.704, 1.182)), (HIGH_END, (0.668, 3.806))],
+                         ids=["regular", "high-end"])
+def test_sbg_reproduces_fader_hardie_2007(active, published):
+    table, held = R.split_periods(cohort("c", active), 7)
+    fit = R.fit_retention(table, "sBG")
+    assert tuple(np.round(fit.params, 3)) == published
+    assert np.all(np.isfinite(fit.se)) and np.all(fit.se > 0) and "Newton polish" in fit.method
+    projection = R.project([fit], cohort("c", active), 7)
+    assert projection.has_holdout and len(held) == 5
+    assert projection.mape["sBG"] < 0.05  # the paper's point: the sBG projects years 8-12 within a few percent
+
+
+def test_the_shipped_published_tables_and_donations():
+    assert sources.fader_hardie_2007().equals(pd.concat([cohort("High End", HIGH_END), cohort("Regular", REGULAR)],
+                                                        ignore_index=True))
+    donors = sources.donations()
+    assert int(donors["weight"].sum()) == 11104 and set(donors["n"]) == {6}
+
+
+def test_bdw_nests_the_sbg_and_finds_duration_dependence_in_the_high_end_cohort():
+    table, _ = R.split_periods(cohort("c", HIGH_END), 7)
+    sbg, bdw = R.fit_retention(table, "sBG"), R.fit_retention(table, "BdW")
+    t = np.arange(0, 13)
+    np.testing.assert_allclose(R.BdWFit([*sbg.params, 1.0]).survival(t), sbg.survival(t), rtol=1e-12)
+    assert bdw.log_likelihood >= sbg.log_likelihood - 1e-9  # one more parameter never fits worse
+    # c > 1: each high-end customer's chance of leaving rises with tenure; the aggregate rise is sorting
+    claim = R.loyalty_growth_claim(bdw, n=1000)
+    assert claim.estimate > 1 and claim.ci_low > 1 and claim.verdict == "not supported"
+    both = R.project([sbg, bdw], cohort("c", HIGH_END), 7)
+    comparison = R.compare_retention_models([sbg, bdw], both)
+    assert list(comparison["model"]) == ["sBG", "BdW"] and "held-out error" in comparison
+    assert R.choose_retention_model(comparison) == "BdW"  # it projects years 8-12 better here
+
+
+def test_derl_closed_form_equals_the_discounted_sum():
+    fit = R.SBGFit([0.704, 1.182])
+    renewals = np.array([0, 1, 4, 10])
+    for d in (0.1, 0.01):
+        np.testing.assert_allclose(fit.derl(renewals, d), R.RetentionFit.derl(fit, renewals, d), rtol=1e-9)
+    # a hand sum for one customer: sum over t >= n of S(t)/S(n-1) / 1.1^(t-n)
+    t = np.arange(1, 3000)
+    by_hand = np.sum(fit.survival(t) / fit.survival(0) / 1.1 ** (t - 1))
+    assert math.isclose(fit.derl(0, 0.1), by_hand, rel_tol=1e-9)
+    # a longer-tenured customer is worth more (sorting): DERL rises with renewals
+    assert np.all(np.diff(fit.derl(renewals, 0.1)) > 0)
+
+
+def test_value_by_tenure_and_of_the_base_carry_intervals():
+    table = cohort("c", REGULAR)
+    fit = R.fit_retention(table, "sBG")
+    v = R.value_by_tenure(fit, [0, 3, 12], R.period_discount(0.1, "years"), 100.0, n_draws=500)
+    assert np.all(v["value_low"] < v["value"]) and np.all(v["value"] < v["value_high"])
+    np.testing.assert_allclose(v["value"], 100 * fit.derl(np.array([0, 3, 12]), 0.1), rtol=1e-12)
+    active = R.active_by_renewals(table)
+    assert active.to_dict() == {12: 173}
+    base = R.base_value(fit, active, 0.1, 100.0, n_draws=500)
+    assert math.isclose(base.total, 173 * 100 * fit.derl(12, 0.1), rel_tol=1e-12)
+    assert base.ci_low < base.total < base.ci_high
+    assert math.isclose(R.period_discount(0.1, "months"), 1.1 ** (1 / 12) - 1)
+
+
+@pytest.mark.parametrize(("model", "planted", "reps"), [("sBG", (0.8, 2.5), 120), ("BdW", (0.8, 2.5, 0.7), 60)])
+def test_planted_parameters_are_recovered_with_nominal_coverage(model, planted, reps):
+    """Retention tables drawn from the model itself: the 95% intervals (Wald on the log scale) cover each
+    planted parameter in about 95% of the tables, and the estimates centre on the truth."""
+    hits, estimates = np.zeros(len(planted)), []
+    for seed in range(reps):
+        table = synth.contract_cohorts(*planted[:2], c=planted[2] if len(planted) > 2 else 1.0,
+                                       sizes=(800, 800, 800), periods=10, seed=seed)
+        t = R.fit_retention(R.check_retention_table(table), model).table()
+        hits += (t["ci_low"] <= planted) & (planted <= t["ci_high"])
+        estimates.append(t["estimate"].to_numpy())
+    coverage = hits / reps
+    # binomial noise around 0.95 with this many tables: about +-0.02 (sBG) to +-0.03 (BdW) per standard error
+    assert np.all(coverage >= 0.88), coverage
+    assert np.all(coverage <= 0.995), coverage
+    # the medians: within 15% (alpha and beta of 2,400 customers are pinned down to about 25% each)
+    np.testing.assert_allclose(np.median(estimates, axis=0), planted, rtol=0.15)
+
+
+def test_bgbb_reproduces_the_published_donor_cohort():
+    """Fader, Hardie & Shang (2010): 11,104 first-time donors of 1995, six repeat opportunities (1996-2001)."""
+    donors = sources.donations()
+    fit = R.fit_bgbb(donors)
+    assert tuple(np.round(fit.params, 3)) == (1.204, 0.750, 0.657, 2.783)
+    assert round(fit.log_likelihood, 1) == -33225.6
+    assert np.all(fit.se > 0)
+
+
+def test_bgbb_predictions_agree_with_lifetimes_and_dert_with_its_sum():
+    from lifetimes import BetaGeoBetaBinomFitter
+
+    donors = sources.donations()
+    fit = R.fit_bgbb(donors)
+    x, t_x, n = (donors[k].to_numpy(float) for k in ("x", "t_x", "n"))
+    theirs = BetaGeoBetaBinomFitter()
+    theirs.params_ = pd.Series(fit.as_dict())
+    np.testing.assert_allclose(fit.p_alive(x, t_x, n), theirs.conditional_probability_alive(1, x, t_x, n), rtol=1e-9)
+    np.testing.assert_allclose(fit.expected_transactions(5, x, t_x, n),
+                               theirs.conditional_expected_number_of_purchases_up_to_time(5, x, t_x, n), rtol=1e-9)
+    # DERT: expected transactions in each future opportunity, the k-th discounted k times
+    k = np.arange(1, 2000)
+    cumulative = np.array([fit.expected_transactions(kk, x, t_x, n) for kk in k])
+    by_sum = np.sum(np.diff(np.vstack([np.zeros(len(x)), cumulative]), axis=0) / 1.1 ** k[:, None], axis=0)
+    np.testing.assert_allclose(fit.dert(0.1, x, t_x, n), by_sum, rtol=1e-6)
+
+
+def test_bgbb_recovers_planted_parameters():
+    planted = np.array([1.2, 0.75, 0.66, 2.8])
+    hits = np.zeros(4)
+    reps = 30
+    for seed in range(reps):
+        t = R.fit_bgbb(synth.bgbb_customers(*planted, n_customers=4000, opportunities=6, seed=seed)).table()
+        hits += (t["ci_low"] <= planted) & (planted <= t["ci_high"])
+    assert np.all(hits / reps >= 0.8), hits / reps  # 30 draws: nominal 0.95 +- 0.04 per standard error
+
+
+def test_bgbb_summary_from_periods():
+    periods = pd.DataFrame({"customer_id": ["a", "a", "a", "b", "c", "c"], "period": [0, 2, 5, 0, 0, 1]})
+    s = R.bgbb_summary(periods, opportunities=6).sort_index()
+    assert s.loc["a"].tolist() == [2, 5, 6] and s.loc["b"].tolist() == [0, 0, 6] and s.loc["c"].tolist() == [1, 1, 6]
+
+
+def test_broken_retention_tables_are_refused_by_cohort():
+    bad = pd.DataFrame({"cohort": ["A"] * 3 + ["B"] * 3 + ["C"] * 2,
+                        "period": [0, 1, 3, 0, 1, 2, 1, 2], "active": [10, 8, 7, 10, 8, 9, 5, 4]})
+    with pytest.raises(InputError) as err:
+        R.check_retention_table(bad)
+    text = str(err.value)
+    assert "cohort 'A' skips from period 1 to 3" in text
+    assert "cohort 'B' gains customers from period 1 to 2 (8 to 9 active)" in text
+    assert "cohort 'C' has no period 0" in text and text.count("Fix:") == 3
+    with pytest.raises(InputError, match="column\\(s\\) \\['active'\\] are missing"):
+        R.check_retention_table(bad.drop(columns="active"))
+
+
+def test_too_short_a_table_is_not_estimable():
+    from cxresearch.errors import NotEstimable
+
+    with pytest.raises(NotEstimable, match="BdW model cannot be estimated"):
+        R.fit_retention(cohort("c", [100, 80, 70]), "BdW")
+
+
+def test_retention_from_a_customers_table():
+    customers = pd.DataFrame({
+        "signup_date": pd.to_datetime(["2024-01-10", "2024-01-20", "2024-01-25", "2024-02-05"]),
+        "churn_date": pd.to_datetime(["2024-02-15", None, "2024-04-30", None])})
+    t = R.retention_from_customers(customers, "2024-04-30", "months")
+    jan = t[t["cohort"] == "2024-01"].set_index("period")["active"].to_dict()
+    assert jan == {0: 3, 1: 3, 2: 2, 3: 2}  # one left in her 2nd month, one at the end of her 4th (after as_of)
+    assert t[t["cohort"] == "2024-02"]["period"].max() == 2
+
+
+def test_on_the_synthetic_world_the_projection_tracks_the_held_out_months():
+    """The world's contracts (Cox churn, Weibull baseline): cohort retention by month; models fitted on the
+    first 24 months project months 25-36 within a few percent."""
+    world = synth.make_world(n_customers=6000, seed=5)
+    table = R.check_retention_table(R.retention_from_customers(world["customers"], "2024-12-31", "months",
+                                                               min_size=20))
+    fit_rows, _ = R.split_periods(table, 24)
+    models = R.fit_retention_models(fit_rows)
+    assert "BdW" in models.fits
+    projection = R.project(models.all, table[table["period"] <= 36], 24)
+    assert projection.mape["BdW"] < 0.05, projection.mape
+
+
+def test_the_loyalty_claim_needs_enough_customers_and_a_fit():
+    claim = R.loyalty_growth_claim(None, n=3, min_n=5)
+    assert claim.verdict == "not testable" and claim.estimate is None and "fewer than 5" in claim.note
+    sorted_only = R.BdWFit([0.8, 2.0, 1.0], se=[0.05, 0.1, 0.01])
+    assert R.loyalty_growth_claim(sorted_only, n=500).verdict == "not supported"  # c = 1 within the margin
+    growing = R.BdWFit([0.8, 2.0, 0.6], se=[0.05, 0.1, 0.05])
+    c = R.loyalty_growth_claim(growing, n=500)
+    assert c.verdict == "supported" and math.isclose(c.ci_high, 0.6 * math.exp(Z95 * 0.05 / 0.6))
