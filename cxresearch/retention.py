@@ -107,22 +107,27 @@ def retention_from_customers(customers: pd.DataFrame, as_of: Any, time_unit: str
     as_of = pd.Timestamp(as_of)
     start = pd.to_datetime(customers[start_col])
     end = pd.to_datetime(customers[end_col]) if end_col in customers else pd.Series(pd.NaT, index=customers.index)
+    known = start <= as_of
+    start, end = start[known], end[known]
     cohort = start.dt.to_period(step)
-    last = as_of.to_period(step)
     # the period (0 = the first) in which each customer left: active at the start of every period up to it
-    left_in = np.where(end.isna() | (end > as_of), np.inf, _periods_between(start, end, time_unit))
+    left_in = pd.Series(np.where(end.isna() | (end > as_of), np.inf, _periods_between(start, end, time_unit)),
+                        index=start.index)
     rows = []
-    for label, members in pd.Series(left_in, index=customers.index).groupby(cohort.to_numpy(), sort=True):
-        observed = int((last - label).n) if hasattr(last - label, "n") else 0
-        if len(members) < min_size or observed < 0:
+    for label, members in left_in.groupby(cohort.to_numpy(), sort=True):
+        # periods whose start every member reached by as_of (the cohort's latest starter decides)
+        observed = int(_periods_between(start[members.index].max(), as_of, time_unit))
+        if len(members) < min_size:
             continue
         for k in range(observed + 1):
             rows.append({"cohort": str(label), "period": k, "active": int((members.to_numpy() >= k).sum())})
     return pd.DataFrame(rows, columns=["cohort", "period", "active"])
 
 
-def _periods_between(start: pd.Series, end: pd.Series, time_unit: str) -> np.ndarray:
-    days = (end - start).dt.total_seconds().to_numpy() / 86400
+def _periods_between(start: Any, end: Any, time_unit: str) -> np.ndarray:
+    """Whole periods of ``time_unit`` from ``start`` to ``end`` (Series or single times)."""
+    gap = end - start
+    days = (gap.dt.total_seconds().to_numpy() if isinstance(gap, pd.Series) else gap.total_seconds()) / 86400
     return np.floor(days / {"weeks": 7.0, "months": 365.25 / 12, "years": 365.25}[time_unit])
 
 

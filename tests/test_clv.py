@@ -180,7 +180,8 @@ def test_notebook_reproduces_cdnow(tmp_path):
     m = res["metrics"]
     assert m["n_customers"] == 2357 and m["n_repeat_transactions_holdout"] == 1882
     assert round(m["bgnbd_params"]["r"], 3) == 0.243 and round(m["pareto_nbd_params"]["beta"], 3) == 11.669
-    assert set(m["holdout_predicted_repeat_transactions"]) == {"bgnbd", "pareto_nbd"}
+    assert set(m["holdout_predicted_repeat_transactions"]) == {"bgnbd", "pareto_nbd", "mbgnbd"}
+    assert set(m["mbgnbd_params"]) == {"r", "alpha", "a", "b"} and set(m["mbgnbd_se"]) == {"r", "alpha", "a", "b"}
     assert 0 < m["clv_top10_share"]["estimate"] < 1 and m["clv_total"] > 0
 
 
