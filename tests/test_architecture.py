@@ -21,7 +21,7 @@ LAYERS = [
     # 2 data sources: where a run's tables come from (the synthetic world is one of them)
     {"sources", "synth", "truth"},
     # 3 analyses: DataFrames in, typed results out
-    {"churn", "clv", "payoff", "survey", "focus_groups", "audits", "overview"},
+    {"churn", "clv", "retention", "payoff", "survey", "focus_groups", "audits", "overview"},
     # 4 results and reports
     {"results", "schema", "report", "checks"},
     # 5 runner, command line, package front door, notebook helper
