@@ -29,6 +29,10 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'cxresearch' has no attribute {name!r}") from None
 
 
+def __dir__() -> list[str]:  # tab completion in JupyterLab lists the lazy names too
+    return sorted({*globals(), *__all__})
+
+
 if TYPE_CHECKING:
     from cxresearch import plots, sources  # noqa: F401
     from cxresearch.display import escape_md, say, table, tell  # noqa: F401

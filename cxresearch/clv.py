@@ -43,10 +43,9 @@ from cxresearch import contracts
 from cxresearch import engine as engines
 from cxresearch.display import Sentence, fmt_value, plain, sentence
 from cxresearch.errors import NotEstimable, ParameterError
-from cxresearch.fits import FitError
 from cxresearch.io import Contract, Exclusion, InputError, Ledger, after, read_table, unlinked
 from cxresearch.io import first_row as first_data_row
-from cxresearch.mle import ModelFit, fit_mle, five_point_gradient, value_hessian
+from cxresearch.mle import ModelFit, fit_each, fit_mle, five_point_gradient, value_hessian
 from cxresearch.privacy import merge_small_groups
 from cxresearch.stats import (
     Bootstrap,
@@ -989,19 +988,9 @@ def fit_models(summary: pd.DataFrame) -> FittedModels:
     the first one's :class:`~cxresearch.fits.FitError` (or :class:`NotEstimable`) is raised; so is the spend
     model's.
     """
-    models: dict[str, PurchaseFit] = {}
-    problems: list[str] = []
-    errors: list[Exception] = []
-    for fit in (fit_bgnbd, fit_pareto_nbd, fit_mbgnbd):
-        try:
-            result = fit(summary)
-        except (FitError, NotEstimable) as exc:
-            errors.append(exc)
-            problems.append(str(exc))
-            continue
-        models[result.model] = result
-    if not models:
-        raise errors[0]
+    models, problems = fit_each({f.__name__: (lambda f=f: f(summary))
+                                 for f in (fit_bgnbd, fit_pareto_nbd, fit_mbgnbd)})
+    models = {m.model: m for m in models.values()}
     return FittedModels(models, fit_gamma_gamma(summary), problems)
 
 

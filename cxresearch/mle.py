@@ -11,6 +11,7 @@ inverse Hessian (delta method back from the log scale); 95% intervals are Wald i
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -18,7 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from cxresearch.fits import FITS, fit_with_retries
+from cxresearch.errors import NotEstimable
+from cxresearch.fits import FITS, FitError, fit_with_retries
 from cxresearch.stats import Z95
 
 
@@ -232,3 +234,20 @@ def fit_mle(kind: type[ModelFit], value, grad, starts: list[np.ndarray], n: int,
     params = np.exp(best.x)
     return kind(params, params * se_log, -float(best.fun), n, record["method"], tuple(record["failed_attempts"]),
                 cov_log)
+
+
+def fit_each(fitters: Mapping[str, Callable[[], ModelFit]]) -> tuple[dict[str, Any], list[str]]:
+    """Run every fit; one that does not converge or cannot be estimated is left out, its reason in plain words
+    kept (a model comparison then rests on the models that did fit). When none fits, the first error is raised."""
+    fits: dict[str, Any] = {}
+    problems: list[str] = []
+    errors: list[Exception] = []
+    for name, fit in fitters.items():
+        try:
+            fits[name] = fit()
+        except (FitError, NotEstimable) as exc:
+            errors.append(exc)
+            problems.append(str(exc))
+    if not fits:
+        raise errors[0]
+    return fits, problems

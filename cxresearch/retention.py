@@ -41,13 +41,14 @@ from scipy import special
 from cxresearch import plots  # noqa: F401  (the plot style)
 from cxresearch.display import Sentence, fmt_value, sentence
 from cxresearch.errors import NotEstimable, ParameterError
-from cxresearch.fits import FitError
 from cxresearch.io import InputError
-from cxresearch.mle import ModelFit, fit_mle, five_point_gradient, value_hessian
+from cxresearch.mle import ModelFit, fit_each, fit_mle, five_point_gradient, value_hessian
 from cxresearch.stats import Claim, verdict
 
 #: draws of the parameters for intervals of values computed from them (DERL, value of the base)
 N_DRAWS = 2000
+BGBB_FIX = ("check the transaction log (each customer's first period and the repeat opportunities after it) and "
+            "give more periods or more customers.")
 RETENTION_FIX = ("check the retention table (customers active at the start of each period, period 0 the cohort's "
                  "size) and give more periods or more customers; a model with fewer parameters (sBG) may be all "
                  "the data can support.")
@@ -71,6 +72,25 @@ def check_retention_table(table: pd.DataFrame, source: str = "'retention'") -> p
     if missing:
         raise InputError(source, [f"column(s) {missing} are missing; the table needs cohort, period and active "
                                   "(customers active at the start of the period; period 0 = the cohort's size)."])
+    problems = []
+    numbers = {}
+    for col in ("period", "active"):
+        values = pd.to_numeric(table[col], errors="coerce")
+        bad = values.isna() | (values < 0) | (values != values.round())
+        if bad.any():
+            rows = ", ".join(f"row {i + 1} of the table, cohort {c!r}" for i, c in zip(np.flatnonzero(bad)[:5],
+                                                                        table["cohort"][bad].astype(str)[:5], strict=True))
+            problems.append(f"column '{col}' has {int(bad.sum())} value(s) that are not whole numbers of 0 or more "
+                            f"({rows}). Fix: write {col} as a count (0, 1, 2, ...).")
+        numbers[col] = values
+    dup = table.assign(cohort=table["cohort"].astype(str), period=numbers["period"]).duplicated(["cohort", "period"])
+    if dup.any():
+        first = table[dup].iloc[0]
+        problems.append(f"{int(dup.sum())} (cohort, period) pair(s) appear twice, e.g. cohort {str(first['cohort'])!r} "
+                        f"period {first['period']}. Fix: one row per cohort and period.")
+    if problems:
+        raise InputError(source, problems)
+    table = table.assign(period=numbers["period"].astype(int), active=numbers["active"].astype(int))
     t = table.assign(cohort=table["cohort"].astype(str)).sort_values(["cohort", "period"], kind="stable")
     problems = []
     for cohort, g in t.groupby("cohort", sort=True):
@@ -166,6 +186,15 @@ def _counts(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
 # contractual models
 
 
+def _check_discount(discount: Any) -> float:
+    """A discount rate per period above 0 (without discounting, a lifetime under the sBG/BdW can have no finite
+    expectation)."""
+    if isinstance(discount, bool) or not isinstance(discount, int | float) or not 0 < discount < 10:
+        raise ParameterError(f"the discount rate per period must be a number above 0, got {discount!r}; e.g. 0.1 "
+                             "a year, or period_discount(0.1, 'months') for months.")
+    return float(discount)
+
+
 class RetentionFit(ModelFit, ABC):
     """A fitted contractual model: the share of a cohort still active after t renewals, and what follows."""
 
@@ -187,7 +216,7 @@ class RetentionFit(ModelFit, ABC):
         next one undiscounted, each later one discounted at ``discount`` per period (Fader & Hardie 2010).
         Summed until the terms fall below 1e-12 of the first."""
         n = np.atleast_1d(np.asarray(renewals, float))
-        d = float(discount)
+        d = _check_discount(discount)
         horizon = int(math.ceil(math.log(1e12) / math.log1p(d))) if d > 0 else 100_000
         k = np.arange(horizon + 1, dtype=float)
         out = np.empty(len(n))
@@ -210,6 +239,7 @@ class SBGFit(RetentionFit):
         """DERL in closed form (Fader & Hardie 2010, eq. 6): B(a, b+n)/B(a, b+n-1) 2F1(1, b+n; a+b+n; 1/(1+d)) for
         a customer with n-1 renewals."""
         a, b = self.params
+        _check_discount(discount)
         n = np.asarray(renewals, float) + 1
         ratio = np.exp(special.betaln(a, b + n) - special.betaln(a, b + n - 1))
         return ratio * special.hyp2f1(1, b + n, a + b + n, 1 / (1 + float(discount)))
@@ -285,17 +315,7 @@ def fit_retention_models(table: pd.DataFrame, models: Sequence[str] = ("sBG", "B
     """Each of ``models`` on the same table. One that cannot be fitted is left out with the reason (for example
     the sBG when customers hardly differ: its heterogeneity then runs off to infinity); when none fits, the
     first one's error is raised."""
-    fits: dict[str, RetentionFit] = {}
-    problems: list[str] = []
-    errors: list[Exception] = []
-    for model in models:
-        try:
-            fits[model] = fit_retention(table, model)
-        except (FitError, NotEstimable) as exc:
-            errors.append(exc)
-            problems.append(str(exc))
-    if not fits:
-        raise errors[0]
+    fits, problems = fit_each({model: (lambda m=model: fit_retention(table, m)) for model in models})
     return RetentionModels(fits, problems)
 
 
@@ -457,6 +477,8 @@ def bgbb_summary(periods: pd.DataFrame, customer_col: str = "customer_id", perio
     """Per customer: repeat opportunities ``n``, the number with a transaction ``x`` and the last one ``t_x``
     (0 when none), from rows (customer, period index) where period 0 is each customer's first transaction
     and periods 1..n are the repeat opportunities. ``opportunities``: the same n for everyone (one cohort)."""
+    if (opportunities is None) == (n_col is None):
+        raise ValueError("give either opportunities (the same n for everyone) or n_col (each customer's n)")
     p = periods[[customer_col, period_col]].drop_duplicates()
     repeat = p[p[period_col] > 0]
     g = repeat.groupby(customer_col)[period_col]
@@ -476,12 +498,12 @@ def bgbb_ll(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, n: np.ndarray) -
     bab, bgd = special.betaln(a, b), special.betaln(g, d)
     first = special.betaln(a + x, b + n - x) - bab + special.betaln(g, d + n) - bgd
     terms = [first]
-    width = int(np.max(n - t_x)) if len(n) else 0
+    width = int(np.max(n - t_x)) if np.size(n) else 0
     for i in range(width):
         ok = i <= n - t_x - 1
         term = (special.betaln(a + x, b + t_x - x + i) - bab + special.betaln(g + 1, d + t_x + i) - bgd)
         terms.append(np.where(ok, term, -np.inf))
-    return special.logsumexp(np.vstack(terms), axis=0)
+    return special.logsumexp(np.stack(np.broadcast_arrays(*terms)), axis=0)
 
 
 class BGBBFit(ModelFit):
@@ -507,6 +529,8 @@ class BGBBFit(ModelFit):
         x, t_x, n, k = (np.asarray(v, float) for v in (x, t_x, n, future))
         log_front = (special.betaln(a + x + 1, b + n - x) - special.betaln(a, b) - self._ll(x, t_x, n)
                      + special.gammaln(g + d) - special.gammaln(1 + d))
+        if abs(g - 1) < 1e-8:  # the limit as gamma -> 1: the difference over (gamma - 1) becomes digammas
+            return np.exp(log_front) * d * (special.digamma(1 + d + n + k) - special.digamma(1 + d + n))
         diff = (np.exp(special.gammaln(1 + d + n) - special.gammaln(g + d + n))
                 - np.exp(special.gammaln(1 + d + n + k) - special.gammaln(g + d + n + k)))
         return np.exp(log_front) * d / (g - 1) * diff  # for gamma < 1 both the ratio and the difference are negative
@@ -516,6 +540,7 @@ class BGBBFit(ModelFit):
         discounted at ``discount`` per opportunity, the first one once."""
         a, b, g, d = self.params
         x, t_x, n = (np.asarray(v, float) for v in (x, t_x, n))
+        discount = _check_discount(discount)
         log = (special.betaln(a + x + 1, b + n - x) - special.betaln(a, b) + special.betaln(g, d + n + 1)
                - special.betaln(g, d) - math.log1p(discount) - self._ll(x, t_x, n))
         return np.exp(log) * special.hyp2f1(1, d + n + 1, g + d + n + 1, 1 / (1 + discount))
@@ -538,9 +563,7 @@ def fit_bgbb(summary: pd.DataFrame) -> BGBBFit:
 
     starts = [np.log([1.0, 1.0, 1.0, 1.0]), np.log([0.5, 2.0, 0.5, 3.0])]
     # the Hessian from values (33 evaluations, not 128 from differenced gradients): few rows, many Newton steps
-    return fit_mle(BGBBFit, value, grad, starts, int(w.sum()), lambda p: value_hessian(value, p), fix=RETENTION_FIX.replace(
-        "retention table (customers active at the start of each period, period 0 the cohort's size)",
-        "transaction log (each customer's first period and the repeat opportunities after it)"))
+    return fit_mle(BGBBFit, value, grad, starts, int(w.sum()), lambda p: value_hessian(value, p), fix=BGBB_FIX)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -564,11 +587,10 @@ def plot_projection(projection: Projection, ax: plt.Axes | None = None, time_uni
     return ax
 
 
-def plot_retention_rates(fits: Sequence[RetentionFit], table: pd.DataFrame, ax: plt.Axes | None = None,
+def plot_retention_rates(fits: Sequence[RetentionFit], rates: pd.Series, ax: plt.Axes | None = None,
                          time_unit: str = "periods") -> plt.Axes:
-    """Observed renewal rates by period (all cohorts) and each model's r(t)."""
+    """Observed renewal rates by period (:func:`observed_rates`) and each model's r(t)."""
     ax = ax or plt.subplots(figsize=(8, 4.2))[1]
-    rates = observed_rates(table)
     ax.plot(rates.index, 100 * rates.to_numpy(), "o", color="black", label="observed")
     t = np.arange(1, int(rates.index.max()) + 1) if len(rates) else np.arange(1, 2)
     for f in fits:

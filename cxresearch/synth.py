@@ -1386,3 +1386,25 @@ def bgbb_customers(alpha: float, beta: float, gamma: float, delta: float, n_cust
     x = buys.sum(axis=1)
     t_x = np.where(x > 0, opportunities - np.argmax(buys[:, ::-1], axis=1), 0)
     return pd.DataFrame({"x": x, "t_x": t_x, "n": opportunities})
+
+
+def mbgnbd_customers(r: float, alpha: float, a: float, b: float, n_customers: int = 3000, T: float = 52.0,
+                     seed: int = 0) -> pd.DataFrame:
+    """(frequency, recency, T) per customer drawn from the MBG/NBD model (Batislam et al. 2007): purchase rate
+    lambda ~ Gamma(r, rate alpha), dropout probability p ~ beta(a, b); a customer may drop out right after the
+    first purchase (time 0) and after every repeat purchase; observed for ``T`` time units."""
+    rng = np.random.default_rng(seed)
+    lam = rng.gamma(r, 1 / alpha, n_customers)
+    p = rng.beta(a, b, n_customers)
+    alive = rng.random(n_customers) >= p  # survived the drop-out chance at the first purchase
+    t = np.zeros(n_customers)
+    x = np.zeros(n_customers, int)
+    tx = np.zeros(n_customers)
+    while alive.any():
+        nxt = t + rng.exponential(1.0, n_customers) / np.maximum(lam, 1e-300)
+        buys = alive & (nxt <= T)
+        x[buys] += 1
+        tx[buys] = nxt[buys]
+        t = np.where(buys, nxt, t)
+        alive = buys & (rng.random(n_customers) >= p)
+    return pd.DataFrame({"frequency": x, "recency": tx, "T": T})
