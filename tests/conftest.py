@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -32,6 +36,40 @@ def clean_fits():
     yield FITS
     FITS.reset()
     FITS.fits.extend(saved)
+
+
+def shared_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder of this test session that every pytest-xdist worker sees (a plain run has one process)."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def all_reports(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The reports of the README's ``run --all`` command (what ``make reports`` runs), run verbatim once for the
+    whole session in a folder of its own: the README check, the browser checks, the notebook regression and
+    the default-run checks all read these reports (one run of every notebook with its defaults, not four)."""
+    from tests.test_readme import RUN_ALL, run_verbatim
+
+    folder = shared_folder(tmp_path_factory, "readme-run-all")
+    done, failed = folder / "done", folder / "failed"
+    with open(folder.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the first worker runs it, the other waits and reads it
+        if not done.exists() and not failed.exists():
+            ws = folder / "workspace"
+            ws.mkdir()
+            (ws / ".venv").symlink_to(Path(sys.prefix))
+            try:
+                run_verbatim(RUN_ALL, ws)
+            except BaseException as exc:
+                failed.write_text(json.dumps(str(exc)[-4000:]))
+                raise
+            done.touch()
+    if failed.exists():
+        pytest.fail("the README's run --all failed (see the test that ran it):\n" + json.loads(failed.read_text()))
+    return folder / "workspace" / "reports"
 
 
 #: the test files that take longest (whole notebooks, a JVM or a database server), in the order pytest-xdist

@@ -202,9 +202,9 @@ def test_notebook_reproduces_cdnow(tmp_path):
 
 def test_satisfaction_verdict_follows_the_planted_link(tmp_path):
     strong = run_notebook(RunSpec("customer_lifetime_value", parameters={
-        "n_customers": 20000, "effects": {"satisfaction_purchase_corr": 0.9}}), tmp_path / "strong")
+        "n_customers": 8000, "effects": {"satisfaction_purchase_corr": 0.9}}), tmp_path / "strong")
     none = run_notebook(RunSpec("customer_lifetime_value", parameters={
-        "n_customers": 20000, "effects": {"satisfaction_purchase_corr": 0.0}}), tmp_path / "none")
+        "n_customers": 8000, "effects": {"satisfaction_purchase_corr": 0.0}}), tmp_path / "none")
     verdict = {name: {c["id"]: c["verdict"] for c in r["claims"]}["satisfied_customers_worth_more"]
                for name, r in (("strong", strong), ("none", none))}
     assert verdict == {"strong": "supported", "none": "inconclusive"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 
 import pandas as pd
@@ -14,10 +15,11 @@ from cxresearch.synth import ensure_world, load_truth
 
 
 @pytest.fixture(scope="module")
-def default_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("reports")
-    results = run_notebook(RunSpec("data_overview"), out)
-    return results, (out / "data_overview" / "report.html").read_text(encoding="utf-8")
+def default_run(all_reports):
+    """The default run of the README's run --all (once per session)."""
+    folder = all_reports / "data_overview"
+    return (json.loads((folder / "results.json").read_text(encoding="utf-8")),
+            (folder / "report.html").read_text(encoding="utf-8"))
 
 
 def test_default_run_is_complete(default_run):

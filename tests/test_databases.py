@@ -23,6 +23,7 @@ from cxresearch.io import InputError, Ledger, read_table, url_fingerprint
 from cxresearch.runner import RunSpec, run_notebook
 from cxresearch.synth import ensure_world, load_truth
 from cxresearch.urls import PASSWORDS_ENV, parse_url, redact_url, stash_passwords
+from tests.conftest import shared_folder
 from tests.test_parquet_folders import flat
 
 TABLES = ("transactions", "customers", "complaints", "loyalty_members", "loyalty_panel")
@@ -224,12 +225,11 @@ def csv_run(notebook: str, parameters: dict, tmp_path_factory) -> dict:
     import hashlib
 
     key = hashlib.sha256(json.dumps([notebook, parameters], sort_keys=True, default=str).encode()).hexdigest()[:16]
-    saved = tmp_path_factory.getbasetemp().parent / "csv-baselines" / f"{notebook}-{key}.json"
+    saved = shared_folder(tmp_path_factory, "csv-baselines") / f"{notebook}-{key}.json"
     if saved.exists():
         return json.loads(saved.read_text())
     result = run_notebook(RunSpec(notebook, parameters=parameters), tmp_path_factory.mktemp("csv"))
     assert result["status"] == "ok", result.get("error")
-    saved.parent.mkdir(exist_ok=True)
     partial = saved.with_suffix(f".{os.getpid()}")
     partial.write_text(json.dumps(result, default=str))
     partial.replace(saved)

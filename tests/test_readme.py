@@ -219,16 +219,6 @@ def test_the_readme_has_commands():
 RUN_ALL = next(c for c in COMMANDS if " run --all" in c)
 
 
-@pytest.fixture(scope="module")
-def all_reports(tmp_path_factory) -> Path:
-    """The README's ``run --all`` command (what ``make reports`` runs), verbatim, in a folder of its own so that
-    no other command writes there: the browser checks below open its reports."""
-    ws = tmp_path_factory.mktemp("all")
-    (ws / ".venv").symlink_to(Path(sys.prefix))
-    run_verbatim(RUN_ALL, ws)
-    return ws / "reports"
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("command", MEMORY_COMMANDS, ids=[c[:60] for c in MEMORY_COMMANDS])
 def test_readme_command_runs_verbatim(command, request):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -146,8 +147,8 @@ def test_planted_negativity_ratio_and_driver_weights_are_recovered():
 
 
 @pytest.mark.slow
-def test_survey_notebook_default_run(tmp_path):
-    res = run_notebook(RunSpec("survey_analysis"), tmp_path)
+def test_survey_notebook_default_run(all_reports):
+    res = json.loads((all_reports / "survey_analysis" / "results.json").read_text(encoding="utf-8"))
     assert res["status"] == "ok", res.get("error")
     m = res["metrics"]
     for key in ("n_responses", "response_rate", "nps", "cronbach_alpha", "omega", "driver_weights", "driver_r2",
@@ -156,7 +157,7 @@ def test_survey_notebook_default_run(tmp_path):
     assert m["positivity_bias"]["estimate"] > 0
     assert {c["id"] for c in res["claims"]} == {"bad_experience_needs_five_good", "emotional_beats_tangible",
                                                "tangible_share_5_to_10", "satisfied_customers_recommend"}
-    html = (tmp_path / "survey_analysis" / "report.html").read_text()
+    html = (all_reports / "survey_analysis" / "report.html").read_text(encoding="utf-8")
     assert "@example.com" not in html  # open answers with planted e-mails are never shown
 
 

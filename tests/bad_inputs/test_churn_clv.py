@@ -66,13 +66,6 @@ TELCO = {"duration_col": "tenure", "event_col": "Churn", "group_col": "Contract"
          "covariates": ["Contract", "MonthlyCharges"], "start_col": None, "end_col": None, "horizon": 12}
 
 
-def relabel(world: dict[str, Path], tmp_path: Path, label: str, k: int = 60, column: str = "segment") -> str:
-    """The world's customer table with ``column`` set to ``label`` for the first ``k`` customers."""
-    df = pd.read_csv(world["customers"], dtype=str, keep_default_na=False)
-    df.loc[: k - 1, column] = label
-    return write(tmp_path, "customers", df)
-
-
 def survival(path: str, **kw) -> churn.SurvivalTable:
     args = {"duration_col": "tenure", "event_col": "Churn", "id_col": None, **kw}
     return churn.survival_table(path, ledger=Ledger(), **args)
@@ -351,33 +344,26 @@ def test_notebook_telecom_table_with_text_event_value(case, tmp_path, churn_as):
 
 
 @pytest.mark.slow
-def test_notebook_script_and_mathtext_segment_labels(case, world, tmp_path):
-    label = f"{MATH} {EVIL}"
-    out = case("churn_survival", customers_path=relabel(world, tmp_path, label), covariates=["plan", "segment"])
-    assert_handled(out)
+def test_notebook_hostile_and_small_segment_labels(case, world, tmp_path):
+    """One run, three kinds of segment label: mathtext with script (shown escaped), personal data (hidden) and a
+    segment under min_group_size (folded into "Other (small groups)", never named)."""
+    df = pd.read_csv(world["customers"], dtype=str, keep_default_na=False)
+    df.loc[:59, "segment"] = f"{MATH} {EVIL}"
+    df.loc[60:119, "segment"] = PERSON
+    df.loc[120:122, "segment"] = "Tiny"
+    out = case("churn_survival", customers_path=write(tmp_path, "customers", df), covariates=["plan", "segment"],
+               min_group_size=5)
+    assert_handled(out, "personal data", "Other (small groups)")
     assert EVIL not in out.html and "<script>document" not in out.html
-    assert any("alpha" in g for g in out.results["metrics"]["km_median"])  # the group is shown, escaped
-    assert_inert_in_browser(out.folder / "report.html")
-
-
-@pytest.mark.slow
-def test_notebook_personal_data_as_a_segment_label(case, world, tmp_path):
-    out = case("churn_survival", customers_path=relabel(world, tmp_path, PERSON), covariates=["plan", "segment"])
-    assert_handled(out, "personal data")
+    m = out.results["metrics"]
+    assert any("alpha" in g for g in m["km_median"])  # the group is shown, escaped
     blob = out.html + json.dumps(out.results, ensure_ascii=False)
     for fragment in ("Ivan", "Petrov", "912 345", "345-67-89"):
         assert fragment not in blob
-
-
-@pytest.mark.slow
-def test_notebook_segment_under_min_group_size(case, world, tmp_path):
-    out = case("churn_survival", customers_path=relabel(world, tmp_path, "Tiny", k=3),
-               covariates=["plan", "segment"], min_group_size=5)
-    assert_handled(out, "Other (small groups)")
-    m = out.results["metrics"]
     for name in ("km_median", "rmst", "survival_at_horizon", "hazard_ratios"):
         assert not any("Tiny" in key for key in m[name]), name
     assert "Other (small groups)" in m["km_median"]
+    assert_inert_in_browser(out.folder / "report.html")
 
 
 @pytest.mark.slow
