@@ -41,6 +41,7 @@ from scipy import special
 from cxresearch import plots  # noqa: F401  (the plot style)
 from cxresearch.display import Sentence, fmt_value, sentence
 from cxresearch.errors import NotEstimable, ParameterError
+from cxresearch.fits import FitError
 from cxresearch.io import InputError
 from cxresearch.mle import ModelFit, fit_each, fit_mle, five_point_gradient, value_hessian
 from cxresearch.stats import Claim, verdict
@@ -466,6 +467,134 @@ def loyalty_growth_claim(bdw: BdWFit | None, n: int, min_n: int = 5, reason: str
     return Claim("loyalty_grows_with_tenure", text, test, float(row["estimate"]), float(row["ci_low"]),
                  float(row["ci_high"]), verdict=v, n=n, unit="ratio",
                  meaning="duration dependence c: below 1, each customer's chance of leaving falls with tenure")
+
+
+# ---------------------------------------------------------------------------------------------
+# the cohort view of a survival table (the churn notebook)
+
+#: days per time unit, as the churn notebook counts durations
+DAYS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12, "years": 365.25}
+
+
+def retention_from_durations(data: pd.DataFrame, time_unit: str, as_of: Any = None, period: str = "months",
+                             min_size: int = 1) -> pd.DataFrame:
+    """The cohort retention table of a survival table's rows (``start`` date, ``duration`` in ``time_unit``,
+    ``event`` 1 = left): the end date of a customer who left is start + duration; ``as_of`` (default: the
+    latest date reached) ends the observation. Cohorts and periods count ``period`` (weeks, months or years)."""
+    start = pd.to_datetime(data["start"]).reset_index(drop=True)
+    end = start + pd.to_timedelta(data["duration"].to_numpy(float) * DAYS[time_unit], unit="D")
+    as_of = pd.Timestamp(as_of) if as_of is not None else end.max()
+    customers = pd.DataFrame({"start": start, "end": end.where(data["event"].to_numpy() == 1)})
+    return retention_from_customers(customers, as_of, period, "start", "end", min_size)
+
+
+@dataclass
+class CohortRetention:
+    """Cohort retention of a customer base and the contractual models fitted to its first periods."""
+
+    table: pd.DataFrame  # cohort, period, active
+    period: str  # weeks, months or years
+    models: RetentionModels | None = None
+    projection: Projection | None = None
+    comparison: pd.DataFrame | None = None
+    chosen: str | None = None
+    reason: str | None = None  # why there is no projection
+
+    @property
+    def n(self) -> int:
+        return int(self.table.loc[self.table["period"] == 0, "active"].sum())
+
+    def sentence(self) -> Sentence:
+        if self.reason:
+            return sentence("No cohort projection: {reason}.", reason=self.reason)
+        cohorts = int(self.table["cohort"].nunique())
+        text = ("{n:,} customers in {cohorts} cohorts (by the {unit} they joined). The models were fitted on each "
+                "cohort's first {fit} {period} only")
+        if self.projection.has_holdout:
+            text += ("; over the later {period} they project the share still active within **{error}** on average "
+                     "({model}, the closer of the two)")
+        return sentence(text + ".", n=self.n, cohorts=cohorts, unit=self.period.rstrip("s"),
+                        fit=self.projection.fit_periods, period=self.period, model=self.chosen,
+                        error=fmt_value(self.projection.mape.get(self.chosen), "share"))
+
+    def claim(self, min_group_size: int = 5) -> Claim:
+        bdw = self.models.fits.get("BdW") if self.models else None
+        reason = self.reason or (None if bdw else "; ".join(self.models.not_fitted) if self.models else None)
+        return loyalty_growth_claim(bdw, self.n, min_group_size, reason)
+
+
+def cohort_retention(table: pd.DataFrame, period: str = "months", fit_periods: int | None = None,
+                     min_group_size: int = 5) -> CohortRetention:
+    """sBG and BdW fitted on the first ``fit_periods`` periods of every cohort (default: two thirds of the
+    longest observed run, rounded down) and projected over the rest; the model with the smaller held-out
+    error is chosen. Without at least 3 observed periods or ``min_group_size`` customers there is no fit (the
+    reason says why)."""
+    out = CohortRetention(table, period)
+    last = int(table["period"].max()) if len(table) else 0
+    if out.n < max(min_group_size, 1) or last < 3:
+        out.reason = (f"the cohorts are observed for {last} {period}; the models need at least 3"
+                      if out.n >= max(min_group_size, 1) else f"fewer than {min_group_size} customers in cohorts")
+        return out
+    fit_periods = fit_periods if fit_periods is not None else max(2, (2 * last) // 3)
+    fitted, _ = split_periods(table, fit_periods)
+    try:
+        out.models = fit_retention_models(fitted)
+    except (NotEstimable, FitError) as exc:  # the churn report goes on without the cohort view, saying why
+        out.reason = f"neither model could be fitted ({exc})"
+        return out
+    out.projection = project(out.models.all, table, fit_periods)
+    out.comparison = compare_retention_models(out.models.all, out.projection)
+    out.chosen = choose_retention_model(out.comparison)
+    return out
+
+
+def cohorts_from_durations(data: pd.DataFrame, time_unit: str, as_of: Any = None,
+                           min_group_size: int = 5) -> CohortRetention:
+    """:func:`cohort_retention` of a survival table's rows (``start``, ``duration`` in ``time_unit``,
+    ``event``), cohorts and periods in ``time_unit`` (months when it is days). A table of ready durations
+    without start dates has no cohorts: the result says so."""
+    period = time_unit if time_unit in ("weeks", "months", "years") else "months"
+    if "start" not in data:
+        return CohortRetention(pd.DataFrame(columns=["cohort", "period", "active"]), period,
+                               reason="the customer table gives durations without start dates, so customers "
+                                      "cannot be grouped by when they joined")
+    table = retention_from_durations(data, time_unit, as_of, period, min_size=min_group_size)
+    return cohort_retention(table, period, None, min_group_size)
+
+
+def comparison_display(cr: CohortRetention) -> pd.DataFrame:
+    """The models side by side as shown (held-out error as a share)."""
+    return cr.comparison.rename(columns={"held-out error": "error on held-out periods"})
+
+
+def projection_display(cr: CohortRetention) -> pd.DataFrame:
+    """The share of customers still active by period (cohorts observed that long pooled), actual and projected;
+    every period up to 12 periods, beyond that the first six and then every sixth."""
+    t = cr.projection.table
+    sizes = cr.table[cr.table["period"] == 0].set_index("cohort")["active"]
+    started = cr.table.assign(size=cr.table["cohort"].map(sizes)).groupby("period")["size"].sum()
+    show = t if t["period"].max() <= 12 else t[(t["period"] <= 6) | (t["period"] % 6 == 0)]
+    out = pd.DataFrame({cr.period: show["period"].to_numpy(),
+                        "cohorts observed": cr.table.groupby("period")["cohort"].nunique().reindex(show["period"]).to_numpy()})
+    for col in ["actual", *[m.model for m in cr.models.all]]:
+        name = "still active" if col == "actual" else f"{col} projection"
+        out[name] = (show[col] / show["period"].map(started)).to_numpy()
+    out["used in fitting"] = np.where(show["held_out"], "no (held out)", "yes")
+    return out
+
+
+def retention_metrics(cr: CohortRetention) -> list[dict[str, Any]]:
+    """Parameters with standard errors of every fitted model, the held-out error and the chosen model."""
+    if cr.models is None:
+        return []
+    out: list[dict[str, Any]] = []
+    for fit in cr.models.all:
+        out += [{"name": f"{fit.key}_params", "value": fit.as_dict()},
+                {"name": f"{fit.key}_se", "value": dict(zip(fit.names, fit.se.tolist(), strict=True))}]
+    out.append({"name": "retention_fit_periods", "value": cr.projection.fit_periods})
+    if cr.projection.has_holdout:
+        out.append({"name": "retention_holdout_error", "value": cr.projection.mape, "unit": "share"})
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
