@@ -209,8 +209,9 @@ def _optimise(value, grad, start: np.ndarray, method: str, hessian=None) -> _Opt
         return _Optimum(x, f, hess, size, None)
     if size <= FLAT_STEP and abs(gain) <= FLAT_GAIN:
         return _Optimum(x, f, hess, size, None, note=(
-            f"flat likelihood: the maximum is reached to {abs(gain):.1g} nats, but some parameters are pinned down "
-            f"only to about {size:.1g} (relative); see their standard errors"))
+            # the bounds, not the residuals measured: those differ in their last digits from machine to machine
+            f"flat likelihood: the maximum is reached to within {FLAT_GAIN:g} nats, but some parameters are pinned "
+            f"down only to within {FLAT_STEP:g} (relative); see their standard errors"))
     return _Optimum(x, f, hess, size, f"did not settle: one more Newton step would still move a parameter by "
                                       f"{size:.2g} (relative)")
 

@@ -348,7 +348,7 @@ def project(models: Sequence[RetentionFit], table: pd.DataFrame, fit_periods: in
         out[m.model] = (rows["size"] * m.survival(rows["period"])).groupby(rows["period"]).sum()
     out = out.reset_index()
     out["held_out"] = out["period"] > fit_periods if fit_periods is not None else False
-    held = out[out["held_out"]]
+    held = out[out["held_out"] & (out["actual"] > 0)]  # a period nobody reached has no percentage error
     mape = {m.model: float(np.mean(np.abs(held[m.model] / held["actual"] - 1))) if len(held) else math.nan
             for m in models}
     return Projection(out, fit_periods, mape)
@@ -499,27 +499,32 @@ class CohortRetention:
     comparison: pd.DataFrame | None = None
     chosen: str | None = None
     reason: str | None = None  # why there is no projection
+    left_out: int = 0  # customers in cohorts smaller than min_group_size, or who joined after the end
 
     @property
     def n(self) -> int:
         return int(self.table.loc[self.table["period"] == 0, "active"].sum())
 
     def sentence(self) -> Sentence:
+        left = (" {left:,} customers in cohorts smaller than the minimum group size, or who joined after the end "
+                "of the data, are left out.") if self.left_out else ""
         if self.reason:
-            return sentence("No cohort projection: {reason}.", reason=self.reason)
-        cohorts = int(self.table["cohort"].nunique())
-        text = ("{n:,} customers in {cohorts} cohorts (by the {unit} they joined). The models were fitted on each "
-                "cohort's first {fit} {period} only")
-        if self.projection.has_holdout:
+            return sentence("No cohort projection: {reason}." + left, reason=self.reason, left=self.left_out)
+        text = ("{n:,} customers in {cohorts} cohorts (by the {unit} they joined)." + left + " The models were "
+                "fitted on {period} 0 to {fit} since joining only")
+        error = self.projection.mape.get(self.chosen, math.nan)
+        if math.isfinite(error):
             text += ("; over the later {period} they project the share still active within **{error}** on average "
                      "({model}, the closer of the two)")
-        return sentence(text + ".", n=self.n, cohorts=cohorts, unit=self.period.rstrip("s"),
-                        fit=self.projection.fit_periods, period=self.period, model=self.chosen,
-                        error=fmt_value(self.projection.mape.get(self.chosen), "share"))
+        return sentence(text + ".", n=self.n, cohorts=int(self.table["cohort"].nunique()), left=self.left_out,
+                        unit=self.period.rstrip("s"), fit=self.projection.fit_periods, period=self.period,
+                        model=self.chosen, error=fmt_value(error, "share"))
 
     def claim(self, min_group_size: int = 5) -> Claim:
         bdw = self.models.fits.get("BdW") if self.models else None
-        reason = self.reason or (None if bdw else "; ".join(self.models.not_fitted) if self.models else None)
+        reason = self.reason
+        if reason is None and bdw is None:
+            reason = "; ".join(self.models.not_fitted)
         return loyalty_growth_claim(bdw, self.n, min_group_size, reason)
 
 
@@ -559,7 +564,9 @@ def cohorts_from_durations(data: pd.DataFrame, time_unit: str, as_of: Any = None
                                reason="the customer table gives durations without start dates, so customers "
                                       "cannot be grouped by when they joined")
     table = retention_from_durations(data, time_unit, as_of, period, min_size=min_group_size)
-    return cohort_retention(table, period, None, min_group_size)
+    out = cohort_retention(table, period, None, min_group_size)
+    out.left_out = len(data) - out.n
+    return out
 
 
 def comparison_display(cr: CohortRetention) -> pd.DataFrame:

@@ -263,12 +263,11 @@ def test_cohorts_of_a_survival_table_are_the_customer_table_s_cohorts():
                               group_col=None, as_of="2024-12-31")
     direct = R.retention_from_customers(customers, "2024-12-31", "months", min_size=5)
     via = R.retention_from_durations(st.data, "months", "2024-12-31", "months", min_size=5)
-    # a churn date on the signup day is a zero-length relationship the survival table leaves out (and says so)
-    zero = int((customers["churn_date"] == customers["signup_date"]).sum())
-    assert zero == 0 or any("zero length" in n["rule"] for n in st.notes)
-    pd.testing.assert_frame_equal(via, direct) if zero == 0 else None
+    assert not (customers["churn_date"] == customers["signup_date"]).any()  # no zero-length relationships
+    pd.testing.assert_frame_equal(via, direct)
     cr = R.cohorts_from_durations(st.data, "months", "2024-12-31", 5)
     assert cr.projection is not None and cr.projection.fit_periods == (2 * int(direct["period"].max())) // 3
+    assert cr.left_out == len(customers) - int(direct.loc[direct["period"] == 0, "active"].sum())
     assert cr.chosen in cr.models.fits and cr.projection.mape[cr.chosen] < 0.05
     names = [m["name"] for m in R.retention_metrics(cr)]
     assert {"bdw_params", "bdw_se", "retention_fit_periods", "retention_holdout_error"} <= set(names)
@@ -283,6 +282,13 @@ def test_durations_without_start_dates_have_no_cohorts_and_no_claim():
     claim = cr.claim(5)
     assert claim.verdict == "not testable" and "without start dates" in claim.note
     assert R.retention_metrics(cr) == []
+    small = pd.DataFrame({"start": pd.to_datetime(["2022-01-03"] * 6 + ["2022-02-01"] * 2), "duration": 5.0,
+                          "event": 1})
+    cr = R.cohorts_from_durations(small, "months", "2022-12-31", 5)
+    said = cr.sentence()
+    assert cr.left_out == 2 and said["left"] == 2 and "customers in cohorts smaller than" in said["template"]
+    # everyone left before the held-out months: no percentage error, and none is quoted
+    assert math.isnan(cr.projection.mape["sBG"]) and "{error}" not in said["template"]
     nobody_left = pd.DataFrame({"start": pd.date_range("2022-01-01", periods=60, freq="7D"), "duration": 20.0,
                                 "event": 0})
     cr = R.cohorts_from_durations(nobody_left, "months", "2024-06-30", 5)
