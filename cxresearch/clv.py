@@ -59,8 +59,12 @@ from cxresearch.stats import (
 )
 
 UNIT_DAYS = {"days": 1.0, "weeks": 7.0, "months": 365.25 / 12}
-#: the built-in data sets of ``-p dataset`` (the notebook takes CDNOW from :func:`cxresearch.sources.cdnow`)
-DATASETS = ("synthetic", "cdnow")
+#: the settings of the CLV notebook and the built-in data sets of each (``-p dataset``; the published ones come
+#: from :func:`cxresearch.sources.builtin`)
+DATASETS = {"noncontractual": ("synthetic", "cdnow"), "contractual": ("synthetic", "fader_hardie"),
+            "discrete": ("synthetic", "donations")}
+#: the length of a period when neither ``-p time_unit`` nor the data say
+TIME_UNITS = {"noncontractual": "weeks", "contractual": "months", "discrete": "months"}
 
 #: a Markdown sentence for :func:`cxresearch.display.say`: ``cx.say(**sentence)`` (values are escaped there)
 
@@ -70,24 +74,55 @@ DATASETS = ("synthetic", "cdnow")
 
 
 def tables(dataset: str = "synthetic", transactions_path: str | Path | None = None,
-           customers_path: str | Path | None = None, survey_path: str | Path | None = None
+           customers_path: str | Path | None = None, survey_path: str | Path | None = None, *,
+           setting: str = "noncontractual", retention_path: str | Path | None = None
            ) -> dict[str, str | Path | None] | None:
     """The tables a run reads, for :func:`cxresearch.notebook.start`.
 
-    The given files; with none given, the synthetic world's transactions, customers and survey
-    (``dataset="synthetic"``); ``None`` for ``dataset="cdnow"``, whose one table comes from
-    :func:`cxresearch.sources.cdnow` (``dataset`` is ignored when ``transactions_path`` is given).
+    Non-contractual (the default): the given purchase log with its optional customers and survey; with none
+    given, the synthetic world's transactions, customers and survey (``dataset="synthetic"``). Contractual: a
+    cohort retention table (``retention_path``) or a customers table with signup and churn dates
+    (``customers_path``; the synthetic world's by default). Discrete: a purchase log (the synthetic world's by
+    default). ``None`` for a published data set (:func:`cxresearch.sources.builtin`); ``dataset`` is ignored
+    when a file is given.
 
     Raises
     ------
     ParameterError
-        An unknown ``dataset``, or a customer table or survey without the transaction log they belong to.
+        An unknown setting or ``dataset``, a data set of another setting, or a file the setting does not read.
     """
-    if dataset not in DATASETS:
-        raise ParameterError(f"-p dataset must be 'synthetic' or 'cdnow', got {dataset!r}.")
+    if setting not in DATASETS:
+        raise ParameterError(f"-p setting must be one of {list(DATASETS)}, got {setting!r}.")
+    known = [d for names in DATASETS.values() for d in names]
+    if dataset not in known:
+        raise ParameterError(f"-p dataset must be one of {sorted(set(known))}, got {dataset!r}.")
+    if dataset not in DATASETS[setting]:
+        home = next(k for k, names in DATASETS.items() if dataset in names)
+        raise ParameterError(f"-p dataset {dataset} belongs to the {home} setting, not the {setting} one. Fix: add "
+                             f"-p setting {home}, or choose one of {list(DATASETS[setting])}.")
+    given = {"transactions_path": transactions_path, "customers_path": customers_path, "survey_path": survey_path,
+             "retention_path": retention_path}
+    reads = {"noncontractual": ("transactions_path", "customers_path", "survey_path"),
+             "contractual": ("retention_path", "customers_path"), "discrete": ("transactions_path",)}[setting]
+    unused = [k for k, v in given.items() if v and k not in reads]
+    if unused:
+        raise ParameterError(f"-p {unused[0]} is not read in the {setting} setting (it reads "
+                             f"{' or '.join('-p ' + r for r in reads)}). Fix: leave it out, or choose the setting "
+                             "that reads it (-p setting noncontractual, contractual or discrete).")
+    if setting == "contractual":
+        if retention_path and customers_path:
+            raise ParameterError("Give either -p retention_path (a cohort retention table) or -p customers_path (a "
+                                 "customers table the retention table is counted from), not both.")
+        if retention_path or customers_path:
+            return {"retention": retention_path} if retention_path else {"customers": customers_path}
+        return None if dataset != "synthetic" else {"customers": None}
+    if setting == "discrete":
+        if transactions_path:
+            return {"transactions": transactions_path}
+        return None if dataset != "synthetic" else {"transactions": None}
     if not transactions_path and (customers_path or survey_path):
-        given = "customers_path" if customers_path else "survey_path"
-        raise ParameterError(f"-p {given} needs -p transactions_path: customer attributes and survey answers are "
+        given_name = "customers_path" if customers_path else "survey_path"
+        raise ParameterError(f"-p {given_name} needs -p transactions_path: customer attributes and survey answers are "
                              "linked to the customers of your own transaction log. Fix: give -p transactions_path "
                              "too, or leave both out to use the built-in data.")
     if transactions_path:
@@ -95,6 +130,13 @@ def tables(dataset: str = "synthetic", transactions_path: str | Path | None = No
     if dataset == "cdnow":
         return None
     return {"transactions": None, "customers": None, "survey_responses": None, "survey_items": None}
+
+
+def period_of(setting: str, time_unit: str | None, source: Any) -> str:
+    """The length of a period: ``time_unit`` when given, else the data's own (``source.defaults``), else the
+    setting's (weeks for purchases, months for contracts and occasions)."""
+    defaults = source.defaults if source is not None else {}
+    return time_unit or defaults.get("time_unit") or TIME_UNITS[setting]
 
 
 def resolve_currency(currency: str | None, source: Any) -> str:
@@ -131,6 +173,52 @@ class ClvInputs:
         return (self.holdout_end - self.calibration_end).days / UNIT_DAYS[self.time_unit]
 
 
+def _periods(defaults: Mapping[str, Any], calibration_end: Any, holdout_end: Any) -> tuple[Any, Any]:
+    """The calibration and holdout ends: as given, else the data's own (``defaults``); a calibration end given
+    without a holdout end means no holdout."""
+    cal = calibration_end or defaults.get("calibration_end")
+    hold = holdout_end or (defaults.get("holdout_end") if not calibration_end else None)
+    if hold is not None and cal is None:
+        raise ParameterError(f"-p holdout_end ({hold}) needs -p calibration_end: the holdout is the period after the "
+                             "calibration period. Fix: give both, e.g. -p calibration_end 2024-06-30 -p holdout_end "
+                             "2024-12-31.")
+    if hold is not None and pd.Timestamp(hold) <= pd.Timestamp(cal):
+        raise ParameterError(f"-p holdout_end ({pd.Timestamp(hold).date()}) must come after -p calibration_end "
+                             f"({pd.Timestamp(cal).date()}): the holdout is the period after the calibration period. "
+                             "Fix: e.g. -p calibration_end 2024-06-30 -p holdout_end 2024-12-31.")
+    return cal, hold
+
+
+@dataclass
+class PurchaseLog:
+    """A purchase log in memory with its calibration and holdout ends (the discrete setting buckets it)."""
+
+    transactions: Transactions
+    calibration_end: pd.Timestamp
+    holdout_end: pd.Timestamp | None
+    description: str
+
+    @property
+    def daily(self) -> pd.DataFrame:
+        return self.transactions.daily
+
+
+def purchase_log(source: Any, ledger: Ledger, *, customer_col: str = "customer_id", date_col: str = "timestamp",
+                 amount_col: str = "amount", calibration_end: str | None = None,
+                 holdout_end: str | None = None) -> PurchaseLog:
+    """The purchase log of ``source`` read into memory (:func:`load_transactions`: every exclusion counted in
+    ``ledger``), with the calibration and holdout ends resolved and checked as :func:`load_inputs` does."""
+    if "transactions" not in source.paths:
+        raise ParameterError("No transaction log was given. Fix: give -p transactions_path (a CSV, Parquet or Excel "
+                             "file with a customer, a date and an amount column).")
+    cal, hold = _periods(source.defaults, calibration_end, holdout_end)
+    tx = load_transactions(source.paths["transactions"], customer_col, date_col, amount_col, ledger=ledger,
+                           observation_end=hold or cal)
+    check_periods(tx, cal, hold)
+    return PurchaseLog(tx, pd.Timestamp(cal) if cal else tx.days.max(), pd.Timestamp(hold) if hold else None,
+                       source.description)
+
+
 def load_inputs(source: Any, ledger: Ledger, *, customer_col: str = "customer_id", date_col: str = "timestamp",
                 amount_col: str = "amount", calibration_end: str | None = None, holdout_end: str | None = None,
                 time_unit: str = "weeks", min_group_size: int = 5, currency: str | None = None,
@@ -160,17 +248,7 @@ def load_inputs(source: Any, ledger: Ledger, *, customer_col: str = "customer_id
         raise ParameterError("No transaction log was given. Fix: give -p transactions_path (a CSV, Parquet or Excel "
                              "file with a customer, a date and an amount column).")
     _unit_days(time_unit)
-    defaults: Mapping[str, Any] = source.defaults
-    cal = calibration_end or defaults.get("calibration_end")
-    hold = holdout_end or (defaults.get("holdout_end") if not calibration_end else None)
-    if hold is not None and cal is None:
-        raise ParameterError(f"-p holdout_end ({hold}) needs -p calibration_end: the holdout is the period after the "
-                             "calibration period. Fix: give both, e.g. -p calibration_end 2024-06-30 -p holdout_end "
-                             "2024-12-31.")
-    if hold is not None and pd.Timestamp(hold) <= pd.Timestamp(cal):
-        raise ParameterError(f"-p holdout_end ({pd.Timestamp(hold).date()}) must come after -p calibration_end "
-                             f"({pd.Timestamp(cal).date()}): the holdout is the period after the calibration period. "
-                             "Fix: e.g. -p calibration_end 2024-06-30 -p holdout_end 2024-12-31.")
+    cal, hold = _periods(source.defaults, calibration_end, holdout_end)
     paths = source.paths
     customers = read_table(paths["customers"], contracts.CUSTOMERS, ledger=ledger) if "customers" in paths else None
     known = [unlinked("customer_id", customers["customer_id"], "customers")] if customers is not None else []
@@ -998,9 +1076,12 @@ def fit_models(summary: pd.DataFrame) -> FittedModels:
 # which model predicts the holdout
 
 
-def check_value_parameters(horizon: Any, annual_discount: Any, margin: Any, values_path: Any = None) -> None:
+def check_value_parameters(horizon: Any, annual_discount: Any, margin: Any, values_path: Any = None,
+                           setting: str = "noncontractual", value_per_period: Any = None) -> None:
     """Refuse a horizon not above 0, a negative discount rate, a margin outside 0..1 or a ``values_path`` that is
-    not a ``.parquet`` file name (ParameterError), before anything is computed."""
+    not a ``.parquet`` file name (ParameterError), before anything is computed. The contractual and discrete
+    settings need a discount rate above 0 (a lifetime there has no end to cut it off) and a ``value_per_period``
+    above 0 when given; ``values_path`` is written by the non-contractual setting only."""
     def number(x: Any) -> bool:
         return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
@@ -1017,6 +1098,16 @@ def check_value_parameters(horizon: Any, annual_discount: Any, margin: Any, valu
                                     or Path(str(values_path)).is_dir()):
         problems.append(f"-p values_path must name a .parquet file to write, got {values_path!r}; e.g. "
                         "-p values_path out/customer_values.parquet.")
+    if setting != "noncontractual":
+        if values_path is not None:
+            problems.append(f"-p values_path is written by the non-contractual setting only, not the {setting} one. "
+                            "Fix: leave it out.")
+        if number(annual_discount) and annual_discount <= 0:
+            problems.append(f"-p discount_rate must be above 0 in the {setting} setting (the value of a customer "
+                            "who may stay for ever needs discounting), got 0; e.g. -p discount_rate 0.1.")
+        if value_per_period is not None and not (number(value_per_period) and value_per_period > 0):
+            problems.append(f"-p value_per_period must be a number above 0 (what an active customer pays per "
+                            f"period), got {value_per_period!r}; e.g. -p value_per_period 1500.")
     if problems:
         raise ParameterError(" ".join(problems))
 
@@ -1651,6 +1742,13 @@ def concentration_claim(values: pd.Series, top20: float, ci: tuple[float, float]
                  top20, ci[0], ci[1], None, verdict(ci[0], ci[1], null=0.5), k, note, "share",
                  f"The 20% most valuable customers are expected to bring {fmt_value(top20, 'share')} of all "
                  "lifetime value (over 50% supports the claim).")
+
+
+def value_concentration_claim(values: pd.Series, n_boot: int = 500, seed: int = 0) -> Claim:
+    """:func:`concentration_claim` of any per-customer values (e.g. the discrete setting's DERT), with its
+    percentile bootstrap interval over customers."""
+    boot = bootstrap_top_share(values, 0.2, n_boot, seed)
+    return concentration_claim(values, top_share(values, 0.2), (boot.ci_low, boot.ci_high), note=boot.problem)
 
 
 def satisfaction_claim(gap: pd.DataFrame | None, item: str | None, threshold: float, n_customers: int,

@@ -24,6 +24,29 @@ CUSTOMERS = Contract(
     description="one row per customer",
 )
 
+RETENTION = Contract(
+    "retention",
+    (
+        Column("cohort", "string", description="the group that started together (e.g. the signup month)"),
+        Column("period", "int", min=0, description="periods since the start; 0 = the cohort's size"),
+        Column("active", "int", min=0, description="customers still active at the start of the period"),
+    ),
+    key=("cohort", "period"),
+    description="one row per cohort and period (a cohort retention table); other columns, e.g. a segment, are kept",
+)
+
+OCCASIONS = Contract(
+    "occasions",
+    (
+        Column("x", "int", min=0, description="repeat opportunities with a transaction"),
+        Column("t_x", "int", min=0, description="the last such opportunity (0 when none)"),
+        Column("n", "int", min=1, description="repeat opportunities"),
+        Column("weight", "int", min=1, description="customers with this pattern"),
+    ),
+    key=("x", "t_x", "n"),
+    description="one row per pattern of repeat transactions at discrete occasions (e.g. yearly donations)",
+)
+
 TRANSACTIONS = Contract(
     "transactions",
     (

@@ -329,7 +329,8 @@ def say(template: str, **values: Any) -> None:
     """
     from IPython.display import Markdown, display
 
-    display(Markdown(_SafeFormatter().format(template, **values)))
+    if template:  # an analysis says nothing with an empty sentence
+        display(Markdown(_SafeFormatter().format(template, **values)))
 
 
 Sentence = dict[str, Any]  # {"template": markdown with fields, **values}: shown with say(**sentence)

@@ -88,13 +88,27 @@ def is_synthetic(results: dict[str, Any]) -> bool:
 # the notebook's outputs
 
 
-def _stakeholder_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Copy without code, stderr, parameter cells and papermill's error banner; figures get alt text."""
+def for_other_run(tags: set[str], parameters: dict[str, Any]) -> bool:
+    """Whether a cell tagged ``KEY=VALUE`` (e.g. ``setting=contractual``) belongs to runs with another value of
+    that parameter (the narrative of a setting this run did not take)."""
+    for tag in tags:
+        key, eq, value = tag.partition("=")
+        if eq and key in parameters and str(parameters[key]) != value:
+            return True
+    return False
+
+
+def _stakeholder_notebook(nb: nbformat.NotebookNode, parameters: dict[str, Any] | None = None
+                          ) -> nbformat.NotebookNode:
+    """Copy without code, stderr, parameter cells, papermill's error banner and cells for other settings
+    (:func:`for_other_run`); figures get alt text."""
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     cells, heading, sentence = [], "", ""
     for cell in nb.cells:
         tags = set(cell.get("metadata", {}).get("tags", []))
         if tags & (HIDDEN_TAGS | {"parameters", "injected-parameters", "papermill-error-cell-tag"}):
+            continue
+        if for_other_run(tags, parameters or {}):
             continue
         if cell.cell_type == "markdown":  # the alt text: the section heading and its first whole sentence
             for block in re.split(r"\n\s*\n", cell.source):
@@ -122,14 +136,16 @@ def _plain(markdown: str) -> str:
     return re.sub(r"[*_`#>\[\]]", "", re.sub(r"\]\([^)]*\)", "]", markdown)).strip()
 
 
-def notebook_body(nb: nbformat.NotebookNode) -> tuple[str, list[dict[str, Any]]]:
-    """HTML of the notebook's outputs and markdown, and the table of contents from its headings."""
+def notebook_body(nb: nbformat.NotebookNode, parameters: dict[str, Any] | None = None
+                  ) -> tuple[str, list[dict[str, Any]]]:
+    """HTML of the notebook's outputs and markdown (for the run's ``parameters``), and the table of contents
+    from its headings."""
     from bs4 import BeautifulSoup
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
-    html, _ = exporter.from_notebook_node(_stakeholder_notebook(nb))
+    html, _ = exporter.from_notebook_node(_stakeholder_notebook(nb, parameters))
     soup = BeautifulSoup(html, "html.parser")
     first = soup.find("h1")
     if first is not None:  # the page header carries the title
@@ -157,7 +173,7 @@ def _pairs(rows: dict[str, Any]) -> list[tuple[str, str]]:
 
 def render_report(nb: nbformat.NotebookNode, results: dict[str, Any]) -> str:
     """The stakeholder page of one run: the answer first, then the analysis, then how it was made."""
-    body, toc = notebook_body(nb)
+    body, toc = notebook_body(nb, results.get("parameters", {}))
     toc = [{"level": 2, "anchor": "the-answer", "text": "The answer"}, *toc,
            {"level": 2, "anchor": "provenance", "text": "How this report was made"}]
     prov = results.get("provenance", {})

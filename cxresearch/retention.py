@@ -30,19 +30,19 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from scipy import special
+from scipy import signal, special
 
-from cxresearch import plots  # noqa: F401  (the plot style)
-from cxresearch.display import Sentence, fmt_value, sentence
+from cxresearch import contracts, plots  # noqa: F401  (plots: the plot style)
+from cxresearch.display import Sentence, Table, fmt_value, plain, sentence, table
 from cxresearch.errors import NotEstimable, ParameterError
 from cxresearch.fits import FitError
-from cxresearch.io import InputError
+from cxresearch.io import InputError, read_table, shown_path
 from cxresearch.mle import ModelFit, fit_each, fit_mle, five_point_gradient, value_hessian
 from cxresearch.stats import Claim, verdict
 
@@ -218,12 +218,13 @@ class RetentionFit(ModelFit, ABC):
         Summed until the terms fall below 1e-12 of the first."""
         n = np.atleast_1d(np.asarray(renewals, float))
         d = _check_discount(discount)
-        horizon = int(math.ceil(math.log(1e12) / math.log1p(d))) if d > 0 else 100_000
-        k = np.arange(horizon + 1, dtype=float)
-        out = np.empty(len(n))
-        for i, ni in enumerate(n):
-            terms = np.exp(self.log_survival(ni + 1 + k) - self.log_survival(ni) - k * math.log1p(d))
-            out[i] = terms.sum()
+        horizon = int(math.ceil(math.log(1e12) / math.log1p(d)))
+        # S on one grid for every n, and B(m) = sum_k S(m + k) / (1 + d)^k by the backward recursion
+        # B(m) = S(m) + B(m + 1) / (1 + d) (a linear filter): one pass, not one sum per n (13x faster at 2,000 draws)
+        log_s = self.log_survival(np.arange(int(n.max()) + horizon + 2, dtype=float))
+        b = signal.lfilter([1.0], [1.0, -1.0 / (1.0 + d)], np.exp(log_s)[::-1])[::-1]
+        idx = n.astype(int)
+        out = b[idx + 1] / np.exp(log_s[idx])
         return out if np.ndim(renewals) else out[0]
 
 
@@ -510,7 +511,8 @@ class CohortRetention:
                 "of the data, are left out.") if self.left_out else ""
         if self.reason:
             return sentence("No cohort projection: {reason}." + left, reason=self.reason, left=self.left_out)
-        text = ("{n:,} customers in {cohorts} cohorts (by the {unit} they joined)." + left + " The models were "
+        text = ("{n:,} customers in {cohorts} " + ("cohort" if self.table["cohort"].nunique() == 1 else "cohorts")
+                + " (by the {unit} they joined)." + left + " The models were "
                 "fitted on {period} 0 to {fit} since joining only")
         error = self.projection.mape.get(self.chosen, math.nan)
         if math.isfinite(error):
@@ -631,15 +633,21 @@ def compress_bgbb(summary: pd.DataFrame) -> pd.DataFrame:
 def bgbb_ll(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, n: np.ndarray) -> np.ndarray:
     """BG/BB log-likelihood per (x, t_x, n) row (Fader, Hardie & Shang 2010, eq. 5)."""
     a, b, g, d = params
+    shape = np.broadcast(np.asarray(x), np.asarray(t_x), np.asarray(n)).shape
+    x, t_x, n = (np.broadcast_to(np.asarray(v, float), shape).ravel() for v in (x, t_x, n))
     bab, bgd = special.betaln(a, b), special.betaln(g, d)
     first = special.betaln(a + x, b + n - x) - bab + special.betaln(g, d + n) - bgd
-    terms = [first]
     width = int(np.max(n - t_x)) if np.size(n) else 0
-    for i in range(width):
-        ok = i <= n - t_x - 1
-        term = (special.betaln(a + x, b + t_x - x + i) - bab + special.betaln(g + 1, d + t_x + i) - bgd)
-        terms.append(np.where(ok, term, -np.inf))
-    return special.logsumexp(np.stack(np.broadcast_arrays(*terms)), axis=0)
+    if width == 0:
+        return first.reshape(shape)
+    # the terms i = 0 .. n - t_x - 1 by the ratio of neighbours, B(p, q + 1) / B(p, q) = q / (p + q): two logs per
+    # term instead of four log-beta functions (5x faster with 30 monthly occasions)
+    i = np.arange(width, dtype=float)[:, None]
+    log_ratio = (np.log(b + t_x - x + i) - np.log(a + b + t_x + i) + np.log(d + t_x + i) - np.log(g + 1 + d + t_x + i))
+    start = special.betaln(a + x, b + t_x - x) - bab + special.betaln(g + 1, d + t_x) - bgd
+    terms = start + np.vstack([np.zeros((1, len(x))), np.cumsum(log_ratio[:-1], axis=0)])
+    terms = np.where(i <= n - t_x - 1, terms, -np.inf)
+    return special.logsumexp(np.vstack([first[None, :], terms]), axis=0).reshape(shape)
 
 
 class BGBBFit(ModelFit):
@@ -700,6 +708,487 @@ def fit_bgbb(summary: pd.DataFrame) -> BGBBFit:
     starts = [np.log([1.0, 1.0, 1.0, 1.0]), np.log([0.5, 2.0, 0.5, 3.0])]
     # the Hessian from values (33 evaluations, not 128 from differenced gradients): few rows, many Newton steps
     return fit_mle(BGBBFit, value, grad, starts, int(w.sum()), lambda p: value_hessian(value, p), fix=BGBB_FIX)
+
+
+# ---------------------------------------------------------------------------------------------
+# the CLV notebook's contractual setting: a retention table (given, or from a customers table), fitted by group
+
+#: ``fit_by`` values that are not a column: one fit over every cohort, or one fit per cohort
+FIT_ALL, FIT_EACH = "all", "cohort"
+ALL_CUSTOMERS = "all customers"
+#: the value a group column's empty cells are counted under
+NOT_GIVEN = "(not given)"
+#: renewals shown in the value-by-tenure table
+TENURE_ROWS = (0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 18, 24, 36)
+
+
+@dataclass
+class Contracts:
+    """The cohort retention table of a contractual run and the group each cohort is fitted in."""
+
+    table: pd.DataFrame  # cohort, period, active, group
+    period: str  # the length of one period: weeks, months or years
+    fit_by: str
+    description: str
+    left_out: int = 0  # customers in cohorts or groups smaller than min_group_size, or who joined after the end
+    fit_periods: int | None = None  # the data's own number of periods to fit on (None: two thirds)
+
+    @property
+    def groups(self) -> list[str]:
+        return sorted(self.table["group"].unique().tolist()) if len(self.table) else []
+
+    @property
+    def n(self) -> int:
+        return int(self.table.loc[self.table["period"] == 0, "active"].sum())
+
+    def sentence(self) -> Sentence:
+        by = {FIT_ALL: "one model over all cohorts", FIT_EACH: "one model per cohort"}.get(
+            self.fit_by, "one model per value of the column '{by}'")
+        left = (" {left:,} customers in cohorts or groups smaller than the minimum group size, or who joined after the "
+                "end of the data, are left out.") if self.left_out else ""
+        return sentence("Data: {source}. {n:,} customers in {cohorts} cohorts, followed for up to {last} {period}; "
+                        + by + "." + left, source=self.description, n=self.n,
+                        cohorts=int(self.table["cohort"].nunique()), last=int(self.table["period"].max()),
+                        period=self.period, by=self.fit_by, left=self.left_out)
+
+
+def _check_period(time_unit: str) -> str:
+    if time_unit not in ("weeks", "months", "years"):
+        raise ParameterError(f"-p time_unit {time_unit!r}: in the contractual setting a period is weeks, months or "
+                             "years (the time between renewals). Fix: e.g. -p time_unit months.")
+    return time_unit
+
+
+def _group_column(frame: pd.DataFrame, fit_by: str, source: str) -> pd.Series:
+    """Each row's group: every row in one (``all``), each cohort its own (``cohort``), or a column's value."""
+    if fit_by == FIT_ALL:
+        return pd.Series(ALL_CUSTOMERS, index=frame.index)
+    if fit_by == FIT_EACH and "cohort" in frame:
+        return frame["cohort"].astype(str)
+    if fit_by not in frame:
+        extra = [c for c in frame.columns if c not in ("cohort", "period", "active", "customer_id")]
+        raise InputError(source, [f"-p fit_by {fit_by!r} is not a column of the table (its columns: "
+                                  f"{', '.join(map(str, frame.columns))}). Fix: give 'all', 'cohort'"
+                                  + (f" or one of {extra}" if extra else "") + "."])
+    return frame[fit_by].astype("string").fillna(NOT_GIVEN).astype(str)
+
+
+def load_contracts(source: Any, ledger: Any, *, time_unit: str = "months", observation_end: Any = None,
+                   fit_by: str | None = None, min_group_size: int = 5) -> Contracts:
+    """The contractual run's retention table, checked, with each cohort's group.
+
+    ``source.paths["retention"]``: a cohort retention table (:data:`cxresearch.contracts.RETENTION`; checked by
+    :func:`check_retention_table`; ``time_unit`` says how long one period is). Otherwise
+    ``source.paths["customers"]``: a customers table whose ``signup_date`` and ``churn_date`` give cohorts by
+    the ``time_unit`` they joined, observed up to ``observation_end`` (default: the data's own, else the latest
+    date in the table). ``fit_by``: ``all`` (one fit over every cohort), ``cohort`` (each cohort on its own, e.g.
+    Fader & Hardie's two segments) or a column of the table (one fit per value); None: the data's own
+    (``source.defaults``), else ``all``. Cohorts smaller than ``min_group_size`` and groups with fewer customers
+    are left out and counted.
+    """
+    period = _check_period(time_unit)
+    defaults = getattr(source, "defaults", {})
+    fit_by = fit_by or defaults.get("fit_by") or FIT_ALL
+    paths = source.paths
+    if "retention" in paths:
+        name = f"'retention' ({shown_path(paths['retention'])})"
+        raw = read_table(paths["retention"], contracts.RETENTION, ledger=ledger)
+        groups = _group_column(raw, fit_by, name)
+        mixed = raw.assign(group=groups).groupby("cohort")["group"].nunique()
+        if (mixed > 1).any():
+            raise InputError(name, [f"column '{fit_by}' changes within cohort(s) {mixed[mixed > 1].index[:5].tolist()}. "
+                                    "Fix: one value per cohort (a cohort belongs to one group)."])
+        table = check_retention_table(raw.assign(group=groups), name)[["cohort", "period", "active", "group"]]
+    elif "customers" in paths:
+        customers = read_table(paths["customers"], contracts.CUSTOMERS, ledger=ledger)
+        if fit_by == FIT_EACH:
+            raise ParameterError("-p fit_by cohort fits each signup cohort on its own, which a customers table makes "
+                                 "too small; give 'all' or a column such as plan or segment.")
+        groups = _group_column(customers, fit_by, "'customers'")
+        dates = pd.concat([customers["signup_date"], customers.get("churn_date", customers["signup_date"])])
+        as_of = observation_end or source.defaults.get("observation_end") or pd.to_datetime(dates).max()
+        parts = [retention_from_customers(members, as_of, period, min_size=min_group_size).assign(group=g)
+                 for g, members in customers.groupby(groups, sort=True)]
+        table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["cohort", "period", "active",
+                                                                                        "group"])
+        description = getattr(source, "description", "the customers table")
+        out = Contracts(table, period, fit_by, description, fit_periods=defaults.get("fit_periods"))
+        return _drop_small(out, min_group_size, total=len(customers))
+    else:
+        raise ParameterError("The contractual setting needs a cohort retention table (-p retention_path) or a "
+                             "customers table with signup and churn dates (-p customers_path).")
+    out = Contracts(table, period, fit_by, getattr(source, "description", name),
+                    fit_periods=defaults.get("fit_periods"))
+    return _drop_small(out, min_group_size)
+
+
+def _drop_small(out: Contracts, min_group_size: int, total: int | None = None) -> Contracts:
+    """Leave out cohorts and groups smaller than ``min_group_size`` (counted with any customer not in the table)."""
+    t = out.table
+    if total is None:  # a given table: count the customers of the small cohorts left out
+        total = out.n
+        sizes = t[t["period"] == 0].set_index("cohort")["active"]
+        t = t[t["cohort"].map(sizes) >= min_group_size]
+    sizes = t[t["period"] == 0].groupby("group")["active"].sum()
+    t = t[t["group"].map(sizes) >= min_group_size].reset_index(drop=True)
+    out.table = t
+    out.left_out = int(total - out.n)
+    if not len(t):
+        raise NotEstimable(f"No cohort or group has {min_group_size} customers or more (the minimum group size), "
+                           "so nothing can be fitted or shown. Fix: give more customers, or fit all cohorts together "
+                           "(-p fit_by all).")
+    return out
+
+
+@dataclass
+class GroupRetention:
+    """One group's fitted retention and what an active customer is worth."""
+
+    group: str
+    cohorts: CohortRetention
+    tenure: pd.DataFrame | None = None  # value_by_tenure of the chosen model
+    base: BaseValue | None = None
+
+    @property
+    def fit(self) -> RetentionFit | None:
+        return self.cohorts.models.fits[self.cohorts.chosen] if self.cohorts.chosen else None
+
+    def heading(self, groups: int = 1) -> Sentence:
+        """The group's name as a sub-heading when there are several groups (nothing when there is one)."""
+        return sentence("#### {group}", group=plain(self.group)) if groups > 1 else sentence("")
+
+
+@dataclass
+class ContractValue:
+    """The contractual setting's fits and values, group by group."""
+
+    groups: list[GroupRetention]
+    period: str
+    discount: float  # per period
+    margin_per_period: float | None  # None: values are counted in payments (DERL)
+
+    def claims(self, min_group_size: int = 5) -> list[Claim]:
+        out = []
+        for i, g in enumerate(self.groups, 1):
+            c = g.cohorts.claim(min_group_size)
+            if len(self.groups) > 1:
+                c = replace(c, id=f"{c.id}_{i}", claim=f"{c.claim} ({plain(g.group)})")
+            out.append(c)
+        return out
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """Each group's parameters with standard errors, held-out error and base value (keyed by group when
+        there are several)."""
+        per: dict[str, dict[str, Any]] = {}
+        units: dict[str, str] = {}
+        for g in self.groups:
+            for m in retention_metrics(g.cohorts):
+                per.setdefault(m["name"], {})[g.group] = m["value"]
+                units[m["name"]] = m.get("unit", "")
+            if g.fit is not None:
+                per.setdefault("retention_model", {})[g.group] = {g.fit.key: 1}
+                per.setdefault("derl_new_customer", {})[g.group] = float(g.tenure["derl"].iloc[0])
+            if g.base is not None:
+                per.setdefault("base_value", {})[g.group] = g.base.total
+                units["base_value"] = "money" if self.margin_per_period is not None else ""
+        single = len(self.groups) == 1
+        out: list[dict[str, Any]] = [{"name": "n_customers", "value": sum(g.cohorts.n for g in self.groups),
+                                      "headline": True, "label": "customers"}]
+        for name, values in per.items():
+            value = next(iter(values.values())) if single else values
+            out.append({"name": name, "value": value, "unit": units.get(name, "")})
+        total = [g.base for g in self.groups if g.base is not None]
+        if total:
+            label = ("value of the active customers" if self.margin_per_period is not None
+                     else "discounted renewals still to come")
+            out.append({"name": "base_value_total", "value": sum(b.total for b in total), "headline": True,
+                        "label": label, "unit": units["base_value"]})
+        return out
+
+
+def contractual_value(contracts: Contracts, fit_periods: int | None, min_group_size: int, annual_discount: float,
+                      margin: float, value_per_period: float | None = None) -> ContractValue:
+    """sBG and BdW per group (:func:`cohort_retention`: fitted on the first ``fit_periods`` periods, checked on
+    the rest), and with the chosen model the DERL and value of an active customer by tenure and of the
+    active base. ``value_per_period`` (what an active customer pays each period) times ``margin`` is the
+    margin per period; without it values are counted in discounted payments (the DERL)."""
+    discount = period_discount(annual_discount, contracts.period)
+    per_period = None if value_per_period is None else float(margin) * float(value_per_period)
+    groups = []
+    fit_periods = fit_periods if fit_periods is not None else contracts.fit_periods
+    for group, rows in contracts.table.groupby("group", sort=True):
+        cr = cohort_retention(rows.drop(columns="group").reset_index(drop=True), contracts.period, fit_periods,
+                              min_group_size)
+        g = GroupRetention(str(group), cr)
+        if g.fit is not None:
+            last = int(rows["period"].max())
+            tenure = [r for r in TENURE_ROWS if r <= max(last, 6)]
+            g.tenure = value_by_tenure(g.fit, tenure, discount, per_period or 1.0)
+            g.base = base_value(g.fit, active_by_renewals(rows), discount, per_period or 1.0)
+        groups.append(g)
+    return ContractValue(groups, contracts.period, discount, per_period)
+
+
+def tenure_display(g: GroupRetention, money: bool, currency: str = "") -> pd.DataFrame:
+    """The value-by-tenure table as shown: renewals made, the chance of renewing next, DERL and (with a value per
+    period) the discounted margin still to come, each with its 95% interval."""
+    t = g.tenure
+    out = pd.DataFrame({"renewals made": t["renewals"], "chance of renewing next": t["retention next"],
+                        "discounted renewals to come (DERL)": t["derl"], "DERL 95% low": t["derl_low"],
+                        "DERL 95% high": t["derl_high"]})
+    if money:
+        unit = f" ({currency})" if currency else ""
+        out[f"value still to come{unit}"] = t["value"]
+        out[f"value 95% low{unit}"] = t["value_low"]
+        out[f"value 95% high{unit}"] = t["value_high"]
+    return out
+
+
+def base_sentence(g: GroupRetention, money: bool, currency: str = "") -> Sentence:
+    b = g.base
+    if money:
+        return b.sentence(currency)
+    return sentence("The {n:,} active customers are expected to renew **{total}** more times in all, discounted to "
+                    "today (95% interval {low} to {high}; {model}); multiply by the margin a renewal brings for "
+                    "their value.", n=int(b.active.sum()), total=fmt_value(b.total), low=fmt_value(b.ci_low),
+                    high=fmt_value(b.ci_high), model=b.model)
+
+
+PARAMETER_MEANINGS = {
+    "alpha": "with beta, how customers' chances of leaving differ",
+    "beta": "with alpha, how customers' chances of leaving differ (alpha / (alpha + beta) is the average chance)",
+    "c": "duration dependence: below 1 each customer grows more loyal with tenure, above 1 less",
+    "gamma": "with delta, how customers' chances of dropping out differ",
+    "delta": "with gamma, how customers' chances of dropping out differ",
+}
+
+
+def parameter_display(fit: ModelFit) -> pd.DataFrame:
+    """A contractual or BG/BB model's parameters as shown: what each describes, estimate, standard error, 95% CI."""
+    t = fit.table()
+    words = PARAMETER_MEANINGS if fit.key != "bgbb" else {
+        **PARAMETER_MEANINGS, "alpha": "with beta, how customers' chances of buying at an occasion differ",
+        "beta": "with alpha, how customers' chances of buying at an occasion differ"}
+    return t.assign(parameter=[f"{p} — {words[p]}" for p in t["parameter"]]).rename(columns={"se": "standard error"})
+
+
+# ---------------------------------------------------------------------------------------------
+# the CLV notebook's discrete setting: occasions from a transaction log, BG/BB, P(alive) and DERT
+
+STEPS = {"weeks": "W", "months": "M", "years": "Y"}
+
+
+@dataclass
+class Occasions:
+    """Each customer's repeat opportunities in the calibration periods — ``x`` periods with a transaction out of
+    ``n``, the last at ``t_x`` — and, with a holdout, the number of holdout periods with a transaction."""
+
+    summary: pd.DataFrame  # x, t_x, n, weight [, holdout]: one row per customer (weight 1) or per pattern
+    period: str
+    description: str
+    holdout_periods: int = 0
+    no_opportunity: int = 0  # customers whose first transaction is in the last calibration period
+
+    @property
+    def n(self) -> int:
+        return int(self.summary["weight"].sum())
+
+    def sentence(self) -> Sentence:
+        text = ("Data: {source}. {n:,} customers, each with up to {most} repeat {period} after the {one} of their "
+                "first transaction (the opportunities to buy again)")
+        if self.holdout_periods:
+            text += "; the {holdout} {period} after them are held out to check the model"
+        if self.no_opportunity:
+            text += ". {none:,} customers who first bought in the last {one} have no repeat opportunity yet and are left out"
+        return sentence(text + ".", source=self.description, n=self.n, most=int(self.summary["n"].max()),
+                        period=self.period, one=self.period.rstrip("s"), holdout=self.holdout_periods,
+                        none=self.no_opportunity)
+
+
+def occasions_from_log(daily: pd.DataFrame, time_unit: str, calibration_end: Any, holdout_end: Any = None,
+                       description: str = "the transaction log") -> Occasions:
+    """Bucket a transaction log (``customer_id``, ``date``) into ``time_unit`` periods: period 0 is each customer's
+    first period with a transaction, the whole periods after it up to ``calibration_end`` are the repeat
+    opportunities, and the whole periods after those up to ``holdout_end`` are held out."""
+    step = STEPS.get(time_unit)
+    if step is None:
+        raise ParameterError(f"-p time_unit {time_unit!r}: in the discrete setting an occasion is a week, month or "
+                             "year. Fix: e.g. -p time_unit months (or years for yearly occasions).")
+    cal = pd.Timestamp(calibration_end)
+    last_cal = (cal + pd.Timedelta(days=1)).to_period(step) - 1  # the last period that ends by calibration_end
+    p = pd.DataFrame({"customer_id": daily["customer_id"].to_numpy(),
+                      "period": pd.to_datetime(daily["date"]).dt.to_period(step)}).drop_duplicates()
+    first = p.groupby("customer_id")["period"].min()
+    p = p[p["customer_id"].map(first) <= last_cal]
+    index = (p["period"] - p["customer_id"].map(first)).map(lambda d: d.n).astype(int)
+    n = (last_cal - first[first <= last_cal]).map(lambda d: d.n).astype(int)
+    rows = pd.DataFrame({"customer_id": p["customer_id"].to_numpy(), "period": index.to_numpy(),
+                         "held": (p["period"] > last_cal).to_numpy()})
+    cal_rows = rows[~rows["held"]]
+    summary = bgbb_summary(cal_rows.assign(n=cal_rows["customer_id"].map(n)), n_col="n").reindex(n.index)
+    holdout_periods = 0
+    if holdout_end is not None:
+        last_hold = (pd.Timestamp(holdout_end) + pd.Timedelta(days=1)).to_period(step) - 1
+        holdout_periods = max(0, (last_hold - last_cal).n)
+        held = p[(p["period"] > last_cal) & (p["period"] <= last_hold)]
+        summary["holdout"] = held.groupby("customer_id").size().reindex(summary.index, fill_value=0).astype(int)
+    none = int((summary["n"] == 0).sum())
+    summary = summary[summary["n"] > 0].assign(weight=1)
+    return Occasions(summary, time_unit, description, holdout_periods, none)
+
+
+def occasions_given(patterns: pd.DataFrame, time_unit: str = "years",
+                    description: str = "a table of repeat-transaction patterns") -> Occasions:
+    """Occasions from ready (``x``, ``t_x``, ``n``, ``weight``) rows, such as the donor cohort of Fader, Hardie
+    & Shang (2010)."""
+    return Occasions(patterns[["x", "t_x", "n", "weight"]].astype(int).reset_index(drop=True), time_unit, description)
+
+
+def load_occasions(source: Any, ledger: Any, time_unit: str = "years") -> Occasions:
+    """Occasions from ``source.paths["occasions"]`` (:data:`cxresearch.contracts.OCCASIONS`), checked: 0 <= x <= t_x
+    <= n, and t_x = 0 exactly when x = 0."""
+    path = source.paths["occasions"]
+    name = f"'occasions' ({shown_path(path)})"
+    t = read_table(path, contracts.OCCASIONS, ledger=ledger)
+    bad = (t["x"] > t["t_x"]) | (t["t_x"] > t["n"]) | ((t["x"] == 0) != (t["t_x"] == 0))
+    if bad.any():
+        rows = ", ".join(f"row {i + 1}" for i in np.flatnonzero(bad)[:5])
+        raise InputError(name, [f"{int(bad.sum())} pattern(s) are impossible ({rows}): x transactions in n "
+                                "opportunities, the last at t_x, need x <= t_x <= n, and t_x = 0 exactly when x = 0. "
+                                "Fix: recount those patterns."])
+    return occasions_given(t, time_unit, getattr(source, "description", name))
+
+
+@dataclass
+class DiscreteValue:
+    """The BG/BB fit of a discrete run and what it says about each customer."""
+
+    fit: BGBBFit
+    occasions: Occasions
+    values: pd.DataFrame  # the summary with p_alive, expected (next ``future`` periods), dert
+    future: int
+    discount: float  # per period
+    value_per_period: float | None  # margin per period with a transaction; None: values are transactions
+
+    @property
+    def p_alive_mean(self) -> float:
+        v = self.values
+        return float(np.average(v["p_alive"], weights=v["weight"]))
+
+    def per_customer(self) -> pd.Series:
+        """Each customer's DERT (times the value per period when given), one entry per customer."""
+        v = self.values
+        return pd.Series(np.repeat(v["dert"].to_numpy() * (self.value_per_period or 1.0), v["weight"].to_numpy()))
+
+    def holdout(self) -> pd.DataFrame | None:
+        """Actual and expected holdout periods with a transaction, by the number in the calibration periods."""
+        v = self.values
+        if "holdout" not in v:
+            return None
+        g = v.assign(actual=v["holdout"] * v["weight"], exp=v["holdout_expected"] * v["weight"]).groupby("x")
+        return pd.DataFrame({"customers": g["weight"].sum(), "actual": g["actual"].sum() / g["weight"].sum(),
+                             "expected": g["exp"].sum() / g["weight"].sum()}).rename_axis("x").reset_index()
+
+    def sentence(self) -> Sentence:
+        text = ("On average a customer is **{alive}** likely to be still active, and is expected to buy in "
+                "**{next:.2f}** of the next {future} {period}; the discounted expected transactions still to come "
+                "(DERT, {rate} per {one}) average **{dert:.2f}** per customer")
+        v = self.values
+        values = {"alive": fmt_value(self.p_alive_mean, "share"), "future": self.future, "period": self.occasions.period,
+                  "one": self.occasions.period.rstrip("s"), "rate": fmt_value(self.discount, "share"),
+                  "next": float(np.average(v["expected"], weights=v["weight"])),
+                  "dert": float(np.average(v["dert"], weights=v["weight"]))}
+        if "holdout" in v:
+            text += ("; over the {held} held-out {period} the model expected **{exp:,.0f}** periods with a transaction "
+                     "and there were **{act:,.0f}** ({error} off)")
+            exp, act = float((v["holdout_expected"] * v["weight"]).sum()), float((v["holdout"] * v["weight"]).sum())
+            values.update(held=self.occasions.holdout_periods, exp=exp, act=act,
+                          error=fmt_value(abs(exp / act - 1) if act else math.nan, "share"))
+        return sentence(text + ".", **values)
+
+    def metrics(self) -> list[dict[str, Any]]:
+        v = self.values
+        out: list[dict[str, Any]] = [
+            {"name": "n_customers", "value": self.occasions.n, "headline": True, "label": "customers"},
+            {"name": "bgbb_params", "value": self.fit.as_dict()},
+            {"name": "bgbb_se", "value": dict(zip(self.fit.names, self.fit.se.tolist(), strict=True))},
+            {"name": "loglik", "value": {"bgbb": self.fit.log_likelihood}},
+            {"name": "p_alive_mean", "value": self.p_alive_mean, "headline": True, "unit": "share",
+             "label": "average chance a customer is still active"},
+            {"name": "dert_mean", "value": float(np.average(v["dert"], weights=v["weight"])),
+             "label": "discounted expected transactions still to come, per customer"}]
+        if self.value_per_period is not None:
+            out.append({"name": "dert_value_total", "value": float(self.per_customer().sum()), "headline": True,
+                        "unit": "money", "label": "value of the customers' future transactions"})
+        if "holdout" in v:
+            out += [{"name": "holdout_periods_with_transactions", "value": int((v["holdout"] * v["weight"]).sum())},
+                    {"name": "holdout_expected", "value": float((v["holdout_expected"] * v["weight"]).sum())}]
+        return out
+
+
+def discrete_value(occasions: Occasions, annual_discount: float, future: int | None = None,
+                   margin: float = 1.0, value_per_period: float | None = None) -> DiscreteValue:
+    """BG/BB on the occasions (unique patterns with counts), then per pattern P(alive), the expected transactions
+    in the next ``future`` periods (default: the holdout's length, else as many as were observed), DERT at the
+    per-period equivalent of ``annual_discount``, and — with a holdout — the expected holdout transactions."""
+    s = occasions.summary
+    fit = fit_bgbb(compress_bgbb(s.loc[s.index.repeat(s["weight"])]) if s["weight"].max() == 1 else s)
+    future = int(future or occasions.holdout_periods or s["n"].max())
+    discount = period_discount(annual_discount, occasions.period)
+    x, t_x, n = (s[k].to_numpy(float) for k in ("x", "t_x", "n"))
+    values = s.assign(p_alive=fit.p_alive(x, t_x, n), expected=fit.expected_transactions(future, x, t_x, n),
+                      dert=fit.dert(discount, x, t_x, n))
+    if "holdout" in s:
+        values["holdout_expected"] = fit.expected_transactions(occasions.holdout_periods, x, t_x, n)
+    per = None if value_per_period is None else float(margin) * float(value_per_period)
+    return DiscreteValue(fit, occasions, values, future, discount, per)
+
+
+def p_alive_display(dv: DiscreteValue) -> pd.DataFrame:
+    """P(alive) by transactions (rows) and the period of the last one (columns), for customers with the most
+    common number of opportunities (the table of Fader, Hardie & Shang 2010)."""
+    v = dv.values
+    n = int(v.groupby("n")["weight"].sum().idxmax())
+    x = np.arange(n + 1)
+    out = pd.DataFrame({"periods with a transaction": x})
+    for t in range(n + 1):
+        ok = (x <= t) & ((x > 0) | (t == 0))
+        out[f"last in {t}" if t else "none"] = np.where(ok, dv.fit.p_alive(x, np.full(len(x), t), n), np.nan)
+    return out
+
+
+def p_alive_table(dv: DiscreteValue) -> Table:
+    """:func:`p_alive_display` as shown (chances as percentages; impossible patterns blank)."""
+    t = p_alive_display(dv)
+    return table(t, percent=list(t.columns[1:]))
+
+
+def holdout_display(dv: DiscreteValue, min_group_size: int = 5) -> pd.DataFrame | None:
+    """Holdout periods with a transaction per customer, actual and expected, by calibration transactions;
+    neighbouring rows are merged until each holds at least ``min_group_size`` customers (no small row, and none
+    recoverable from the total)."""
+    h = dv.holdout()
+    if h is None:
+        return None
+    rows, acc = [], []
+    for _, r in h.iterrows():
+        acc.append(r)
+        if sum(a["customers"] for a in acc) >= min_group_size:
+            rows.append(acc)
+            acc = []
+    if acc:
+        if not rows:
+            return None
+        rows[-1] += acc
+    out = []
+    for part in rows:
+        n = sum(a["customers"] for a in part)
+        lo, hi = int(part[0]["x"]), int(part[-1]["x"])
+        out.append({"periods with a transaction (calibration)": str(lo) if lo == hi else f"{lo} to {hi}",
+                    "customers": int(n),
+                    "holdout periods with a transaction, actual": sum(a["actual"] * a["customers"] for a in part) / n,
+                    "expected": sum(a["expected"] * a["customers"] for a in part) / n})
+    return pd.DataFrame(out)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -128,3 +128,26 @@ def cdnow() -> Source:
     path = _dataset("cdnow_sample.csv")
     return Source({"transactions": path}, False, None,
                   "the CDNOW sample (2,357 customers, Fader, Hardie & Lee 2005)", {**CDNOW_PERIODS, "currency": "USD"})
+
+
+def fader_hardie() -> Source:
+    """The "High End" and "Regular" cohorts of Fader & Hardie (2007) as a retention table (periods are years)."""
+    return Source({"retention": _dataset("fader_hardie_2007_retention.csv")}, False, None,
+                  "the 'High End' and 'Regular' cohorts of 1,000 customers each (Fader & Hardie 2007, Table 1)",
+                  {"time_unit": "years", "fit_by": "cohort", "fit_periods": 7})
+
+
+def donor_cohort() -> Source:
+    """The 1995 donor cohort of Fader, Hardie & Shang (2010) as repeat-donation patterns (occasions are years)."""
+    return Source({"occasions": _dataset("donations.csv")}, False, None,
+                  "the 1995 cohort of 11,104 first-time donors (Fader, Hardie & Shang 2010), six yearly occasions",
+                  {"time_unit": "years"})
+
+
+#: the published data sets of ``-p dataset`` (the synthetic world is generated instead)
+BUILTIN = {"cdnow": cdnow, "fader_hardie": fader_hardie, "donations": donor_cohort}
+
+
+def builtin(dataset: str) -> Source | None:
+    """The published data set ``dataset`` shipped with the package (None for ``synthetic``)."""
+    return BUILTIN[dataset]() if dataset in BUILTIN else None

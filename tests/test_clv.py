@@ -461,10 +461,45 @@ def test_tables_for_the_notebook():
     assert clv.tables("cdnow") is None  # the notebook takes the CDNOW sample from cxresearch.sources
     assert clv.tables("synthetic") == dict.fromkeys(["transactions", "customers", "survey_responses", "survey_items"])
     assert clv.tables("cdnow", "tx.csv") == {"transactions": "tx.csv", "customers": None, "survey_responses": None}
-    with pytest.raises(ParameterError, match="dataset must be 'synthetic' or 'cdnow'"):
+    with pytest.raises(ParameterError, match=r"dataset must be one of \['cdnow', 'donations', 'fader_hardie', "):
         clv.tables("cdnw")
     with pytest.raises(ParameterError, match="customers_path needs -p transactions_path"):
         clv.tables("synthetic", customers_path="customers.csv")
+
+
+def test_tables_of_each_setting():
+    """Each setting reads its own tables; a data set or file of another setting is refused, naming the fix."""
+    assert clv.tables(setting="contractual") == {"customers": None}
+    assert clv.tables("fader_hardie", setting="contractual") is None  # from cxresearch.sources.builtin
+    assert clv.tables(setting="contractual", retention_path="r.csv") == {"retention": "r.csv"}
+    assert clv.tables(setting="contractual", customers_path="c.csv") == {"customers": "c.csv"}
+    assert clv.tables(setting="discrete") == {"transactions": None}
+    assert clv.tables("donations", setting="discrete") is None
+    assert clv.tables(transactions_path="t.csv", setting="discrete") == {"transactions": "t.csv"}
+    with pytest.raises(ParameterError, match="belongs to the contractual setting.*-p setting contractual"):
+        clv.tables("fader_hardie")
+    with pytest.raises(ParameterError, match="retention_path is not read in the noncontractual setting"):
+        clv.tables(retention_path="r.csv")
+    with pytest.raises(ParameterError, match="transactions_path is not read in the contractual setting"):
+        clv.tables(transactions_path="t.csv", setting="contractual")
+    with pytest.raises(ParameterError, match="either -p retention_path .* or -p customers_path"):
+        clv.tables(setting="contractual", retention_path="r.csv", customers_path="c.csv")
+    with pytest.raises(ParameterError, match="setting must be one of"):
+        clv.tables(setting="subscription")
+    assert sources.builtin("fader_hardie").defaults["time_unit"] == "years" and sources.builtin("synthetic") is None
+    assert clv.period_of("contractual", None, None) == "months"
+    assert clv.period_of("discrete", None, sources.builtin("donations")) == "years"
+    assert clv.period_of("discrete", "weeks", sources.builtin("donations")) == "weeks"
+
+
+def test_value_parameters_of_the_contractual_and_discrete_settings():
+    clv.check_value_parameters(52, 0.1, 0.3, None, "contractual", 1500.0)
+    with pytest.raises(ParameterError, match="discount_rate must be above 0 in the discrete setting"):
+        clv.check_value_parameters(52, 0.0, 0.3, None, "discrete")
+    with pytest.raises(ParameterError, match="value_per_period must be a number above 0"):
+        clv.check_value_parameters(52, 0.1, 0.3, None, "contractual", -5.0)
+    with pytest.raises(ParameterError, match="values_path is written by the non-contractual setting only"):
+        clv.check_value_parameters(52, 0.1, 0.3, "v.parquet", "contractual")
 
 
 def test_top_share_bootstrap_counts_failed_replicates():
