@@ -608,7 +608,8 @@ def repeat_purchases(daily: pd.DataFrame, summary: pd.DataFrame) -> pd.Series:
 
 def _unit_days(time_unit: str) -> float:
     if time_unit not in UNIT_DAYS:
-        raise ParameterError(f"-p time_unit must be one of {list(UNIT_DAYS)}, got {time_unit!r}.")
+        raise ParameterError(f"-p time_unit must be one of {list(UNIT_DAYS)} for purchases at any time, got "
+                             f"{time_unit!r} (years are for -p setting contractual or discrete).")
     return UNIT_DAYS[time_unit]
 
 

@@ -448,11 +448,21 @@ def _decode(raw: bytes, source: str = "the file") -> tuple[str, str]:
 
 
 def _separator(text: str) -> str:
-    head = "\n".join(text.splitlines()[:20])
+    """The column separator: the one that splits the header into the most columns and every other of the first
+    20 lines into as many (a label holding commas, e.g. ``'a','b'``, does not fool it); else csv's sniffer."""
+    lines = [line for line in text.splitlines()[:20] if line.strip()]
+    best, width = None, 1
+    for sep in ",;\t|":
+        counts = [len(row) for row in csv.reader(lines, delimiter=sep)]
+        if counts and counts[0] > width and all(c == counts[0] for c in counts):
+            best, width = sep, counts[0]
+    if best is not None:
+        return best
+    head = "\n".join(lines)
     try:
         return csv.Sniffer().sniff(head, delimiters=",;\t|").delimiter
     except csv.Error:
-        first = text.splitlines()[0] if text else ""
+        first = lines[0] if lines else ""
         return max(",;\t|", key=first.count)
 
 

@@ -11,7 +11,6 @@ import pytest
 from cxresearch import clv, mle, sources
 from cxresearch.errors import NotEstimable, ParameterError
 from cxresearch.io import Ledger
-from cxresearch.runner import RunSpec, run_notebook
 from cxresearch.synth import ensure_world, load_truth
 from tests.plain_words import RAW
 
@@ -189,24 +188,17 @@ def test_rfm_segments_cover_everyone(cdnow):
     assert math.isclose(table["share of customers"].sum(), 1.0) or table["customers"].sum() < len(s)
 
 
-def test_notebook_reproduces_cdnow(tmp_path):
-    res = run_notebook(RunSpec("customer_lifetime_value", parameters={"dataset": "cdnow"}), tmp_path)
-    assert res["status"] == "ok", res.get("error")
-    m = res["metrics"]
-    assert m["n_customers"] == 2357 and m["n_repeat_transactions_holdout"] == 1882
-    assert round(m["bgnbd_params"]["r"], 3) == 0.243 and round(m["pareto_nbd_params"]["beta"], 3) == 11.669
-    assert set(m["holdout_predicted_repeat_transactions"]) == {"bgnbd", "pareto_nbd", "mbgnbd"}
-    assert set(m["mbgnbd_params"]) == {"r", "alpha", "a", "b"} and set(m["mbgnbd_se"]) == {"r", "alpha", "a", "b"}
-    assert 0 < m["clv_top10_share"]["estimate"] < 1 and m["clv_total"] > 0
-
-
-def test_satisfaction_verdict_follows_the_planted_link(tmp_path):
-    strong = run_notebook(RunSpec("customer_lifetime_value", parameters={
-        "n_customers": 8000, "effects": {"satisfaction_purchase_corr": 0.9}}), tmp_path / "strong")
-    none = run_notebook(RunSpec("customer_lifetime_value", parameters={
-        "n_customers": 8000, "effects": {"satisfaction_purchase_corr": 0.0}}), tmp_path / "none")
-    verdict = {name: {c["id"]: c["verdict"] for c in r["claims"]}["satisfied_customers_worth_more"]
-               for name, r in (("strong", strong), ("none", none))}
+def test_satisfaction_verdict_follows_the_planted_link():
+    """The notebook's path (inputs, models, chosen model, value, satisfaction) on worlds with and without the link."""
+    verdict = {}
+    for name, corr in (("strong", 0.9), ("none", 0.0)):
+        source = sources.synthetic_world(["transactions", "customers", "survey_responses", "survey_items"],
+                                         n_customers=8000, effects={"satisfaction_purchase_corr": corr})
+        inputs = clv.load_inputs(source, Ledger())
+        models = clv.fit_models(inputs.summary)
+        fit = clv.holdout_check(models, inputs).fit
+        value = clv.lifetime_value(fit, models.spend, inputs.summary, 52, 0.1, 0.3, "weeks", n_boot=20)
+        verdict[name] = clv.satisfaction_check(value.values, inputs.survey, "sat_1", 4).claim.verdict
     assert verdict == {"strong": "supported", "none": "inconclusive"}
 
 

@@ -84,6 +84,66 @@ def _sales(path: Path, n: int = 400) -> None:
     pd.DataFrame(rows).to_csv(path, index=False)
 
 
+def _retention(path: Path) -> None:
+    """A monthly cohort retention table per plan, as a Russian spreadsheet exports it (cp1251, ';')."""
+    from cxresearch.synth import contract_cohorts
+
+    parts = []
+    for plan, (a, b, seed) in {"Базовый": (0.8, 3.0, 1), "Премиум": (1.2, 9.0, 2)}.items():
+        t = contract_cohorts(a, b, 1.0, sizes=(400, 380, 350, 420, 390, 360), periods=18, seed=seed)
+        months = {f"cohort {k:02d}": f"2024-{k:02d}" for k in range(1, 7)}
+        parts.append(t.assign(cohort=plan + " " + t["cohort"].map(months), plan=plan))
+    pd.concat(parts).to_csv(path, index=False, sep=";", encoding="cp1251")
+
+
+#: what a README run must show beyond running (the published estimates, the planted truth), by run name
+def _published_cdnow(m: dict) -> None:
+    assert m["n_customers"] == 2357 and m["n_repeat_transactions_holdout"] == 1882
+    assert round(m["bgnbd_params"]["r"], 3) == 0.243 and round(m["pareto_nbd_params"]["beta"], 3) == 11.669
+    assert set(m["holdout_predicted_repeat_transactions"]) == {"bgnbd", "pareto_nbd", "mbgnbd"}
+    assert set(m["mbgnbd_params"]) == {"r", "alpha", "a", "b"} and set(m["mbgnbd_se"]) == {"r", "alpha", "a", "b"}
+    assert 0 < m["clv_top10_share"]["estimate"] < 1 and m["clv_total"] > 0
+
+
+def _published_fader_hardie(m: dict) -> None:
+    """Fader & Hardie (2007): sBG on years 0-7 of each cohort, to 3 decimals."""
+    published = {"High End": {"alpha": 0.668, "beta": 3.806}, "Regular": {"alpha": 0.704, "beta": 1.182}}
+    assert {g: {k: round(v, 3) for k, v in p.items()} for g, p in m["sbg_params"].items()} == published
+    assert m["retention_fit_periods"] == {"High End": 7, "Regular": 7}
+    assert set(m["bdw_params"]["Regular"]) == {"alpha", "beta", "c"} and set(m["sbg_se"]["High End"]) == {"alpha", "beta"}
+
+
+def _published_donations(m: dict) -> None:
+    """Fader, Hardie & Shang (2010): BG/BB on the 1995 donor cohort."""
+    assert {k: round(v, 3) for k, v in m["bgbb_params"].items()} == {"alpha": 1.204, "beta": 0.750, "gamma": 0.657,
+                                                                     "delta": 2.783}
+    assert round(m["loglik"]["bgbb"], 1) == -33225.6 and m["n_customers"] == 11104
+
+
+def _world_contracts(m: dict) -> None:
+    """The world's contracts: the chosen model projects the held-out months closely; money from value_per_period."""
+    chosen = next(iter(m["retention_model"]))
+    assert {"sbg": "sBG", "bdw": "BdW"}[chosen] in m["retention_holdout_error"]
+    assert m["retention_holdout_error"][{"sbg": "sBG", "bdw": "BdW"}[chosen]] < 0.05
+    assert m["base_value_total"] > 0 and set(m["bdw_params"]) == {"alpha", "beta", "c"}
+
+
+def _world_occasions(m: dict) -> None:
+    """The world's purchases in monthly occasions: the BG/BB expects the held-out months within 10%."""
+    assert abs(m["holdout_expected"] / m["holdout_periods_with_transactions"] - 1) < 0.10
+    assert set(m["bgbb_params"]) == {"alpha", "beta", "gamma", "delta"} and 0 < m["p_alive_mean"] < 1
+
+
+def _user_retention(m: dict) -> None:
+    """A user's cp1251 table: one fit per plan, keyed by the plan's own name."""
+    assert set(m["sbg_params"]) == {"Базовый", "Премиум"} and m["n_customers"] == 2 * (400 + 380 + 350 + 420 + 390 + 360)
+
+
+RESULT_CHECKS = {"clv_cdnow": _published_cdnow, "clv_fader_hardie": _published_fader_hardie,
+                 "clv_donations": _published_donations, "clv_contracts": _world_contracts,
+                 "clv_occasions": _world_occasions, "clv_retention": _user_retention}
+
+
 def _hillstrom(path: Path, n: int = 6000) -> None:
     rng = np.random.default_rng(2)
     arm = rng.choice(["Mens E-Mail", "Womens E-Mail", "No E-Mail"], n)
@@ -192,6 +252,7 @@ def workspace(tmp_path_factory, postgres) -> Path:
     (ws / ".venv").symlink_to(Path(sys.prefix))  # the environment running the tests (make test's .venv)
     _telco(ws / "telco.csv")
     _sales(ws / "sales.csv")
+    _retention(ws / "retention.csv")
     for name, make in (("hillstrom.csv", _hillstrom), ("ecsi_mobi.csv", _ecsi)):
         if (SHARED / name).exists():
             shutil.copy(SHARED / name, ws / name)
@@ -213,6 +274,8 @@ MEMORY_COMMANDS = [c for c in COMMANDS if c not in ENGINE_COMMANDS]
 
 def test_the_readme_has_commands():
     assert any(c.startswith(".venv/bin/cxresearch run churn_survival") for c in COMMANDS)
+    names = {m for c in COMMANDS for m in re.findall(r"--name (\S+)", c)}
+    assert set(RESULT_CHECKS) <= names, set(RESULT_CHECKS) - names  # every check has its README run
     assert any("event_value Yes" in c for c in COMMANDS) and any("calibration_end 2024-06-30" in c for c in COMMANDS)
 
 
@@ -263,3 +326,5 @@ def run_verbatim(command: str, workspace: Path) -> None:
     for path in written:
         res = json.loads(path.read_text(encoding="utf-8"))
         assert res["status"] == "ok", (path, res.get("error"))
+        if path.parent.name in RESULT_CHECKS:
+            RESULT_CHECKS[path.parent.name](res["metrics"])

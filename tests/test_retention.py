@@ -317,3 +317,106 @@ def test_a_fit_whose_heterogeneity_runs_off_gives_up_instead_of_spinning(monkeyp
     except FitError as exc:
         assert "did not converge" in str(exc) and "Nelder-Mead" in str(exc)
     assert len(calls) < 30_000, len(calls)
+
+
+# ---------------------------------------------------------------------------------------------
+# the CLV notebook's contractual and discrete settings
+
+
+def test_the_contractual_setting_fits_the_churn_notebooks_retention_model():
+    """The CLV notebook's contractual route counts the table the churn notebook counts and fits it with the same
+    function, so both notebooks report one retention model."""
+    from cxresearch.io import Ledger
+
+    source = sources.synthetic_world(["customers"])
+    contracts = R.load_contracts(source, Ledger(), time_unit="months")
+    customers = pd.read_csv(source.paths["customers"], parse_dates=["signup_date", "churn_date"])
+    direct = R.retention_from_customers(customers, source.defaults["observation_end"], "months", min_size=5)
+    pd.testing.assert_frame_equal(contracts.table.drop(columns="group"), direct)
+    value = R.contractual_value(contracts, None, 5, 0.1, 0.3, 1500.0)
+    (group,) = value.groups
+    same = R.cohort_retention(direct, "months", None, 5)
+    for model, fit in same.models.fits.items():
+        np.testing.assert_allclose(group.cohorts.models.fits[model].params, fit.params, rtol=1e-9)
+    assert group.cohorts.chosen == same.chosen
+    # value: the margin per period times DERL, the base summed over the active customers by tenure
+    t = group.tenure
+    np.testing.assert_allclose(t["value"], 0.3 * 1500.0 * t["derl"], rtol=1e-12)
+    assert (t["value_low"] <= t["value"]).all() and (t["value"] <= t["value_high"]).all()
+    assert group.base.active.sum() == R.active_by_renewals(direct).sum()
+    metrics = {m["name"]: m for m in value.metrics()}
+    assert set(metrics["sbg_params"]["value"]) == {"alpha", "beta"} and metrics["base_value_total"]["unit"] == "money"
+
+
+def test_fader_hardie_by_cohort_gives_each_segment_its_published_fit_and_claim():
+    from cxresearch.io import Ledger
+
+    source = sources.fader_hardie()
+    contracts = R.load_contracts(source, Ledger(), time_unit="years")
+    assert contracts.fit_by == "cohort" and contracts.groups == ["High End", "Regular"]
+    value = R.contractual_value(contracts, None, 5, 0.1, 0.3)
+    published = {"High End": (0.668, 3.806), "Regular": (0.704, 1.182)}
+    for g in value.groups:
+        assert tuple(np.round(g.cohorts.models.fits["sBG"].params, 3)) == published[g.group]
+        assert g.cohorts.projection.fit_periods == 7
+    claims = value.claims()
+    assert [c.id for c in claims] == ["loyalty_grows_with_tenure_1", "loyalty_grows_with_tenure_2"]
+    assert claims[0].claim.endswith("(High End)")
+    # without a value per period the value is counted in discounted payments (DERL), not money
+    assert {m["name"]: m.get("unit") for m in value.metrics()}["base_value_total"] == ""
+
+
+def test_bdw_derl_by_recursion_equals_the_discounted_sum():
+    fit = R.BdWFit([0.45, 0.78, 1.28])
+    for n, d in ((0, 0.1), (5, 0.1), (12, 0.008)):
+        t = np.arange(n + 1, n + 20000)
+        by_hand = np.sum(fit.survival(t) / fit.survival(n) * np.exp(-(t - n - 1) * math.log1p(d)))
+        assert math.isclose(fit.derl(n, d), by_hand, rel_tol=1e-9)
+
+
+def test_bgbb_likelihood_by_term_ratios_equals_the_beta_functions():
+    """eq. 5 of Fader, Hardie & Shang (2010) written with beta functions, term by term."""
+    from scipy import special
+
+    params = np.array([1.2, 0.75, 0.66, 2.8])
+    a, b, g, d = params
+    rows = [(0, 0, 6), (1, 1, 6), (3, 5, 6), (6, 6, 6), (2, 3, 29), (0, 0, 1)]
+    for x, t_x, n in rows:
+        terms = [special.betaln(a + x, b + n - x) - special.betaln(a, b) + special.betaln(g, d + n) - special.betaln(g, d)]
+        terms += [special.betaln(a + x, b + t_x - x + i) - special.betaln(a, b) + special.betaln(g + 1, d + t_x + i)
+                  - special.betaln(g, d) for i in range(n - t_x)]
+        assert math.isclose(R.bgbb_ll(params, x, t_x, n), special.logsumexp(terms), rel_tol=1e-12)
+    x, t_x, n = (np.array(v) for v in zip(*rows, strict=True))
+    assert R.bgbb_ll(params, x, t_x, n).shape == (len(rows),)
+
+
+def test_occasions_from_a_log_count_whole_periods_after_the_first():
+    daily = pd.DataFrame({"customer_id": ["a", "a", "a", "a", "b", "b", "c"],
+                          "date": pd.to_datetime(["2024-01-05", "2024-01-20", "2024-03-02", "2024-08-01",
+                                                  "2024-02-10", "2024-07-15", "2024-06-30"])})
+    occ = R.occasions_from_log(daily, "months", "2024-06-30", "2024-09-15")
+    s = occ.summary.loc[["a", "b"]]
+    # a: first in January, repeat opportunities February..June (5), bought in March (period 2); August held out
+    # b: first in February, opportunities March..June (4), none; July held out. c first bought in June: none yet
+    assert s[["x", "t_x", "n", "holdout"]].to_numpy().tolist() == [[1, 2, 5, 1], [0, 0, 4, 1]]
+    assert occ.holdout_periods == 2 and occ.no_opportunity == 1 and occ.n == 2
+
+
+def test_holdout_rows_are_merged_until_each_holds_min_group_size():
+    s = pd.DataFrame({"x": [0] * 40 + [1] * 7 + [2] * 3 + [3] * 2 + [4], "weight": 1})
+    s = s.assign(t_x=s["x"], n=6, holdout=np.minimum(s["x"], 3))
+    occ = R.Occasions(s[["x", "t_x", "n", "weight", "holdout"]], "years", "test", holdout_periods=3)
+    dv = R.discrete_value(occ, 0.1)
+    shown = R.holdout_display(dv, 5)
+    assert shown["customers"].tolist() == [40, 7, 6] and shown["customers"].sum() == len(s)
+    assert shown.iloc[-1, 0] == "2 to 4"
+    assert math.isclose(shown.iloc[-1, 2], (3 * 2 + 2 * 3 + 3) / 6)
+
+
+def test_reports_leave_out_the_narrative_of_other_settings():
+    from cxresearch.report import for_other_run
+
+    run = {"setting": "discrete", "dataset": "synthetic"}
+    assert for_other_run({"setting=contractual"}, run) and not for_other_run({"setting=discrete"}, run)
+    assert not for_other_run({"remove_cell", "setting=discrete"}, run)
+    assert not for_other_run({"setting=contractual"}, {})  # a notebook without the parameter keeps its cells
