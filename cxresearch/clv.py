@@ -132,6 +132,22 @@ def tables(dataset: str = "synthetic", transactions_path: str | Path | None = No
     return {"transactions": None, "customers": None, "survey_responses": None, "survey_items": None}
 
 
+#: parameters (default None) that only some settings read
+SETTING_PARAMETERS = {"calibration_end": ("noncontractual", "discrete"), "holdout_end": ("noncontractual", "discrete"),
+                      "value_per_period": ("contractual", "discrete"), "fit_by": ("contractual",),
+                      "fit_periods": ("contractual",), "observation_end": ("contractual",)}
+
+
+def check_setting(setting: str, **given: Any) -> None:
+    """Refuse a parameter that the ``setting`` does not read (given, i.e. not None), naming the settings that do:
+    a holdout end given to the contractual setting would otherwise be silently ignored."""
+    unused = [k for k, v in given.items() if v is not None and setting not in SETTING_PARAMETERS.get(k, (setting,))]
+    if unused:
+        raise ParameterError("; ".join(f"-p {k} is not read in the {setting} setting (only in: "
+                                       f"{', '.join(SETTING_PARAMETERS[k])})" for k in unused)
+                             + ". Fix: leave it out, or give -p setting.")
+
+
 def period_of(setting: str, time_unit: str | None, source: Any) -> str:
     """The length of a period: ``time_unit`` when given, else the data's own (``source.defaults``), else the
     setting's (weeks for purchases, months for contracts and occasions)."""
@@ -1732,24 +1748,29 @@ def metrics(inputs: ClvInputs, models: FittedModels, holdout: HoldoutCheck, valu
     return out
 
 
-def concentration_claim(values: pd.Series, top20: float, ci: tuple[float, float], note: str | None = None) -> Claim:
+def concentration_claim(values: pd.Series, top20: float, ci: tuple[float, float], note: str | None = None,
+                        measure: str = "lifetime value", measured_as: str | None = None) -> Claim:
     """"The top 20% of customers hold most of the value": share held by the top 20% vs 50%.
 
-    ``n`` is the size of the top-20% group (the smaller side of the comparison). Unit "share".
+    ``n`` is the size of the top-20% group (the smaller side of the comparison). Unit "share". ``measure``: what
+    the value is, in a few words; ``measured_as``: how it is counted, for the test's description.
     """
     k = max(1, int(round(0.2 * len(values))))
-    return Claim("value_is_concentrated", "The top 20% of customers hold most (over half) of the lifetime value",
-                 "share of total lifetime value held by the top 20%, percentile bootstrap 95% CI, compared with 50%",
+    return Claim("value_is_concentrated", f"The top 20% of customers hold most (over half) of the {measure}",
+                 f"share of total {measured_as or measure} held by the top 20%, percentile bootstrap 95% CI, "
+                 "compared with 50%",
                  top20, ci[0], ci[1], None, verdict(ci[0], ci[1], null=0.5), k, note, "share",
                  f"The 20% most valuable customers are expected to bring {fmt_value(top20, 'share')} of all "
-                 "lifetime value (over 50% supports the claim).")
+                 f"{measure} (over 50% supports the claim).")
 
 
-def value_concentration_claim(values: pd.Series, n_boot: int = 500, seed: int = 0) -> Claim:
+def value_concentration_claim(values: pd.Series, n_boot: int = 500, seed: int = 0, measure: str = "lifetime value",
+                              measured_as: str | None = None) -> Claim:
     """:func:`concentration_claim` of any per-customer values (e.g. the discrete setting's DERT), with its
     percentile bootstrap interval over customers."""
     boot = bootstrap_top_share(values, 0.2, n_boot, seed)
-    return concentration_claim(values, top_share(values, 0.2), (boot.ci_low, boot.ci_high), note=boot.problem)
+    return concentration_claim(values, top_share(values, 0.2), (boot.ci_low, boot.ci_high), note=boot.problem,
+                               measure=measure, measured_as=measured_as)
 
 
 def satisfaction_claim(gap: pd.DataFrame | None, item: str | None, threshold: float, n_customers: int,

@@ -31,7 +31,8 @@ RETENTION = Contract(
         Column("period", "int", min=0, description="periods since the start; 0 = the cohort's size"),
         Column("active", "int", min=0, description="customers still active at the start of the period"),
     ),
-    key=("cohort", "period"),
+    # no key: a repeated (cohort, period) is named by check_retention_table, and the cohort stays a label, so a
+    # cohort named after a person is pseudonymised like any other label
     description="one row per cohort and period (a cohort retention table); other columns, e.g. a segment, are kept",
 )
 

@@ -46,6 +46,8 @@ mall shop department division unit group segment channel online offline
 """.split())
 DATE_LIKE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}([ T]\d{1,2}:\d{2}(:\d{2})?)?|\d{1,2}[-./]\d{1,2}[-./]\d{4}"
                        r"|\d{1,2}:\d{2}(:\d{2})?")
+# a year and month ("2024-01", a cohort's name), removed before phones are looked for in a label
+YEAR_MONTH = re.compile(r"(?<![\d.-])(?:19|20)\d{2}[-./](?:0?[1-9]|1[0-2])(?![\d./-])")
 OTHER = "Other (small groups)"
 
 
@@ -99,7 +101,7 @@ def _phone_in_text(token: str) -> bool:
 
 def _has_phone(text: str) -> bool:
     """An international number (+…), a Russian 8/7 9xx number, or digits in parentheses: not dates, IPs, SKUs."""
-    text = DATE_LIKE.sub(" ", text)
+    text = YEAR_MONTH.sub(" ", DATE_LIKE.sub(" ", text))
     for m in PHONE.finditer(text):
         token = m.group(0).strip()
         digits = re.sub(r"\D", "", token)

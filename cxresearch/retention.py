@@ -36,13 +36,13 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from scipy import signal, special
+from scipy import special
 
 from cxresearch import contracts, plots  # noqa: F401  (plots: the plot style)
 from cxresearch.display import Sentence, Table, fmt_value, plain, sentence, table
 from cxresearch.errors import NotEstimable, ParameterError
 from cxresearch.fits import FitError
-from cxresearch.io import InputError, read_table, shown_path
+from cxresearch.io import InputError, first_row, read_table, shown_path
 from cxresearch.mle import ModelFit, fit_each, fit_mle, five_point_gradient, value_hessian
 from cxresearch.stats import Claim, verdict
 
@@ -219,12 +219,14 @@ class RetentionFit(ModelFit, ABC):
         n = np.atleast_1d(np.asarray(renewals, float))
         d = _check_discount(discount)
         horizon = int(math.ceil(math.log(1e12) / math.log1p(d)))
-        # S on one grid for every n, and B(m) = sum_k S(m + k) / (1 + d)^k by the backward recursion
-        # B(m) = S(m) + B(m + 1) / (1 + d) (a linear filter): one pass, not one sum per n (13x faster at 2,000 draws)
+        # log S on one grid for every n, and B(m) = sum_k S(m + k) / (1 + d)^k from the reversed running
+        # log-sum-exp of log S(j) - j log(1 + d): one pass, not one sum per n (see benchmarks/bench_retention.py),
+        # in logs so that a tiny S(n) (a draw with a large c) gives a tiny DERL, not 0 / 0
         log_s = self.log_survival(np.arange(int(n.max()) + horizon + 2, dtype=float))
-        b = signal.lfilter([1.0], [1.0, -1.0 / (1.0 + d)], np.exp(log_s)[::-1])[::-1]
+        j = np.arange(len(log_s)) * math.log1p(d)
+        log_b = np.logaddexp.accumulate((log_s - j)[::-1])[::-1] + j
         idx = n.astype(int)
-        out = b[idx + 1] / np.exp(log_s[idx])
+        out = np.exp(log_b[idx + 1] - log_s[idx])
         return out if np.ndim(renewals) else out[0]
 
 
@@ -630,24 +632,62 @@ def compress_bgbb(summary: pd.DataFrame) -> pd.DataFrame:
     return (summary.groupby(["x", "t_x", "n"], sort=True).size().rename("weight").reset_index())
 
 
-def bgbb_ll(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """BG/BB log-likelihood per (x, t_x, n) row (Fader, Hardie & Shang 2010, eq. 5)."""
+def _bgbb_terms(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, n: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The log terms of the BG/BB likelihood (flat x, t_x, n): the first (alive through all n opportunities), the
+    rest (i = 0 .. n - t_x - 1 opportunities after the last purchase while alive; -inf past a row's own) and i."""
     a, b, g, d = params
-    shape = np.broadcast(np.asarray(x), np.asarray(t_x), np.asarray(n)).shape
-    x, t_x, n = (np.broadcast_to(np.asarray(v, float), shape).ravel() for v in (x, t_x, n))
     bab, bgd = special.betaln(a, b), special.betaln(g, d)
     first = special.betaln(a + x, b + n - x) - bab + special.betaln(g, d + n) - bgd
     width = int(np.max(n - t_x)) if np.size(n) else 0
-    if width == 0:
-        return first.reshape(shape)
-    # the terms i = 0 .. n - t_x - 1 by the ratio of neighbours, B(p, q + 1) / B(p, q) = q / (p + q): two logs per
-    # term instead of four log-beta functions (5x faster with 30 monthly occasions)
     i = np.arange(width, dtype=float)[:, None]
+    if width == 0:
+        return first, np.empty((0, len(x))), i
+    # the terms by the ratio of neighbours, B(p, q + 1) / B(p, q) = q / (p + q): two logs per term instead of
+    # four log-beta functions (5x faster with 30 monthly occasions)
     log_ratio = (np.log(b + t_x - x + i) - np.log(a + b + t_x + i) + np.log(d + t_x + i) - np.log(g + 1 + d + t_x + i))
     start = special.betaln(a + x, b + t_x - x) - bab + special.betaln(g + 1, d + t_x) - bgd
     terms = start + np.vstack([np.zeros((1, len(x))), np.cumsum(log_ratio[:-1], axis=0)])
-    terms = np.where(i <= n - t_x - 1, terms, -np.inf)
+    return first, np.where(i <= n - t_x - 1, terms, -np.inf), i
+
+
+def bgbb_ll(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """BG/BB log-likelihood per (x, t_x, n) row (Fader, Hardie & Shang 2010, eq. 5)."""
+    shape = np.broadcast(np.asarray(x), np.asarray(t_x), np.asarray(n)).shape
+    x, t_x, n = (np.broadcast_to(np.asarray(v, float), shape).ravel() for v in (x, t_x, n))
+    first, terms, _ = _bgbb_terms(params, x, t_x, n)
     return special.logsumexp(np.vstack([first[None, :], terms]), axis=0).reshape(shape)
+
+
+def bgbb_ll_grad(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """The gradient of :func:`bgbb_ll` with respect to (alpha, beta, gamma, delta), one row per (x, t_x, n) row.
+
+    Each term of the likelihood is a product of beta-function ratios, so its log-derivative is a sum of digamma
+    differences; the terms' own weights (their shares of the likelihood) combine them. Digammas along a row
+    come from the recurrence psi(z + 1) = psi(z) + 1 / z. Analytic rather than the five-point stencil: fits
+    25-30x faster, 4-9x faster than lifetimes (benchmarks/bench_retention.py).
+    """
+    a, b, g, d = params
+    x, t_x, n = (np.asarray(v, float).ravel() for v in (x, t_x, n))
+    psi = special.digamma
+    first, terms, i = _bgbb_terms(params, x, t_x, n)
+    d_first = np.stack([psi(a + x) - psi(a + b + n), psi(b + n - x) - psi(a + b + n),
+                        psi(g) - psi(g + d + n), psi(d + n) - psi(g + d + n)])
+    base = np.array([psi(a + b) - psi(a), psi(a + b) - psi(b), psi(g + d) - psi(g), psi(g + d) - psi(d)])
+    if not len(terms):
+        return (d_first + base[:, None]).T
+    log_l = special.logsumexp(np.vstack([first[None, :], terms]), axis=0)
+    share_first, share = np.exp(first - log_l), np.exp(terms - log_l)
+
+    def along(z0: np.ndarray) -> np.ndarray:
+        """psi(z0 + i) for i = 0 .. width - 1 (rows)."""
+        return psi(z0) + np.vstack([np.zeros((1, len(z0))), np.cumsum(1 / (z0 + i[:-1]), axis=0)])
+
+    s_ab, s_gd = along(a + b + t_x), along(g + d + 1 + t_x)
+    d_terms = [psi(a + x) - s_ab, along(b + t_x - x) - s_ab, psi(g + 1) - s_gd, along(d + t_x) - s_gd]
+    out = [share_first * d_first[k] + np.sum(share * np.broadcast_to(d_terms[k], share.shape), axis=0) + base[k]
+           for k in range(4)]
+    return np.stack(out, axis=1)
 
 
 class BGBBFit(ModelFit):
@@ -703,11 +743,11 @@ def fit_bgbb(summary: pd.DataFrame) -> BGBBFit:
         return -float(np.sum(w * bgbb_ll(np.exp(log_p), x, t_x, n)))
 
     def grad(log_p: np.ndarray) -> np.ndarray:
-        return five_point_gradient(value, log_p, h=1e-4)
+        p = np.exp(log_p)
+        return -(w @ bgbb_ll_grad(p, x, t_x, n)) * p
 
     starts = [np.log([1.0, 1.0, 1.0, 1.0]), np.log([0.5, 2.0, 0.5, 3.0])]
-    # the Hessian from values (33 evaluations, not 128 from differenced gradients): few rows, many Newton steps
-    return fit_mle(BGBBFit, value, grad, starts, int(w.sum()), lambda p: value_hessian(value, p), fix=BGBB_FIX)
+    return fit_mle(BGBBFit, value, grad, starts, int(w.sum()), fix=BGBB_FIX)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -834,9 +874,10 @@ def _drop_small(out: Contracts, min_group_size: int, total: int | None = None) -
     out.table = t
     out.left_out = int(total - out.n)
     if not len(t):
+        fix = ("fit all cohorts together (-p fit_by all)" if out.fit_by != FIT_ALL else
+               "count longer periods (e.g. -p time_unit months instead of weeks), so that cohorts are larger")
         raise NotEstimable(f"No cohort or group has {min_group_size} customers or more (the minimum group size), "
-                           "so nothing can be fitted or shown. Fix: give more customers, or fit all cohorts together "
-                           "(-p fit_by all).")
+                           f"so nothing can be fitted or shown. Fix: give more customers, or {fix}.")
     return out
 
 
@@ -877,8 +918,8 @@ class ContractValue:
         return out
 
     def metrics(self) -> list[dict[str, Any]]:
-        """Each group's parameters with standard errors, held-out error and base value (keyed by group when
-        there are several)."""
+        """Each group's parameters with standard errors, held-out error, chosen model and base value: under their
+        own names for one group (``sbg_params {alpha, beta}``), as ``NAME_by_group`` {group: value} for several."""
         per: dict[str, dict[str, Any]] = {}
         units: dict[str, str] = {}
         for g in self.groups:
@@ -886,7 +927,7 @@ class ContractValue:
                 per.setdefault(m["name"], {})[g.group] = m["value"]
                 units[m["name"]] = m.get("unit", "")
             if g.fit is not None:
-                per.setdefault("retention_model", {})[g.group] = {g.fit.key: 1}
+                per.setdefault("retention_model", {})[g.group] = {f.model: int(f is g.fit) for f in g.cohorts.models.all}
                 per.setdefault("derl_new_customer", {})[g.group] = float(g.tenure["derl"].iloc[0])
             if g.base is not None:
                 per.setdefault("base_value", {})[g.group] = g.base.total
@@ -895,8 +936,8 @@ class ContractValue:
         out: list[dict[str, Any]] = [{"name": "n_customers", "value": sum(g.cohorts.n for g in self.groups),
                                       "headline": True, "label": "customers"}]
         for name, values in per.items():
-            value = next(iter(values.values())) if single else values
-            out.append({"name": name, "value": value, "unit": units.get(name, "")})
+            out.append({"name": name if single else f"{name}_by_group",
+                        "value": next(iter(values.values())) if single else values, "unit": units.get(name, "")})
         total = [g.base for g in self.groups if g.base is not None]
         if total:
             label = ("value of the active customers" if self.margin_per_period is not None
@@ -944,8 +985,12 @@ def tenure_display(g: GroupRetention, money: bool, currency: str = "") -> pd.Dat
     return out
 
 
-def base_sentence(g: GroupRetention, money: bool, currency: str = "") -> Sentence:
+def base_sentence(g: GroupRetention, money: bool, currency: str = "", min_group_size: int = 5) -> Sentence:
+    """The value of the group's active customers (their number only when at least ``min_group_size``)."""
     b = g.base
+    if b.active.sum() < min_group_size:
+        return sentence("Fewer than {k} customers of this group are active, so their value is not shown.",
+                        k=min_group_size)
     if money:
         return b.sentence(currency)
     return sentence("The {n:,} active customers are expected to renew **{total}** more times in all, discounted to "
@@ -987,7 +1032,10 @@ class Occasions:
     period: str
     description: str
     holdout_periods: int = 0
-    no_opportunity: int = 0  # customers whose first transaction is in the last calibration period
+    no_opportunity: int = 0  # customers whose first transaction is in the last whole calibration period
+    late: int = 0  # customers whose first transaction comes after the last whole calibration period
+    partial: int = 0  # customer-periods with a transaction in an unfinished period at the end (left out)
+    last_period: str = ""  # the last whole calibration period (its end is where the calibration stops)
 
     @property
     def n(self) -> int:
@@ -996,45 +1044,73 @@ class Occasions:
     def sentence(self) -> Sentence:
         text = ("Data: {source}. {n:,} customers, each with up to {most} repeat {period} after the {one} of their "
                 "first transaction (the opportunities to buy again)")
+        if self.last_period:
+            text += ", counted in whole {period} up to {last}"
         if self.holdout_periods:
             text += "; the {holdout} {period} after them are held out to check the model"
-        if self.no_opportunity:
-            text += ". {none:,} customers who first bought in the last {one} have no repeat opportunity yet and are left out"
+        left = [("{none:,} customers who first bought in the last {one} have no repeat opportunity yet", self.no_opportunity),
+                ("{late:,} customers who first bought after it", self.late),
+                ("{partial:,} {one}s with a transaction in an unfinished {one} at the end", self.partial)]
+        shown = [t for t, k in left if k]
+        if shown:
+            text += ". Left out: " + "; ".join(shown)
         return sentence(text + ".", source=self.description, n=self.n, most=int(self.summary["n"].max()),
                         period=self.period, one=self.period.rstrip("s"), holdout=self.holdout_periods,
-                        none=self.no_opportunity)
+                        none=self.no_opportunity, late=self.late, partial=self.partial, last=self.last_period)
+
+
+def _whole_periods_to(end: Any, step: str) -> pd.Period:
+    """The last period that ends on or before ``end``."""
+    return (pd.Timestamp(end) + pd.Timedelta(days=1)).to_period(step) - 1
 
 
 def occasions_from_log(daily: pd.DataFrame, time_unit: str, calibration_end: Any, holdout_end: Any = None,
                        description: str = "the transaction log") -> Occasions:
     """Bucket a transaction log (``customer_id``, ``date``) into ``time_unit`` periods: period 0 is each customer's
     first period with a transaction, the whole periods after it up to ``calibration_end`` are the repeat
-    opportunities, and the whole periods after those up to ``holdout_end`` are held out."""
+    opportunities, and the whole periods after those up to ``holdout_end`` are held out. An unfinished period at
+    the end (calibration_end, or holdout_end, falling inside it) is left out and counted, as are customers who
+    first bought after the last whole calibration period.
+
+    Raises
+    ------
+    ParameterError
+        A time unit that is not weeks, months or years, or a holdout that holds no whole period.
+    """
     step = STEPS.get(time_unit)
     if step is None:
         raise ParameterError(f"-p time_unit {time_unit!r}: in the discrete setting an occasion is a week, month or "
                              "year. Fix: e.g. -p time_unit months (or years for yearly occasions).")
-    cal = pd.Timestamp(calibration_end)
-    last_cal = (cal + pd.Timedelta(days=1)).to_period(step) - 1  # the last period that ends by calibration_end
+    last_cal = _whole_periods_to(calibration_end, step)
+    last = last_cal
+    if holdout_end is not None:
+        last = _whole_periods_to(holdout_end, step)
+        if last <= last_cal:
+            raise ParameterError(f"-p holdout_end {pd.Timestamp(holdout_end).date()} holds no whole {time_unit[:-1]} "
+                                 f"after the calibration, which ends with the whole {time_unit[:-1]} {last_cal}. Fix: "
+                                 f"end the holdout on or after {(last_cal + 1).end_time.date()}.")
     p = pd.DataFrame({"customer_id": daily["customer_id"].to_numpy(),
                       "period": pd.to_datetime(daily["date"]).dt.to_period(step)}).drop_duplicates()
+    partial = int((p["period"] > last).sum())
+    p = p[p["period"] <= last]
     first = p.groupby("customer_id")["period"].min()
-    p = p[p["customer_id"].map(first) <= last_cal]
+    late = int((first > last_cal).sum())
+    first = first[first <= last_cal]
+    p = p[p["customer_id"].isin(first.index)]
     index = (p["period"] - p["customer_id"].map(first)).map(lambda d: d.n).astype(int)
-    n = (last_cal - first[first <= last_cal]).map(lambda d: d.n).astype(int)
+    n = (last_cal - first).map(lambda d: d.n).astype(int)
     rows = pd.DataFrame({"customer_id": p["customer_id"].to_numpy(), "period": index.to_numpy(),
                          "held": (p["period"] > last_cal).to_numpy()})
     cal_rows = rows[~rows["held"]]
     summary = bgbb_summary(cal_rows.assign(n=cal_rows["customer_id"].map(n)), n_col="n").reindex(n.index)
     holdout_periods = 0
     if holdout_end is not None:
-        last_hold = (pd.Timestamp(holdout_end) + pd.Timedelta(days=1)).to_period(step) - 1
-        holdout_periods = max(0, (last_hold - last_cal).n)
-        held = p[(p["period"] > last_cal) & (p["period"] <= last_hold)]
+        holdout_periods = (last - last_cal).n
+        held = rows[rows["held"]]
         summary["holdout"] = held.groupby("customer_id").size().reindex(summary.index, fill_value=0).astype(int)
     none = int((summary["n"] == 0).sum())
     summary = summary[summary["n"] > 0].assign(weight=1)
-    return Occasions(summary, time_unit, description, holdout_periods, none)
+    return Occasions(summary, time_unit, description, holdout_periods, none, late, partial, str(last_cal))
 
 
 def occasions_given(patterns: pd.DataFrame, time_unit: str = "years",
@@ -1044,18 +1120,22 @@ def occasions_given(patterns: pd.DataFrame, time_unit: str = "years",
     return Occasions(patterns[["x", "t_x", "n", "weight"]].astype(int).reset_index(drop=True), time_unit, description)
 
 
-def load_occasions(source: Any, ledger: Any, time_unit: str = "years") -> Occasions:
-    """Occasions from ``source.paths["occasions"]`` (:data:`cxresearch.contracts.OCCASIONS`), checked: 0 <= x <= t_x
-    <= n, and t_x = 0 exactly when x = 0."""
+def load_occasions(source: Any, ledger: Any, time_unit: str = "years", log: Any = None) -> Occasions:
+    """The discrete setting's occasions: from a purchase ``log`` already read (its ``daily`` rows,
+    ``calibration_end``, ``holdout_end`` and ``description``; :func:`occasions_from_log`), else from
+    ``source.paths["occasions"]`` (:data:`cxresearch.contracts.OCCASIONS`), checked: x <= t_x <= n, and t_x = 0
+    exactly when x = 0."""
+    if log is not None:
+        return occasions_from_log(log.daily, time_unit, log.calibration_end, log.holdout_end, log.description)
     path = source.paths["occasions"]
     name = f"'occasions' ({shown_path(path)})"
     t = read_table(path, contracts.OCCASIONS, ledger=ledger)
     bad = (t["x"] > t["t_x"]) | (t["t_x"] > t["n"]) | ((t["x"] == 0) != (t["t_x"] == 0))
     if bad.any():
-        rows = ", ".join(f"row {i + 1}" for i in np.flatnonzero(bad)[:5])
-        raise InputError(name, [f"{int(bad.sum())} pattern(s) are impossible ({rows}): x transactions in n "
-                                "opportunities, the last at t_x, need x <= t_x <= n, and t_x = 0 exactly when x = 0. "
-                                "Fix: recount those patterns."])
+        rows = ", ".join(f"row {i + first_row(path)}" for i in np.flatnonzero(bad)[:5])
+        raise InputError(name, [f"columns x, t_x, n: {int(bad.sum())} pattern(s) are impossible ({rows}): x "
+                                "transactions in n opportunities, the last at t_x, need x <= t_x <= n, and t_x = 0 "
+                                "exactly when x = 0. Fix: recount those patterns."])
     return occasions_given(t, time_unit, getattr(source, "description", name))
 
 
@@ -1099,9 +1179,9 @@ class DiscreteValue:
                   "next": float(np.average(v["expected"], weights=v["weight"])),
                   "dert": float(np.average(v["dert"], weights=v["weight"]))}
         if "holdout" in v:
-            text += ("; over the {held} held-out {period} the model expected **{exp:,.0f}** periods with a transaction "
-                     "and there were **{act:,.0f}** ({error} off)")
             exp, act = float((v["holdout_expected"] * v["weight"]).sum()), float((v["holdout"] * v["weight"]).sum())
+            text += ("; over the {held} held-out {period} the model expected **{exp:,.0f}** periods with a transaction "
+                     "and there were **{act:,.0f}**" + (" ({error} off)" if act else ""))
             values.update(held=self.occasions.holdout_periods, exp=exp, act=act,
                           error=fmt_value(abs(exp / act - 1) if act else math.nan, "share"))
         return sentence(text + ".", **values)
@@ -1132,29 +1212,58 @@ def discrete_value(occasions: Occasions, annual_discount: float, future: int | N
     in the next ``future`` periods (default: the holdout's length, else as many as were observed), DERT at the
     per-period equivalent of ``annual_discount``, and — with a holdout — the expected holdout transactions."""
     s = occasions.summary
-    fit = fit_bgbb(compress_bgbb(s.loc[s.index.repeat(s["weight"])]) if s["weight"].max() == 1 else s)
+    keys = ["x", "t_x", "n"]
+    patterns = s.groupby(keys, sort=True)["weight"].sum().reset_index()
+    fit = fit_bgbb(patterns)
     future = int(future or occasions.holdout_periods or s["n"].max())
     discount = period_discount(annual_discount, occasions.period)
-    x, t_x, n = (s[k].to_numpy(float) for k in ("x", "t_x", "n"))
-    values = s.assign(p_alive=fit.p_alive(x, t_x, n), expected=fit.expected_transactions(future, x, t_x, n),
-                      dert=fit.dert(discount, x, t_x, n))
+    # predictions per distinct pattern (the arrays are opportunities x rows), then joined to every customer
+    x, t_x, n = (patterns[k].to_numpy(float) for k in keys)
+    patterns = patterns.drop(columns="weight").assign(
+        p_alive=fit.p_alive(x, t_x, n), expected=fit.expected_transactions(future, x, t_x, n),
+        dert=fit.dert(discount, x, t_x, n))
     if "holdout" in s:
-        values["holdout_expected"] = fit.expected_transactions(occasions.holdout_periods, x, t_x, n)
+        patterns["holdout_expected"] = fit.expected_transactions(occasions.holdout_periods, x, t_x, n)
+    values = s.reset_index(drop=True).merge(patterns, on=keys, how="left", validate="many_to_one")
     per = None if value_per_period is None else float(margin) * float(value_per_period)
     return DiscreteValue(fit, occasions, values, future, discount, per)
 
 
+#: at most this many rows and columns in the P(alive) table (evenly spaced beyond it)
+P_ALIVE_SHOWN = 13
+
+
+def _common_n(dv: DiscreteValue) -> tuple[int, int]:
+    """The most common number of opportunities and how many customers have it."""
+    by_n = dv.values.groupby("n")["weight"].sum()
+    return int(by_n.idxmax()), int(by_n.max())
+
+
+def _spread(n: int) -> np.ndarray:
+    return np.unique(np.round(np.linspace(0, n, min(n + 1, P_ALIVE_SHOWN))).astype(int))
+
+
 def p_alive_display(dv: DiscreteValue) -> pd.DataFrame:
     """P(alive) by transactions (rows) and the period of the last one (columns), for customers with the most
-    common number of opportunities (the table of Fader, Hardie & Shang 2010)."""
-    v = dv.values
-    n = int(v.groupby("n")["weight"].sum().idxmax())
-    x = np.arange(n + 1)
-    out = pd.DataFrame({"periods with a transaction": x})
-    for t in range(n + 1):
-        ok = (x <= t) & ((x > 0) | (t == 0))
-        out[f"last in {t}" if t else "none"] = np.where(ok, dv.fit.p_alive(x, np.full(len(x), t), n), np.nan)
+    common number of opportunities (the table of Fader, Hardie & Shang 2010); impossible patterns blank, at most
+    :data:`P_ALIVE_SHOWN` evenly spaced rows and columns."""
+    n, _ = _common_n(dv)
+    xs = _spread(n)
+    out = pd.DataFrame({"periods with a transaction": xs})
+    for t in _spread(n):
+        ok = (xs <= t) & ((xs > 0) == (t > 0))
+        col = np.full(len(xs), np.nan)
+        col[ok] = dv.fit.p_alive(xs[ok], np.full(int(ok.sum()), t), n)
+        out[f"last in {t}" if t else "none"] = col
     return out
+
+
+def p_alive_sentence(dv: DiscreteValue) -> Sentence:
+    n, k = _common_n(dv)
+    thinned = " (a selection of evenly spaced rows and columns)" if n + 1 > P_ALIVE_SHOWN else ""
+    return sentence("The chance of being still active for customers with {n} repeat {period} (the most common "
+                    "number: {k:,} of {all:,} customers), by how many they bought in and the last one" + thinned + ".",
+                    n=n, period=dv.occasions.period, k=k, all=dv.occasions.n)
 
 
 def p_alive_table(dv: DiscreteValue) -> Table:

@@ -11,6 +11,7 @@ import pytest
 
 from cxresearch import retention as R
 from cxresearch import sources, synth
+from cxresearch.errors import ParameterError
 from cxresearch.io import InputError
 from cxresearch.stats import Z95
 
@@ -363,7 +364,10 @@ def test_fader_hardie_by_cohort_gives_each_segment_its_published_fit_and_claim()
     assert [c.id for c in claims] == ["loyalty_grows_with_tenure_1", "loyalty_grows_with_tenure_2"]
     assert claims[0].claim.endswith("(High End)")
     # without a value per period the value is counted in discounted payments (DERL), not money
-    assert {m["name"]: m.get("unit") for m in value.metrics()}["base_value_total"] == ""
+    metrics = {m["name"]: m for m in value.metrics()}
+    assert metrics["base_value_total"]["unit"] == "" and "sbg_params" not in metrics
+    assert set(metrics["sbg_params_by_group"]["value"]) == {"High End", "Regular"}
+    assert sum(metrics["retention_model_by_group"]["value"]["Regular"].values()) == 1
 
 
 def test_bdw_derl_by_recursion_equals_the_discounted_sum():
@@ -400,17 +404,32 @@ def test_occasions_from_a_log_count_whole_periods_after_the_first():
     # b: first in February, opportunities March..June (4), none; July held out. c first bought in June: none yet
     assert s[["x", "t_x", "n", "holdout"]].to_numpy().tolist() == [[1, 2, 5, 1], [0, 0, 4, 1]]
     assert occ.holdout_periods == 2 and occ.no_opportunity == 1 and occ.n == 2
+    # calibration ending mid-June: it stops with May; June to August are held out, c (first in June) is counted late
+    mid = R.occasions_from_log(daily, "months", "2024-06-15", "2024-09-15")
+    assert mid.summary.loc[["a", "b"], ["x", "t_x", "n", "holdout"]].to_numpy().tolist() == [[1, 2, 4, 1], [0, 0, 3, 1]]
+    assert (mid.holdout_periods, mid.late, mid.partial, mid.last_period) == (3, 1, 0, "2024-05")
+    # no holdout, the log ending mid-August: the unfinished month's purchase is left out and counted
+    cut = R.occasions_from_log(daily, "months", "2024-08-20")
+    assert cut.partial == 1 and "holdout" not in cut.summary and "Left out" in cut.sentence()["template"]
+    with pytest.raises(ParameterError, match="holds no whole month after the calibration"):
+        R.occasions_from_log(daily, "months", "2024-06-30", "2024-07-20")
 
 
 def test_holdout_rows_are_merged_until_each_holds_min_group_size():
-    s = pd.DataFrame({"x": [0] * 40 + [1] * 7 + [2] * 3 + [3] * 2 + [4], "weight": 1})
-    s = s.assign(t_x=s["x"], n=6, holdout=np.minimum(s["x"], 3))
+    s = synth.bgbb_customers(0.64, 2.8, 0.5, 1.9, n_customers=600, opportunities=6, seed=3)
+    s = s.assign(weight=1, holdout=np.minimum(s["x"], 3))
     occ = R.Occasions(s[["x", "t_x", "n", "weight", "holdout"]], "years", "test", holdout_periods=3)
     dv = R.discrete_value(occ, 0.1)
-    shown = R.holdout_display(dv, 5)
-    assert shown["customers"].tolist() == [40, 7, 6] and shown["customers"].sum() == len(s)
-    assert shown.iloc[-1, 0] == "2 to 4"
-    assert math.isclose(shown.iloc[-1, 2], (3 * 2 + 2 * 3 + 3) / 6)
+    by_x = dv.holdout().set_index("x")
+    shown = R.holdout_display(dv, 60)
+    assert shown["customers"].min() >= 60 and shown["customers"].sum() == len(s)
+    assert by_x["customers"].min() < 60 and len(shown) < len(by_x)  # something was merged
+    last = shown.iloc[-1]
+    lo, hi = (int(v) for v in last.iloc[0].split(" to "))
+    part = by_x.loc[lo:hi]
+    assert hi == by_x.index.max() and last["customers"] == part["customers"].sum()
+    assert math.isclose(last.iloc[2], (part["actual"] * part["customers"]).sum() / part["customers"].sum())
+    assert math.isclose(last.iloc[3], (part["expected"] * part["customers"]).sum() / part["customers"].sum())
 
 
 def test_reports_leave_out_the_narrative_of_other_settings():
@@ -420,3 +439,17 @@ def test_reports_leave_out_the_narrative_of_other_settings():
     assert for_other_run({"setting=contractual"}, run) and not for_other_run({"setting=discrete"}, run)
     assert not for_other_run({"remove_cell", "setting=discrete"}, run)
     assert not for_other_run({"setting=contractual"}, {})  # a notebook without the parameter keeps its cells
+
+
+def test_the_bgbb_gradient_matches_the_five_point_stencil_row_by_row():
+    from cxresearch.mle import five_point_gradient
+
+    rows = R.compress_bgbb(synth.bgbb_customers(0.64, 2.8, 0.5, 1.9, n_customers=2000, opportunities=12, seed=1))
+    x, t_x, n = (rows[k].to_numpy(float) for k in ("x", "t_x", "n"))
+    p = np.array([0.7, 2.5, 0.6, 1.7])
+    grad = R.bgbb_ll_grad(p, x, t_x, n)
+    assert grad.shape == (len(rows), 4) and len(rows) > 30
+    for k in range(len(rows)):
+        row = (x[k:k + 1], t_x[k:k + 1], n[k:k + 1])
+        numeric = five_point_gradient(lambda q, row=row: float(R.bgbb_ll(q, *row)[0]), p, 1e-4)
+        np.testing.assert_allclose(grad[k], numeric, rtol=1e-6, atol=1e-8)

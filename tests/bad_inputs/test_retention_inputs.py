@@ -102,7 +102,7 @@ def test_nobody_leaving_gives_a_reason_and_an_untestable_claim(tmp_path):
 def test_impossible_repeat_patterns_are_refused(tmp_path):
     path = tmp_path / "occasions.csv"
     pd.DataFrame({"x": [0, 2, 3], "t_x": [0, 1, 3], "n": [6, 6, 2], "weight": [10, 5, 4]}).to_csv(path, index=False)
-    with pytest.raises(InputError, match=r"2 pattern\(s\) are impossible \(row 2, row 3\).*Fix: recount"):
+    with pytest.raises(InputError, match=r"columns x, t_x, n: 2 pattern\(s\) are impossible \(row 3, row 4\).*Fix: recount"):
         retention.load_occasions(sources.from_files({"occasions": path}), Ledger())
 
 
@@ -112,6 +112,22 @@ def test_a_log_whose_customers_all_started_in_the_last_period_has_no_opportunity
     assert occ.no_opportunity == 2 and occ.n == 0
     with pytest.raises(ParameterError, match="an occasion is a week, month or year"):
         retention.occasions_from_log(daily, "days", "2024-06-30")
+
+
+def test_a_cohort_named_after_a_person_is_pseudonymised(tmp_path):
+    c = contracts_of(tmp_path, table({f"{PERSON} 2024-01": GOOD["A"], "2024-02": GOOD["B"]}), fit_by="cohort")
+    assert "Petrov" not in " ".join(c.groups) and "2024-02" in c.groups and len(c.groups) == 2
+
+
+def test_parameters_the_setting_does_not_read_are_refused():
+    from cxresearch import clv
+
+    clv.check_setting("contractual", fit_by="plan", value_per_period=20.0, calibration_end=None)
+    with pytest.raises(ParameterError, match=r"-p holdout_end is not read in the contractual setting \(only in: "
+                                             r"noncontractual, discrete\).*Fix"):
+        clv.check_setting("contractual", holdout_end="2024-12-31")
+    with pytest.raises(ParameterError, match="-p fit_by is not read in the discrete setting"):
+        clv.check_setting("discrete", fit_by="plan")
 
 
 @pytest.mark.slow
