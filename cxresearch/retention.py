@@ -389,8 +389,12 @@ def _draw_fits(fit: RetentionFit, n_draws: int, seed: int) -> list[RetentionFit]
 
 
 def _percentiles(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    draws = np.atleast_2d(draws)
-    return np.nanquantile(draws, 0.025, axis=0), np.nanquantile(draws, 0.975, axis=0)
+    """The 95% percentile interval of parametric draws; a draw that is not finite is not dropped: its column's
+    interval becomes NaN, which is shown as "–" and never feeds a verdict."""
+    draws = np.atleast_2d(np.asarray(draws, float))
+    ok = np.all(np.isfinite(draws), axis=0)
+    lo, hi = np.quantile(np.where(ok, draws, 0.0), [0.025, 0.975], axis=0)
+    return np.where(ok, lo, np.nan), np.where(ok, hi, np.nan)
 
 
 def value_by_tenure(fit: RetentionFit, renewals: Sequence[int], discount: float, margin_per_period: float,
@@ -438,8 +442,8 @@ def base_value(fit: RetentionFit, active: pd.Series, discount: float, margin_per
     total = float(margin_per_period * counts @ np.asarray(fit.derl(renewals, discount), float))
     draws = [float(margin_per_period * counts @ np.asarray(f.derl(renewals, discount), float))
              for f in _draw_fits(fit, n_draws, seed)]
-    lo, hi = np.nanquantile(draws, [0.025, 0.975])
-    return BaseValue(active, total, float(lo), float(hi), fit.model)
+    lo, hi = _percentiles(np.asarray(draws)[:, None])
+    return BaseValue(active, total, float(lo[0]), float(hi[0]), fit.model)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -919,7 +923,8 @@ class ContractValue:
 
     def metrics(self) -> list[dict[str, Any]]:
         """Each group's parameters with standard errors, held-out error, chosen model and base value: under their
-        own names for one group (``sbg_params {alpha, beta}``), as ``NAME_by_group`` {group: value} for several."""
+        names the issue gives (``sbg_params {alpha, beta}``, ``bdw_params {alpha, beta, c}``, ``sbg_se``, ...); when
+        several groups are fitted, the same name holds {group: value} (the run's ``fit_by`` says which)."""
         per: dict[str, dict[str, Any]] = {}
         units: dict[str, str] = {}
         for g in self.groups:
@@ -936,7 +941,7 @@ class ContractValue:
         out: list[dict[str, Any]] = [{"name": "n_customers", "value": sum(g.cohorts.n for g in self.groups),
                                       "headline": True, "label": "customers"}]
         for name, values in per.items():
-            out.append({"name": name if single else f"{name}_by_group",
+            out.append({"name": name,
                         "value": next(iter(values.values())) if single else values, "unit": units.get(name, "")})
         total = [g.base for g in self.groups if g.base is not None]
         if total:

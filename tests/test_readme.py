@@ -108,10 +108,10 @@ def _published_cdnow(m: dict) -> None:
 def _published_fader_hardie(m: dict) -> None:
     """Fader & Hardie (2007): sBG on years 0-7 of each cohort, to 3 decimals."""
     published = {"High End": {"alpha": 0.668, "beta": 3.806}, "Regular": {"alpha": 0.704, "beta": 1.182}}
-    assert {g: {k: round(v, 3) for k, v in p.items()} for g, p in m["sbg_params_by_group"].items()} == published
-    assert m["retention_fit_periods_by_group"] == {"High End": 7, "Regular": 7}
-    assert set(m["bdw_params_by_group"]["Regular"]) == {"alpha", "beta", "c"}
-    assert set(m["sbg_se_by_group"]["High End"]) == {"alpha", "beta"}
+    assert {g: {k: round(v, 3) for k, v in p.items()} for g, p in m["sbg_params"].items()} == published
+    assert m["retention_fit_periods"] == {"High End": 7, "Regular": 7}
+    assert set(m["bdw_params"]["Regular"]) == {"alpha", "beta", "c"}
+    assert set(m["sbg_se"]["High End"]) == {"alpha", "beta"}
 
 
 def _published_donations(m: dict) -> None:
@@ -136,7 +136,7 @@ def _world_occasions(m: dict) -> None:
 
 def _user_retention(m: dict) -> None:
     """A user's cp1251 table: one fit per plan, keyed by the plan's own name."""
-    assert set(m["sbg_params_by_group"]) == {"Базовый", "Премиум"} and m["n_customers"] == 2 * (400 + 380 + 350 + 420 + 390 + 360)
+    assert set(m["sbg_params"]) == {"Базовый", "Премиум"} and m["n_customers"] == 2 * (400 + 380 + 350 + 420 + 390 + 360)
 
 
 RESULT_CHECKS = {"clv_cdnow": _published_cdnow, "clv_fader_hardie": _published_fader_hardie,

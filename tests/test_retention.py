@@ -365,9 +365,9 @@ def test_fader_hardie_by_cohort_gives_each_segment_its_published_fit_and_claim()
     assert claims[0].claim.endswith("(High End)")
     # without a value per period the value is counted in discounted payments (DERL), not money
     metrics = {m["name"]: m for m in value.metrics()}
-    assert metrics["base_value_total"]["unit"] == "" and "sbg_params" not in metrics
-    assert set(metrics["sbg_params_by_group"]["value"]) == {"High End", "Regular"}
-    assert sum(metrics["retention_model_by_group"]["value"]["Regular"].values()) == 1
+    assert metrics["base_value_total"]["unit"] == ""
+    assert set(metrics["sbg_params"]["value"]) == {"High End", "Regular"}
+    assert sum(metrics["retention_model"]["value"]["Regular"].values()) == 1
 
 
 def test_bdw_derl_by_recursion_equals_the_discounted_sum():
